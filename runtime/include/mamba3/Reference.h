@@ -1,0 +1,78 @@
+//===- Reference.h - Float64 reference of the Mamba-3 layer core -*- C++ -*-===//
+//
+// Follows ../shared/spec/mamba3-core.md. Tensors use the official API layouts:
+//   SISO: Q, K (b,L,G,N); Q_bias, K_bias (H,N); k state (b,H,N); v state (b,H,P)
+//   MIMO: Q, K (b,L,R,G,N); Q_bias, K_bias (H,R,N); MIMO_V/Z/O (H,R,P);
+//         k state (b,H,R,N); v state (b,H,R,P)
+//   both: V, Z, out (b,L,H,P); ADT, DT, Trap (b,H,L); Angles (b,L,H,S); D (H);
+//         angle state (b,H,S); ssm state (b,H,P,N)
+// Decode (step) inputs drop the L axis.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MAMBA3_REFERENCE_H
+#define MAMBA3_REFERENCE_H
+
+#include "mamba3/Tensor.h"
+
+#include <cstdint>
+#include <string>
+
+namespace mamba3 {
+
+enum class Discretization { Trapezoid, Euler };
+enum class RotaryPairing { Adjacent, HalfSplit };
+
+struct LayerConfig {
+  int64_t batch = 1, seqlen = 1, heads = 1, groups = 1;
+  int64_t state = 16;   // N
+  int64_t headdim = 16; // P
+  int64_t angles = 4;   // S, rotary angles per head (S <= N/2)
+  int64_t rank = 1;     // R
+  /// MIMO layouts (rank axis present in Q/K/biases/k,v states). A MIMO layer
+  /// may have rank 1; a SISO layer always has rank 1.
+  bool mimo = false;
+  bool hasD = true, hasZ = true;
+  /// Initial states given (angle, ssm, k, v all together).
+  bool hasInitialState = false;
+  /// Wrap the angle state into [0, 2*pi) after every token (the official SISO
+  /// kernels do; MIMO does not). cos/sin are unchanged by the wrap.
+  bool wrapAngle = true;
+  Discretization rule = Discretization::Trapezoid;
+  RotaryPairing pairing = RotaryPairing::Adjacent;
+
+  /// Empty string when the config is consistent, else a message naming the
+  /// field and the limit it breaks.
+  std::string validate() const;
+};
+
+struct LayerInputs {
+  Tensor Q, K, V, ADT, DT, Trap, QBias, KBias, Angles;
+  Tensor D, Z;                   // optional (empty when absent)
+  Tensor MimoV, MimoZ, MimoO;    // MIMO only
+  Tensor angle0, ssm0, k0, v0;   // optional initial states (empty: zeros)
+};
+
+struct LayerOutputs {
+  Tensor out, angle, ssm, k, v;
+};
+
+/// Token-by-token recurrence (the definition).
+LayerOutputs referenceScan(const LayerConfig &cfg, const LayerInputs &in);
+
+/// The chunked form of the spec, chunk >= 1 (any value, also > L).
+LayerOutputs referenceScanChunked(const LayerConfig &cfg, const LayerInputs &in,
+                                  int64_t chunk);
+
+/// One decode step: inputs without the L axis, initial states required
+/// (empty ones mean zeros). cfg.seqlen is ignored.
+LayerOutputs referenceStep(const LayerConfig &cfg, const LayerInputs &in);
+
+/// Fresh random inputs of the given config (prefill layouts, or decode layouts
+/// when `decode`), drawn like the model's: bf16-representable Q/K/V/Z/Trap and
+/// SISO biases, ADT < 0, DT > 0. Initial states drawn when cfg.hasInitialState.
+LayerInputs randomInputs(const LayerConfig &cfg, uint64_t seed,
+                         bool decode = false);
+
+} // namespace mamba3
+
+#endif // MAMBA3_REFERENCE_H

@@ -1,0 +1,27 @@
+//===- mamba3-opt.cpp - The ssm optimizer driver --------------------------===//
+//
+// mlir-opt with the ssm dialect and passes registered next to every upstream
+// dialect, extension and pass.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/SsmDialect.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  registry.insert<mlir::ssm::SsmDialect>();
+
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "Mamba-3 compiler: ssm dialect optimizer driver\n",
+      registry));
+}
