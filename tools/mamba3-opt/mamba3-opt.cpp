@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/SsmDialect.h"
+#include "passes/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -15,6 +16,8 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
+  mlir::ssm::registerSsmPasses();
+  mlir::ssm::registerSsmExpansionPipeline();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
