@@ -172,9 +172,14 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
       })[0];
 
   // Final k/v: the last token's rotated k and up-projected v, (b, H, R, *).
-  Value one = indexConstant(b, loc, 1);
-  Value lastT = arith::SubIOp::create(
-      b, loc, getValueOrCreateConstantIndexOp(b, loc, lS), one);
+  OpFoldResult lastT;
+  if (std::optional<int64_t> seqLen = getConstantIntValue(lS))
+    lastT = b.getIndexAttr(*seqLen - 1);
+  else
+    lastT = arith::SubIOp::create(b, loc,
+                                  getValueOrCreateConstantIndexOp(b, loc, lS),
+                                  indexConstant(b, loc, 1))
+                .getResult();
   OpFoldResult z0 = b.getIndexAttr(0), o1 = b.getIndexAttr(1);
   auto lastToken = [&](Value v, OpFoldResult inner) {
     Value slice = extractSlice(b, loc, v, {z0, lastT, z0, z0, z0},
