@@ -95,4 +95,32 @@ def SsmLowerRecurrence : Pass<"ssm-lower-recurrence"> {
                            "::mlir::math::MathDialect"];
 }
 
+def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Generate a GPU kernel for each ssm.scan / ssm.step (sequential-over-tokens schedule)";
+  let description = [{
+    Replaces every function that holds one ssm.scan or ssm.step by a
+    `gpu.func` kernel in `gpu.module @mamba3_kernels` with the same name.
+    The kernel takes one memref per operand and result of the op (operands
+    first, in op order, then out, angle, ssm, k, v), all with static shapes.
+
+    Schedule: one block per (head, batch), grid (H, b). The P x N fp32 state
+    lives in registers: warp w owns rows p = w + W i, lane l owns columns
+    n = l + 32 j. Per token the block rotates q/k into shared memory
+    (threads over R x N), stages v, updates its state elements with the
+    discretized 3-term rule, and reduces y = H q across each warp with
+    shuffles; lane 0 applies skip, gate and the MIMO down-projection. The
+    previous token's k/v live in the other half of a double buffer, so a
+    token needs three block barriers.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "threads per block (a multiple of 32, 32 to 1024)">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 #endif // SSM_PASSES_TD

@@ -1,0 +1,512 @@
+//===- ScanToGpu.cpp - ssm.scan / ssm.step as a GPU kernel ----------------===//
+//
+// The sequential-over-tokens schedule: one block per (head, batch) walks the
+// sequence carrying the P x N fp32 state in registers. Rotation, the
+// discretization rule, skip, gate and the MIMO projections are fused, so
+// every input is read once and only out and the final states are written.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/SsmDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/Support/MathExtras.h"
+
+namespace mlir::ssm {
+#define GEN_PASS_DEF_SSMTOGPU
+#include "passes/Passes.h.inc"
+} // namespace mlir::ssm
+
+using namespace mlir;
+using namespace mlir::ssm;
+
+namespace {
+
+/// Static facts of one layer, read off the op's types and attributes.
+struct LayerShape {
+  bool step, mimo, hasD, hasZ, hasInit, wrap, euler, halfSplit;
+  int64_t batch, seqLen, rank, groups, n, heads, p, s;
+};
+
+/// Positions of the kernel's memref arguments.
+struct KernelArgs {
+  Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;
+  Value angle0, ssm0, k0, v0, mimoV, mimoZ, mimoO;
+  Value out, angle, ssm, k, v;
+};
+
+class KernelBuilder {
+public:
+  KernelBuilder(ImplicitLocOpBuilder &b, const LayerShape &shape,
+                const KernelArgs &args, int64_t blockSize)
+      : b(b), L(shape), a(args), threads(blockSize), warps(blockSize / 32) {}
+
+  void build(ArrayRef<BlockArgument> workgroup);
+
+private:
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value f32(double v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(v)); }
+  Value toF32(Value v) {
+    return v.getType().isF32() ? v : arith::ExtFOp::create(b, b.getF32Type(), v);
+  }
+  Value load(Value memref, ValueRange indices) {
+    return toF32(memref::LoadOp::create(b, memref, indices));
+  }
+  void store(Value value, Value memref, ValueRange indices) {
+    Type elem = cast<MemRefType>(memref.getType()).getElementType();
+    if (elem != value.getType())
+      value = arith::TruncFOp::create(b, elem, value);
+    memref::StoreOp::create(b, value, memref, indices);
+  }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value addi(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value muli(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value divui(Value x, int64_t y) { return arith::DivUIOp::create(b, x, idx(y)); }
+  Value remui(Value x, int64_t y) { return arith::RemUIOp::create(b, x, idx(y)); }
+  Value ult(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value sigmoid(Value x) {
+    Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
+    return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e));
+  }
+  /// for (i = tid; i < count; i += threads) body(i)
+  void strided(int64_t count, function_ref<void(Value)> body) {
+    scf::ForOp::create(b, tid, idx(count), idx(threads), ValueRange{},
+                       [&](OpBuilder &nb, Location loc, Value i, ValueRange) {
+                         OpBuilder::InsertionGuard guard(b);
+                         b.setInsertionPoint(nb.getInsertionBlock(),
+                                             nb.getInsertionPoint());
+                         body(i);
+                         scf::YieldOp::create(b);
+                       });
+  }
+  void ifThen(Value cond, function_ref<void()> body) {
+    auto op = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    body();
+  }
+  /// Indices of Q/K for token t (absent for a step), rank r, group g, entry n.
+  SmallVector<Value> qkIndex(Value t, Value r, Value n) {
+    SmallVector<Value> i = {bIdx};
+    if (!L.step)
+      i.push_back(t);
+    if (L.mimo)
+      i.push_back(r);
+    i.append({gIdx, n});
+    return i;
+  }
+  SmallVector<Value> biasIndex(Value r, Value n) {
+    return L.mimo ? SmallVector<Value>{hIdx, r, n} : SmallVector<Value>{hIdx, n};
+  }
+  /// (b, [t,] h, x) for V, Z, out, Angles.
+  SmallVector<Value> tokenIndex(Value t, Value x) {
+    return L.step ? SmallVector<Value>{bIdx, hIdx, x}
+                  : SmallVector<Value>{bIdx, t, hIdx, x};
+  }
+  /// (b, h, [t]) for ADT, DT, Trap.
+  SmallVector<Value> coeffIndex(Value t) {
+    return L.step ? SmallVector<Value>{bIdx, hIdx}
+                  : SmallVector<Value>{bIdx, hIdx, t};
+  }
+  SmallVector<Value> stateIndex(Value r, Value x) {
+    return L.mimo ? SmallVector<Value>{bIdx, hIdx, r, x}
+                  : SmallVector<Value>{bIdx, hIdx, x};
+  }
+
+  ImplicitLocOpBuilder &b;
+  const LayerShape &L;
+  const KernelArgs &a;
+  int64_t threads, warps;
+  Value tid, lane, warp, hIdx, bIdx, gIdx;
+};
+
+void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
+  Value kBuf = workgroup[0], vBuf = workgroup[1], qBuf = workgroup[2],
+        cosBuf = workgroup[3], sinBuf = workgroup[4];
+  const int64_t R = L.rank, N = L.n, P = L.p, S = L.s;
+  const int64_t rowsPerWarp = llvm::divideCeil(P, warps);
+  const int64_t colsPerLane = llvm::divideCeil(N, 32);
+
+  tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  lane = remui(tid, 32);
+  warp = divui(tid, 32);
+  hIdx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  bIdx = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  gIdx = divui(hIdx, L.heads / L.groups);
+  Value zero = idx(0);
+
+  // The state elements this thread owns and whether they are in range.
+  struct Cell {
+    Value p, n, pClamped, nClamped, valid;
+  };
+  SmallVector<Cell> cells;
+  for (int64_t i = 0; i < rowsPerWarp; ++i)
+    for (int64_t j = 0; j < colsPerLane; ++j) {
+      Value p = addi(warp, idx(warps * i));
+      Value n = addi(lane, idx(32 * j));
+      Value pIn = ult(p, idx(P)), nIn = ult(n, idx(N));
+      cells.push_back({p, n, arith::MinUIOp::create(b, p, idx(P - 1)),
+                       arith::MinUIOp::create(b, n, idx(N - 1)),
+                       arith::AndIOp::create(b, pIn, nIn)});
+    }
+
+  // Initial state, angles and the previous token's k/v (buffer half 1).
+  SmallVector<Value> init;
+  for (const Cell &c : cells)
+    init.push_back(L.hasInit ? select(c.valid,
+                                      load(a.ssm0, {bIdx, hIdx, c.pClamped,
+                                                    c.nClamped}),
+                                      f32(0.0))
+                             : f32(0.0));
+  Value sClamped = arith::MinUIOp::create(b, tid, idx(std::max<int64_t>(S - 1, 0)));
+  Value ownsAngle = ult(tid, idx(S));
+  Value theta0 = f32(0.0);
+  if (L.hasInit && S > 0)
+    theta0 = select(ownsAngle, load(a.angle0, {bIdx, hIdx, sClamped}), f32(0.0));
+  init.push_back(theta0);
+  strided(R * N, [&](Value i) {
+    Value r = divui(i, N), n = remui(i, N);
+    Value k = L.hasInit ? load(a.k0, stateIndex(r, n)) : f32(0.0);
+    memref::StoreOp::create(b, k, kBuf, ValueRange{addi(i, idx(R * N))});
+  });
+  strided(R * P, [&](Value i) {
+    Value r = divui(i, P), p = remui(i, P);
+    Value v = L.hasInit ? load(a.v0, stateIndex(r, p)) : f32(0.0);
+    memref::StoreOp::create(b, v, vBuf, ValueRange{addi(i, idx(R * P))});
+  });
+
+  int64_t seqLen = L.step ? 1 : L.seqLen;
+  auto loop = scf::ForOp::create(b, zero, idx(seqLen), idx(1), init);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    ValueRange iter = loop.getRegionIterArgs();
+    Value cur = remui(t, 2);
+    Value prev = arith::SubIOp::create(b, idx(1), cur);
+    Value kCur = muli(cur, idx(R * N)), kPrev = muli(prev, idx(R * N));
+    Value vCur = muli(cur, idx(R * P)), vPrev = muli(prev, idx(R * P));
+    // The half written now was read as `prev` by the last token.
+    gpu::BarrierOp::create(b);
+
+    Value dt = load(a.DT, coeffIndex(t));
+    Value adt = load(a.ADT, coeffIndex(t));
+
+    // theta_t for the angle this thread owns; cos/sin go to shared memory.
+    Value theta = iter.back();
+    if (S > 0) {
+      Value ang = load(a.Angles, tokenIndex(t, sClamped));
+      Value next = add(theta, mul(mul(f32(llvm::numbers::pi),
+                                      math::TanhOp::create(b, ang)),
+                                  dt));
+      if (L.wrap) {
+        Value twoPi = f32(2 * llvm::numbers::pi);
+        Value turns = math::FloorOp::create(b, arith::DivFOp::create(b, next, twoPi));
+        next = arith::SubFOp::create(b, next, mul(twoPi, turns));
+      }
+      theta = select(ownsAngle, next, theta);
+      ifThen(ownsAngle, [&] {
+        memref::StoreOp::create(b, math::CosOp::create(b, theta), cosBuf,
+                                ValueRange{tid});
+        memref::StoreOp::create(b, math::SinOp::create(b, theta), sinBuf,
+                                ValueRange{tid});
+      });
+    }
+    gpu::BarrierOp::create(b);
+
+    // Rotated, biased q and k of every rank into shared memory.
+    strided(R * N, [&](Value i) {
+      Value r = divui(i, N), n = remui(i, N);
+      Value pair, partner, first;
+      if (L.halfSplit) {
+        first = ult(n, idx(N / 2));
+        Value lower = arith::SubIOp::create(b, n, idx(N / 2));
+        pair = select(first, n, lower);
+        partner = select(first, addi(n, idx(N / 2)), lower);
+      } else {
+        pair = divui(n, 2);
+        first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, remui(n, 2),
+                                      idx(0));
+        partner = select(first, addi(n, idx(1)), arith::SubIOp::create(b, n, idx(1)));
+      }
+      Value rotated = ult(pair, idx(S));
+      partner = select(rotated, partner, n);
+      Value c, sn;
+      if (S > 0) {
+        Value pc = arith::MinUIOp::create(b, pair, idx(S - 1));
+        c = memref::LoadOp::create(b, cosBuf, ValueRange{pc});
+        sn = memref::LoadOp::create(b, sinBuf, ValueRange{pc});
+        sn = select(first, arith::NegFOp::create(b, sn), sn);
+      }
+      for (auto [src, bias, dst, offset] :
+           {std::tuple<Value, Value, Value, Value>{a.Q, a.QBias, qBuf, idx(0)},
+            {a.K, a.KBias, kBuf, kCur}}) {
+        Value self = add(load(src, qkIndex(t, r, n)), load(bias, biasIndex(r, n)));
+        Value out = self;
+        if (S > 0) {
+          Value other = add(load(src, qkIndex(t, r, partner)),
+                            load(bias, biasIndex(r, partner)));
+          out = select(rotated, add(mul(self, c), mul(other, sn)), self);
+        }
+        memref::StoreOp::create(b, out, dst, ValueRange{addi(offset, i)});
+      }
+    });
+    // v_{t,r} = MIMO_V[h,r] * V_t.
+    strided(R * P, [&](Value i) {
+      Value r = divui(i, P), p = remui(i, P);
+      Value v = load(a.V, tokenIndex(t, p));
+      if (L.mimo)
+        v = mul(v, load(a.mimoV, {hIdx, r, p}));
+      memref::StoreOp::create(b, v, vBuf, ValueRange{addi(vCur, i)});
+    });
+    gpu::BarrierOp::create(b);
+
+    // H_t = alpha (H + (1 - lambda) dt v_{t-1} k_{t-1}^T) + lambda dt v_t k_t^T
+    Value alpha = math::ExpOp::create(b, adt);
+    Value lambda = L.euler ? f32(1.0) : sigmoid(load(a.Trap, coeffIndex(t)));
+    Value betaOverAlpha = mul(arith::SubFOp::create(b, f32(1.0), lambda), dt);
+    Value gamma = mul(lambda, dt);
+    SmallVector<Value> next;
+    for (auto [ci, c] : llvm::enumerate(cells)) {
+      Value prevSum = f32(0.0), curSum = f32(0.0);
+      for (int64_t r = 0; r < R; ++r) {
+        auto term = [&](Value vOff, Value kOff) {
+          Value v = memref::LoadOp::create(
+              b, vBuf, ValueRange{addi(vOff, addi(idx(r * P), c.pClamped))});
+          Value k = memref::LoadOp::create(
+              b, kBuf, ValueRange{addi(kOff, addi(idx(r * N), c.nClamped))});
+          return mul(v, k);
+        };
+        prevSum = add(prevSum, term(vPrev, kPrev));
+        curSum = add(curSum, term(vCur, kCur));
+      }
+      Value h = add(mul(alpha, add(iter[ci], mul(betaOverAlpha, prevSum))),
+                    mul(gamma, curSum));
+      next.push_back(select(c.valid, h, f32(0.0)));
+    }
+
+    // y_{t,r}[p] = sum_n H[p,n] q_r[n]: lane partials, then a warp butterfly.
+    Value d = L.hasD ? load(a.D, {hIdx}) : Value();
+    for (int64_t i = 0; i < rowsPerWarp; ++i) {
+      const Cell &row = cells[i * colsPerLane];
+      Value outAcc = f32(0.0);
+      for (int64_t r = 0; r < R; ++r) {
+        Value partial = f32(0.0);
+        for (int64_t j = 0; j < colsPerLane; ++j) {
+          const Cell &c = cells[i * colsPerLane + j];
+          Value q = memref::LoadOp::create(
+              b, qBuf, ValueRange{addi(idx(r * N), c.nClamped)});
+          partial = add(partial, mul(next[i * colsPerLane + j], q));
+        }
+        for (int32_t offset = 16; offset > 0; offset /= 2)
+          partial = add(partial, gpu::ShuffleOp::create(b, partial, offset, 32,
+                                                         gpu::ShuffleMode::XOR)
+                                     .getShuffleResult());
+        Value y = partial;
+        Value v = memref::LoadOp::create(
+            b, vBuf, ValueRange{addi(vCur, addi(idx(r * P), row.pClamped))});
+        if (d)
+          y = add(y, mul(d, v));
+        if (L.hasZ) {
+          Value z = load(a.Z, tokenIndex(t, row.pClamped));
+          if (L.mimo)
+            z = mul(z, load(a.mimoZ, {hIdx, idx(r), row.pClamped}));
+          y = mul(y, mul(z, sigmoid(z)));
+        }
+        if (L.mimo)
+          y = mul(y, load(a.mimoO, {hIdx, idx(r), row.pClamped}));
+        outAcc = add(outAcc, y);
+      }
+      Value writes = arith::AndIOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0)),
+          ult(row.p, idx(P)));
+      ifThen(writes, [&] { store(outAcc, a.out, tokenIndex(t, row.p)); });
+    }
+    next.push_back(theta);
+    scf::YieldOp::create(b, next);
+  }
+
+  // Final states: ssm from registers, angle from its owner, k/v from the
+  // half the last token wrote.
+  ValueRange results = loop.getResults();
+  for (auto [ci, c] : llvm::enumerate(cells))
+    ifThen(c.valid, [&] { store(results[ci], a.ssm, {bIdx, hIdx, c.p, c.n}); });
+  if (S > 0)
+    ifThen(ownsAngle, [&] { store(results.back(), a.angle, {bIdx, hIdx, tid}); });
+  int64_t lastHalf = (seqLen - 1) % 2;
+  strided(R * N, [&](Value i) {
+    Value v = memref::LoadOp::create(b, kBuf, ValueRange{addi(i, idx(lastHalf * R * N))});
+    store(v, a.k, stateIndex(divui(i, N), remui(i, N)));
+  });
+  strided(R * P, [&](Value i) {
+    Value v = memref::LoadOp::create(b, vBuf, ValueRange{addi(i, idx(lastHalf * R * P))});
+    store(v, a.v, stateIndex(divui(i, P), remui(i, P)));
+  });
+  gpu::ReturnOp::create(b);
+}
+
+template <typename OpTy>
+LayerShape shapeOf(OpTy op, bool step) {
+  auto dims = [](Value v) { return cast<ShapedType>(v.getType()).getShape(); };
+  ArrayRef<int64_t> q = dims(op.getQ()), v = dims(op.getV());
+  bool mimo = op.isMimoLayout();
+  LayerShape s;
+  s.step = step;
+  s.mimo = mimo;
+  s.hasD = static_cast<bool>(op.getD());
+  s.hasZ = static_cast<bool>(op.getZ());
+  s.wrap = op.getWrapAngle();
+  s.euler = op.getRule() == DiscretizationRule::euler;
+  s.halfSplit = op.getRotary().getPairing() == RotaryPairing::half_split;
+  s.batch = q[0];
+  s.seqLen = step ? 1 : q[1];
+  s.rank = mimo ? q[q.size() - 3] : 1;
+  s.groups = q[q.size() - 2];
+  s.n = q.back();
+  s.heads = v[v.size() - 2];
+  s.p = v.back();
+  s.s = op.getRotary().getAngles();
+  return s;
+}
+
+template <typename OpTy>
+KernelArgs argsOf(OpTy op, ValueRange kernelArgs) {
+  // Kernel arguments mirror the op: operands in order, then the 5 results.
+  unsigned res = op->getNumOperands();
+  KernelArgs a;
+  a.Q = kernelArgs[0];
+  a.K = kernelArgs[1];
+  a.V = kernelArgs[2];
+  a.ADT = kernelArgs[3];
+  a.DT = kernelArgs[4];
+  a.Trap = kernelArgs[5];
+  a.QBias = kernelArgs[6];
+  a.KBias = kernelArgs[7];
+  a.Angles = kernelArgs[8];
+  a.out = kernelArgs[res];
+  a.angle = kernelArgs[res + 1];
+  a.ssm = kernelArgs[res + 2];
+  a.k = kernelArgs[res + 3];
+  a.v = kernelArgs[res + 4];
+  // Optional operands: find them by their position in the op's segments.
+  auto segment = [&](unsigned index) -> Value {
+    auto range = op.getODSOperandIndexAndLength(index);
+    return range.second ? kernelArgs[range.first] : Value();
+  };
+  a.D = segment(9);
+  a.Z = segment(10);
+  a.angle0 = segment(11);
+  a.ssm0 = segment(12);
+  a.k0 = segment(13);
+  a.v0 = segment(14);
+  a.mimoV = segment(15);
+  a.mimoZ = segment(16);
+  a.mimoO = segment(17);
+  return a;
+}
+
+template <typename OpTy>
+LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
+                          int64_t blockSize, bool step) {
+  for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
+    if (!cast<ShapedType>(t).hasStaticShape())
+      return op.emitOpError("ssm-to-gpu needs static shapes (compile the "
+                            "kernel for its batch and sequence length); got ")
+             << t;
+  LayerShape shape = shapeOf(op, step);
+  // A step always has its states; a scan may start from zeros.
+  if constexpr (std::is_same_v<OpTy, ScanOp>)
+    shape.hasInit = static_cast<bool>(op.getInitSsm());
+  else
+    shape.hasInit = true;
+  if (shape.s > blockSize)
+    return op.emitOpError() << "ssm-to-gpu: S = " << shape.s
+                            << " rotary angles exceed the block size "
+                            << blockSize;
+
+  SmallVector<Type> argTypes;
+  for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
+    auto tt = cast<RankedTensorType>(t);
+    argTypes.push_back(MemRefType::get(tt.getShape(), tt.getElementType()));
+  }
+  OpBuilder ob(module.getBodyRegion());
+  ob.setInsertionPointToEnd(module.getBody());
+  auto wg = gpu::AddressSpaceAttr::get(ob.getContext(),
+                                       gpu::AddressSpace::Workgroup);
+  Type f32 = ob.getF32Type();
+  const int64_t R = shape.rank, N = shape.n, P = shape.p;
+  SmallVector<Type> workgroup = {
+      MemRefType::get({2 * R * N}, f32, MemRefLayoutAttrInterface(), wg),
+      MemRefType::get({2 * R * P}, f32, MemRefLayoutAttrInterface(), wg),
+      MemRefType::get({R * N}, f32, MemRefLayoutAttrInterface(), wg),
+      MemRefType::get({std::max<int64_t>(shape.s, 1)}, f32,
+                      MemRefLayoutAttrInterface(), wg),
+      MemRefType::get({std::max<int64_t>(shape.s, 1)}, f32,
+                      MemRefLayoutAttrInterface(), wg)};
+  auto kernel = gpu::GPUFuncOp::create(
+      ob, func.getLoc(), func.getName(),
+      ob.getFunctionType(argTypes, {}), workgroup);
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), ob.getUnitAttr());
+  kernel.setKnownBlockSizeAttr(
+      ob.getDenseI32ArrayAttr({static_cast<int32_t>(blockSize), 1, 1}));
+  kernel.setKnownGridSizeAttr(ob.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(shape.heads), static_cast<int32_t>(shape.batch), 1}));
+
+  ImplicitLocOpBuilder b(func.getLoc(), ob.getContext());
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  KernelArgs args = argsOf(op, kernel.getArguments());
+  KernelBuilder(b, shape, args, blockSize).build(kernel.getWorkgroupAttributions());
+  return success();
+}
+
+struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (blockSize < 32 || blockSize > 1024 || blockSize % 32 != 0) {
+      module.emitError() << "ssm-to-gpu: block-size must be a multiple of 32 "
+                            "in [32, 1024], got "
+                         << blockSize;
+      return signalPassFailure();
+    }
+    SmallVector<std::pair<func::FuncOp, Operation *>> work;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      SmallVector<Operation *> ops;
+      func.walk([&](Operation *op) {
+        if (isa<ScanOp, StepOp>(op))
+          ops.push_back(op);
+      });
+      if (ops.size() > 1) {
+        func.emitError("ssm-to-gpu: one ssm.scan or ssm.step per function");
+        return signalPassFailure();
+      }
+      if (ops.size() == 1)
+        work.push_back({func, ops.front()});
+    }
+    if (work.empty())
+      return;
+    OpBuilder ob(module.getBodyRegion());
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    ob.getUnitAttr());
+    auto gpuModule = gpu::GPUModuleOp::create(ob, module.getLoc(), "mamba3_kernels");
+    for (auto [func, op] : work) {
+      LogicalResult built =
+          isa<ScanOp>(op)
+              ? buildKernel(cast<ScanOp>(op), func, gpuModule, blockSize, false)
+              : buildKernel(cast<StepOp>(op), func, gpuModule, blockSize, true);
+      if (failed(built))
+        return signalPassFailure();
+      func.erase();
+    }
+  }
+};
+
+} // namespace

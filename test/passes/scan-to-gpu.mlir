@@ -1,0 +1,42 @@
+// RUN: mamba3-opt %s -ssm-to-gpu | FileCheck %s
+// RUN: not mamba3-opt %s -ssm-to-gpu=block-size=100 2>&1 | FileCheck %s --check-prefix=BLOCK
+
+// BLOCK: ssm-to-gpu: block-size must be a multiple of 32 in [32, 1024], got 100
+
+// One block per (head, batch); the state in registers, q/k/v staged in
+// double-buffered shared memory; the host function is gone.
+// CHECK: module attributes {gpu.container_module}
+// CHECK: gpu.module @mamba3_kernels
+// CHECK: gpu.func @siso(%{{.*}}: memref<2x16x1x32xbf16>, %{{.*}}: memref<2x16x1x32xbf16>, %{{.*}}: memref<2x16x4x16xbf16>
+// CHECK-SAME: workgroup(%[[KBUF:.*]] : memref<64xf32, #gpu.address_space<workgroup>>, %[[VBUF:.*]] : memref<32xf32, #gpu.address_space<workgroup>>, %[[QBUF:.*]] : memref<32xf32, #gpu.address_space<workgroup>>
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, known_grid_size = array<i32: 4, 2, 1>}
+// CHECK: gpu.block_id x
+// CHECK: gpu.block_id y
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(
+// CHECK:   gpu.barrier
+// CHECK:   math.tanh
+// CHECK:   math.floor
+// CHECK:   math.cos
+// CHECK:   gpu.barrier
+// CHECK:   arith.extf {{.*}} : bf16 to f32
+// CHECK:   gpu.barrier
+// CHECK:   math.exp
+// CHECK:   gpu.shuffle xor
+// CHECK:   arith.truncf {{.*}} : f32 to bf16
+// CHECK:   scf.yield
+// CHECK: gpu.return
+// CHECK-NOT: func.func
+func.func @siso(%q: tensor<2x16x1x32xbf16>, %k: tensor<2x16x1x32xbf16>, %v: tensor<2x16x4x16xbf16>,
+    %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>,
+    %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>, %d: tensor<4xf32>,
+    %z: tensor<2x16x4x16xbf16>)
+    -> (tensor<2x16x4x16xbf16>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>) {
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) d(%d) z(%z)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, wrap_angle}
+      : (tensor<2x16x1x32xbf16>, tensor<2x16x1x32xbf16>, tensor<2x16x4x16xbf16>, tensor<2x4x16xf32>,
+         tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x16x4x8xf32>,
+         tensor<4xf32>, tensor<2x16x4x16xbf16>)
+      -> (tensor<2x16x4x16xbf16>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
+  return %r#0, %r#1, %r#2, %r#3, %r#4 : tensor<2x16x4x16xbf16>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>
+}
+
