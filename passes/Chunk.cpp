@@ -274,7 +274,7 @@ struct SsmChunkPass : public ssm::impl::SsmChunkBase<SsmChunkPass> {
     if (chunkSize < 1 || chunkSize > kMaxChunkSize) {
       getOperation()->emitError()
           << "ssm-chunk: chunk-size must be in [1, " << kMaxChunkSize
-          << "], got " << chunkSize;
+          << "], got " << static_cast<int64_t>(chunkSize);
       return signalPassFailure();
     }
     SmallVector<RecurrenceOp> ops;

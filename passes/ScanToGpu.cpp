@@ -430,7 +430,7 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
   if (shape.s > blockSize)
     return op.emitOpError() << "ssm-to-gpu: S = " << shape.s
                             << " rotary angles exceed the block size "
-                            << blockSize;
+                            << static_cast<int64_t>(blockSize);
 
   SmallVector<Type> argTypes;
   for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
@@ -474,7 +474,7 @@ struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
     if (blockSize < 32 || blockSize > 1024 || blockSize % 32 != 0) {
       module.emitError() << "ssm-to-gpu: block-size must be a multiple of 32 "
                             "in [32, 1024], got "
-                         << blockSize;
+                         << static_cast<int64_t>(blockSize);
       return signalPassFailure();
     }
     SmallVector<std::pair<func::FuncOp, Operation *>> work;
