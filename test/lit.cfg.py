@@ -23,6 +23,8 @@ config.substitutions.append(("%examples",
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
+# `not`, `count` and `split-file` come with FileCheck in LLVM's tools folder.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.mamba3_tools_dir, config.llvm_tools_dir]
 tools = ["mamba3-opt", "mamba3-run", "mamba3-compile"]

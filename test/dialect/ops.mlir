@@ -7,7 +7,7 @@ func.func @siso_scan_minimal(%q: tensor<2x200x1x32xbf16>, %k: tensor<2x200x1x32x
     %v: tensor<2x200x4x16xbf16>, %adt: tensor<2x4x200xf32>, %dt: tensor<2x4x200xf32>,
     %trap: tensor<2x4x200xbf16>, %qb: tensor<4x32xbf16>, %kb: tensor<4x32xbf16>,
     %ang: tensor<2x200x4x8xf32>) -> tensor<2x200x4x16xbf16> {
-  // CHECK: ssm.scan q(%{{.*}}) k(%{{.*}}) v(%{{.*}}) adt(%{{.*}}) dt(%{{.*}}) trap(%{{.*}}) bias(%{{.*}}, %{{.*}}) angles(%{{.*}})
+  // CHECK: ssm.scan q(%{{[a-z0-9_]+}}) k(%{{[a-z0-9_]+}}) v(%{{[a-z0-9_]+}}) adt(%{{[a-z0-9_]+}}) dt(%{{[a-z0-9_]+}}) trap(%{{[a-z0-9_]+}}) bias(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}) angles(%{{[a-z0-9_]+}})
   // CHECK-SAME: rotary = #ssm.rotary<angles = 8, pairing = adjacent>
   // CHECK-NOT: rule
   // CHECK-SAME: -> (tensor<2x200x4x16xbf16>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xbf16>, tensor<2x4x16xbf16>)
@@ -29,7 +29,7 @@ func.func @siso_scan_full_dynamic(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x2x64x
     %a0: tensor<?x4x16xf32>, %h0: tensor<?x4x32x64xf32>, %k0: tensor<?x4x64xf32>,
     %v0: tensor<?x4x32xf32>) -> tensor<?x4x32x64xf32> {
   // CHECK: ssm.scan
-  // CHECK-SAME: d(%{{.*}}) z(%{{.*}}) initial(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
+  // CHECK-SAME: d(%{{[a-z0-9_]+}}) z(%{{[a-z0-9_]+}}) initial(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}})
   // CHECK-SAME: rotary = #ssm.rotary<angles = 16, pairing = half_split>
   // CHECK-SAME: rule = #ssm.discretization<euler>
   // CHECK-SAME: wrap_angle
@@ -55,7 +55,7 @@ func.func @mimo_scan(%q: tensor<2x100x4x1x32xbf16>, %k: tensor<2x100x4x1x32xbf16
     %mv: tensor<4x4x16xf32>, %mz: tensor<4x4x16xf32>, %mo: tensor<4x4x16xf32>)
     -> tensor<2x100x4x16xbf16> {
   // CHECK: ssm.scan
-  // CHECK-SAME: mimo_v(%{{.*}}) mimo_z(%{{.*}}) mimo_o(%{{.*}})
+  // CHECK-SAME: mimo_v(%{{[a-z0-9_]+}}) mimo_z(%{{[a-z0-9_]+}}) mimo_o(%{{[a-z0-9_]+}})
   // CHECK-SAME: rank = 4 : i64
   // CHECK-SAME: state_type = bf16
   %out, %a, %h, %kk, %vv = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap)
@@ -78,7 +78,7 @@ func.func @siso_step(%q: tensor<8x2x64xbf16>, %k: tensor<8x2x64xbf16>,
     %h0: tensor<8x4x32x64xf32>, %k0: tensor<8x4x64xf32>, %v0: tensor<8x4x32xf32>)
     -> tensor<8x4x32x64xf32> {
   // CHECK: ssm.step
-  // CHECK-SAME: z(%{{.*}}) state(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
+  // CHECK-SAME: z(%{{[a-z0-9_]+}}) state(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}})
   // CHECK-NOT: d(
   %out, %a, %h, %kk, %vv = ssm.step q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap)
       bias(%qb, %kb) angles(%ang) z(%z) state(%a0, %h0, %k0, %v0)
@@ -100,7 +100,7 @@ func.func @mimo_step(%q: tensor<2x4x1x64xbf16>, %k: tensor<2x4x1x64xbf16>,
     %h0: tensor<2x4x32x64xf32>, %k0: tensor<2x4x4x64xf32>, %v0: tensor<2x4x4x32xf32>,
     %mv: tensor<4x4x32xf32>, %mo: tensor<4x4x32xf32>) -> tensor<2x4x32xbf16> {
   // CHECK: ssm.step
-  // CHECK-SAME: mimo_v(%{{.*}}) mimo_o(%{{.*}})
+  // CHECK-SAME: mimo_v(%{{[a-z0-9_]+}}) mimo_o(%{{[a-z0-9_]+}})
   // CHECK-SAME: rank = 4
   %out, %a, %h, %kk, %vv = ssm.step q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap)
       bias(%qb, %kb) angles(%ang) state(%a0, %h0, %k0, %v0) mimo_v(%mv) mimo_o(%mo)

@@ -1,10 +1,11 @@
 //===- mamba3-opt.cpp - The ssm optimizer driver --------------------------===//
 //
-// mlir-opt with the ssm dialect and passes registered next to every upstream
-// dialect, extension and pass.
+// mlir-opt with the ssm dialect, passes and pipelines registered next to
+// every upstream dialect, extension and pass.
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/Pipelines.h"
 #include "dialect/SsmDialect.h"
 #include "passes/Passes.h"
 
@@ -17,7 +18,8 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::ssm::registerSsmPasses();
-  mlir::ssm::registerSsmExpansionPipeline();
+  // ssm-expand, ssm-to-cpu, ssm-cpu-lowering.
+  mlir::ssm::registerSsmPipelines();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

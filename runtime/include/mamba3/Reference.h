@@ -56,6 +56,15 @@ struct LayerOutputs {
   Tensor out, angle, ssm, k, v;
 };
 
+/// Empty when `in` fits `cfg` (prefill layouts, or decode layouts when
+/// `decode`), else a message naming the first operand that is missing, has
+/// the wrong shape, or is given although the config excludes it (D without
+/// hasD, Z without hasZ, MIMO_* on a SISO layer). Initial states are
+/// optional. The reference functions return empty outputs for inputs (or a
+/// config) that fail this check, so every comparison against them fails.
+std::string checkInputs(const LayerConfig &cfg, const LayerInputs &in,
+                        bool decode = false);
+
 /// Token-by-token recurrence (the definition).
 LayerOutputs referenceScan(const LayerConfig &cfg, const LayerInputs &in);
 

@@ -1,0 +1,158 @@
+//===- BundleWriter.cpp - Kernel bundles on disk --------------------------===//
+
+#include "codegen/BundleWriter.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+using namespace mlir::ssm;
+namespace json = llvm::json;
+
+static int64_t manifestDim(int64_t size) {
+  return ShapedType::isDynamic(size) ? -1 : size;
+}
+
+json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
+                                      const BundleDescription &description) {
+  json::Object config{
+      {"batch", manifestDim(spec.batch)},
+      // A step is one token; its inputs have no sequence axis.
+      {"seqlen", spec.step ? int64_t(1) : manifestDim(spec.seqlen)},
+      {"heads", spec.heads},
+      {"groups", spec.groups},
+      {"state", spec.state},
+      {"headdim", spec.headdim},
+      {"angles", spec.angles},
+      {"rank", spec.rank},
+      {"mimo", spec.mimo},
+      {"has_d", spec.hasD},
+      {"has_z", spec.hasZ},
+      {"has_initial_state", spec.step || spec.hasInitialState},
+      {"wrap_angle", spec.wrapAngle},
+      {"rule", stringifyDiscretizationRule(spec.rule)},
+      {"pairing", stringifyRotaryPairing(spec.pairing)},
+      {"dtype", stringifyLayerDataType(spec.dataType)},
+  };
+
+  json::Array arguments;
+  for (auto [index, arg] : llvm::enumerate(getLayerArguments(spec))) {
+    json::Array shape;
+    for (int64_t size : arg.shape)
+      shape.push_back(manifestDim(size));
+    json::Array axes;
+    for (const std::string &axis : arg.axes)
+      axes.push_back(axis);
+    arguments.push_back(json::Object{
+        {"index", static_cast<int64_t>(index)},
+        {"name", arg.name},
+        {"role", arg.isOutput ? "output" : "input"},
+        {"dtype", arg.isData ? stringifyLayerDataType(spec.dataType) : "f32"},
+        {"axes", std::move(axes)},
+        {"shape", std::move(shape)},
+    });
+  }
+
+  std::string cpu = description.host.cpu == "native"
+                        ? llvm::sys::getHostCPUName().str()
+                        : description.host.cpu;
+  return json::Object{
+      {"format", "mamba3-bundle"},
+      {"format_version", kBundleFormatVersion},
+      {"target", description.target},
+      {"kind", spec.kindName()},
+      {"library", "kernel.so"},
+      {"entry", "_mlir_ciface_" + spec.entryName()},
+      {"calling_convention",
+       "mlir-c-interface: one StridedMemRef descriptor pointer per argument"},
+      {"host",
+       json::Object{{"triple", llvm::sys::getProcessTriple()}, {"cpu", cpu}}},
+      {"config", std::move(config)},
+      {"chunk_size", spec.chunkSize},
+      {"pipeline", description.pipeline},
+      {"pass_pipeline", description.passPipeline},
+      {"config_string", spec.canonicalString()},
+      {"config_hash", spec.configHash()},
+      {"arguments", std::move(arguments)},
+  };
+}
+
+void mlir::ssm::printManifest(llvm::raw_ostream &os,
+                              const json::Object &manifest) {
+  // llvm::json prints object keys sorted; a reader wants the identity of the
+  // kernel first and one line per argument, so the top level is laid out by
+  // hand (nested values are compact JSON).
+  static const char *const order[] = {
+      "format",     "format_version", "target",        "kind",
+      "library",    "entry",          "calling_convention", "config_hash",
+      "config",     "chunk_size",     "pipeline",      "host",
+      "config_string", "pass_pipeline", "arguments"};
+  llvm::SmallVector<llvm::StringRef> keys(std::begin(order), std::end(order));
+  for (const auto &member : manifest)
+    if (!llvm::is_contained(keys, member.first.str()))
+      keys.push_back(member.first);
+  os << "{";
+  bool first = true;
+  for (llvm::StringRef key : keys) {
+    const json::Value *value = manifest.get(key);
+    if (!value)
+      continue;
+    os << (first ? "\n" : ",\n") << "  " << json::Value(key) << ": ";
+    first = false;
+    const json::Array *array = value->getAsArray();
+    if (key != "arguments" || !array) {
+      os << *value;
+      continue;
+    }
+    os << "[";
+    for (auto [i, item] : llvm::enumerate(*array))
+      os << (i ? ",\n    " : "\n    ") << item;
+    os << "\n  ]";
+  }
+  os << "\n}\n";
+}
+
+static llvm::Error writeFile(llvm::StringRef path,
+                             llvm::function_ref<void(llvm::raw_ostream &)> fn) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return llvm::createStringError("cannot write '" + path +
+                                   "': " + ec.message());
+  fn(os);
+  os.close();
+  if (os.has_error())
+    return llvm::createStringError("error writing '" + path + "'");
+  return llvm::Error::success();
+}
+
+llvm::Error mlir::ssm::writeCpuBundle(llvm::StringRef dir,
+                                      const LayerSpec &spec,
+                                      ModuleOp inputModule,
+                                      ModuleOp llvmModule,
+                                      const BundleDescription &description) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+    return llvm::createStringError("cannot create the bundle directory '" +
+                                   dir + "': " + ec.message());
+  auto path = [&](llvm::StringRef name) {
+    llvm::SmallString<256> p(dir);
+    llvm::sys::path::append(p, name);
+    return std::string(p);
+  };
+  // An old manifest must not describe a half-written new bundle.
+  llvm::sys::fs::remove(path("manifest.json"));
+
+  if (llvm::Error err = writeFile(path("kernel.mlir"), [&](llvm::raw_ostream &os) {
+        inputModule->print(os);
+      }))
+    return err;
+  if (llvm::Error err = compileToSharedLibrary(llvmModule, description.host,
+                                               path("kernel.so")))
+    return err;
+  json::Object manifest = buildManifest(spec, description);
+  return writeFile(path("manifest.json"), [&](llvm::raw_ostream &os) {
+    printManifest(os, manifest);
+  });
+}

@@ -1,0 +1,64 @@
+//===- BundleWriter.h - Kernel bundles on disk ------------------*- C++ -*-===//
+//
+// A bundle is a directory that the runtime (no MLIR) can load:
+//   manifest.json  what the kernel is and how to call it (below)
+//   kernel.so      the host build (target "cpu")
+//   kernel.mlir    the ssm-level input module, for inspection
+//
+// manifest.json (format_version 1):
+//   format, format_version, target, kind ("scan" | "step"), library, entry,
+//   calling_convention, host {triple, cpu}, config {batch, seqlen (-1:
+//   dynamic), heads, groups, state, headdim, angles, rank, mimo, has_d,
+//   has_z, has_initial_state, wrap_angle, rule, pairing, dtype},
+//   chunk_size, pipeline, pass_pipeline, config_string, config_hash,
+//   arguments [{index, name, role ("input" | "output"), dtype, axes, shape}]
+//
+// The manifest is written last, so a directory with a manifest holds a
+// complete bundle.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MAMBA3_CODEGEN_BUNDLEWRITER_H
+#define MAMBA3_CODEGEN_BUNDLEWRITER_H
+
+#include "codegen/HostObject.h"
+#include "codegen/LayerModule.h"
+
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+namespace mlir {
+namespace ssm {
+
+/// Version of the manifest layout; the runtime refuses other versions.
+constexpr int kBundleFormatVersion = 1;
+
+/// What a bundle records besides the spec.
+struct BundleDescription {
+  std::string target = "cpu";
+  /// The named pipeline that produced the kernel, e.g.
+  /// "ssm-to-cpu{chunk-size=64}".
+  std::string pipeline;
+  /// The full textual pass pipeline that ran.
+  std::string passPipeline;
+  HostTargetOptions host;
+};
+
+/// The manifest of a bundle for `spec`.
+llvm::json::Object buildManifest(const LayerSpec &spec,
+                                 const BundleDescription &description);
+
+/// Prints `manifest` as JSON: the top-level keys in a fixed, readable order,
+/// one line per argument.
+void printManifest(llvm::raw_ostream &os, const llvm::json::Object &manifest);
+
+/// Writes a CPU bundle into `dir` (created if needed): kernel.mlir from
+/// `inputModule`, kernel.so compiled from `llvmModule` (LLVM dialect), then
+/// manifest.json.
+llvm::Error writeCpuBundle(llvm::StringRef dir, const LayerSpec &spec,
+                           ModuleOp inputModule, ModuleOp llvmModule,
+                           const BundleDescription &description);
+
+} // namespace ssm
+} // namespace mlir
+
+#endif // MAMBA3_CODEGEN_BUNDLEWRITER_H

@@ -1,0 +1,110 @@
+//===- LayerModule.h - One Mamba-3 layer as a kernel module -----*- C++ -*-===//
+//
+// A LayerSpec is the configuration a kernel is compiled for. buildLayerModule
+// turns it into the module every target compiles: one entry function whose
+// memref arguments form the kernel's calling convention, wrapping exactly
+// one ssm.scan or ssm.step. The argument order is fixed and documented here
+// because the bundle manifest and the runtime rely on it:
+//
+//   inputs   Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles,
+//            [D], [Z],                      (hasD, hasZ)
+//            [angle0, ssm0, k0, v0],        (hasInitialState; always for step)
+//            [mimo_v, [mimo_z], mimo_o]     (mimo; mimo_z with hasZ)
+//   outputs  out, angle, ssm, k, v          (final / new states)
+//
+// Layouts are those of ssm.scan / ssm.step (dialect/SsmOps.td). Element
+// types: Q, K, V, Z and out take the data type; everything else (ADT, DT,
+// Trap, biases, Angles, D, MIMO projections, all states) is f32.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MAMBA3_CODEGEN_LAYERMODULE_H
+#define MAMBA3_CODEGEN_LAYERMODULE_H
+
+#include "dialect/SsmDialect.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir {
+namespace ssm {
+
+/// Element type of the data tensors (Q, K, V, Z, out).
+enum class LayerDataType { f32, bf16 };
+
+struct LayerSpec {
+  /// ShapedType::kDynamic makes the axis dynamic (sized at run time).
+  int64_t batch = ShapedType::kDynamic;
+  /// Ignored for a step (no sequence axis).
+  int64_t seqlen = ShapedType::kDynamic;
+  int64_t heads = 1, groups = 1;
+  int64_t state = 16;   // N
+  int64_t headdim = 16; // P
+  int64_t angles = 4;   // S
+  int64_t rank = 1;     // R
+  /// MIMO layouts (rank axis in Q, K, biases, k/v states, MIMO projections).
+  bool mimo = false;
+  bool hasD = true, hasZ = true;
+  /// Initial states as inputs (scan only; a step always takes its states).
+  bool hasInitialState = false;
+  bool wrapAngle = true;
+  DiscretizationRule rule = DiscretizationRule::trapezoid;
+  RotaryPairing pairing = RotaryPairing::adjacent;
+  /// ssm.step (one decode token) instead of ssm.scan.
+  bool step = false;
+  LayerDataType dataType = LayerDataType::f32;
+  /// Tokens per chunk for ssm-chunk; 0 lowers the recurrence token by token.
+  int64_t chunkSize = 64;
+
+  /// "scan" or "step".
+  std::string kindName() const;
+  /// Entry function symbol: "mamba3_scan" or "mamba3_step".
+  std::string entryName() const;
+  /// A stable one-line description of every field, e.g. for hashing.
+  std::string canonicalString() const;
+  /// FNV-1a (64 bit) of canonicalString(), as 16 hex digits.
+  std::string configHash() const;
+  /// Empty when sizes and flags are in range for building a module (positive
+  /// sizes, chunk >= 0, ...), else a message naming the field. The shape
+  /// rules between fields are the ssm op verifier's job.
+  std::string checkRanges() const;
+};
+
+/// One argument of the entry function.
+struct LayerArgument {
+  std::string name;
+  bool isOutput = false;
+  /// Axis names as the spec uses them: "b", "L", "R", "G", "H", "N", "P", "S".
+  std::vector<std::string> axes;
+  /// ShapedType::kDynamic for dynamic axes.
+  std::vector<int64_t> shape;
+  /// True when the element type is the spec's data type (else f32).
+  bool isData = false;
+};
+
+/// The entry function's arguments, in order.
+std::vector<LayerArgument> getLayerArguments(const LayerSpec &spec);
+
+/// "f32" or "bf16".
+StringRef stringifyLayerDataType(LayerDataType type);
+
+/// Builds `func.func @mamba3_scan` / `@mamba3_step` for `spec` (see the file
+/// comment) in a new module, at `loc`. The module is not verified: run
+/// mlir::verify on it to get the ssm verifier's diagnostics for an invalid
+/// configuration. Returns null (after emitting an error at `loc`) when
+/// checkRanges() fails.
+OwningOpRef<ModuleOp> buildLayerModule(MLIRContext &context,
+                                       const LayerSpec &spec, Location loc);
+
+/// Derives the spec of the single ssm.scan or ssm.step in `module` (chunk
+/// size left at its default). Fails with an error when there is none, more
+/// than one, or when an operand type differs from the kernel interface that
+/// buildLayerModule would give (e.g. a bf16 Trap or state).
+FailureOr<LayerSpec> layerSpecFromModule(ModuleOp module);
+
+} // namespace ssm
+} // namespace mlir
+
+#endif // MAMBA3_CODEGEN_LAYERMODULE_H

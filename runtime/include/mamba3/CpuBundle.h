@@ -1,0 +1,105 @@
+//===- CpuBundle.h - Load and run a CPU kernel bundle -----------*- C++ -*-===//
+//
+// A bundle written by `mamba3-compile ... --target cpu -o DIR` holds
+// DIR/manifest.json and DIR/kernel.so (see codegen/BundleWriter.h). This
+// loader needs neither MLIR nor LLVM: it reads the manifest, dlopens the
+// library and calls its MLIR C-interface entry, one StridedMemRef descriptor
+// pointer per argument in the manifest's order.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MAMBA3_CPUBUNDLE_H
+#define MAMBA3_CPUBUNDLE_H
+
+#include "mamba3/Reference.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mamba3 {
+
+/// Manifest layout version this runtime reads.
+constexpr int kBundleFormatVersion = 1;
+
+struct BundleArgument {
+  std::string name; // Q, K, V, ADT, ..., out, angle, ssm, k, v
+  bool isOutput = false;
+  std::string dtype;              // "f32" or "bf16"
+  std::vector<std::string> axes;  // b, L, R, G, H, N, P, S
+  std::vector<int64_t> shape;     // -1: dynamic (b or L)
+};
+
+struct BundleManifest {
+  int formatVersion = 0;
+  std::string target;  // "cpu"
+  std::string kind;    // "scan" or "step"
+  std::string library; // "kernel.so"
+  std::string entry;   // "_mlir_ciface_mamba3_scan"
+  std::string configHash, pipeline;
+  /// The compiled configuration; batch / seqlen are -1 when dynamic.
+  LayerConfig config;
+  std::string dtype;
+  int64_t chunkSize = 0;
+  std::vector<BundleArgument> arguments;
+
+  bool isStep() const { return kind == "step"; }
+};
+
+/// Parses the text of a manifest.json. On failure returns false and sets
+/// `error` naming the missing or malformed field.
+bool parseBundleManifest(const std::string &text, BundleManifest &manifest,
+                         std::string &error);
+
+/// Empty when `cfg` can run on a bundle compiled for `manifest`, else a
+/// message naming the first field that differs (static batch / seqlen must
+/// match; dynamic ones take the config's value; a step ignores seqlen).
+std::string checkBundleConfig(const BundleManifest &manifest,
+                              const LayerConfig &cfg);
+
+/// Arguments of `mamba3-compile` (program name not included) that build a
+/// CPU bundle for `cfg` into `dir`; batch and seqlen stay dynamic unless
+/// `staticShapes`.
+std::vector<std::string> cpuCompileArguments(const LayerConfig &cfg,
+                                             bool step, int64_t chunk,
+                                             const std::string &dir,
+                                             bool staticShapes = false);
+
+class CpuBundle {
+public:
+  /// Loads DIR/manifest.json and the library it names. Returns null and sets
+  /// `error` for a missing or corrupt bundle, a bundle for another target,
+  /// or a library without the entry symbol.
+  static std::unique_ptr<CpuBundle> load(const std::string &dir,
+                                         std::string &error);
+  ~CpuBundle();
+  CpuBundle(const CpuBundle &) = delete;
+  CpuBundle &operator=(const CpuBundle &) = delete;
+
+  const BundleManifest &manifest() const { return manifest_; }
+  const std::string &directory() const { return dir_; }
+
+  /// Runs the kernel on `in` (prefill layouts for a scan bundle, decode
+  /// layouts for a step bundle; for a step, absent states mean zeros) and
+  /// fills `out` (out, and the final angle, ssm, k, v states). Inputs are
+  /// converted from double to the kernel's element types and outputs back.
+  /// With `repeats` > 1 the kernel runs that many times on the same inputs;
+  /// `secondsPerCall`, when given, receives the mean wall time of one kernel
+  /// call (conversions excluded). Returns false and sets `error` on a config
+  /// mismatch or an input of the wrong shape, naming it.
+  bool run(const LayerConfig &cfg, const LayerInputs &in, LayerOutputs &out,
+           std::string &error, int repeats = 1,
+           double *secondsPerCall = nullptr) const;
+
+private:
+  CpuBundle() = default;
+
+  BundleManifest manifest_;
+  std::string dir_;
+  void *handle_ = nullptr;
+  void *entry_ = nullptr;
+};
+
+} // namespace mamba3
+
+#endif // MAMBA3_CPUBUNDLE_H

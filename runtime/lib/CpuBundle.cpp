@@ -1,0 +1,572 @@
+//===- CpuBundle.cpp - Load and run a CPU kernel bundle -------------------===//
+
+#include "mamba3/CpuBundle.h"
+
+#include "mamba3/Json.h"
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <dlfcn.h>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+namespace mamba3 {
+
+namespace {
+
+const char *const kCompileHint =
+    " (build the bundle with `mamba3-compile <config flags> --target cpu -o "
+    "DIR`)";
+
+//===----------------------------------------------------------------------===//
+// Manifest fields
+//===----------------------------------------------------------------------===//
+
+/// Reads typed members of one JSON object, remembering the first problem.
+class FieldReader {
+public:
+  FieldReader(const JsonValue &object, std::string where)
+      : object(object), where(std::move(where)) {}
+
+  const JsonValue *member(const std::string &key, JsonValue::Kind kind,
+                          const char *kindName) {
+    const JsonValue *v = object.get(key);
+    if (!v || v->kind() != kind) {
+      fail("'" + key + "' is missing or not " + kindName);
+      return nullptr;
+    }
+    return v;
+  }
+  void str(const std::string &key, std::string &out) {
+    if (auto *v = member(key, JsonValue::Kind::String, "a string"))
+      out = v->asString();
+  }
+  template <typename Int> void integer(const std::string &key, Int &out) {
+    if (auto *v = member(key, JsonValue::Kind::Number, "a number"))
+      out = static_cast<Int>(v->asInt());
+  }
+  void boolean(const std::string &key, bool &out) {
+    if (auto *v = member(key, JsonValue::Kind::Bool, "a boolean"))
+      out = v->asBool();
+  }
+  void fail(const std::string &message) {
+    if (error.empty())
+      error = where + ": " + message;
+  }
+
+  const JsonValue &object;
+  std::string where;
+  std::string error;
+};
+
+//===----------------------------------------------------------------------===//
+// Element conversion
+//===----------------------------------------------------------------------===//
+
+uint16_t toBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) // NaN: keep it a (quiet) NaN
+    return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  // Round to nearest, ties to even.
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+float fromBf16(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+size_t elementSize(const std::string &dtype) {
+  return dtype == "f32" ? 4 : dtype == "bf16" ? 2 : 0;
+}
+
+void packElements(const std::vector<double> &src, const std::string &dtype,
+                  unsigned char *dst) {
+  if (dtype == "f32") {
+    for (size_t i = 0; i < src.size(); ++i) {
+      float f = static_cast<float>(src[i]);
+      std::memcpy(dst + 4 * i, &f, 4);
+    }
+  } else {
+    for (size_t i = 0; i < src.size(); ++i) {
+      uint16_t h = toBf16(static_cast<float>(src[i]));
+      std::memcpy(dst + 2 * i, &h, 2);
+    }
+  }
+}
+
+void unpackElements(const unsigned char *src, const std::string &dtype,
+                    std::vector<double> &dst) {
+  for (size_t i = 0; i < dst.size(); ++i) {
+    if (dtype == "f32") {
+      float f;
+      std::memcpy(&f, src + 4 * i, 4);
+      dst[i] = f;
+    } else {
+      uint16_t h;
+      std::memcpy(&h, src + 2 * i, 2);
+      dst[i] = fromBf16(h);
+    }
+  }
+}
+
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+//===----------------------------------------------------------------------===//
+// Calling the entry
+//===----------------------------------------------------------------------===//
+
+// The C interface takes one descriptor pointer per argument, and their number
+// depends on the configuration (14 to 23). A table of callers, one per
+// argument count, casts the entry to the matching function-pointer type.
+constexpr size_t kMaxArguments = 32;
+using Caller = void (*)(void *entry, void *const *args);
+
+template <size_t... I>
+void callWithArgs(void *entry, void *const *args, std::index_sequence<I...>) {
+  using Fn = void (*)(decltype((void)I, static_cast<void *>(nullptr))...);
+  reinterpret_cast<Fn>(entry)(args[I]...);
+}
+
+template <size_t N> void callN(void *entry, void *const *args) {
+  callWithArgs(entry, args, std::make_index_sequence<N>{});
+}
+
+template <size_t... N>
+constexpr std::array<Caller, sizeof...(N)>
+makeCallers(std::index_sequence<N...>) {
+  return {{&callN<N>...}};
+}
+
+constexpr std::array<Caller, kMaxArguments + 1> kCallers =
+    makeCallers(std::make_index_sequence<kMaxArguments + 1>{});
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Manifest
+//===----------------------------------------------------------------------===//
+
+bool parseBundleManifest(const std::string &text, BundleManifest &m,
+                         std::string &error) {
+  JsonValue root;
+  std::string parseError;
+  if (!parseJson(text, root, parseError)) {
+    error = "manifest.json is not valid JSON: " + parseError;
+    return false;
+  }
+  if (!root.isObject()) {
+    error = "manifest.json: the top level is not an object";
+    return false;
+  }
+  FieldReader top(root, "manifest.json");
+  std::string format;
+  top.str("format", format);
+  if (top.error.empty() && format != "mamba3-bundle")
+    top.fail("'format' is '" + format + "', not 'mamba3-bundle'");
+  top.integer("format_version", m.formatVersion);
+  if (top.error.empty() && m.formatVersion != kBundleFormatVersion)
+    top.fail("format_version " + std::to_string(m.formatVersion) +
+             " is not the version this runtime reads (" +
+             std::to_string(kBundleFormatVersion) +
+             "); rebuild the bundle with this tree's mamba3-compile");
+  top.str("target", m.target);
+  top.str("kind", m.kind);
+  if (top.error.empty() && m.kind != "scan" && m.kind != "step")
+    top.fail("'kind' is '" + m.kind + "', not 'scan' or 'step'");
+  top.str("library", m.library);
+  top.str("entry", m.entry);
+  top.str("config_hash", m.configHash);
+  top.str("pipeline", m.pipeline);
+  top.integer("chunk_size", m.chunkSize);
+  if (!top.error.empty()) {
+    error = top.error;
+    return false;
+  }
+
+  const JsonValue *config = top.member("config", JsonValue::Kind::Object,
+                                       "an object");
+  if (!config) {
+    error = top.error;
+    return false;
+  }
+  FieldReader c(*config, "manifest.json: config");
+  LayerConfig &cfg = m.config;
+  c.integer("batch", cfg.batch);
+  c.integer("seqlen", cfg.seqlen);
+  c.integer("heads", cfg.heads);
+  c.integer("groups", cfg.groups);
+  c.integer("state", cfg.state);
+  c.integer("headdim", cfg.headdim);
+  c.integer("angles", cfg.angles);
+  c.integer("rank", cfg.rank);
+  c.boolean("mimo", cfg.mimo);
+  c.boolean("has_d", cfg.hasD);
+  c.boolean("has_z", cfg.hasZ);
+  c.boolean("has_initial_state", cfg.hasInitialState);
+  c.boolean("wrap_angle", cfg.wrapAngle);
+  std::string rule, pairing;
+  c.str("rule", rule);
+  c.str("pairing", pairing);
+  c.str("dtype", m.dtype);
+  if (c.error.empty()) {
+    if (rule == "trapezoid" || rule == "euler")
+      cfg.rule = rule == "euler" ? Discretization::Euler
+                                 : Discretization::Trapezoid;
+    else
+      c.fail("'rule' is '" + rule + "', not 'trapezoid' or 'euler'");
+    if (pairing == "adjacent" || pairing == "half_split")
+      cfg.pairing = pairing == "half_split" ? RotaryPairing::HalfSplit
+                                            : RotaryPairing::Adjacent;
+    else
+      c.fail("'pairing' is '" + pairing + "', not 'adjacent' or 'half_split'");
+  }
+  if (!c.error.empty()) {
+    error = c.error;
+    return false;
+  }
+
+  const JsonValue *args =
+      top.member("arguments", JsonValue::Kind::Array, "an array");
+  if (!args) {
+    error = top.error;
+    return false;
+  }
+  m.arguments.clear();
+  for (size_t i = 0; i < args->items().size(); ++i) {
+    const JsonValue &item = args->items()[i];
+    std::string where = "manifest.json: arguments[" + std::to_string(i) + "]";
+    if (!item.isObject()) {
+      error = where + " is not an object";
+      return false;
+    }
+    FieldReader a(item, where);
+    BundleArgument arg;
+    std::string role;
+    a.str("name", arg.name);
+    a.str("role", role);
+    a.str("dtype", arg.dtype);
+    const JsonValue *axes = a.member("axes", JsonValue::Kind::Array, "an array");
+    const JsonValue *shape =
+        a.member("shape", JsonValue::Kind::Array, "an array");
+    if (a.error.empty()) {
+      if (role != "input" && role != "output")
+        a.fail("'role' is '" + role + "', not 'input' or 'output'");
+      if (elementSize(arg.dtype) == 0)
+        a.fail("'dtype' is '" + arg.dtype + "', not 'f32' or 'bf16'");
+      for (const JsonValue &axis : axes->items())
+        if (axis.isString())
+          arg.axes.push_back(axis.asString());
+        else
+          a.fail("'axes' holds a non-string");
+      for (const JsonValue &size : shape->items())
+        if (size.isNumber())
+          arg.shape.push_back(size.asInt());
+        else
+          a.fail("'shape' holds a non-number");
+      if (arg.axes.size() != arg.shape.size())
+        a.fail("'axes' and 'shape' differ in length");
+    }
+    if (!a.error.empty()) {
+      error = a.error;
+      return false;
+    }
+    arg.isOutput = role == "output";
+    m.arguments.push_back(std::move(arg));
+  }
+  if (m.arguments.size() > kMaxArguments) {
+    error = "manifest.json: " + std::to_string(m.arguments.size()) +
+            " arguments; this runtime calls entries with at most " +
+            std::to_string(kMaxArguments);
+    return false;
+  }
+  return true;
+}
+
+std::string checkBundleConfig(const BundleManifest &m,
+                              const LayerConfig &cfg) {
+  const LayerConfig &b = m.config;
+  auto differs = [](const char *field, const std::string &want,
+                    const std::string &got) {
+    return std::string("config mismatch: the bundle was compiled for ") +
+           field + " = " + want + ", the config has " + field + " = " + got;
+  };
+  auto str = [](int64_t v) { return std::to_string(v); };
+  auto yesNo = [](bool v) { return std::string(v ? "true" : "false"); };
+  const std::pair<const char *, std::pair<int64_t, int64_t>> sizes[] = {
+      {"heads", {b.heads, cfg.heads}},       {"groups", {b.groups, cfg.groups}},
+      {"state", {b.state, cfg.state}},       {"headdim", {b.headdim, cfg.headdim}},
+      {"angles", {b.angles, cfg.angles}},    {"rank", {b.rank, cfg.rank}}};
+  for (const auto &[field, values] : sizes)
+    if (values.first != values.second)
+      return differs(field, str(values.first), str(values.second));
+  if (b.batch != -1 && b.batch != cfg.batch)
+    return differs("batch", str(b.batch), str(cfg.batch));
+  if (!m.isStep() && b.seqlen != -1 && b.seqlen != cfg.seqlen)
+    return differs("seqlen", str(b.seqlen), str(cfg.seqlen));
+  if (cfg.batch <= 0 || (!m.isStep() && cfg.seqlen <= 0))
+    return "config: batch and seqlen must be positive";
+  const std::pair<const char *, std::pair<bool, bool>> flags[] = {
+      {"mimo", {b.mimo, cfg.mimo}},
+      {"has_d", {b.hasD, cfg.hasD}},
+      {"has_z", {b.hasZ, cfg.hasZ}},
+      {"wrap_angle", {b.wrapAngle, cfg.wrapAngle}}};
+  for (const auto &[field, values] : flags)
+    if (values.first != values.second)
+      return differs(field, yesNo(values.first), yesNo(values.second));
+  // A step always takes its states; for a scan they are part of the kernel.
+  if (!m.isStep() && b.hasInitialState != cfg.hasInitialState)
+    return differs("has_initial_state", yesNo(b.hasInitialState),
+                   yesNo(cfg.hasInitialState));
+  if (b.rule != cfg.rule)
+    return differs("rule",
+                   b.rule == Discretization::Euler ? "euler" : "trapezoid",
+                   cfg.rule == Discretization::Euler ? "euler" : "trapezoid");
+  if (b.pairing != cfg.pairing)
+    return differs(
+        "pairing",
+        b.pairing == RotaryPairing::HalfSplit ? "half_split" : "adjacent",
+        cfg.pairing == RotaryPairing::HalfSplit ? "half_split" : "adjacent");
+  return "";
+}
+
+std::vector<std::string> cpuCompileArguments(const LayerConfig &cfg, bool step,
+                                             int64_t chunk,
+                                             const std::string &dir,
+                                             bool staticShapes) {
+  auto dim = [&](int64_t v) {
+    return staticShapes ? std::to_string(v) : std::string("?");
+  };
+  std::vector<std::string> args = {
+      "--target", "cpu", "--dtype", "f32", "--batch", dim(cfg.batch)};
+  if (!step)
+    args.insert(args.end(), {"--seqlen", dim(cfg.seqlen)});
+  args.insert(args.end(),
+              {"--heads", std::to_string(cfg.heads), "--groups",
+               std::to_string(cfg.groups), "--state", std::to_string(cfg.state),
+               "--headdim", std::to_string(cfg.headdim), "--angles",
+               std::to_string(cfg.angles), "--rank", std::to_string(cfg.rank),
+               "--rule",
+               cfg.rule == Discretization::Euler ? "euler" : "trapezoid",
+               "--pairing",
+               cfg.pairing == RotaryPairing::HalfSplit ? "half_split"
+                                                       : "adjacent",
+               "--chunk", std::to_string(chunk)});
+  if (cfg.mimo)
+    args.push_back("--mimo");
+  if (!cfg.hasD)
+    args.push_back("--no-d");
+  if (!cfg.hasZ)
+    args.push_back("--no-z");
+  if (!cfg.wrapAngle)
+    args.push_back("--no-wrap-angle");
+  if (step)
+    args.push_back("--step");
+  else if (cfg.hasInitialState)
+    args.push_back("--init");
+  args.insert(args.end(), {"-o", dir});
+  return args;
+}
+
+//===----------------------------------------------------------------------===//
+// CpuBundle
+//===----------------------------------------------------------------------===//
+
+std::unique_ptr<CpuBundle> CpuBundle::load(const std::string &dir,
+                                           std::string &error) {
+  std::string manifestPath = dir + "/manifest.json";
+  std::ifstream file(manifestPath, std::ios::binary);
+  if (!file) {
+    error = "cannot read " + manifestPath + ": no bundle there" + kCompileHint;
+    return nullptr;
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+
+  std::unique_ptr<CpuBundle> bundle(new CpuBundle());
+  bundle->dir_ = dir;
+  if (!parseBundleManifest(text.str(), bundle->manifest_, error)) {
+    error = dir + ": " + error + kCompileHint;
+    return nullptr;
+  }
+  const BundleManifest &m = bundle->manifest_;
+  if (m.target != "cpu") {
+    error = dir + ": the bundle is for target '" + m.target +
+            "'; CpuBundle runs 'cpu' bundles";
+    return nullptr;
+  }
+
+  std::string libraryPath = dir + "/" + m.library;
+  // RTLD_LOCAL: every bundle defines the same symbol names.
+  bundle->handle_ = dlopen(libraryPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!bundle->handle_) {
+    const char *why = dlerror();
+    error = "cannot load " + libraryPath + ": " + (why ? why : "unknown") +
+            kCompileHint;
+    return nullptr;
+  }
+  bundle->entry_ = dlsym(bundle->handle_, m.entry.c_str());
+  if (!bundle->entry_) {
+    error = libraryPath + " has no entry '" + m.entry +
+            "' (the manifest and the library do not belong together)" +
+            kCompileHint;
+    return nullptr;
+  }
+  return bundle;
+}
+
+CpuBundle::~CpuBundle() {
+  if (handle_)
+    dlclose(handle_);
+}
+
+bool CpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
+                    LayerOutputs &out, std::string &error, int repeats,
+                    double *secondsPerCall) const {
+  const BundleManifest &m = manifest_;
+  std::string mismatch = checkBundleConfig(m, cfg);
+  if (!mismatch.empty()) {
+    error = mismatch + " (bundle " + dir_ + "; recompile with mamba3-compile)";
+    return false;
+  }
+
+  auto axisSize = [&](const std::string &axis) -> int64_t {
+    if (axis == "b") return cfg.batch;
+    if (axis == "L") return cfg.seqlen;
+    if (axis == "R") return cfg.rank;
+    if (axis == "G") return cfg.groups;
+    if (axis == "H") return cfg.heads;
+    if (axis == "N") return cfg.state;
+    if (axis == "P") return cfg.headdim;
+    if (axis == "S") return cfg.angles;
+    return -1;
+  };
+  auto inputTensor = [&](const std::string &name) -> const Tensor * {
+    static const std::pair<const char *, const Tensor LayerInputs::*> map[] = {
+        {"Q", &LayerInputs::Q},          {"K", &LayerInputs::K},
+        {"V", &LayerInputs::V},          {"ADT", &LayerInputs::ADT},
+        {"DT", &LayerInputs::DT},        {"Trap", &LayerInputs::Trap},
+        {"Q_bias", &LayerInputs::QBias}, {"K_bias", &LayerInputs::KBias},
+        {"Angles", &LayerInputs::Angles}, {"D", &LayerInputs::D},
+        {"Z", &LayerInputs::Z},          {"angle0", &LayerInputs::angle0},
+        {"ssm0", &LayerInputs::ssm0},    {"k0", &LayerInputs::k0},
+        {"v0", &LayerInputs::v0},        {"mimo_v", &LayerInputs::MimoV},
+        {"mimo_z", &LayerInputs::MimoZ}, {"mimo_o", &LayerInputs::MimoO}};
+    for (const auto &[key, member] : map)
+      if (name == key)
+        return &(in.*member);
+    return nullptr;
+  };
+  auto outputTensor = [&](const std::string &name) -> Tensor * {
+    if (name == "out") return &out.out;
+    if (name == "angle") return &out.angle;
+    if (name == "ssm") return &out.ssm;
+    if (name == "k") return &out.k;
+    if (name == "v") return &out.v;
+    return nullptr;
+  };
+  auto isState = [](const std::string &name) {
+    return name == "angle0" || name == "ssm0" || name == "k0" || name == "v0";
+  };
+
+  // One buffer and one StridedMemRef descriptor per argument. A descriptor
+  // of rank r is {T *allocated, T *aligned, int64_t offset, int64_t
+  // sizes[r], int64_t strides[r]}: 3 + 2r eight-byte words.
+  size_t count = m.arguments.size();
+  std::vector<std::vector<unsigned char>> buffers(count);
+  std::vector<std::vector<int64_t>> descriptors(count);
+  std::vector<std::vector<int64_t>> shapes(count);
+  std::vector<void *> pointers(count);
+  for (size_t i = 0; i < count; ++i) {
+    const BundleArgument &arg = m.arguments[i];
+    std::vector<int64_t> &shape = shapes[i];
+    int64_t numel = 1;
+    for (const std::string &axis : arg.axes) {
+      int64_t size = axisSize(axis);
+      if (size < 0) {
+        error = "manifest: argument '" + arg.name + "' has unknown axis '" +
+                axis + "'";
+        return false;
+      }
+      shape.push_back(size);
+      numel *= size;
+    }
+    buffers[i].assign(static_cast<size_t>(numel) * elementSize(arg.dtype), 0);
+
+    if (!arg.isOutput) {
+      const Tensor *t = inputTensor(arg.name);
+      if (!t) {
+        error = "manifest: unknown input '" + arg.name + "'";
+        return false;
+      }
+      if (t->empty() && m.isStep() && isState(arg.name)) {
+        // Zero state, as in referenceStep.
+      } else if (t->empty()) {
+        error = "input '" + arg.name + "' is missing; the bundle takes it " +
+                shapeString(shape);
+        return false;
+      } else if (t->shape != shape ||
+                 static_cast<int64_t>(t->data.size()) != numel) {
+        error = "input '" + arg.name + "' has shape " +
+                shapeString(t->shape) + ", but the bundle expects " +
+                shapeString(shape) + " for this config";
+        return false;
+      } else {
+        packElements(t->data, arg.dtype, buffers[i].data());
+      }
+    } else if (!outputTensor(arg.name)) {
+      error = "manifest: unknown output '" + arg.name + "'";
+      return false;
+    }
+
+    std::vector<int64_t> &d = descriptors[i];
+    size_t rank = shape.size();
+    d.assign(3 + 2 * rank, 0);
+    int64_t base = static_cast<int64_t>(
+        reinterpret_cast<intptr_t>(buffers[i].data()));
+    d[0] = base;
+    d[1] = base;
+    d[2] = 0;
+    int64_t stride = 1;
+    for (size_t r = rank; r-- > 0;) {
+      d[3 + r] = shape[r];
+      d[3 + rank + r] = stride;
+      stride *= shape[r];
+    }
+    pointers[i] = d.data();
+  }
+
+  Caller call = kCallers[count];
+  if (repeats < 1)
+    repeats = 1;
+  auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < repeats; ++r)
+    call(entry_, pointers.data());
+  auto stop = std::chrono::steady_clock::now();
+  if (secondsPerCall)
+    *secondsPerCall =
+        std::chrono::duration<double>(stop - start).count() / repeats;
+
+  for (size_t i = 0; i < count; ++i) {
+    const BundleArgument &arg = m.arguments[i];
+    if (!arg.isOutput)
+      continue;
+    Tensor *t = outputTensor(arg.name);
+    *t = Tensor(shapes[i]);
+    unpackElements(buffers[i].data(), arg.dtype, t->data);
+  }
+  return true;
+}
+
+} // namespace mamba3

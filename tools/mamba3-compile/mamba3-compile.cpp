@@ -1,0 +1,332 @@
+//===- mamba3-compile.cpp - Layer config or IR to a kernel bundle ---------===//
+//
+//   mamba3-compile [file.mlir] --batch B --seqlen L --heads H --groups G
+//       --state N --headdim P --angles S --rank R [--mimo] [--no-d] [--no-z]
+//       [--init] [--no-wrap-angle] [--rule trapezoid|euler]
+//       [--pairing adjacent|half_split] [--step] --dtype f32|bf16
+//       --chunk C --target cpu -o DIR
+//
+// The configuration comes from the flags, or from the single ssm.scan /
+// ssm.step of file.mlir. Either way the kernel is built from the canonical
+// layer module (codegen/LayerModule.h), whose argument order is the bundle's
+// calling convention. --emit prints an intermediate stage instead of
+// writing a bundle.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/BundleWriter.h"
+#include "codegen/HostObject.h"
+#include "codegen/LayerModule.h"
+#include "codegen/Pipelines.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::ssm;
+namespace cl = llvm::cl;
+
+namespace {
+
+cl::OptionCategory configCat("Layer configuration (when no input file is given)");
+cl::OptionCategory outputCat("Output");
+
+cl::opt<std::string> inputFile(cl::Positional,
+                               cl::desc("[file.mlir with one ssm.scan or "
+                                        "ssm.step; '-' for stdin]"),
+                               cl::init(""));
+
+cl::opt<std::string> batchOpt("batch",
+                              cl::desc("batch size b; 0 or ? = dynamic"),
+                              cl::init("?"), cl::cat(configCat));
+cl::opt<std::string> seqlenOpt("seqlen",
+                               cl::desc("sequence length L; 0 or ? = dynamic"),
+                               cl::init("?"), cl::cat(configCat));
+cl::opt<int64_t> headsOpt("heads", cl::desc("heads H"), cl::init(1),
+                          cl::cat(configCat));
+cl::opt<int64_t> groupsOpt("groups", cl::desc("groups G of Q/K heads"),
+                           cl::init(1), cl::cat(configCat));
+cl::opt<int64_t> stateOpt("state", cl::desc("state size N"), cl::init(16),
+                          cl::cat(configCat));
+cl::opt<int64_t> headdimOpt("headdim", cl::desc("head dim P"), cl::init(16),
+                            cl::cat(configCat));
+cl::opt<int64_t> anglesOpt("angles", cl::desc("rotary angles per head S"),
+                           cl::init(4), cl::cat(configCat));
+cl::opt<int64_t> rankOpt("rank", cl::desc("MIMO rank R (needs --mimo)"),
+                         cl::init(1), cl::cat(configCat));
+cl::opt<bool> mimoOpt("mimo", cl::desc("MIMO layouts (rank axis)"),
+                      cl::cat(configCat));
+cl::opt<bool> noDOpt("no-d", cl::desc("no skip weight D"), cl::cat(configCat));
+cl::opt<bool> noZOpt("no-z", cl::desc("no gate Z"), cl::cat(configCat));
+cl::opt<bool> initOpt("init", cl::desc("initial states are inputs"),
+                      cl::cat(configCat));
+cl::opt<bool> noWrapOpt("no-wrap-angle",
+                        cl::desc("do not wrap the angle state into [0, 2 pi)"),
+                        cl::cat(configCat));
+cl::opt<std::string> ruleOpt("rule", cl::desc("trapezoid | euler"),
+                             cl::init("trapezoid"), cl::cat(configCat));
+cl::opt<std::string> pairingOpt("pairing", cl::desc("adjacent | half_split"),
+                                cl::init("adjacent"), cl::cat(configCat));
+cl::opt<bool> stepOpt("step", cl::desc("one decode token (ssm.step)"),
+                      cl::cat(configCat));
+cl::opt<std::string> dtypeOpt("dtype",
+                              cl::desc("data type of Q, K, V, Z, out: f32 | "
+                                       "bf16 (the rest is f32)"),
+                              cl::init("f32"), cl::cat(configCat));
+
+cl::opt<int64_t> chunkOpt("chunk",
+                          cl::desc("tokens per chunk; 0 = token by token"),
+                          cl::init(64), cl::cat(outputCat));
+cl::opt<std::string> targetOpt("target", cl::desc("cpu"), cl::init("cpu"),
+                               cl::cat(outputCat));
+cl::opt<std::string> hostCpuOpt(
+    "host-cpu",
+    cl::desc("LLVM CPU name for the cpu target ('native': this machine)"),
+    cl::init("generic"), cl::cat(outputCat));
+cl::opt<std::string> outputDir("o", cl::desc("bundle directory"),
+                               cl::value_desc("DIR"), cl::cat(outputCat));
+
+enum class Emit { Bundle, MlirInput, MlirExpanded, MlirLowered, Llvm };
+cl::opt<Emit> emitOpt(
+    "emit", cl::desc("print a stage to stdout instead of writing a bundle"),
+    cl::values(clEnumValN(Emit::Bundle, "bundle", "write the bundle (default)"),
+               clEnumValN(Emit::MlirInput, "mlir-input",
+                          "the layer module (ssm dialect)"),
+               clEnumValN(Emit::MlirExpanded, "mlir-expanded",
+                          "after ssm-expand (tensors)"),
+               clEnumValN(Emit::MlirLowered, "mlir-lowered",
+                          "the LLVM dialect module"),
+               clEnumValN(Emit::Llvm, "llvm", "optimized LLVM IR")),
+    cl::init(Emit::Bundle), cl::cat(outputCat));
+
+int fail(const llvm::Twine &message) {
+  llvm::errs() << "mamba3-compile: error: " << message << "\n";
+  return 1;
+}
+
+/// "0" and "?" mean dynamic; otherwise a positive integer.
+bool parseDim(cl::opt<std::string> &opt, int64_t &size) {
+  llvm::StringRef text(opt.getValue());
+  if (text == "?" || text == "0") {
+    size = ShapedType::kDynamic;
+    return true;
+  }
+  if (text.getAsInteger(10, size) || size < 0) {
+    fail("--" + opt.ArgStr + " expects a positive integer, or 0 or ? for "
+         "dynamic; got '" + text + "'");
+    return false;
+  }
+  return true;
+}
+
+/// The spec from the flags; false after reporting a bad value.
+bool specFromFlags(LayerSpec &spec) {
+  spec.step = stepOpt;
+  if (spec.step && seqlenOpt.getNumOccurrences())
+    return fail("--seqlen has no meaning with --step (a decode step is one "
+                "token)"),
+           false;
+  if (!parseDim(batchOpt, spec.batch) ||
+      (!spec.step && !parseDim(seqlenOpt, spec.seqlen)))
+    return false;
+  spec.heads = headsOpt;
+  spec.groups = groupsOpt;
+  spec.state = stateOpt;
+  spec.headdim = headdimOpt;
+  spec.angles = anglesOpt;
+  spec.rank = rankOpt;
+  spec.mimo = mimoOpt;
+  spec.hasD = !noDOpt;
+  spec.hasZ = !noZOpt;
+  spec.hasInitialState = initOpt;
+  spec.wrapAngle = !noWrapOpt;
+  if (auto rule = symbolizeDiscretizationRule(ruleOpt))
+    spec.rule = *rule;
+  else
+    return fail("--rule must be trapezoid or euler, got '" + ruleOpt + "'"),
+           false;
+  if (auto pairing = symbolizeRotaryPairing(pairingOpt))
+    spec.pairing = *pairing;
+  else
+    return fail("--pairing must be adjacent or half_split, got '" +
+                pairingOpt + "'"),
+           false;
+  if (dtypeOpt == "f32")
+    spec.dataType = LayerDataType::f32;
+  else if (dtypeOpt == "bf16")
+    spec.dataType = LayerDataType::bf16;
+  else
+    return fail("--dtype must be f32 or bf16, got '" + dtypeOpt + "'"), false;
+  return true;
+}
+
+/// Flags that state the configuration; they may not be mixed with a file.
+bool anyConfigFlagGiven(std::string &which) {
+  for (cl::Option *opt : std::initializer_list<cl::Option *>{
+           &batchOpt, &seqlenOpt, &headsOpt, &groupsOpt, &stateOpt,
+           &headdimOpt, &anglesOpt, &rankOpt, &mimoOpt, &noDOpt, &noZOpt,
+           &initOpt, &noWrapOpt, &ruleOpt, &pairingOpt, &stepOpt, &dtypeOpt})
+    if (opt->getNumOccurrences()) {
+      which = opt->ArgStr.str();
+      return true;
+    }
+  return false;
+}
+
+/// Prints diagnostics as `file:line:col: error: ...` when they carry a file
+/// location (an input file) and `mamba3-compile: error: ...` otherwise (a
+/// configuration from the flags).
+void printDiagnostic(Diagnostic &diag) {
+  llvm::raw_ostream &os = llvm::errs();
+  if (auto loc = dyn_cast<FileLineColLoc>(diag.getLocation())) {
+    os << loc.getFilename().getValue();
+    if (loc.getLine() != 0)
+      os << ":" << loc.getLine() << ":" << loc.getColumn();
+  } else
+    os << "mamba3-compile";
+  switch (diag.getSeverity()) {
+  case DiagnosticSeverity::Error:
+    os << ": error: ";
+    break;
+  case DiagnosticSeverity::Warning:
+    os << ": warning: ";
+    break;
+  case DiagnosticSeverity::Note:
+    os << ": note: ";
+    break;
+  case DiagnosticSeverity::Remark:
+    os << ": remark: ";
+    break;
+  }
+  os << diag << "\n";
+  for (Diagnostic &note : diag.getNotes())
+    printDiagnostic(note);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  registerSsmPasses();
+  registerSsmPipelines();
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "Mamba-3 compiler: a layer configuration (flags) or an .mlir file with "
+      "one ssm.scan / ssm.step to a kernel bundle\n");
+
+  if (targetOpt != "cpu")
+    return fail("unsupported target '" + targetOpt +
+                "'; supported targets: cpu (GPU targets such as sm_90a are "
+                "not implemented yet)");
+  if (emitOpt == Emit::Bundle && outputDir.empty())
+    return fail("no output: give -o DIR for the bundle, or --emit=<stage> "
+                "to print a stage");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registry.insert<SsmDialect>();
+  MLIRContext context(registry);
+  // The generic form of the op under test says nothing a user of the flags
+  // can act on; the verifier's message names the field and the limit.
+  context.printOpOnDiagnostic(false);
+  ScopedDiagnosticHandler diagnostics(&context, [](Diagnostic &diag) {
+    printDiagnostic(diag);
+    return success();
+  });
+
+  LayerSpec spec;
+  if (!inputFile.empty()) {
+    std::string flag;
+    if (anyConfigFlagGiven(flag))
+      return fail("--" + flag + " conflicts with the configuration read from '" +
+                  inputFile + "'; give either a file or configuration flags");
+    llvm::SourceMgr sourceMgr;
+    auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputFile);
+    if (!buffer)
+      return fail("cannot read '" + inputFile +
+                  "': " + buffer.getError().message());
+    sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+    OwningOpRef<ModuleOp> userModule =
+        parseSourceFile<ModuleOp>(sourceMgr, &context);
+    if (!userModule)
+      return 1;
+    FailureOr<LayerSpec> fromFile = layerSpecFromModule(*userModule);
+    if (failed(fromFile))
+      return 1;
+    spec = *fromFile;
+  } else if (!specFromFlags(spec)) {
+    return 1;
+  }
+  spec.chunkSize = chunkOpt;
+
+  OwningOpRef<ModuleOp> module =
+      buildLayerModule(context, spec, UnknownLoc::get(&context));
+  if (!module)
+    return 1;
+  if (failed(verify(*module)))
+    return 1;
+
+  if (emitOpt == Emit::MlirInput) {
+    module->print(llvm::outs());
+    return 0;
+  }
+  // kernel.mlir keeps the ssm-level module; the pipeline rewrites `module`.
+  OwningOpRef<ModuleOp> inputModule = module->clone();
+
+  SsmPipelineOptions pipelineOptions;
+  pipelineOptions.chunkSize = spec.chunkSize;
+  PassManager pm(&context, ModuleOp::getOperationName());
+  if (emitOpt == Emit::MlirExpanded)
+    buildSsmExpansionPipeline(pm, pipelineOptions);
+  else
+    buildSsmToCpuPipeline(pm, pipelineOptions);
+  std::string passPipeline;
+  {
+    llvm::raw_string_ostream os(passPipeline);
+    pm.printAsTextualPipeline(os);
+  }
+  if (failed(pm.run(*module)))
+    return fail("lowering failed (see the message above)");
+  if (emitOpt == Emit::MlirExpanded || emitOpt == Emit::MlirLowered) {
+    module->print(llvm::outs());
+    return 0;
+  }
+
+  HostTargetOptions host;
+  host.cpu = hostCpuOpt;
+  if (emitOpt == Emit::Llvm) {
+    llvm::LLVMContext llvmContext;
+    auto llvmModule = translateToOptimizedLLVMIR(*module, llvmContext, host);
+    if (!llvmModule)
+      return fail(llvm::toString(llvmModule.takeError()));
+    (*llvmModule)->print(llvm::outs(), nullptr);
+    return 0;
+  }
+
+  BundleDescription description;
+  description.target = targetOpt;
+  description.pipeline =
+      "ssm-to-cpu{chunk-size=" + std::to_string(spec.chunkSize) + "}";
+  description.passPipeline = passPipeline;
+  description.host = host;
+  if (llvm::Error err = writeCpuBundle(outputDir, spec, *inputModule, *module,
+                                       description))
+    return fail(llvm::toString(std::move(err)));
+  llvm::outs() << "mamba3-compile: wrote " << outputDir << " ("
+               << spec.kindName() << ", config " << spec.configHash()
+               << ")\n";
+  return 0;
+}
