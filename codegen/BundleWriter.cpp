@@ -16,7 +16,8 @@ static int64_t manifestDim(int64_t size) {
 }
 
 json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
-                                      const BundleDescription &description) {
+                                      const BundleDescription &description,
+                                      const GpuKernelBuild *gpu) {
   json::Object config{
       {"batch", manifestDim(spec.batch)},
       // A step is one token; its inputs have no sequence axis.
@@ -55,20 +56,11 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
     });
   }
 
-  std::string cpu = description.host.cpu == "native"
-                        ? llvm::sys::getHostCPUName().str()
-                        : description.host.cpu;
-  return json::Object{
+  json::Object manifest{
       {"format", "mamba3-bundle"},
       {"format_version", kBundleFormatVersion},
       {"target", description.target},
       {"kind", spec.kindName()},
-      {"library", "kernel.so"},
-      {"entry", "_mlir_ciface_" + spec.entryName()},
-      {"calling_convention",
-       "mlir-c-interface: one StridedMemRef descriptor pointer per argument"},
-      {"host",
-       json::Object{{"triple", llvm::sys::getProcessTriple()}, {"cpu", cpu}}},
       {"config", std::move(config)},
       {"chunk_size", spec.chunkSize},
       {"pipeline", description.pipeline},
@@ -77,6 +69,34 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
       {"config_hash", spec.configHash()},
       {"arguments", std::move(arguments)},
   };
+  if (!gpu) {
+    std::string cpu = description.host.cpu == "native"
+                          ? llvm::sys::getHostCPUName().str()
+                          : description.host.cpu;
+    manifest["library"] = "kernel.so";
+    manifest["entry"] = "_mlir_ciface_" + spec.entryName();
+    manifest["calling_convention"] =
+        "mlir-c-interface: one StridedMemRef descriptor pointer per argument";
+    manifest["host"] =
+        json::Object{{"triple", llvm::sys::getProcessTriple()}, {"cpu", cpu}};
+    return manifest;
+  }
+  manifest["library"] = "kernel.cubin";
+  manifest["ptx"] = "kernel.ptx";
+  manifest["entry"] = spec.entryName();
+  manifest["calling_convention"] =
+      "bare-pointers: one device pointer per argument";
+  manifest["launch"] = json::Object{
+      {"grid", json::Array{gpu->grid[0], gpu->grid[1], gpu->grid[2]}},
+      {"block", json::Array{gpu->block[0], gpu->block[1], gpu->block[2]}},
+      {"dynamic_shared_bytes", 0}};
+  const CubinResult &c = gpu->cubin;
+  manifest["ptxas"] = json::Object{{"registers", c.registers},
+                                   {"spill_store_bytes", c.spillStoreBytes},
+                                   {"spill_load_bytes", c.spillLoadBytes},
+                                   {"stack_bytes", c.stackBytes},
+                                   {"shared_bytes", c.sharedBytes}};
+  return manifest;
 }
 
 void mlir::ssm::printManifest(llvm::raw_ostream &os,
@@ -88,6 +108,7 @@ void mlir::ssm::printManifest(llvm::raw_ostream &os,
       "format",     "format_version", "target",        "kind",
       "library",    "entry",          "calling_convention", "config_hash",
       "config",     "chunk_size",     "pipeline",      "host",
+      "ptx",        "launch",         "ptxas",
       "config_string", "pass_pipeline", "arguments"};
   llvm::SmallVector<llvm::StringRef> keys(std::begin(order), std::end(order));
   for (const auto &member : manifest)
@@ -152,6 +173,42 @@ llvm::Error mlir::ssm::writeCpuBundle(llvm::StringRef dir,
                                                path("kernel.so")))
     return err;
   json::Object manifest = buildManifest(spec, description);
+  return writeFile(path("manifest.json"), [&](llvm::raw_ostream &os) {
+    printManifest(os, manifest);
+  });
+}
+
+llvm::Error mlir::ssm::writeGpuBundle(llvm::StringRef dir,
+                                      const LayerSpec &spec,
+                                      ModuleOp inputModule,
+                                      const GpuKernelBuild &kernel,
+                                      const BundleDescription &description) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+    return llvm::createStringError("cannot create the bundle directory '" +
+                                   dir + "': " + ec.message());
+  auto path = [&](llvm::StringRef name) {
+    llvm::SmallString<256> p(dir);
+    llvm::sys::path::append(p, name);
+    return std::string(p);
+  };
+  llvm::sys::fs::remove(path("manifest.json"));
+  if (llvm::Error err = writeFile(path("kernel.mlir"), [&](llvm::raw_ostream &os) {
+        inputModule->print(os);
+      }))
+    return err;
+  if (llvm::Error err = writeFile(path("kernel.ptx"), [&](llvm::raw_ostream &os) {
+        os << kernel.ptx;
+      }))
+    return err;
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path("kernel.cubin"), ec, llvm::sys::fs::OF_None);
+    if (ec)
+      return llvm::createStringError("cannot write '" + path("kernel.cubin") +
+                                     "': " + ec.message());
+    os << kernel.cubin.cubin;
+  }
+  json::Object manifest = buildManifest(spec, description, &kernel);
   return writeFile(path("manifest.json"), [&](llvm::raw_ostream &os) {
     printManifest(os, manifest);
   });

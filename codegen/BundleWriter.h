@@ -3,6 +3,8 @@
 // A bundle is a directory that the runtime (no MLIR) can load:
 //   manifest.json  what the kernel is and how to call it (below)
 //   kernel.so      the host build (target "cpu")
+//   kernel.cubin   the GPU build (target "sm_90a"), with
+//   kernel.ptx     its PTX (the runtime's fallback, and for reading)
 //   kernel.mlir    the ssm-level input module, for inspection
 //
 // manifest.json (format_version 1):
@@ -12,6 +14,12 @@
 //   has_z, has_initial_state, wrap_angle, rule, pairing, dtype},
 //   chunk_size, pipeline, pass_pipeline, config_string, config_hash,
 //   arguments [{index, name, role ("input" | "output"), dtype, axes, shape}]
+// GPU bundles add
+//   ptx, launch {grid, block, dynamic_shared_bytes}: grid and block entries
+//     are integers or axis names ("H", "b") that the runtime evaluates,
+//   ptxas {registers, spill_store_bytes, spill_load_bytes, stack_bytes,
+//     shared_bytes}: what ptxas reported, for reading and for tests.
+// GPU kernels take one device pointer per argument, in the order above.
 //
 // The manifest is written last, so a directory with a manifest holds a
 // complete bundle.
@@ -20,6 +28,7 @@
 #ifndef MAMBA3_CODEGEN_BUNDLEWRITER_H
 #define MAMBA3_CODEGEN_BUNDLEWRITER_H
 
+#include "codegen/GpuLowering.h"
 #include "codegen/HostObject.h"
 #include "codegen/LayerModule.h"
 
@@ -43,9 +52,19 @@ struct BundleDescription {
   HostTargetOptions host;
 };
 
+/// A GPU kernel as the runtime launches it.
+struct GpuKernelBuild {
+  std::string ptx;
+  CubinResult cubin;
+  /// Launch shape: integers or axis names (see the file comment).
+  std::array<llvm::json::Value, 3> grid = {1, 1, 1};
+  std::array<int64_t, 3> block = {1, 1, 1};
+};
+
 /// The manifest of a bundle for `spec`.
 llvm::json::Object buildManifest(const LayerSpec &spec,
-                                 const BundleDescription &description);
+                                 const BundleDescription &description,
+                                 const GpuKernelBuild *gpu = nullptr);
 
 /// Prints `manifest` as JSON: the top-level keys in a fixed, readable order,
 /// one line per argument.
@@ -56,6 +75,12 @@ void printManifest(llvm::raw_ostream &os, const llvm::json::Object &manifest);
 /// manifest.json.
 llvm::Error writeCpuBundle(llvm::StringRef dir, const LayerSpec &spec,
                            ModuleOp inputModule, ModuleOp llvmModule,
+                           const BundleDescription &description);
+
+/// Writes a GPU bundle into `dir`: kernel.mlir, kernel.ptx, kernel.cubin,
+/// then manifest.json.
+llvm::Error writeGpuBundle(llvm::StringRef dir, const LayerSpec &spec,
+                           ModuleOp inputModule, const GpuKernelBuild &kernel,
                            const BundleDescription &description);
 
 } // namespace ssm

@@ -3,6 +3,7 @@
 #include "codegen/Pipelines.h"
 
 #include "codegen/CpuLowering.h"
+#include "codegen/GpuLowering.h"
 
 #include "mlir/Pass/PassRegistry.h"
 
@@ -26,5 +27,11 @@ void mlir::ssm::registerSsmPipelines() {
       "Lower linalg/scf/tensor/arith/math on tensors (memref arguments) to "
       "the LLVM dialect for the host",
       [](OpPassManager &pm) { addCpuLoweringPasses(pm); });
+  PassPipelineRegistration<SsmToNvvmOptions>(
+      "ssm-to-nvvm",
+      "Compile ssm ops to NVVM kernels for an NVIDIA GPU (ssm-to-gpu, "
+      "nvvm-attach-target, gpu -> nvvm with bare-pointer arguments); "
+      "mamba3-compile serializes the result to PTX and cubin",
+      buildSsmToNvvmPipeline);
   registerPass([] { return createStridedCopyToLinalgPass(); });
 }

@@ -111,10 +111,16 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     shuffles; lane 0 applies skip, gate and the MIMO down-projection. The
     previous token's k/v live in the other half of a double buffer, so a
     token needs three block barriers.
+
+    The block size trades registers for barrier width: each thread holds
+    ceil(P / warps) * ceil(N / 32) state elements, and more than about 64
+    of them spill on sm_90 next to the per-token temporaries.
   }];
   let options = [
-    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
-           "threads per block (a multiple of 32, 32 to 1024)">
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"0",
+           "threads per block (a multiple of 32, 32 to 1024); 0 picks the "
+           "fewest warps (at least 4) that keep each thread's share of the "
+           "P x N state at 32 registers or less">
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::memref::MemRefDialect",

@@ -413,6 +413,16 @@ KernelArgs argsOf(OpTy op, ValueRange kernelArgs) {
   return a;
 }
 
+/// The fewest warps (4 to 32, a power of two) that leave each thread at most
+/// 32 state elements.
+int64_t chooseBlockSize(const LayerShape &shape) {
+  int64_t warps = 4;
+  while (warps < 32 && llvm::divideCeil(shape.p, warps) *
+                               llvm::divideCeil(shape.n, 32) > 32)
+    warps *= 2;
+  return 32 * warps;
+}
+
 template <typename OpTy>
 LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
                           int64_t blockSize, bool step) {
@@ -422,6 +432,8 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
                             "kernel for its batch and sequence length); got ")
              << t;
   LayerShape shape = shapeOf(op, step);
+  if (blockSize == 0)
+    blockSize = chooseBlockSize(shape);
   // A step always has its states; a scan may start from zeros.
   if constexpr (std::is_same_v<OpTy, ScanOp>)
     shape.hasInit = static_cast<bool>(op.getInitSsm());
@@ -471,9 +483,10 @@ struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
   using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (blockSize < 32 || blockSize > 1024 || blockSize % 32 != 0) {
-      module.emitError() << "ssm-to-gpu: block-size must be a multiple of 32 "
-                            "in [32, 1024], got "
+    if (blockSize != 0 &&
+        (blockSize < 32 || blockSize > 1024 || blockSize % 32 != 0)) {
+      module.emitError() << "ssm-to-gpu: block-size must be 0 (auto) or a "
+                            "multiple of 32 in [32, 1024], got "
                          << static_cast<int64_t>(blockSize);
       return signalPassFailure();
     }

@@ -29,3 +29,10 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 tool_dirs = [config.mamba3_tools_dir, config.llvm_tools_dir]
 tools = ["mamba3-opt", "mamba3-run", "mamba3-compile"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# GPU code generation needs the CUDA toolkit's ptxas (not a GPU).
+import os
+_cuda = os.environ.get("CUDA_HOME") or "/usr/local/cuda"
+if os.access(os.path.join(_cuda, "bin", "ptxas"), os.X_OK):
+    config.available_features.add("ptxas")
+    config.environment["CUDA_HOME"] = _cuda

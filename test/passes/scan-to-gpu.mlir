@@ -1,7 +1,11 @@
-// RUN: mamba3-opt %s -ssm-to-gpu | FileCheck %s
+// RUN: mamba3-opt %s -ssm-to-gpu=block-size=256 | FileCheck %s
+// RUN: mamba3-opt %s -ssm-to-gpu | FileCheck %s --check-prefix=AUTO
 // RUN: not mamba3-opt %s -ssm-to-gpu=block-size=100 2>&1 | FileCheck %s --check-prefix=BLOCK
 
-// BLOCK: ssm-to-gpu: block-size must be a multiple of 32 in [32, 1024], got 100
+// BLOCK: ssm-to-gpu: block-size must be 0 (auto) or a multiple of 32 in [32, 1024], got 100
+
+// P = 16, N = 32: four warps already hold the state at 4 elements a thread.
+// AUTO: known_block_size = array<i32: 128, 1, 1>
 
 // One block per (head, batch); the state in registers, q/k/v staged in
 // double-buffered shared memory; the host function is gone.

@@ -4,7 +4,7 @@
 //       --state N --headdim P --angles S --rank R [--mimo] [--no-d] [--no-z]
 //       [--init] [--no-wrap-angle] [--rule trapezoid|euler]
 //       [--pairing adjacent|half_split] [--step] --dtype f32|bf16
-//       --chunk C --target cpu -o DIR
+//       --chunk C --target cpu|sm_90a -o DIR
 //
 // The configuration comes from the flags, or from the single ssm.scan /
 // ssm.step of file.mlir. Either way the kernel is built from the canonical
@@ -12,13 +12,20 @@
 // calling convention. --emit prints an intermediate stage instead of
 // writing a bundle.
 //
+// --target cpu runs ssm-to-cpu (chunked expansion, host code, kernel.so);
+// --target sm_90a runs ssm-to-nvvm (one fused kernel per layer), serializes
+// it to PTX and assembles a cubin with the CUDA toolkit's ptxas. GPU kernels
+// are compiled for one shape, so batch and sequence length must be static.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/BundleWriter.h"
+#include "codegen/GpuLowering.h"
 #include "codegen/HostObject.h"
 #include "codegen/LayerModule.h"
 #include "codegen/Pipelines.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -26,6 +33,8 @@
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -89,8 +98,18 @@ cl::opt<std::string> dtypeOpt("dtype",
 cl::opt<int64_t> chunkOpt("chunk",
                           cl::desc("tokens per chunk; 0 = token by token"),
                           cl::init(64), cl::cat(outputCat));
-cl::opt<std::string> targetOpt("target", cl::desc("cpu"), cl::init("cpu"),
-                               cl::cat(outputCat));
+cl::opt<std::string> targetOpt("target",
+                               cl::desc("cpu | sm_90a (NVIDIA H100)"),
+                               cl::init("cpu"), cl::cat(outputCat));
+cl::opt<int64_t> blockSizeOpt(
+    "block-size",
+    cl::desc("GPU threads per block (0: chosen by the state size)"),
+    cl::init(0), cl::cat(outputCat));
+cl::opt<std::string> cudaToolkitOpt(
+    "cuda-toolkit",
+    cl::desc("CUDA toolkit folder holding bin/ptxas and nvvm/libdevice "
+             "(default: $CUDA_HOME, else /usr/local/cuda)"),
+    cl::init(""), cl::cat(outputCat));
 cl::opt<std::string> hostCpuOpt(
     "host-cpu",
     cl::desc("LLVM CPU name for the cpu target ('native': this machine)"),
@@ -98,7 +117,7 @@ cl::opt<std::string> hostCpuOpt(
 cl::opt<std::string> outputDir("o", cl::desc("bundle directory"),
                                cl::value_desc("DIR"), cl::cat(outputCat));
 
-enum class Emit { Bundle, MlirInput, MlirExpanded, MlirLowered, Llvm };
+enum class Emit { Bundle, MlirInput, MlirExpanded, MlirGpu, MlirLowered, Llvm, Ptx };
 cl::opt<Emit> emitOpt(
     "emit", cl::desc("print a stage to stdout instead of writing a bundle"),
     cl::values(clEnumValN(Emit::Bundle, "bundle", "write the bundle (default)"),
@@ -106,9 +125,12 @@ cl::opt<Emit> emitOpt(
                           "the layer module (ssm dialect)"),
                clEnumValN(Emit::MlirExpanded, "mlir-expanded",
                           "after ssm-expand (tensors)"),
+               clEnumValN(Emit::MlirGpu, "mlir-gpu",
+                          "after ssm-to-gpu (gpu dialect kernel; GPU targets)"),
                clEnumValN(Emit::MlirLowered, "mlir-lowered",
-                          "the LLVM dialect module"),
-               clEnumValN(Emit::Llvm, "llvm", "optimized LLVM IR")),
+                          "the LLVM dialect module (NVVM for GPU targets)"),
+               clEnumValN(Emit::Llvm, "llvm", "optimized LLVM IR (cpu)"),
+               clEnumValN(Emit::Ptx, "ptx", "PTX (GPU targets)")),
     cl::init(Emit::Bundle), cl::cat(outputCat));
 
 int fail(const llvm::Twine &message) {
@@ -215,21 +237,109 @@ void printDiagnostic(Diagnostic &diag) {
     printDiagnostic(note);
 }
 
+/// --target sm_90a: ssm-to-nvvm, PTX, cubin, bundle (or one --emit stage).
+int compileGpu(MLIRContext &context, const LayerSpec &spec, ModuleOp module,
+               ModuleOp inputModule) {
+  SsmToNvvmOptions options;
+  options.chip = targetOpt;
+  options.blockSize = blockSizeOpt;
+  PassManager gpuPm(&context, ModuleOp::getOperationName());
+  gpuPm.addPass(createSsmToGpu(SsmToGpuOptions{blockSizeOpt}));
+  if (failed(gpuPm.run(module)))
+    return fail("generating the GPU kernel failed (see the message above)");
+  if (emitOpt == Emit::MlirGpu) {
+    module.print(llvm::outs());
+    return 0;
+  }
+  // The launch shape is what ssm-to-gpu recorded on the kernel.
+  GpuKernelBuild kernel;
+  bool found = false;
+  module.walk([&](gpu::GPUFuncOp func) {
+    auto block = func.getKnownBlockSizeAttr();
+    auto grid = func.getKnownGridSizeAttr();
+    if (!block || !grid || func.getName() != spec.entryName())
+      return;
+    found = true;
+    for (int i = 0; i < 3; ++i)
+      kernel.block[i] = block[i];
+    // Blocks are (head, batch) pairs: the manifest keeps the formula.
+    kernel.grid = {llvm::json::Value("H"), llvm::json::Value("b"),
+                   llvm::json::Value(int64_t(grid[2]))};
+  });
+  if (!found)
+    return fail("ssm-to-gpu left no kernel named " + spec.entryName() +
+                " with a known launch shape");
+
+  PassManager pm(&context, ModuleOp::getOperationName());
+  addGpuLoweringPasses(pm, options);
+  std::string passPipeline;
+  {
+    llvm::raw_string_ostream os(passPipeline);
+    gpuPm.printAsTextualPipeline(os);
+    os << ",";
+    pm.printAsTextualPipeline(os);
+  }
+  if (failed(pm.run(module)))
+    return fail("lowering to NVVM failed (see the message above)");
+  if (emitOpt == Emit::MlirLowered) {
+    module.print(llvm::outs());
+    return 0;
+  }
+  std::string toolkit =
+      cudaToolkitOpt.empty() ? defaultCudaToolkitPath() : cudaToolkitOpt;
+  auto ptx = serializeToPtx(module, toolkit);
+  if (!ptx)
+    return fail(llvm::toString(ptx.takeError()));
+  if (emitOpt == Emit::Ptx) {
+    llvm::outs() << *ptx;
+    return 0;
+  }
+  auto cubin = assembleCubin(*ptx, targetOpt, toolkit);
+  if (!cubin)
+    return fail(llvm::toString(cubin.takeError()));
+  kernel.ptx = std::move(*ptx);
+  kernel.cubin = std::move(*cubin);
+
+  BundleDescription description;
+  description.target = targetOpt;
+  description.pipeline = "ssm-to-nvvm{chip=" + targetOpt + " block-size=" +
+                         std::to_string(kernel.block[0]) + "}";
+  description.passPipeline = passPipeline;
+  if (llvm::Error err =
+          writeGpuBundle(outputDir, spec, inputModule, kernel, description))
+    return fail(llvm::toString(std::move(err)));
+  llvm::outs() << "mamba3-compile: wrote " << outputDir << " ("
+               << spec.kindName() << " for " << targetOpt << ", config "
+               << spec.configHash() << ", " << kernel.block[0]
+               << " threads, " << kernel.cubin.registers << " registers, "
+               << kernel.cubin.spillStoreBytes << " bytes spilled)\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   registerSsmPasses();
   registerSsmPipelines();
+  // LLVM and MLIR register hundreds of options of their own in every tool
+  // that links them; --help should show the ones this tool means.
+  cl::HideUnrelatedOptions({&configCat, &outputCat});
   cl::ParseCommandLineOptions(
       argc, argv,
       "Mamba-3 compiler: a layer configuration (flags) or an .mlir file with "
       "one ssm.scan / ssm.step to a kernel bundle\n");
 
-  if (targetOpt != "cpu")
+  const bool gpuTarget = targetOpt == "sm_90a";
+  if (targetOpt != "cpu" && !gpuTarget)
     return fail("unsupported target '" + targetOpt +
-                "'; supported targets: cpu (GPU targets such as sm_90a are "
-                "not implemented yet)");
+                "'; supported targets: cpu, sm_90a");
+  if (gpuTarget && (emitOpt == Emit::MlirExpanded || emitOpt == Emit::Llvm))
+    return fail("--emit=" + std::string(emitOpt == Emit::Llvm ? "llvm" : "mlir-expanded") +
+                " is a cpu stage; for sm_90a use mlir-gpu, mlir-lowered or ptx");
+  if (!gpuTarget && (emitOpt == Emit::MlirGpu || emitOpt == Emit::Ptx))
+    return fail("--emit=" + std::string(emitOpt == Emit::Ptx ? "ptx" : "mlir-gpu") +
+                " needs a GPU target (--target sm_90a)");
   if (emitOpt == Emit::Bundle && outputDir.empty())
     return fail("no output: give -o DIR for the bundle, or --emit=<stage> "
                 "to print a stage");
@@ -238,6 +348,9 @@ int main(int argc, char **argv) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registry.insert<SsmDialect>();
+  // Serializing gpu.module to PTX translates NVVM to LLVM IR.
+  registerAllToLLVMIRTranslations(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
   MLIRContext context(registry);
   // The generic form of the op under test says nothing a user of the flags
   // can act on; the verifier's message names the field and the limit.
@@ -271,6 +384,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   spec.chunkSize = chunkOpt;
+  if (gpuTarget) {
+    // The GPU kernel walks the sequence itself; chunking is the CPU path's.
+    spec.chunkSize = 0;
+    if (ShapedType::isDynamic(spec.batch) ||
+        (!spec.step && ShapedType::isDynamic(spec.seqlen)))
+      return fail("target " + targetOpt +
+                  " compiles a kernel for one shape: give a static --batch "
+                  "and --seqlen (or static shapes in the input file)");
+  }
 
   OwningOpRef<ModuleOp> module =
       buildLayerModule(context, spec, UnknownLoc::get(&context));
@@ -285,6 +407,8 @@ int main(int argc, char **argv) {
   }
   // kernel.mlir keeps the ssm-level module; the pipeline rewrites `module`.
   OwningOpRef<ModuleOp> inputModule = module->clone();
+  if (gpuTarget)
+    return compileGpu(context, spec, *module, *inputModule);
 
   SsmPipelineOptions pipelineOptions;
   pipelineOptions.chunkSize = spec.chunkSize;

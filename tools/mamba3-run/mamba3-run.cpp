@@ -1,35 +1,53 @@
 //===- mamba3-run.cpp - Run a Mamba-3 layer target and check it -----------===//
 //
-// Runs one target (today: the float64 reference) on the golden cases or on
-// random inputs and prints, per case and output, the relative L2 error
-// against the answers:
+// Runs one target (the float64 reference, or compiled CPU kernels) on the
+// golden cases or on random inputs and prints, per case and output, the
+// relative L2 error against the answers:
 //
 //   mamba3-run --target reference --golden BASE [--case NAME] [--chunk C]
 //   mamba3-run --target reference --random --chunk C [config flags]
+//   mamba3-run --target cpu --golden BASE [--case NAME] [--chunk C]
+//   mamba3-run --target cpu --bundle DIR --golden BASE --case NAME
 //
 // A target is one entry of targets(): a function from a layer config and its
-// inputs to the layer outputs. Targets that compile or load kernel bundles
-// (cpu, sm_90a) slot in there without touching the drivers.
+// inputs to the layer outputs. The cpu target runs bundles through
+// runtime/CpuBundle; when it must compile one it runs the mamba3-compile
+// program rather than linking the compiler, so this tool stays MLIR-free and
+// builds with MAMBA3_RUNTIME_ONLY.
 //
 // Exit status: 0 all within tolerance, 1 some output is not (or the target
-// failed on a case), 2 bad usage or unreadable files.
+// failed on a case), 2 bad usage, unreadable files, or a target that cannot
+// be readied (missing bundle, failed compile).
 //
 //===----------------------------------------------------------------------===//
 
+#include "mamba3/CpuBundle.h"
 #include "mamba3/Golden.h"
 #include "mamba3/Reference.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iterator>
+#include <memory>
+#include <spawn.h>
+#include <sstream>
 #include <string>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
+
+extern char **environ;
 
 using namespace mamba3;
 
@@ -40,6 +58,7 @@ constexpr int kExitPass = 0, kExitMismatch = 1, kExitUsage = 2;
 const char *const kUsage = R"(usage:
   mamba3-run --target T --golden BASE [--case NAME[,NAME...]] [--chunk C] [--tol X]
   mamba3-run --target T --random [config flags] [--seed X] [--chunk C] [--tol X]
+  mamba3-run --target cpu --bundle DIR (--golden BASE --case NAME | --random ...)
 
 Runs target T on the golden cases of BASE (BASE.json and BASE.bin; a folder
 holding mamba3_cases.{json,bin} also works) or on random inputs, and prints the
@@ -50,10 +69,25 @@ targets:
   reference   float64 reference: the chunked form with --chunk C (C >= 1), the
               token-by-token recurrence without it or with --chunk 0;
               tolerance 1e-12. With --random it needs --chunk.
+  cpu         kernels compiled by mamba3-compile, run through a CPU bundle;
+              tolerance 1e-5 (fp32 data), 1e-2 (--dtype bf16). Without
+              --bundle, every case's config is compiled into a temporary
+              folder by the mamba3-compile next to this program (or
+              --compiler PATH); batch and sequence length stay dynamic, so
+              cases that differ only there share a bundle.
 
 options:
   --tol X               fail above this relative L2 error (default: per target)
-  --chunk C             chunk size (0: token by token)
+  --chunk C             chunk size (0: token by token; cpu default 64)
+cpu options:
+  --bundle DIR          run this bundle (from mamba3-compile --target cpu -o
+                        DIR); it fixes chunk, dtype and scan/step, and the
+                        config of every case must match it
+  --compiler PATH       the mamba3-compile program to build bundles with
+  --dtype f32|bf16      data type of Q, K, V, Z, out [f32]
+  --step                decode-step bundles: one-token cases only (golden
+                        cases with L > 1 are skipped; naming one is an error)
+  --repeats N           time N kernel calls per case, report the mean [1]
 config flags (with --random; defaults in brackets):
   --batch B [1]  --seqlen L [64]  --heads H [4]  --groups G [1]
   --state N [64]  --headdim P [32]  --angles S [16]  --rank R [1]
@@ -62,6 +96,7 @@ config flags (with --random; defaults in brackets):
   --seed X [0]
 
 exit status: 0 pass, 1 some error above the tolerance, 2 usage or file errors
+(also a missing bundle, a config it does not fit, or a failed compile)
 )";
 
 //===----------------------------------------------------------------------===//
@@ -81,6 +116,15 @@ struct Options {
   LayerConfig config;
   /// Config flags seen, to reject them without --random.
   std::vector<std::string> configFlags;
+
+  // The cpu target's options.
+  std::string bundle, compiler;
+  std::string dtype = "f32";
+  /// Decode-step bundles; also set when --bundle names a step bundle.
+  bool step = false;
+  int64_t repeats = 1;
+  /// cpu-only flags seen, to reject them for other targets.
+  std::vector<std::string> cpuFlags;
 };
 
 bool parseInt(const std::string &text, int64_t &value) {
@@ -202,6 +246,29 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
     if (isConfigInt)
       continue;
 
+    if (name == "bundle" || name == "compiler" || name == "dtype" ||
+        name == "repeats") {
+      if (!takeValue())
+        return false;
+      opts.cpuFlags.push_back(name);
+      if (name == "bundle") {
+        opts.bundle = value;
+      } else if (name == "compiler") {
+        opts.compiler = value;
+      } else if (name == "dtype") {
+        if (value != "f32" && value != "bf16") {
+          error = "--dtype must be f32 or bf16, got '" + value + "'";
+          return false;
+        }
+        opts.dtype = value;
+      } else if (!parseInt(value, opts.repeats) || opts.repeats < 1 ||
+                 opts.repeats > INT_MAX) {
+        error = "--repeats expects a positive integer, got '" + value + "'";
+        return false;
+      }
+      continue;
+    }
+
     if (name == "target" || name == "golden" || name == "case" ||
         name == "chunk" || name == "tol" || name == "seed" || name == "rule" ||
         name == "pairing") {
@@ -253,12 +320,18 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
       continue;
     }
 
-    if (name == "random" || name == "mimo" || name == "no-d" ||
-        name == "no-z" || name == "init" || name == "no-wrap-angle") {
+    if (name == "random" || name == "step" || name == "mimo" ||
+        name == "no-d" || name == "no-z" || name == "init" ||
+        name == "no-wrap-angle") {
       if (!noValue())
         return false;
       if (name == "random") {
         opts.random = true;
+        continue;
+      }
+      if (name == "step") {
+        opts.step = true;
+        opts.cpuFlags.push_back(name);
         continue;
       }
       if (name == "mimo")
@@ -304,6 +377,24 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
       return false;
     }
   }
+  if (!opts.bundle.empty()) {
+    // The manifest states these; a second source could only disagree.
+    for (const std::string &flag : opts.cpuFlags)
+      if (flag == "compiler" || flag == "dtype" || flag == "step") {
+        error = "--" + flag + " conflicts with --bundle (the bundle's "
+                "manifest fixes it)";
+        return false;
+      }
+    if (opts.hasChunk) {
+      error = "--chunk conflicts with --bundle (the bundle's manifest fixes "
+              "it)";
+      return false;
+    }
+  }
+  if (opts.step && opts.random && cfg.seqlen != 1) {
+    error = "--step runs one decode token: give --seqlen 1";
+    return false;
+  }
   return true;
 }
 
@@ -316,19 +407,31 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
 /// when it cannot run the case.
 struct Target {
   const char *name;
-  double defaultTolerance;
+  /// Tolerance when --tol is not given (it may depend on the data type).
+  std::function<double(const Options &)> defaultTolerance;
   /// Whether random mode needs --chunk (it picks what is compared).
   bool randomNeedsChunk;
   /// "reference, chunk 64" and the like, for the report's header.
   std::function<std::string(const Options &)> describe;
+  /// Optional, once before any case: checks the options against the machine
+  /// (finds the compiler, loads --bundle) and may complete `opts` from what
+  /// it finds. False stops the run with exit status 2.
+  std::function<bool(Options &, std::string &)> setup;
+  /// Optional, per case before any case runs: readies the target for the
+  /// config (compiles a bundle). False stops the run with exit status 2, so
+  /// that a broken toolchain is not reported as a numerical failure.
+  std::function<bool(const Options &, const LayerConfig &, std::string &)>
+      prepare;
+  /// Fills `out`; `kernelSeconds` receives the time of one kernel call when
+  /// the target can measure it apart from conversions (else stays negative).
   std::function<bool(const Options &, const LayerConfig &, const LayerInputs &,
-                     LayerOutputs &, std::string &)>
+                     LayerOutputs &, double &kernelSeconds, std::string &)>
       run;
 };
 
 bool runReference(const Options &opts, const LayerConfig &cfg,
                   const LayerInputs &in, LayerOutputs &out,
-                  std::string &error) {
+                  double & /*kernelSeconds*/, std::string &error) {
   bool chunked = opts.hasChunk && opts.chunk > 0;
   out = chunked ? referenceScanChunked(cfg, in, opts.chunk)
                 : referenceScan(cfg, in);
@@ -342,16 +445,251 @@ bool runReference(const Options &opts, const LayerConfig &cfg,
   return false;
 }
 
+//===----------------------------------------------------------------------===//
+// The cpu target
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kDefaultCpuChunk = 64;
+
+int64_t cpuChunk(const Options &opts) {
+  return opts.hasChunk ? opts.chunk : kDefaultCpuChunk;
+}
+
+/// The directory holding this executable, from /proc/self/exe (argv[0] may be
+/// a bare name found through PATH).
+std::string executableDirectory() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0)
+    return "";
+  buf[n] = '\0';
+  return std::filesystem::path(buf).parent_path().string();
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+/// Runs `program` with `args`, its stdout and stderr going to `logPath`.
+/// Returns false and sets `error` when it cannot start or does not exit 0.
+bool runProgram(const std::string &program,
+                const std::vector<std::string> &args,
+                const std::string &logPath, std::string &error) {
+  // posix_spawn rather than system(): no shell, so no quoting of paths.
+  std::vector<char *> argv;
+  argv.push_back(const_cast<char *>(program.c_str()));
+  for (const std::string &arg : args)
+    argv.push_back(const_cast<char *>(arg.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, logPath.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid;
+  int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(),
+                       environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    error = "cannot run " + program + ": " + std::strerror(rc);
+    return false;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) {
+      error = "waiting for " + program + ": " + std::strerror(errno);
+      return false;
+    }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return true;
+  std::string command = program;
+  for (const std::string &arg : args)
+    command += " " + arg;
+  std::string log = readFile(logPath);
+  while (!log.empty() && log.back() == '\n')
+    log.pop_back();
+  error = command + "\n  " +
+          (WIFEXITED(status)
+               ? "exited with status " + std::to_string(WEXITSTATUS(status))
+               : "was killed by signal " + std::to_string(WTERMSIG(status))) +
+          (log.empty() ? "" : ":\n" + log);
+  return false;
+}
+
+/// The bundles of the cpu target: the one of --bundle, or those compiled for
+/// the cases into a temporary folder (removed at exit).
+class CpuBundles {
+public:
+  ~CpuBundles() {
+    bundles.clear(); // dlclose before the files go
+    if (!tempDir.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(tempDir, ignored);
+    }
+  }
+
+  bool setup(Options &opts, std::string &error) {
+    if (!opts.bundle.empty()) {
+      std::unique_ptr<CpuBundle> b = CpuBundle::load(opts.bundle, error);
+      if (!b)
+        return false;
+      // The manifest decides what the run is: dtype for the tolerance, and a
+      // step bundle takes one-token cases.
+      opts.dtype = b->manifest().dtype;
+      opts.step = b->manifest().isStep();
+      opts.chunk = b->manifest().chunkSize;
+      opts.hasChunk = true;
+      bundles.push_back(std::move(b));
+      return true;
+    }
+    compiler = opts.compiler;
+    if (compiler.empty()) {
+      std::string dir = executableDirectory();
+      compiler = (dir.empty() ? std::string(".") : dir) + "/mamba3-compile";
+      if (access(compiler.c_str(), X_OK) != 0) {
+        error = "no mamba3-compile next to this program (" + compiler +
+                "): give --compiler PATH, or --bundle DIR with a bundle "
+                "built elsewhere (the runtime-only build has no compiler)";
+        return false;
+      }
+    } else if (access(compiler.c_str(), X_OK) != 0) {
+      error = "--compiler " + compiler + ": not an executable program";
+      return false;
+    }
+    return true;
+  }
+
+  /// The loaded bundle that runs `cfg`, compiling one when there is none.
+  const CpuBundle *get(const Options &opts, const LayerConfig &cfg,
+                       std::string &error) {
+    if (opts.step && cfg.seqlen != 1) {
+      error = "a decode step runs one token; this case has L = " +
+              std::to_string(cfg.seqlen) + " (drop --step)";
+      return nullptr;
+    }
+    for (const std::unique_ptr<CpuBundle> &b : bundles)
+      if (checkBundleConfig(b->manifest(), cfg).empty())
+        return b.get();
+    if (!opts.bundle.empty()) {
+      error = checkBundleConfig(bundles.front()->manifest(), cfg) +
+              " (bundle " + opts.bundle + ")";
+      return nullptr;
+    }
+    if (tempDir.empty()) {
+      std::string pattern =
+          (std::filesystem::temp_directory_path() / "mamba3-run.XXXXXX")
+              .string();
+      if (!mkdtemp(pattern.data())) {
+        error = "cannot create a temporary folder from " + pattern + ": " +
+                std::strerror(errno);
+        return nullptr;
+      }
+      tempDir = pattern;
+    }
+    std::string dir = tempDir + "/bundle" + std::to_string(bundles.size());
+    std::vector<std::string> args =
+        cpuCompileArguments(cfg, opts.step, cpuChunk(opts), dir);
+    // cpuCompileArguments states the dtype as f32; --dtype replaces it.
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+      if (args[i] == "--dtype")
+        args[i + 1] = opts.dtype;
+    auto start = std::chrono::steady_clock::now();
+    if (!runProgram(compiler, args, dir + ".log", error)) {
+      error = "compiling a bundle failed: " + error;
+      return nullptr;
+    }
+    compileSeconds += std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+    std::unique_ptr<CpuBundle> b = CpuBundle::load(dir, error);
+    if (!b)
+      return nullptr;
+    bundles.push_back(std::move(b));
+    return bundles.back().get();
+  }
+
+  size_t compiled() const { return tempDir.empty() ? 0 : bundles.size(); }
+  double compileTime() const { return compileSeconds; }
+
+private:
+  std::vector<std::unique_ptr<CpuBundle>> bundles;
+  std::string compiler, tempDir;
+  double compileSeconds = 0;
+};
+
+CpuBundles &cpuBundles() {
+  static CpuBundles bundles;
+  return bundles;
+}
+
+/// Prefill inputs of a one-token case -> decode layouts (no L axis).
+LayerInputs decodeInputs(const LayerInputs &in) {
+  LayerInputs step = in;
+  auto dropAxis = [](Tensor &t, size_t axis) {
+    if (!t.empty())
+      t.shape.erase(t.shape.begin() + axis);
+  };
+  for (Tensor *t : {&step.Q, &step.K, &step.V, &step.Z, &step.Angles})
+    dropAxis(*t, 1); // (b, L, ...)
+  for (Tensor *t : {&step.ADT, &step.DT, &step.Trap})
+    dropAxis(*t, 2); // (b, H, L)
+  return step;
+}
+
+bool runCpu(const Options &opts, const LayerConfig &cfg, const LayerInputs &in,
+            LayerOutputs &out, double &kernelSeconds, std::string &error) {
+  const CpuBundle *bundle = cpuBundles().get(opts, cfg, error);
+  if (!bundle)
+    return false;
+  if (!opts.step)
+    return bundle->run(cfg, in, out, error, static_cast<int>(opts.repeats),
+                       &kernelSeconds);
+  if (!bundle->run(cfg, decodeInputs(in), out, error,
+                   static_cast<int>(opts.repeats), &kernelSeconds))
+    return false;
+  // Back to the prefill layout of the answers: out is (b, L = 1, H, P).
+  out.out.shape.insert(out.out.shape.begin() + 1, 1);
+  return true;
+}
+
+std::string describeCpu(const Options &opts) {
+  std::string what = std::string(opts.step ? "decode step" : "scan") + ", " +
+                     opts.dtype + ", " +
+                     (cpuChunk(opts) > 0
+                          ? "chunk " + std::to_string(cpuChunk(opts))
+                          : std::string("token by token"));
+  if (!opts.bundle.empty())
+    return "CPU bundle " + opts.bundle + " (" + what + ")";
+  return "CPU bundles from mamba3-compile (" + what +
+         ", batch and seqlen dynamic)";
+}
+
 const std::vector<Target> &targets() {
   static const std::vector<Target> list = {
-      {"reference", 1e-12, /*randomNeedsChunk=*/true,
+      {"reference", [](const Options &) { return 1e-12; },
+       /*randomNeedsChunk=*/true,
        [](const Options &opts) -> std::string {
          if (opts.hasChunk && opts.chunk > 0)
            return "float64 reference, chunked form, chunk " +
                   std::to_string(opts.chunk);
          return "float64 reference, token by token";
        },
-       runReference},
+       nullptr, nullptr, runReference},
+      // fp32 kernels against float64 answers: 1e-5 (golden/README.md); with
+      // bf16 data the rounding of `out` alone is about 3e-3.
+      {"cpu",
+       [](const Options &opts) { return opts.dtype == "bf16" ? 1e-2 : 1e-5; },
+       /*randomNeedsChunk=*/false, describeCpu,
+       [](Options &opts, std::string &error) {
+         return cpuBundles().setup(opts, error);
+       },
+       [](const Options &opts, const LayerConfig &cfg, std::string &error) {
+         return cpuBundles().get(opts, cfg, error) != nullptr;
+       },
+       runCpu},
   };
   return list;
 }
@@ -449,8 +787,10 @@ Table makeTable() {
     header.push_back(name);
     right.push_back(true);
   }
-  header.insert(header.end(), {"time (ms)", "result"});
-  right.insert(right.end(), {true, false});
+  // time: the whole target call (input conversions included); kernel: one
+  // kernel call, where the target measures it.
+  header.insert(header.end(), {"time (ms)", "kernel (ms)", "result"});
+  right.insert(right.end(), {true, true, false});
   return Table(header, right);
 }
 
@@ -464,8 +804,9 @@ double runCase(const Target &target, const Options &opts,
   std::vector<std::string> row = {name, kind, configText(cfg)};
   LayerOutputs got;
   std::string error;
+  double kernelSeconds = -1;
   auto start = std::chrono::steady_clock::now();
-  bool ok = target.run(opts, cfg, in, got, error);
+  bool ok = target.run(opts, cfg, in, got, kernelSeconds, error);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
@@ -478,6 +819,7 @@ double runCase(const Target &target, const Options &opts,
     row.push_back(ok ? formatError(e) : "-");
   }
   row.push_back(formatMs(seconds));
+  row.push_back(ok && kernelSeconds >= 0 ? formatMs(kernelSeconds) : "-");
   bool pass = ok && worst <= tolerance;
   row.push_back(!ok ? "ERROR" : pass ? "ok" : "FAIL");
   table.addRow(row);
@@ -520,6 +862,13 @@ std::string goldenBase(std::string path) {
   return path;
 }
 
+/// How long compiling took, when the cpu target compiled bundles.
+void printPreparation() {
+  if (size_t n = cpuBundles().compiled())
+    std::printf("compiled %zu bundle%s with mamba3-compile in %.2f s\n", n,
+                n == 1 ? "" : "s", cpuBundles().compileTime());
+}
+
 int runGolden(const Target &target, const Options &opts, double tolerance) {
   std::string base = goldenBase(opts.golden), error;
   std::vector<GoldenCase> cases;
@@ -543,12 +892,37 @@ int runGolden(const Target &target, const Options &opts, double tolerance) {
     }
     selected.push_back(found);
   }
+  size_t skipped = 0;
   if (opts.caseNames.empty())
-    for (const GoldenCase &c : cases)
+    for (const GoldenCase &c : cases) {
+      // A decode step is one token: the other cases are no error, only out
+      // of its reach.
+      if (opts.step && c.config.seqlen != 1) {
+        ++skipped;
+        continue;
+      }
       selected.push_back(&c);
+    }
+  if (selected.empty()) {
+    std::fprintf(stderr, "mamba3-run: no one-token case in %s.json for a "
+                 "decode step\n", base.c_str());
+    return kExitUsage;
+  }
+  if (target.prepare)
+    for (const GoldenCase *c : selected)
+      if (!target.prepare(opts, c->config, error)) {
+        std::fprintf(stderr, "mamba3-run: case %s: %s\n", c->name.c_str(),
+                     error.c_str());
+        return kExitUsage;
+      }
 
   std::printf("target %s: %s\n", target.name, target.describe(opts).c_str());
-  std::printf("golden cases: %s.{json,bin}\n", base.c_str());
+  std::printf("golden cases: %s.{json,bin}", base.c_str());
+  if (skipped)
+    std::printf(" (%zu with L > 1 skipped: a decode step is one token)",
+                skipped);
+  std::printf("\n");
+  printPreparation();
   Table table = makeTable();
   std::vector<std::string> failures;
   double worst = 0;
@@ -571,6 +945,11 @@ int runRandom(const Target &target, const Options &opts, double tolerance) {
     return kExitUsage;
   }
   const LayerConfig &cfg = opts.config;
+  std::string error;
+  if (target.prepare && !target.prepare(opts, cfg, error)) {
+    std::fprintf(stderr, "mamba3-run: %s\n", error.c_str());
+    return kExitUsage;
+  }
   LayerInputs in = randomInputs(cfg, opts.seed);
   auto start = std::chrono::steady_clock::now();
   LayerOutputs expected = referenceScan(cfg, in);
@@ -581,6 +960,7 @@ int runRandom(const Target &target, const Options &opts, double tolerance) {
   std::printf("target %s: %s\n", target.name, target.describe(opts).c_str());
   std::printf("answers: float64 reference, token by token (%s ms)\n",
               formatMs(seconds).c_str());
+  printPreparation();
   Table table = makeTable();
   std::vector<std::string> failures;
   double worst =
@@ -613,8 +993,17 @@ int main(int argc, char **argv) {
                  opts.target.c_str(), known.c_str());
     return kExitUsage;
   }
+  if (!opts.cpuFlags.empty() && opts.target != "cpu") {
+    std::fprintf(stderr, "mamba3-run: --%s is an option of --target cpu "
+                 "(see --help)\n", opts.cpuFlags.front().c_str());
+    return kExitUsage;
+  }
+  if (target->setup && !target->setup(opts, error)) {
+    std::fprintf(stderr, "mamba3-run: %s\n", error.c_str());
+    return kExitUsage;
+  }
   double tolerance =
-      opts.hasTolerance ? opts.tolerance : target->defaultTolerance;
+      opts.hasTolerance ? opts.tolerance : target->defaultTolerance(opts);
   return opts.random ? runRandom(*target, opts, tolerance)
                      : runGolden(*target, opts, tolerance);
 }

@@ -1,0 +1,78 @@
+//===- GpuLowering.h - GPU kernels to NVVM, PTX and cubin -------*- C++ -*-===//
+//
+// The NVIDIA half of `ssm-to-nvvm`: takes the gpu.module that ssm-to-gpu
+// generates down to the NVVM/LLVM dialects with an #nvvm.target attached,
+// then serializes it to PTX (MLIR's gpu-module-to-binary, format isa) and
+// assembles the PTX to a cubin with the CUDA toolkit's ptxas.
+//
+// Kernels take bare pointers (use-bare-ptr-memref-call-conv): every memref
+// has a static shape and identity layout, so one pointer per argument is the
+// whole calling convention the runtime needs.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MAMBA3_CODEGEN_GPULOWERING_H
+#define MAMBA3_CODEGEN_GPULOWERING_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassOptions.h"
+
+#include "llvm/Support/Error.h"
+
+#include <string>
+
+namespace mlir {
+class OpPassManager;
+namespace ssm {
+
+struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("NVIDIA GPU architecture"),
+                           llvm::cl::init("sm_90a")};
+  Option<std::string> features{*this, "features",
+                               llvm::cl::desc("PTX ISA features"),
+                               llvm::cl::init("+ptx80")};
+  Option<int64_t> optLevel{*this, "opt-level",
+                           llvm::cl::desc("LLVM optimization level (0 to 3)"),
+                           llvm::cl::init(3)};
+  Option<int64_t> blockSize{
+      *this, "block-size",
+      llvm::cl::desc("threads per block for ssm-to-gpu (0: by shape)"),
+      llvm::cl::init(0)};
+};
+
+/// Appends the lowering of gpu.module kernels to NVVM (anchored on
+/// builtin.module): nvvm-attach-target, then inside every gpu.module
+/// scf -> cf and gpu -> nvvm (math through libdevice, bare-pointer memref
+/// arguments), canonicalize and CSE, and reconcile-unrealized-casts.
+void addGpuLoweringPasses(OpPassManager &pm, const SsmToNvvmOptions &options);
+
+/// ssm-to-gpu followed by addGpuLoweringPasses.
+void buildSsmToNvvmPipeline(OpPassManager &pm, const SsmToNvvmOptions &options);
+
+/// Serializes the single gpu.module of `module` (already lowered to NVVM) to
+/// PTX text. Links libdevice from `toolkitPath` when the kernels call it.
+llvm::Expected<std::string> serializeToPtx(ModuleOp module,
+                                           llvm::StringRef toolkitPath);
+
+/// What ptxas produced for one PTX file.
+struct CubinResult {
+  std::string cubin;
+  /// ptxas -v's report: registers, spills, shared memory.
+  std::string info;
+  int64_t registers = -1, spillStoreBytes = -1, spillLoadBytes = -1,
+          stackBytes = -1, sharedBytes = -1;
+};
+
+/// Assembles `ptx` for `chip` with `<toolkitPath>/bin/ptxas -O3 -v`. The
+/// error names the ptxas it looked for when the toolkit is missing.
+llvm::Expected<CubinResult> assembleCubin(llvm::StringRef ptx,
+                                          llvm::StringRef chip,
+                                          llvm::StringRef toolkitPath);
+
+/// The CUDA toolkit folder: $CUDA_HOME, $CUDA_PATH, else /usr/local/cuda.
+std::string defaultCudaToolkitPath();
+
+} // namespace ssm
+} // namespace mlir
+
+#endif // MAMBA3_CODEGEN_GPULOWERING_H
