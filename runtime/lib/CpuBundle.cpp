@@ -431,16 +431,10 @@ CpuBundle::~CpuBundle() {
     dlclose(handle_);
 }
 
-bool CpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
-                    LayerOutputs &out, std::string &error, int repeats,
-                    double *secondsPerCall) const {
-  const BundleManifest &m = manifest_;
-  std::string mismatch = checkBundleConfig(m, cfg);
-  if (!mismatch.empty()) {
-    error = mismatch + " (bundle " + dir_ + "; recompile with mamba3-compile)";
-    return false;
-  }
-
+bool packBundleArguments(
+    const BundleManifest &m, const LayerConfig &cfg, const LayerInputs &in,
+    std::vector<std::vector<unsigned char>> &buffers,
+    std::vector<std::vector<int64_t>> &shapes, std::string &error) {
   auto axisSize = [&](const std::string &axis) -> int64_t {
     if (axis == "b") return cfg.batch;
     if (axis == "L") return cfg.seqlen;
@@ -468,13 +462,9 @@ bool CpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
         return &(in.*member);
     return nullptr;
   };
-  auto outputTensor = [&](const std::string &name) -> Tensor * {
-    if (name == "out") return &out.out;
-    if (name == "angle") return &out.angle;
-    if (name == "ssm") return &out.ssm;
-    if (name == "k") return &out.k;
-    if (name == "v") return &out.v;
-    return nullptr;
+  auto outputTensor = [](const std::string &name) {
+    return name == "out" || name == "angle" || name == "ssm" || name == "k" ||
+           name == "v";
   };
   auto isState = [](const std::string &name) {
     return name == "angle0" || name == "ssm0" || name == "k0" || name == "v0";
@@ -484,10 +474,8 @@ bool CpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
   // of rank r is {T *allocated, T *aligned, int64_t offset, int64_t
   // sizes[r], int64_t strides[r]}: 3 + 2r eight-byte words.
   size_t count = m.arguments.size();
-  std::vector<std::vector<unsigned char>> buffers(count);
-  std::vector<std::vector<int64_t>> descriptors(count);
-  std::vector<std::vector<int64_t>> shapes(count);
-  std::vector<void *> pointers(count);
+  buffers.assign(count, {});
+  shapes.assign(count, {});
   for (size_t i = 0; i < count; ++i) {
     const BundleArgument &arg = m.arguments[i];
     std::vector<int64_t> &shape = shapes[i];
@@ -530,6 +518,47 @@ bool CpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
       return false;
     }
 
+  }
+  return true;
+}
+
+void unpackBundleOutputs(
+    const BundleManifest &m,
+    const std::vector<std::vector<unsigned char>> &buffers,
+    const std::vector<std::vector<int64_t>> &shapes, LayerOutputs &out) {
+  for (size_t i = 0; i < m.arguments.size(); ++i) {
+    const BundleArgument &arg = m.arguments[i];
+    if (!arg.isOutput)
+      continue;
+    Tensor *t = arg.name == "out"     ? &out.out
+                : arg.name == "angle" ? &out.angle
+                : arg.name == "ssm"   ? &out.ssm
+                : arg.name == "k"     ? &out.k
+                                      : &out.v;
+    *t = Tensor(shapes[i]);
+    unpackElements(buffers[i].data(), arg.dtype, t->data);
+  }
+}
+
+bool CpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
+                    LayerOutputs &out, std::string &error, int repeats,
+                    double *secondsPerCall) const {
+  const BundleManifest &m = manifest_;
+  std::string mismatch = checkBundleConfig(m, cfg);
+  if (!mismatch.empty()) {
+    error = mismatch + " (bundle " + dir_ + "; recompile with mamba3-compile)";
+    return false;
+  }
+
+  size_t count = m.arguments.size();
+  std::vector<std::vector<unsigned char>> buffers;
+  std::vector<std::vector<int64_t>> shapes;
+  if (!packBundleArguments(m, cfg, in, buffers, shapes, error))
+    return false;
+  std::vector<std::vector<int64_t>> descriptors(count);
+  std::vector<void *> pointers(count);
+  for (size_t i = 0; i < count; ++i) {
+    const std::vector<int64_t> &shape = shapes[i];
     std::vector<int64_t> &d = descriptors[i];
     size_t rank = shape.size();
     d.assign(3 + 2 * rank, 0);
@@ -558,14 +587,7 @@ bool CpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
     *secondsPerCall =
         std::chrono::duration<double>(stop - start).count() / repeats;
 
-  for (size_t i = 0; i < count; ++i) {
-    const BundleArgument &arg = m.arguments[i];
-    if (!arg.isOutput)
-      continue;
-    Tensor *t = outputTensor(arg.name);
-    *t = Tensor(shapes[i]);
-    unpackElements(buffers[i].data(), arg.dtype, t->data);
-  }
+  unpackBundleOutputs(m, buffers, shapes, out);
   return true;
 }
 

@@ -65,6 +65,22 @@ std::vector<std::string> cpuCompileArguments(const LayerConfig &cfg,
                                              const std::string &dir,
                                              bool staticShapes = false);
 
+/// Host buffers for every argument of `m` in order, sized for `cfg`: inputs
+/// converted from `in` to their element types (absent step states are
+/// zeros), outputs zeroed. `shapes` receives each argument's shape. Returns
+/// false and sets `error` naming a missing or misshapen input.
+bool packBundleArguments(const BundleManifest &m, const LayerConfig &cfg,
+                         const LayerInputs &in,
+                         std::vector<std::vector<unsigned char>> &buffers,
+                         std::vector<std::vector<int64_t>> &shapes,
+                         std::string &error);
+
+/// Converts the output buffers of packBundleArguments back into `out`.
+void unpackBundleOutputs(const BundleManifest &m,
+                         const std::vector<std::vector<unsigned char>> &buffers,
+                         const std::vector<std::vector<int64_t>> &shapes,
+                         LayerOutputs &out);
+
 class CpuBundle {
 public:
   /// Loads DIR/manifest.json and the library it names. Returns null and sets

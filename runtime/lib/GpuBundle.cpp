@@ -1,0 +1,264 @@
+//===- GpuBundle.cpp - Load and launch a GPU kernel bundle ----------------===//
+
+#include "mamba3/GpuBundle.h"
+
+#include "mamba3/Json.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+using namespace mamba3;
+
+namespace {
+
+bool readFile(const std::string &path, std::string &text) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    return false;
+  std::stringstream s;
+  s << file.rdbuf();
+  text = s.str();
+  return true;
+}
+
+const char *const kCompileHint =
+    " (build it with `mamba3-compile <config flags> --batch B --seqlen L "
+    "--target sm_90a -o DIR` on a machine with MLIR, then copy DIR here)";
+
+/// Device buffers freed on every exit path.
+struct DeviceBuffers {
+  const CudaDriver *driver;
+  std::vector<CUdeviceptr> pointers;
+  ~DeviceBuffers() {
+    for (CUdeviceptr p : pointers)
+      if (p)
+        driver->cuMemFree(p);
+  }
+};
+
+} // namespace
+
+std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
+                                           std::string &error) {
+  std::string text;
+  if (!readFile(dir + "/manifest.json", text)) {
+    error = "cannot read " + dir + "/manifest.json: no bundle there" +
+            kCompileHint;
+    return nullptr;
+  }
+  std::unique_ptr<GpuBundle> bundle(new GpuBundle());
+  bundle->dir_ = dir;
+  BundleManifest &m = bundle->manifest_;
+  if (!parseBundleManifest(text, m, error)) {
+    error = dir + ": " + error + kCompileHint;
+    return nullptr;
+  }
+  if (m.target.rfind("sm_", 0) != 0) {
+    error = dir + ": the bundle is for target '" + m.target +
+            "'; GpuBundle runs GPU (sm_*) bundles";
+    return nullptr;
+  }
+  JsonValue root;
+  parseJson(text, root, error);
+  const JsonValue *launch = root.get("launch");
+  const JsonValue *grid = launch ? launch->get("grid") : nullptr;
+  const JsonValue *block = launch ? launch->get("block") : nullptr;
+  if (!grid || !block || !grid->isArray() || !block->isArray() ||
+      grid->items().size() != 3 || block->items().size() != 3) {
+    error = dir + "/manifest.json: 'launch' needs 'grid' and 'block' arrays "
+                  "of 3 entries" + std::string(kCompileHint);
+    return nullptr;
+  }
+  for (int i = 0; i < 3; ++i) {
+    const JsonValue &g = grid->items()[i];
+    bundle->grid_[i] = g.isString() ? g.asString()
+                                    : std::to_string(g.asInt());
+    const JsonValue &b = block->items()[i];
+    if (!b.isNumber() || b.asInt() < 1 || b.asInt() > 1024) {
+      error = dir + "/manifest.json: launch.block[" + std::to_string(i) +
+              "] is not a thread count in [1, 1024]";
+      return nullptr;
+    }
+    bundle->block_[i] = static_cast<unsigned>(b.asInt());
+  }
+
+  if (!bundle->device_.open(error))
+    return nullptr;
+  const CudaDriver &d = *bundle->device_.driver;
+  std::string image;
+  CUresult r = 1;
+  if (readFile(dir + "/" + m.library, image) && !image.empty()) {
+    r = d.cuModuleLoadData(&bundle->module_, image.data());
+    bundle->image_ = "cubin";
+  }
+  std::string ptx;
+  if (r != 0 && readFile(dir + "/kernel.ptx", ptx)) {
+    // The driver JIT-compiles PTX for the GPU at hand.
+    r = d.cuModuleLoadData(&bundle->module_, ptx.c_str());
+    bundle->image_ = "ptx";
+  }
+  if (r != 0) {
+    error = dir + ": the driver loads neither " + m.library +
+            " nor kernel.ptx: " + d.describe(r) + " (device " +
+            bundle->device_.name + ", compute capability " +
+            std::to_string(bundle->device_.ccMajor) + "." +
+            std::to_string(bundle->device_.ccMinor) + "; the bundle is for " +
+            m.target + ")";
+    return nullptr;
+  }
+  if ((r = d.cuModuleGetFunction(&bundle->function_, bundle->module_,
+                                 m.entry.c_str()))) {
+    error = dir + ": the module has no kernel '" + m.entry +
+            "': " + d.describe(r);
+    return nullptr;
+  }
+  return bundle;
+}
+
+GpuBundle::~GpuBundle() {
+  if (module_ && device_.driver)
+    device_.driver->cuModuleUnload(module_);
+}
+
+bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
+                    LayerOutputs &out, std::string &error,
+                    GpuTiming *timing) const {
+  const BundleManifest &m = manifest_;
+  std::string mismatch = checkBundleConfig(m, cfg);
+  if (!mismatch.empty()) {
+    error = mismatch + " (bundle " + dir_ +
+            "; GPU bundles are compiled for one shape: recompile with "
+            "mamba3-compile)";
+    return false;
+  }
+  std::vector<std::vector<unsigned char>> host;
+  std::vector<std::vector<int64_t>> shapes;
+  if (!packBundleArguments(m, cfg, in, host, shapes, error))
+    return false;
+
+  std::array<unsigned, 3> grid;
+  for (int i = 0; i < 3; ++i) {
+    const std::string &g = grid_[i];
+    int64_t v = g == "H"   ? cfg.heads
+                : g == "b" ? cfg.batch
+                : g == "G" ? cfg.groups
+                           : std::atoll(g.c_str());
+    if (v < 1) {
+      error = "manifest: launch.grid[" + std::to_string(i) + "] = '" + g +
+              "' is not a positive block count for this config";
+      return false;
+    }
+    grid[i] = static_cast<unsigned>(v);
+  }
+
+  const CudaDriver &d = *device_.driver;
+  auto check = [&](CUresult r, const char *what) {
+    if (r == 0)
+      return true;
+    error = std::string(what) + " failed: " + d.describe(r);
+    return false;
+  };
+  if (!check(d.cuCtxSetCurrent(device_.context), "cuCtxSetCurrent"))
+    return false;
+  DeviceBuffers buffers{&d, std::vector<CUdeviceptr>(host.size(), 0)};
+  std::vector<void *> params(host.size());
+  for (size_t i = 0; i < host.size(); ++i) {
+    size_t bytes = std::max<size_t>(host[i].size(), 16);
+    if (!check(d.cuMemAlloc(&buffers.pointers[i], bytes), "cuMemAlloc"))
+      return false;
+    if (!m.arguments[i].isOutput &&
+        !check(d.cuMemcpyHtoD(buffers.pointers[i], host[i].data(),
+                              host[i].size()),
+               "cuMemcpyHtoD"))
+      return false;
+    if (m.arguments[i].isOutput &&
+        !check(d.cuMemsetD8(buffers.pointers[i], 0, host[i].size()),
+               "cuMemsetD8"))
+      return false;
+    params[i] = &buffers.pointers[i];
+  }
+  auto launch = [&](CUstream stream) {
+    return d.cuLaunchKernel(function_, grid[0], grid[1], grid[2], block_[0],
+                            block_[1], block_[2], 0, stream, params.data(),
+                            nullptr);
+  };
+  if (!check(launch(nullptr), "cuLaunchKernel") ||
+      !check(d.cuCtxSynchronize(), "the kernel"))
+    return false;
+  for (size_t i = 0; i < host.size(); ++i)
+    if (m.arguments[i].isOutput &&
+        !check(d.cuMemcpyDtoH(host[i].data(), buffers.pointers[i],
+                              host[i].size()),
+               "cuMemcpyDtoH"))
+      return false;
+  unpackBundleOutputs(m, host, shapes, out);
+  if (!timing)
+    return true;
+  timing->bytes = 0;
+  for (const auto &h : host)
+    timing->bytes += static_cast<double>(h.size());
+
+  // Relaunching on the same buffers recomputes the same outputs: the kernel
+  // reads only inputs, so repeated launches are independent.
+  CUstream stream = nullptr;
+  CUevent start = nullptr, stop = nullptr;
+  if (!check(d.cuStreamCreate(&stream, 1), "cuStreamCreate") ||
+      !check(d.cuEventCreate(&start, 0), "cuEventCreate") ||
+      !check(d.cuEventCreate(&stop, 0), "cuEventCreate"))
+    return false;
+  bool ok = true;
+  for (int i = 0; ok && i < timing->warmup; ++i)
+    ok = check(launch(stream), "cuLaunchKernel");
+  std::vector<float> ms;
+  for (int i = 0; ok && i < timing->repeats; ++i) {
+    float t = 0;
+    ok = check(d.cuEventRecord(start, stream), "cuEventRecord") &&
+         check(launch(stream), "cuLaunchKernel") &&
+         check(d.cuEventRecord(stop, stream), "cuEventRecord") &&
+         check(d.cuEventSynchronize(stop), "the kernel") &&
+         check(d.cuEventElapsedTime(&t, start, stop), "cuEventElapsedTime");
+    ms.push_back(t);
+  }
+  if (ok && !ms.empty()) {
+    std::sort(ms.begin(), ms.end());
+    timing->launchSeconds = ms[ms.size() / 2] * 1e-3;
+  }
+  if (ok && timing->graph) {
+    // One graph of `repeats` back-to-back launches, replayed: the per-step
+    // time without the CPU launch overhead.
+    CUgraph graph = nullptr;
+    CUgraphExec exec = nullptr;
+    ok = check(d.cuStreamBeginCapture(stream, kCuStreamCaptureModeGlobal),
+               "cuStreamBeginCapture");
+    for (int i = 0; ok && i < timing->repeats; ++i)
+      ok = check(launch(stream), "cuLaunchKernel (capture)");
+    if (ok)
+      ok = check(d.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture") &&
+           check(d.cuGraphInstantiateWithFlags(&exec, graph, 0),
+                 "cuGraphInstantiate");
+    std::vector<float> replay;
+    for (int i = 0; ok && i < 1 + 10; ++i) {
+      float t = 0;
+      ok = check(d.cuEventRecord(start, stream), "cuEventRecord") &&
+           check(d.cuGraphLaunch(exec, stream), "cuGraphLaunch") &&
+           check(d.cuEventRecord(stop, stream), "cuEventRecord") &&
+           check(d.cuEventSynchronize(stop), "the graph") &&
+           check(d.cuEventElapsedTime(&t, start, stop), "cuEventElapsedTime");
+      if (i > 0) // the first replay uploads the graph
+        replay.push_back(t / timing->repeats);
+    }
+    if (ok) {
+      std::sort(replay.begin(), replay.end());
+      timing->graphSeconds = replay[replay.size() / 2] * 1e-3;
+    }
+    if (exec)
+      d.cuGraphExecDestroy(exec);
+    if (graph)
+      d.cuGraphDestroy(graph);
+  }
+  d.cuEventDestroy(start);
+  d.cuEventDestroy(stop);
+  d.cuStreamDestroy(stream);
+  return ok;
+}

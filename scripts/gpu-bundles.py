@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Compiles the sm_90a bundles of the GPU check (here, where MLIR is).
+
+usage: scripts/gpu-bundles.py MAMBA3_COMPILE GOLDEN_BASE OUTDIR
+
+GPU kernels are compiled for one shape, and the GPU machine has no MLIR, so
+every configuration the check runs is compiled ahead into OUTDIR:
+  golden/<case>        each golden case as a bf16 scan (and <case>_step for
+                       one-token cases)
+  sweep/n<N>_p<P>_l<L> random SISO configs, b=2, H=4, G=2, bf16, init states
+  bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
+OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it.
+"""
+import json, os, subprocess, sys
+
+compile_bin, golden_base, out = sys.argv[1:4]
+meta = json.load(open(golden_base + ".json"))
+lines = []
+
+
+def build(path, args, mode):
+    d = os.path.join(out, path)
+    subprocess.run([compile_bin, "--target", "sm_90a", "--dtype", "bf16", "-o", d] + args,
+                   check=True, stdout=subprocess.DEVNULL)
+    lines.append("%s %s" % (mode, path))
+
+
+for case in meta["cases"]:
+    p = case["params"]
+    args = ["--batch", str(p["b"]), "--heads", str(p["h"]), "--groups", str(p["hqk"]),
+            "--state", str(p["N"]), "--headdim", str(p["P"]), "--angles", str(p["S"])]
+    if case["kind"] == "mimo":
+        args += ["--mimo", "--rank", str(p["R"]), "--no-wrap-angle"]
+    if not p.get("has_D", True):
+        args.append("--no-d")
+    if not p.get("has_Z", True):
+        args.append("--no-z")
+    build("golden/" + case["name"],
+          args + ["--seqlen", str(p["L"])] + (["--init"] if p["init"] else []),
+          "golden:" + case["name"])
+    if p["L"] == 1:
+        build("golden/%s_step" % case["name"], args + ["--step"], "golden:" + case["name"])
+
+for n in (16, 32, 64, 96, 128, 256):
+    for pd in (32, 64, 128):
+        for l in (1, 100, 4096):
+            build("sweep/n%d_p%d_l%d" % (n, pd, l),
+                  ["--batch", "2", "--seqlen", str(l), "--heads", "4", "--groups", "2",
+                   "--state", str(n), "--headdim", str(pd), "--angles", str(min(16, n // 2)),
+                   "--init"], "random")
+
+for n in (64, 128, 256):
+    build("bench/prefill_b8_l4096_h32_n%d" % n,
+          ["--batch", "8", "--seqlen", "4096", "--heads", "32", "--state", str(n),
+           "--headdim", "64", "--angles", "16"], "bench")
+build("bench/prefill_b1_l16384_h32_n128",
+      ["--batch", "1", "--seqlen", "16384", "--heads", "32", "--state", "128",
+       "--headdim", "64", "--angles", "16"], "bench")
+for b in (1, 64, 256):
+    build("bench/decode_b%d_h32_n128" % b,
+          ["--batch", str(b), "--heads", "32", "--state", "128", "--headdim", "64",
+           "--angles", "16", "--step"], "bench")
+
+open(os.path.join(out, "list.txt"), "w").write("\n".join(lines) + "\n")
+print("gpu-bundles: %d bundles in %s" % (len(lines), out))
