@@ -699,7 +699,10 @@ bool setupGpu(Options &opts, std::string &error) {
   opts.dtype = m.dtype;
   opts.step = m.isStep();
   // With --random and no config flags, the inputs take the bundle's config.
-  if (opts.random && opts.configFlags.empty()) {
+  bool configGiven = false;
+  for (const std::string &flag : opts.configFlags)
+    configGiven |= flag != "seed";
+  if (opts.random && !configGiven) {
     uint64_t seed = opts.seed;
     opts.config = m.config;
     opts.seed = seed;
