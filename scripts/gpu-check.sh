@@ -5,7 +5,7 @@
 # the random sweep checked against the float64 reference, benchmark shapes
 # timed) and prints one line per bundle.
 #
-# usage: scripts/gpu-check.sh BUNDLES [GOLDEN_BASE]
+# usage: [LIST=list.txt] scripts/gpu-check.sh BUNDLES [GOLDEN_BASE]
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bundles="$1"
@@ -33,6 +33,6 @@ while read -r mode path; do
   graph="$(grep -o 'decode step: .*' <<<"$output" | head -1)"
   printf '%-4s %-42s %s %s %s\n' "$status" "$path" "$worst" "$timing" "$graph"
   [ "$status" = PASS ] || sed 's/^/     | /' <<<"$output" | tail -15
-done < "$bundles/list.txt"
+done < "$bundles/${LIST:-list.txt}"
 echo "gpu-check: $pass passed, $fail failed"
 [ "$fail" = 0 ]
