@@ -36,3 +36,11 @@ _cuda = os.environ.get("CUDA_HOME") or "/usr/local/cuda"
 if os.access(os.path.join(_cuda, "bin", "ptxas"), os.X_OK):
     config.available_features.add("ptxas")
     config.environment["CUDA_HOME"] = _cuda
+
+# Tests that launch kernels need a CUDA driver (libcuda.so.1) and a GPU.
+import ctypes
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass
