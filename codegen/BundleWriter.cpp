@@ -149,11 +149,14 @@ static llvm::Error writeFile(llvm::StringRef path,
   return llvm::Error::success();
 }
 
-llvm::Error mlir::ssm::writeCpuBundle(llvm::StringRef dir,
-                                      const LayerSpec &spec,
-                                      ModuleOp inputModule,
-                                      ModuleOp llvmModule,
-                                      const BundleDescription &description) {
+/// Writes a bundle into `dir`: creates it, drops any old manifest (it must
+/// not describe a half-written new bundle), writes kernel.mlir, lets
+/// `writeKernel` add the target's files, then writes manifest.json last.
+static llvm::Error writeBundle(
+    llvm::StringRef dir, ModuleOp inputModule,
+    llvm::function_ref<llvm::Error(llvm::function_ref<std::string(llvm::StringRef)>)>
+        writeKernel,
+    const json::Object &manifest) {
   if (std::error_code ec = llvm::sys::fs::create_directories(dir))
     return llvm::createStringError("cannot create the bundle directory '" +
                                    dir + "': " + ec.message());
@@ -162,20 +165,30 @@ llvm::Error mlir::ssm::writeCpuBundle(llvm::StringRef dir,
     llvm::sys::path::append(p, name);
     return std::string(p);
   };
-  // An old manifest must not describe a half-written new bundle.
   llvm::sys::fs::remove(path("manifest.json"));
-
   if (llvm::Error err = writeFile(path("kernel.mlir"), [&](llvm::raw_ostream &os) {
         inputModule->print(os);
       }))
     return err;
-  if (llvm::Error err = compileToSharedLibrary(llvmModule, description.host,
-                                               path("kernel.so")))
+  if (llvm::Error err = writeKernel(path))
     return err;
-  json::Object manifest = buildManifest(spec, description);
   return writeFile(path("manifest.json"), [&](llvm::raw_ostream &os) {
     printManifest(os, manifest);
   });
+}
+
+llvm::Error mlir::ssm::writeCpuBundle(llvm::StringRef dir,
+                                      const LayerSpec &spec,
+                                      ModuleOp inputModule,
+                                      ModuleOp llvmModule,
+                                      const BundleDescription &description) {
+  return writeBundle(
+      dir, inputModule,
+      [&](llvm::function_ref<std::string(llvm::StringRef)> path) {
+        return compileToSharedLibrary(llvmModule, description.host,
+                                      path("kernel.so"));
+      },
+      buildManifest(spec, description));
 }
 
 llvm::Error mlir::ssm::writeGpuBundle(llvm::StringRef dir,
@@ -183,33 +196,22 @@ llvm::Error mlir::ssm::writeGpuBundle(llvm::StringRef dir,
                                       ModuleOp inputModule,
                                       const GpuKernelBuild &kernel,
                                       const BundleDescription &description) {
-  if (std::error_code ec = llvm::sys::fs::create_directories(dir))
-    return llvm::createStringError("cannot create the bundle directory '" +
-                                   dir + "': " + ec.message());
-  auto path = [&](llvm::StringRef name) {
-    llvm::SmallString<256> p(dir);
-    llvm::sys::path::append(p, name);
-    return std::string(p);
-  };
-  llvm::sys::fs::remove(path("manifest.json"));
-  if (llvm::Error err = writeFile(path("kernel.mlir"), [&](llvm::raw_ostream &os) {
-        inputModule->print(os);
-      }))
-    return err;
-  if (llvm::Error err = writeFile(path("kernel.ptx"), [&](llvm::raw_ostream &os) {
-        os << kernel.ptx;
-      }))
-    return err;
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(path("kernel.cubin"), ec, llvm::sys::fs::OF_None);
-    if (ec)
-      return llvm::createStringError("cannot write '" + path("kernel.cubin") +
-                                     "': " + ec.message());
-    os << kernel.cubin.cubin;
-  }
-  json::Object manifest = buildManifest(spec, description, &kernel);
-  return writeFile(path("manifest.json"), [&](llvm::raw_ostream &os) {
-    printManifest(os, manifest);
-  });
+  return writeBundle(
+      dir, inputModule,
+      [&](llvm::function_ref<std::string(llvm::StringRef)> path) -> llvm::Error {
+        if (llvm::Error err =
+                writeFile(path("kernel.ptx"),
+                          [&](llvm::raw_ostream &os) { os << kernel.ptx; }))
+          return err;
+        std::error_code ec;
+        llvm::raw_fd_ostream os(path("kernel.cubin"), ec,
+                                llvm::sys::fs::OF_None);
+        if (ec)
+          return llvm::createStringError("cannot write '" +
+                                         path("kernel.cubin") +
+                                         "': " + ec.message());
+        os << kernel.cubin.cubin;
+        return llvm::Error::success();
+      },
+      buildManifest(spec, description, &kernel));
 }
