@@ -285,6 +285,40 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
     arg.isOutput = role == "output";
     m.arguments.push_back(std::move(arg));
   }
+  m.grid.clear();
+  m.block.clear();
+  if (const JsonValue *launch = root.get("launch")) {
+    FieldReader l(*launch, "manifest.json: launch");
+    const JsonValue *grid =
+        launch->isObject() ? l.member("grid", JsonValue::Kind::Array, "an array")
+                           : nullptr;
+    const JsonValue *block =
+        grid ? l.member("block", JsonValue::Kind::Array, "an array") : nullptr;
+    if (!launch->isObject())
+      l.fail("is not an object");
+    else if (block && (grid->items().size() != 3 || block->items().size() != 3))
+      l.fail("'grid' and 'block' need 3 entries each");
+    else if (block) {
+      for (const JsonValue &g : grid->items())
+        if (g.isString())
+          m.grid.push_back(g.asString());
+        else if (g.isNumber() && g.asInt() >= 1)
+          m.grid.push_back(std::to_string(g.asInt()));
+        else
+          l.fail("'grid' holds an entry that is neither an axis name nor a "
+                 "positive integer");
+      for (const JsonValue &b : block->items())
+        if (b.isNumber() && b.asInt() >= 1 && b.asInt() <= 1024)
+          m.block.push_back(b.asInt());
+        else
+          l.fail("'block' holds an entry that is not a thread count in "
+                 "[1, 1024]");
+    }
+    if (!l.error.empty()) {
+      error = l.error;
+      return false;
+    }
+  }
   if (m.arguments.size() > kMaxArguments) {
     error = "manifest.json: " + std::to_string(m.arguments.size()) +
             " arguments; this runtime calls entries with at most " +
@@ -292,6 +326,35 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
     return false;
   }
   return true;
+}
+
+bool loadBundleManifest(const std::string &dir, BundleManifest &manifest,
+                        std::string &error) {
+  std::string manifestPath = dir + "/manifest.json";
+  std::ifstream file(manifestPath, std::ios::binary);
+  if (!file) {
+    error = "cannot read " + manifestPath + ": no bundle there";
+    return false;
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  if (!parseBundleManifest(text.str(), manifest, error)) {
+    error = dir + ": " + error;
+    return false;
+  }
+  return true;
+}
+
+int64_t layerAxisSize(const LayerConfig &cfg, const std::string &axis) {
+  if (axis == "b") return cfg.batch;
+  if (axis == "L") return cfg.seqlen;
+  if (axis == "R") return cfg.rank;
+  if (axis == "G") return cfg.groups;
+  if (axis == "H") return cfg.heads;
+  if (axis == "N") return cfg.state;
+  if (axis == "P") return cfg.headdim;
+  if (axis == "S") return cfg.angles;
+  return -1;
 }
 
 std::string checkBundleConfig(const BundleManifest &m,
@@ -385,19 +448,10 @@ std::vector<std::string> cpuCompileArguments(const LayerConfig &cfg, bool step,
 
 std::unique_ptr<CpuBundle> CpuBundle::load(const std::string &dir,
                                            std::string &error) {
-  std::string manifestPath = dir + "/manifest.json";
-  std::ifstream file(manifestPath, std::ios::binary);
-  if (!file) {
-    error = "cannot read " + manifestPath + ": no bundle there" + kCompileHint;
-    return nullptr;
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-
   std::unique_ptr<CpuBundle> bundle(new CpuBundle());
   bundle->dir_ = dir;
-  if (!parseBundleManifest(text.str(), bundle->manifest_, error)) {
-    error = dir + ": " + error + kCompileHint;
+  if (!loadBundleManifest(dir, bundle->manifest_, error)) {
+    error += kCompileHint;
     return nullptr;
   }
   const BundleManifest &m = bundle->manifest_;
@@ -435,17 +489,6 @@ bool packBundleArguments(
     const BundleManifest &m, const LayerConfig &cfg, const LayerInputs &in,
     std::vector<std::vector<unsigned char>> &buffers,
     std::vector<std::vector<int64_t>> &shapes, std::string &error) {
-  auto axisSize = [&](const std::string &axis) -> int64_t {
-    if (axis == "b") return cfg.batch;
-    if (axis == "L") return cfg.seqlen;
-    if (axis == "R") return cfg.rank;
-    if (axis == "G") return cfg.groups;
-    if (axis == "H") return cfg.heads;
-    if (axis == "N") return cfg.state;
-    if (axis == "P") return cfg.headdim;
-    if (axis == "S") return cfg.angles;
-    return -1;
-  };
   auto inputTensor = [&](const std::string &name) -> const Tensor * {
     static const std::pair<const char *, const Tensor LayerInputs::*> map[] = {
         {"Q", &LayerInputs::Q},          {"K", &LayerInputs::K},
@@ -481,7 +524,7 @@ bool packBundleArguments(
     std::vector<int64_t> &shape = shapes[i];
     int64_t numel = 1;
     for (const std::string &axis : arg.axes) {
-      int64_t size = axisSize(axis);
+      int64_t size = layerAxisSize(cfg, axis);
       if (size < 0) {
         error = "manifest: argument '" + arg.name + "' has unknown axis '" +
                 axis + "'";

@@ -2,9 +2,9 @@
 
 #include "mamba3/GpuBundle.h"
 
-#include "mamba3/Json.h"
-
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -41,17 +41,11 @@ struct DeviceBuffers {
 
 std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
                                            std::string &error) {
-  std::string text;
-  if (!readFile(dir + "/manifest.json", text)) {
-    error = "cannot read " + dir + "/manifest.json: no bundle there" +
-            kCompileHint;
-    return nullptr;
-  }
   std::unique_ptr<GpuBundle> bundle(new GpuBundle());
   bundle->dir_ = dir;
   BundleManifest &m = bundle->manifest_;
-  if (!parseBundleManifest(text, m, error)) {
-    error = dir + ": " + error + kCompileHint;
+  if (!loadBundleManifest(dir, m, error)) {
+    error += kCompileHint;
     return nullptr;
   }
   if (m.target.rfind("sm_", 0) != 0) {
@@ -59,28 +53,10 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
             "'; GpuBundle runs GPU (sm_*) bundles";
     return nullptr;
   }
-  JsonValue root;
-  parseJson(text, root, error);
-  const JsonValue *launch = root.get("launch");
-  const JsonValue *grid = launch ? launch->get("grid") : nullptr;
-  const JsonValue *block = launch ? launch->get("block") : nullptr;
-  if (!grid || !block || !grid->isArray() || !block->isArray() ||
-      grid->items().size() != 3 || block->items().size() != 3) {
-    error = dir + "/manifest.json: 'launch' needs 'grid' and 'block' arrays "
-                  "of 3 entries" + std::string(kCompileHint);
+  if (m.grid.empty()) {
+    error = dir + "/manifest.json: a GPU bundle needs 'launch' with 'grid' "
+                  "and 'block'" + std::string(kCompileHint);
     return nullptr;
-  }
-  for (int i = 0; i < 3; ++i) {
-    const JsonValue &g = grid->items()[i];
-    bundle->grid_[i] = g.isString() ? g.asString()
-                                    : std::to_string(g.asInt());
-    const JsonValue &b = block->items()[i];
-    if (!b.isNumber() || b.asInt() < 1 || b.asInt() > 1024) {
-      error = dir + "/manifest.json: launch.block[" + std::to_string(i) +
-              "] is not a thread count in [1, 1024]";
-      return nullptr;
-    }
-    bundle->block_[i] = static_cast<unsigned>(b.asInt());
   }
 
   if (!bundle->device_.open(error))
@@ -139,11 +115,10 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
 
   std::array<unsigned, 3> grid;
   for (int i = 0; i < 3; ++i) {
-    const std::string &g = grid_[i];
-    int64_t v = g == "H"   ? cfg.heads
-                : g == "b" ? cfg.batch
-                : g == "G" ? cfg.groups
-                           : std::atoll(g.c_str());
+    const std::string &g = m.grid[i];
+    int64_t v = std::isdigit(static_cast<unsigned char>(g[0]))
+                    ? std::atoll(g.c_str())
+                    : layerAxisSize(cfg, g);
     if (v < 1) {
       error = "manifest: launch.grid[" + std::to_string(i) + "] = '" + g +
               "' is not a positive block count for this config";
@@ -179,9 +154,11 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
     params[i] = &buffers.pointers[i];
   }
   auto launch = [&](CUstream stream) {
-    return d.cuLaunchKernel(function_, grid[0], grid[1], grid[2], block_[0],
-                            block_[1], block_[2], 0, stream, params.data(),
-                            nullptr);
+    return d.cuLaunchKernel(function_, grid[0], grid[1], grid[2],
+                            static_cast<unsigned>(m.block[0]),
+                            static_cast<unsigned>(m.block[1]),
+                            static_cast<unsigned>(m.block[2]), 0, stream,
+                            params.data(), nullptr);
   };
   if (!check(launch(nullptr), "cuLaunchKernel") ||
       !check(d.cuCtxSynchronize(), "the kernel"))

@@ -646,20 +646,29 @@ LayerInputs decodeInputs(const LayerInputs &in) {
   return step;
 }
 
+/// Runs a bundle on a case: as is for a scan, or for a step bundle with
+/// the one-token case in decode layouts and `out` put back to the prefill
+/// layout of the answers, (b, L = 1, H, P).
+template <typename RunFn>
+bool runScanOrStep(const Options &opts, const LayerInputs &in,
+                   LayerOutputs &out, RunFn run) {
+  if (!opts.step)
+    return run(in);
+  if (!run(decodeInputs(in)))
+    return false;
+  out.out.shape.insert(out.out.shape.begin() + 1, 1);
+  return true;
+}
+
 bool runCpu(const Options &opts, const LayerConfig &cfg, const LayerInputs &in,
             LayerOutputs &out, double &kernelSeconds, std::string &error) {
   const CpuBundle *bundle = cpuBundles().get(opts, cfg, error);
   if (!bundle)
     return false;
-  if (!opts.step)
-    return bundle->run(cfg, in, out, error, static_cast<int>(opts.repeats),
-                       &kernelSeconds);
-  if (!bundle->run(cfg, decodeInputs(in), out, error,
-                   static_cast<int>(opts.repeats), &kernelSeconds))
-    return false;
-  // Back to the prefill layout of the answers: out is (b, L = 1, H, P).
-  out.out.shape.insert(out.out.shape.begin() + 1, 1);
-  return true;
+  return runScanOrStep(opts, in, out, [&](const LayerInputs &layerIn) {
+    return bundle->run(cfg, layerIn, out, error,
+                       static_cast<int>(opts.repeats), &kernelSeconds);
+  });
 }
 
 std::string describeCpu(const Options &opts) {
@@ -716,12 +725,10 @@ bool runGpu(const Options &opts, const LayerConfig &cfg, const LayerInputs &in,
   timing.graph = opts.step;
   timing.repeats = std::max<int>(static_cast<int>(opts.repeats), 20);
   const GpuBundle &bundle = *gpuBundle();
-  bool ok = opts.step ? bundle.run(cfg, decodeInputs(in), out, error, &timing)
-                      : bundle.run(cfg, in, out, error, &timing);
-  if (!ok)
+  if (!runScanOrStep(opts, in, out, [&](const LayerInputs &layerIn) {
+        return bundle.run(cfg, layerIn, out, error, &timing);
+      }))
     return false;
-  if (opts.step)
-    out.out.shape.insert(out.out.shape.begin() + 1, 1);
   kernelSeconds = timing.launchSeconds;
   std::printf("  kernel: %.1f us, %.1f MB moved, %.1f GB/s (%.2fx the "
               "3.0 TB/s copy floor)\n",

@@ -42,6 +42,10 @@ struct BundleManifest {
   std::string dtype;
   int64_t chunkSize = 0;
   std::vector<BundleArgument> arguments;
+  /// GPU bundles only (empty for "cpu"): launch.grid entries are integers
+  /// or axis names ("H", "b"), launch.block is threads per block.
+  std::vector<std::string> grid;
+  std::vector<int64_t> block;
 
   bool isStep() const { return kind == "step"; }
 };
@@ -50,6 +54,15 @@ struct BundleManifest {
 /// `error` naming the missing or malformed field.
 bool parseBundleManifest(const std::string &text, BundleManifest &manifest,
                          std::string &error);
+
+/// Reads and parses DIR/manifest.json. On failure returns false and sets
+/// `error` ("cannot read ...: no bundle there", or DIR and the parse error).
+bool loadBundleManifest(const std::string &dir, BundleManifest &manifest,
+                        std::string &error);
+
+/// The size of a manifest axis ("b", "L", "R", "G", "H", "N", "P", "S") in
+/// `cfg`, or -1 for an unknown name.
+int64_t layerAxisSize(const LayerConfig &cfg, const std::string &axis);
 
 /// Empty when `cfg` can run on a bundle compiled for `manifest`, else a
 /// message naming the first field that differs (static batch / seqlen must

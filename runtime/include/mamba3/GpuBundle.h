@@ -60,9 +60,6 @@ private:
 
   BundleManifest manifest_;
   std::string dir_, image_;
-  /// Launch shape entries: an integer, or an axis name ("H", "b").
-  std::array<std::string, 3> grid_;
-  std::array<unsigned, 3> block_ = {1, 1, 1};
   CudaDevice device_;
   CUmodule module_ = nullptr;
   CUfunction function_ = nullptr;
