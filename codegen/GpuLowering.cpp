@@ -77,7 +77,8 @@ mlir::ssm::serializeToPtx(ModuleOp module, llvm::StringRef toolkitPath) {
   return llvm::createStringError("gpu-module-to-binary produced no object");
 }
 
-/// The first integer after `prefix` in `text`, or -1.
+/// The integer that the first group of regex `pattern` captures in `text`,
+/// or -1 when it does not match.
 static int64_t findNumber(llvm::StringRef text, llvm::StringRef pattern) {
   llvm::SmallVector<llvm::StringRef> groups;
   if (!llvm::Regex(pattern).match(text, &groups) || groups.size() < 2)

@@ -244,7 +244,7 @@ int compileGpu(MLIRContext &context, const LayerSpec &spec, ModuleOp module,
   options.chip = targetOpt;
   options.blockSize = blockSizeOpt;
   PassManager gpuPm(&context, ModuleOp::getOperationName());
-  gpuPm.addPass(createSsmToGpu(SsmToGpuOptions{blockSizeOpt}));
+  gpuPm.addPass(createSsmToGpu(SsmToGpuOptions{options.blockSize}));
   if (failed(gpuPm.run(module)))
     return fail("generating the GPU kernel failed (see the message above)");
   if (emitOpt == Emit::MlirGpu) {

@@ -1093,17 +1093,13 @@ int main(int argc, char **argv) {
                  opts.target.c_str(), known.c_str());
     return kExitUsage;
   }
-  // --bundle also serves the GPU target; the other bundle flags are cpu's.
-  std::vector<std::string> misplaced;
+  // The bundle flags are cpu's, but for --bundle, which sm_90a takes too.
   for (const std::string &flag : opts.cpuFlags)
-    if (!(opts.target == "sm_90a" && flag == "bundle"))
-      misplaced.push_back(flag);
-  opts.cpuFlags = misplaced;
-  if (!opts.cpuFlags.empty() && opts.target != "cpu") {
-    std::fprintf(stderr, "mamba3-run: --%s is an option of --target cpu "
-                 "(see --help)\n", opts.cpuFlags.front().c_str());
-    return kExitUsage;
-  }
+    if (opts.target != "cpu" && !(opts.target == "sm_90a" && flag == "bundle")) {
+      std::fprintf(stderr, "mamba3-run: --%s is an option of --target cpu "
+                   "(see --help)\n", flag.c_str());
+      return kExitUsage;
+    }
   if (target->setup && !target->setup(opts, error)) {
     std::fprintf(stderr, "mamba3-run: %s\n", error.c_str());
     return kExitUsage;
