@@ -89,7 +89,8 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
   manifest["launch"] = json::Object{
       {"grid", json::Array{gpu->grid[0], gpu->grid[1], gpu->grid[2]}},
       {"block", json::Array{gpu->block[0], gpu->block[1], gpu->block[2]}},
-      {"dynamic_shared_bytes", 0}};
+      {"dynamic_shared_bytes", gpu->dynamicSharedBytes}};
+  manifest["schedule"] = gpu->schedule;
   const CubinResult &c = gpu->cubin;
   manifest["ptxas"] = json::Object{{"registers", c.registers},
                                    {"spill_store_bytes", c.spillStoreBytes},

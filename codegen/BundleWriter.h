@@ -59,6 +59,10 @@ struct GpuKernelBuild {
   /// Launch shape: integers or axis names (see the file comment).
   std::array<llvm::json::Value, 3> grid = {1, 1, 1};
   std::array<int64_t, 3> block = {1, 1, 1};
+  /// Bytes of dynamic shared memory each launch passes.
+  int64_t dynamicSharedBytes = 0;
+  /// ssm-to-gpu's schedule: "chunked" or "tokens".
+  std::string schedule = "tokens";
 };
 
 /// The manifest of a bundle for `spec`.

@@ -42,7 +42,7 @@ void mlir::ssm::addGpuLoweringPasses(OpPassManager &pm,
 
 void mlir::ssm::buildSsmToNvvmPipeline(OpPassManager &pm,
                                        const SsmToNvvmOptions &options) {
-  pm.addPass(createSsmToGpu(SsmToGpuOptions{options.blockSize}));
+  pm.addPass(createSsmToGpu(options.toGpuOptions()));
   addGpuLoweringPasses(pm, options);
 }
 

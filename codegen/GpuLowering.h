@@ -15,6 +15,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassOptions.h"
+#include "passes/Passes.h"
 
 #include "llvm/Support/Error.h"
 
@@ -38,6 +39,23 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
       *this, "block-size",
       llvm::cl::desc("threads per block for ssm-to-gpu (0: by shape)"),
       llvm::cl::init(0)};
+  Option<std::string> schedule{
+      *this, "schedule",
+      llvm::cl::desc("ssm-to-gpu schedule: auto | chunked | tokens"),
+      llvm::cl::init("auto")};
+  Option<int64_t> chunkSize{
+      *this, "chunk-size",
+      llvm::cl::desc("tokens per chunk of the chunked schedule"),
+      llvm::cl::init(64)};
+
+  /// The ssm-to-gpu options these stand for.
+  SsmToGpuOptions toGpuOptions() const {
+    SsmToGpuOptions o;
+    o.blockSize = blockSize;
+    o.schedule = schedule;
+    o.chunkSize = chunkSize;
+    return o;
+  }
 };
 
 /// Appends the lowering of gpu.module kernels to NVVM (anchored on

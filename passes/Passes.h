@@ -5,6 +5,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -20,6 +22,14 @@ namespace ssm {
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
+
+/// Discardable attributes ssm-to-gpu puts on each kernel for the bundle
+/// writer: the schedule ("tokens" or "chunked"), the bytes of dynamic shared
+/// memory a launch must pass, and the chunk size of the chunked schedule.
+inline constexpr llvm::StringLiteral kScheduleAttrName = "ssm.schedule";
+inline constexpr llvm::StringLiteral kDynamicSharedBytesAttrName =
+    "ssm.dynamic_shared_bytes";
+inline constexpr llvm::StringLiteral kChunkSizeAttrName = "ssm.chunk_size";
 
 /// Options of the named pipelines.
 struct SsmPipelineOptions : public PassPipelineOptions<SsmPipelineOptions> {

@@ -96,37 +96,54 @@ def SsmLowerRecurrence : Pass<"ssm-lower-recurrence"> {
 }
 
 def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
-  let summary = "Generate a GPU kernel for each ssm.scan / ssm.step (sequential-over-tokens schedule)";
+  let summary = "Generate a GPU kernel for each ssm.scan / ssm.step";
   let description = [{
     Replaces every function that holds one ssm.scan or ssm.step by a
     `gpu.func` kernel in `gpu.module @mamba3_kernels` with the same name.
     The kernel takes one memref per operand and result of the op (operands
     first, in op order, then out, angle, ssm, k, v), all with static shapes.
+    Both schedules run one block per (head, batch), grid (H, b), and keep
+    the P x N fp32 state in registers. The kernel carries `ssm.schedule`,
+    `ssm.dynamic_shared_bytes` (and `ssm.chunk_size`) for the bundle writer.
 
-    Schedule: one block per (head, batch), grid (H, b). The P x N fp32 state
-    lives in registers: warp w owns rows p = w + W i, lane l owns columns
-    n = l + 32 j. Per token the block rotates q/k into shared memory
-    (threads over R x N), stages v, updates its state elements with the
-    discretized 3-term rule, and reduces y = H q across each warp with
-    shuffles; lane 0 applies skip, gate and the MIMO down-projection. The
-    previous token's k/v live in the other half of a double buffer, so a
-    token needs three block barriers.
+    `schedule=chunked` (ChunkedScanKernel.cpp): the chunked form of the
+    spec. Per chunk of `chunk-size` tokens the block stages the chunk in
+    shared memory, scans the decay and the rotary angles, rotates q/k to
+    bf16, and runs the three matmuls on tensor cores (nvvm.mma.sync
+    m16n8k16, bf16 in, f32 accumulate): the masked scores Q K^T o W, the
+    output Y^T = H' Q^T diag(exp a) + V^T S^T with the state fragments as
+    the A operand, and the state update H <- exp(a_end) H' + V^T diag(w) K.
+    One warp per 16 state rows (at least 4 warps); shared memory is
+    dynamic. Applies to bf16 SISO prefill with N <= 256, P <= 256.
 
-    The block size trades registers for barrier width: each thread holds
-    ceil(P / warps) * ceil(N / 32) state elements, and more than about 64
-    of them spill on sm_90 next to the per-token temporaries.
+    `schedule=tokens` (this file): the token-sequential kernel. Warp w owns
+    state rows p = w + W i, lane l owns columns n = l + 32 j. Per token the
+    block rotates q/k into shared memory, stages v, updates its state
+    elements with the discretized 3-term rule, and reduces y = H q across
+    each warp with shuffles; lane 0 applies skip, gate and the MIMO
+    down-projection. It covers every layer (decode steps, MIMO, fp32 data).
+
+    `schedule=auto` picks chunked where it applies, tokens elsewhere.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"0",
-           "threads per block (a multiple of 32, 32 to 1024); 0 picks the "
-           "fewest warps (at least 4) that keep each thread's share of the "
-           "P x N state at 32 registers or less">
+           "threads per block of the tokens schedule (a multiple of 32, 32 "
+           "to 1024); 0 picks the fewest warps (at least 4) that keep each "
+           "thread's share of the P x N state at 32 registers or less. The "
+           "chunked schedule's block size follows P">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
+           "auto | chunked | tokens">,
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
+           "tokens per chunk of the chunked schedule (a multiple of 16, 16 "
+           "to 128)">
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::arith::ArithDialect",
-                           "::mlir::math::MathDialect"];
+                           "::mlir::math::MathDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect"];
 }
 
 #endif // SSM_PASSES_TD

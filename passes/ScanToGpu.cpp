@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/SsmDialect.h"
+#include "passes/GpuKernel.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -24,108 +25,12 @@ using namespace mlir::ssm;
 
 namespace {
 
-/// Static facts of one layer, read off the op's types and attributes.
-struct LayerShape {
-  bool step, mimo, hasD, hasZ, hasInit, wrap, euler, halfSplit;
-  int64_t batch, seqLen, rank, groups, n, heads, p, s;
-};
-
-/// Positions of the kernel's memref arguments.
-struct KernelArgs {
-  Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;
-  Value angle0, ssm0, k0, v0, mimoV, mimoZ, mimoO;
-  Value out, angle, ssm, k, v;
-};
-
-class KernelBuilder {
+/// The token-sequential kernel: one block per (head, batch) walks the
+/// tokens with the state in registers.
+class KernelBuilder : public KernelEmitter {
 public:
-  KernelBuilder(ImplicitLocOpBuilder &b, const LayerShape &shape,
-                const KernelArgs &args, int64_t blockSize)
-      : b(b), L(shape), a(args), threads(blockSize), warps(blockSize / 32) {}
-
+  using KernelEmitter::KernelEmitter;
   void build(ArrayRef<BlockArgument> workgroup);
-
-private:
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value f32(double v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(v)); }
-  Value toF32(Value v) {
-    return v.getType().isF32() ? v : arith::ExtFOp::create(b, b.getF32Type(), v);
-  }
-  Value load(Value memref, ValueRange indices) {
-    return toF32(memref::LoadOp::create(b, memref, indices));
-  }
-  void store(Value value, Value memref, ValueRange indices) {
-    Type elem = cast<MemRefType>(memref.getType()).getElementType();
-    if (elem != value.getType())
-      value = arith::TruncFOp::create(b, elem, value);
-    memref::StoreOp::create(b, value, memref, indices);
-  }
-  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value addi(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value muli(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  Value divui(Value x, int64_t y) { return arith::DivUIOp::create(b, x, idx(y)); }
-  Value remui(Value x, int64_t y) { return arith::RemUIOp::create(b, x, idx(y)); }
-  Value ult(Value x, Value y) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, c, x, y);
-  }
-  Value sigmoid(Value x) {
-    Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
-    return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e));
-  }
-  /// for (i = tid; i < count; i += threads) body(i)
-  void strided(int64_t count, function_ref<void(Value)> body) {
-    scf::ForOp::create(b, tid, idx(count), idx(threads), ValueRange{},
-                       [&](OpBuilder &nb, Location loc, Value i, ValueRange) {
-                         OpBuilder::InsertionGuard guard(b);
-                         b.setInsertionPoint(nb.getInsertionBlock(),
-                                             nb.getInsertionPoint());
-                         body(i);
-                         scf::YieldOp::create(b);
-                       });
-  }
-  void ifThen(Value cond, function_ref<void()> body) {
-    auto op = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op.getThenRegion().front());
-    body();
-  }
-  /// Indices of Q/K for token t (absent for a step), rank r, group g, entry n.
-  SmallVector<Value> qkIndex(Value t, Value r, Value n) {
-    SmallVector<Value> i = {bIdx};
-    if (!L.step)
-      i.push_back(t);
-    if (L.mimo)
-      i.push_back(r);
-    i.append({gIdx, n});
-    return i;
-  }
-  SmallVector<Value> biasIndex(Value r, Value n) {
-    return L.mimo ? SmallVector<Value>{hIdx, r, n} : SmallVector<Value>{hIdx, n};
-  }
-  /// (b, [t,] h, x) for V, Z, out, Angles.
-  SmallVector<Value> tokenIndex(Value t, Value x) {
-    return L.step ? SmallVector<Value>{bIdx, hIdx, x}
-                  : SmallVector<Value>{bIdx, t, hIdx, x};
-  }
-  /// (b, h, [t]) for ADT, DT, Trap.
-  SmallVector<Value> coeffIndex(Value t) {
-    return L.step ? SmallVector<Value>{bIdx, hIdx}
-                  : SmallVector<Value>{bIdx, hIdx, t};
-  }
-  SmallVector<Value> stateIndex(Value r, Value x) {
-    return L.mimo ? SmallVector<Value>{bIdx, hIdx, r, x}
-                  : SmallVector<Value>{bIdx, hIdx, x};
-  }
-
-  ImplicitLocOpBuilder &b;
-  const LayerShape &L;
-  const KernelArgs &a;
-  int64_t threads, warps;
-  Value tid, lane, warp, hIdx, bIdx, gIdx;
 };
 
 void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
@@ -135,12 +40,7 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
   const int64_t rowsPerWarp = llvm::divideCeil(P, warps);
   const int64_t colsPerLane = llvm::divideCeil(N, 32);
 
-  tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  lane = remui(tid, 32);
-  warp = divui(tid, 32);
-  hIdx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  bIdx = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  gIdx = divui(hIdx, L.heads / L.groups);
+  emitIds();
   Value zero = idx(0);
 
   // The state elements this thread owns and whether they are in range.
@@ -374,6 +274,7 @@ LayerShape shapeOf(OpTy op, bool step) {
   s.heads = v[v.size() - 2];
   s.p = v.back();
   s.s = op.getRotary().getAngles();
+  s.dataType = cast<ShapedType>(op.getV().getType()).getElementType();
   return s;
 }
 
@@ -423,23 +324,52 @@ int64_t chooseBlockSize(const LayerShape &shape) {
   return 32 * warps;
 }
 
+/// What the pass options ask of one kernel.
+struct KernelRequest {
+  int64_t blockSize;
+  std::string schedule;
+  int64_t chunkSize;
+};
+
 template <typename OpTy>
 LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
-                          int64_t blockSize, bool step) {
+                          const KernelRequest &request, bool step) {
   for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
     if (!cast<ShapedType>(t).hasStaticShape())
       return op.emitOpError("ssm-to-gpu needs static shapes (compile the "
                             "kernel for its batch and sequence length); got ")
              << t;
   LayerShape shape = shapeOf(op, step);
-  if (blockSize == 0)
-    blockSize = chooseBlockSize(shape);
   // A step always has its states; a scan may start from zeros.
   if constexpr (std::is_same_v<OpTy, ScanOp>)
     shape.hasInit = static_cast<bool>(op.getInitSsm());
   else
     shape.hasInit = true;
-  if (shape.s > blockSize)
+
+  // Schedule: the chunked tensor-core kernel where it applies (bf16 SISO
+  // prefill), else the token-sequential one.
+  ChunkedKernelPlan chunked = planChunkedScanKernel(shape, request.chunkSize);
+  // An explicit block size other than the chunked kernel's asks for the
+  // token-sequential kernel.
+  bool blockSizeFits =
+      request.blockSize == 0 || request.blockSize == chunked.threads;
+  bool useChunked = request.schedule == "chunked" ||
+                    (request.schedule == "auto" &&
+                     chunked.unsupported.empty() && blockSizeFits);
+  if (useChunked && !chunked.unsupported.empty())
+    return op.emitOpError() << "ssm-to-gpu schedule=chunked: "
+                            << chunked.unsupported;
+  if (useChunked && request.blockSize != 0 &&
+      request.blockSize != chunked.threads)
+    return op.emitOpError()
+           << "ssm-to-gpu schedule=chunked: the block size follows the head "
+              "dim (one warp per 16 state rows, at least 4): "
+           << chunked.threads << " threads, not "
+           << static_cast<int64_t>(request.blockSize);
+  int64_t blockSize = useChunked ? chunked.threads
+                      : request.blockSize == 0 ? chooseBlockSize(shape)
+                                               : request.blockSize;
+  if (!useChunked && shape.s > blockSize)
     return op.emitOpError() << "ssm-to-gpu: S = " << shape.s
                             << " rotary angles exceed the block size "
                             << static_cast<int64_t>(blockSize);
@@ -455,14 +385,16 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
                                        gpu::AddressSpace::Workgroup);
   Type f32 = ob.getF32Type();
   const int64_t R = shape.rank, N = shape.n, P = shape.p;
-  SmallVector<Type> workgroup = {
-      MemRefType::get({2 * R * N}, f32, MemRefLayoutAttrInterface(), wg),
-      MemRefType::get({2 * R * P}, f32, MemRefLayoutAttrInterface(), wg),
-      MemRefType::get({R * N}, f32, MemRefLayoutAttrInterface(), wg),
-      MemRefType::get({std::max<int64_t>(shape.s, 1)}, f32,
-                      MemRefLayoutAttrInterface(), wg),
-      MemRefType::get({std::max<int64_t>(shape.s, 1)}, f32,
-                      MemRefLayoutAttrInterface(), wg)};
+  SmallVector<Type> workgroup;
+  if (!useChunked)
+    workgroup = {
+        MemRefType::get({2 * R * N}, f32, MemRefLayoutAttrInterface(), wg),
+        MemRefType::get({2 * R * P}, f32, MemRefLayoutAttrInterface(), wg),
+        MemRefType::get({R * N}, f32, MemRefLayoutAttrInterface(), wg),
+        MemRefType::get({std::max<int64_t>(shape.s, 1)}, f32,
+                        MemRefLayoutAttrInterface(), wg),
+        MemRefType::get({std::max<int64_t>(shape.s, 1)}, f32,
+                        MemRefLayoutAttrInterface(), wg)};
   auto kernel = gpu::GPUFuncOp::create(
       ob, func.getLoc(), func.getName(),
       ob.getFunctionType(argTypes, {}), workgroup);
@@ -471,11 +403,21 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
       ob.getDenseI32ArrayAttr({static_cast<int32_t>(blockSize), 1, 1}));
   kernel.setKnownGridSizeAttr(ob.getDenseI32ArrayAttr(
       {static_cast<int32_t>(shape.heads), static_cast<int32_t>(shape.batch), 1}));
+  kernel->setAttr(kScheduleAttrName,
+                  ob.getStringAttr(useChunked ? "chunked" : "tokens"));
 
+  KernelArgs args = argsOf(op, kernel.getArguments());
+  if (useChunked) {
+    int64_t shared = buildChunkedScanKernel(kernel, shape, args, blockSize,
+                                            request.chunkSize);
+    kernel->setAttr(kDynamicSharedBytesAttrName, ob.getI64IntegerAttr(shared));
+    kernel->setAttr(kChunkSizeAttrName, ob.getI64IntegerAttr(request.chunkSize));
+    return success();
+  }
   ImplicitLocOpBuilder b(func.getLoc(), ob.getContext());
   b.setInsertionPointToStart(&kernel.getBody().front());
-  KernelArgs args = argsOf(op, kernel.getArguments());
   KernelBuilder(b, shape, args, blockSize).build(kernel.getWorkgroupAttributions());
+  kernel->setAttr(kDynamicSharedBytesAttrName, ob.getI64IntegerAttr(0));
   return success();
 }
 
@@ -490,6 +432,13 @@ struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
                          << static_cast<int64_t>(blockSize);
       return signalPassFailure();
     }
+    if (schedule != "auto" && schedule != "tokens" && schedule != "chunked") {
+      module.emitError() << "ssm-to-gpu: schedule must be auto, tokens or "
+                            "chunked, got '"
+                         << schedule << "'";
+      return signalPassFailure();
+    }
+    KernelRequest request{blockSize, schedule, chunkSize};
     SmallVector<std::pair<func::FuncOp, Operation *>> work;
     for (auto func : module.getOps<func::FuncOp>()) {
       SmallVector<Operation *> ops;
@@ -513,8 +462,8 @@ struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
     for (auto [func, op] : work) {
       LogicalResult built =
           isa<ScanOp>(op)
-              ? buildKernel(cast<ScanOp>(op), func, gpuModule, blockSize, false)
-              : buildKernel(cast<StepOp>(op), func, gpuModule, blockSize, true);
+              ? buildKernel(cast<ScanOp>(op), func, gpuModule, request, false)
+              : buildKernel(cast<StepOp>(op), func, gpuModule, request, true);
       if (failed(built))
         return signalPassFailure();
       func.erase();

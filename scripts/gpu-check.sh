@@ -23,7 +23,7 @@ while read -r mode path; do
     random)   args=(--random --seed 7) ;;
     bench)    args=(--random --time-only) ;;
   esac
-  if output="$("$run" --target sm_90a --bundle "$bundles/$path" "${args[@]}" 2>&1)"; then
+  if output="$(timeout 120 "$run" --target sm_90a --bundle "$bundles/$path" "${args[@]}" 2>&1)"; then
     status=PASS; pass=$((pass + 1))
   else
     status=FAIL; fail=$((fail + 1))

@@ -89,6 +89,17 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
             "': " + d.describe(r);
     return nullptr;
   }
+  // Past 48 KiB a kernel must opt in to its dynamic shared memory.
+  if (m.dynamicSharedBytes > 48 * 1024 &&
+      (r = d.cuFuncSetAttribute(bundle->function_,
+                                kCuFuncAttrMaxDynamicSharedSize,
+                                static_cast<int>(m.dynamicSharedBytes)))) {
+    error = dir + ": kernel '" + m.entry + "' cannot have " +
+            std::to_string(m.dynamicSharedBytes) +
+            " bytes of shared memory on " + bundle->device_.name + ": " +
+            d.describe(r);
+    return nullptr;
+  }
   return bundle;
 }
 
@@ -157,7 +168,8 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
     return d.cuLaunchKernel(function_, grid[0], grid[1], grid[2],
                             static_cast<unsigned>(m.block[0]),
                             static_cast<unsigned>(m.block[1]),
-                            static_cast<unsigned>(m.block[2]), 0, stream,
+                            static_cast<unsigned>(m.block[2]),
+                            static_cast<unsigned>(m.dynamicSharedBytes), stream,
                             params.data(), nullptr);
   };
   if (!check(launch(nullptr), "cuLaunchKernel") ||

@@ -1,7 +1,8 @@
 // RUN: mamba3-opt %s --ssm-to-nvvm | FileCheck %s
 // RUN: mamba3-opt %s --ssm-to-nvvm="block-size=256 chip=sm_90" | FileCheck %s --check-prefix=OPTS
 
-// The pipeline ends at NVVM: a gpu.module carrying the sm_90a target, the
+// The pipeline ends at NVVM (bf16 SISO: the chunked tensor-core schedule;
+// block-size=256 asks for the token-sequential one): a gpu.module carrying the sm_90a target, the
 // kernel as an llvm.func taking one bare pointer per memref argument, the
 // math through libdevice (linked when the module is serialized).
 // CHECK-LABEL: gpu.module @mamba3_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
@@ -10,6 +11,7 @@
 // CHECK-SAME: nvvm.maxntid = array<i32: 128, 1, 1>
 // CHECK: nvvm.barrier0
 // CHECK: llvm.call @__nv_tanhf
+// CHECK: nvvm.mma.sync
 // CHECK: llvm.call @__nv_expf
 // CHECK-NOT: memref.
 // CHECK-NOT: scf.

@@ -4,8 +4,10 @@
 
 // BLOCK: ssm-to-gpu: block-size must be 0 (auto) or a multiple of 32 in [32, 1024], got 100
 
-// P = 16, N = 32: four warps already hold the state at 4 elements a thread.
+// Without a block size, bf16 SISO prefill takes the chunked schedule
+// (scan-to-gpu-chunked.mlir); an explicit one asks for this kernel.
 // AUTO: known_block_size = array<i32: 128, 1, 1>
+// AUTO-SAME: ssm.schedule = "chunked"
 
 // One block per (head, batch); the state in registers, q/k/v staged in
 // double-buffered shared memory; the host function is gone.
@@ -13,7 +15,7 @@
 // CHECK: gpu.module @mamba3_kernels
 // CHECK: gpu.func @siso(%{{.*}}: memref<2x16x1x32xbf16>, %{{.*}}: memref<2x16x1x32xbf16>, %{{.*}}: memref<2x16x4x16xbf16>
 // CHECK-SAME: workgroup(%[[KBUF:.*]] : memref<64xf32, #gpu.address_space<workgroup>>, %[[VBUF:.*]] : memref<32xf32, #gpu.address_space<workgroup>>, %[[QBUF:.*]] : memref<32xf32, #gpu.address_space<workgroup>>
-// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, known_grid_size = array<i32: 4, 2, 1>}
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, known_grid_size = array<i32: 4, 2, 1>, ssm.dynamic_shared_bytes = 0 : i64, ssm.schedule = "tokens"}
 // CHECK: gpu.block_id x
 // CHECK: gpu.block_id y
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(

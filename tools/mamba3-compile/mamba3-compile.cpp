@@ -105,6 +105,11 @@ cl::opt<int64_t> blockSizeOpt(
     "block-size",
     cl::desc("GPU threads per block (0: chosen by the state size)"),
     cl::init(0), cl::cat(outputCat));
+cl::opt<std::string> scheduleOpt(
+    "schedule",
+    cl::desc("GPU schedule: auto (chunked where it applies) | chunked "
+             "(tensor cores, bf16 SISO prefill) | tokens (token-sequential)"),
+    cl::init("auto"), cl::cat(outputCat));
 cl::opt<std::string> cudaToolkitOpt(
     "cuda-toolkit",
     cl::desc("CUDA toolkit folder holding bin/ptxas and nvvm/libdevice "
@@ -238,13 +243,18 @@ void printDiagnostic(Diagnostic &diag) {
 }
 
 /// --target sm_90a: ssm-to-nvvm, PTX, cubin, bundle (or one --emit stage).
-int compileGpu(MLIRContext &context, const LayerSpec &spec, ModuleOp module,
+int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
                ModuleOp inputModule) {
   SsmToNvvmOptions options;
   options.chip = targetOpt;
   options.blockSize = blockSizeOpt;
+  // --chunk 0 asks for no chunking: the token-sequential kernel.
+  options.schedule = chunkOpt == 0 && scheduleOpt == "auto"
+                         ? std::string("tokens")
+                         : scheduleOpt.getValue();
+  options.chunkSize = chunkOpt == 0 ? 64 : chunkOpt.getValue();
   PassManager gpuPm(&context, ModuleOp::getOperationName());
-  gpuPm.addPass(createSsmToGpu(SsmToGpuOptions{options.blockSize}));
+  gpuPm.addPass(createSsmToGpu(options.toGpuOptions()));
   if (failed(gpuPm.run(module)))
     return fail("generating the GPU kernel failed (see the message above)");
   if (emitOpt == Emit::MlirGpu) {
@@ -262,6 +272,12 @@ int compileGpu(MLIRContext &context, const LayerSpec &spec, ModuleOp module,
     found = true;
     for (int i = 0; i < 3; ++i)
       kernel.block[i] = block[i];
+    if (auto shared = func->getAttrOfType<IntegerAttr>(kDynamicSharedBytesAttrName))
+      kernel.dynamicSharedBytes = shared.getInt();
+    if (auto schedule = func->getAttrOfType<StringAttr>(kScheduleAttrName))
+      kernel.schedule = schedule.str();
+    auto chunk = func->getAttrOfType<IntegerAttr>(kChunkSizeAttrName);
+    spec.chunkSize = chunk ? chunk.getInt() : 0;
     // Blocks are (head, batch) pairs: the manifest keeps the formula.
     kernel.grid = {llvm::json::Value("H"), llvm::json::Value("b"),
                    llvm::json::Value(int64_t(grid[2]))};
@@ -303,15 +319,18 @@ int compileGpu(MLIRContext &context, const LayerSpec &spec, ModuleOp module,
   BundleDescription description;
   description.target = targetOpt;
   description.pipeline = "ssm-to-nvvm{chip=" + targetOpt + " block-size=" +
-                         std::to_string(kernel.block[0]) + "}";
+                         std::to_string(kernel.block[0]) + " schedule=" +
+                         kernel.schedule + " chunk-size=" +
+                         std::to_string(options.chunkSize) + "}";
   description.passPipeline = passPipeline;
   if (llvm::Error err =
           writeGpuBundle(outputDir, spec, inputModule, kernel, description))
     return fail(llvm::toString(std::move(err)));
   llvm::outs() << "mamba3-compile: wrote " << outputDir << " ("
                << spec.kindName() << " for " << targetOpt << ", config "
-               << spec.configHash() << ", " << kernel.block[0]
-               << " threads, " << kernel.cubin.registers << " registers, "
+               << spec.configHash() << ", " << kernel.schedule << " schedule, "
+               << kernel.block[0] << " threads, "
+               << kernel.dynamicSharedBytes << " bytes shared, " << kernel.cubin.registers << " registers, "
                << kernel.cubin.spillStoreBytes << " bytes spilled)\n";
   return 0;
 }
@@ -385,7 +404,8 @@ int main(int argc, char **argv) {
   }
   spec.chunkSize = chunkOpt;
   if (gpuTarget) {
-    // The GPU kernel walks the sequence itself; chunking is the CPU path's.
+    // The chunk size of a GPU bundle is the kernel's (0 for the
+    // token-sequential schedule); compileGpu records it.
     spec.chunkSize = 0;
     if (ShapedType::isDynamic(spec.batch) ||
         (!spec.step && ShapedType::isDynamic(spec.seqlen)))

@@ -46,6 +46,10 @@ struct BundleManifest {
   /// or axis names ("H", "b"), launch.block is threads per block.
   std::vector<std::string> grid;
   std::vector<int64_t> block;
+  /// launch.dynamic_shared_bytes: shared memory each launch asks for.
+  int64_t dynamicSharedBytes = 0;
+  /// "chunked" or "tokens" (GPU bundles; informational).
+  std::string schedule;
 
   bool isStep() const { return kind == "step"; }
 };

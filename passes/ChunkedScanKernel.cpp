@@ -1,0 +1,674 @@
+//===- ChunkedScanKernel.cpp - The chunked tensor-core scan kernel ---------===//
+//
+// One block per (head, batch) walks the sequence chunk by chunk (the chunked
+// form of spec/mamba3-core.md), carrying the P x N fp32 state in registers as
+// mma.sync accumulator fragments. Per chunk of C tokens:
+//
+//   stage     dt, the trapezoid weights, pi*tanh(angles) and V^T into shared
+//             memory; scan the decay a_t and the rotary angles over the chunk
+//   rotate    q and k (bias, then Rot(theta_t)) into shared memory as bf16
+//   scores    S = Q K^T on tensor cores, weighted by the causal 3-term
+//             mask W(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1})
+//   output    Y^T = (H + beta_c v_{c-1} k_{c-1}^T) Q^T diag(exp(a_t))
+//                   + V^T S^T                       (H as the A operand)
+//   state     H <- exp(a_end) H' + V^T diag(w_end) K
+//   epilogue  skip, gate and the bf16 store of out, coalesced along P
+//
+// The previous-token term of the trapezoid rule that crosses the chunk
+// boundary is folded into the state before the chunk (H' above), so chunks
+// need nothing but H, k_{c-1} and v_{c-1} from their predecessor.
+//
+// Every matmul is m16n8k16 bf16 x bf16 -> f32 (nvvm.mma.sync). Fragments are
+// read from shared memory as 32-bit pairs; row strides are padded so that the
+// 32 lanes of a fragment load hit 32 different banks. The warps that own
+// state rows (16 rows each) do the output and state matmuls; all warps stage,
+// rotate and compute score tiles.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/GpuKernel.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "llvm/Support/MathExtras.h"
+
+using namespace mlir;
+using namespace mlir::ssm;
+
+namespace {
+
+/// The most dynamic shared memory one block may use on sm_90 (227 KiB).
+constexpr int64_t kMaxSharedBytes = 232448;
+/// Largest state size: the state fragments take N/2 registers per thread.
+constexpr int64_t kMaxStateSize = 256;
+/// Largest head dim: one warp per 16 state rows, at most 16 warps.
+constexpr int64_t kMaxHeadDim = 256;
+
+int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/// Where each shared-memory array lives (byte offsets into the dynamic
+/// shared memory) and its padded row stride in elements.
+struct SharedLayout {
+  int64_t C, Np, Pp, S;
+  int64_t qkStride, tStride, ysStride;
+  int64_t qs, ks, kt, vt, sm, ys, theta, dt, acum, gamma, beta, wEnd, decay,
+      kPrev, vPrev, thetaCarry, total;
+
+  SharedLayout(const LayerShape &L, int64_t chunk) {
+    C = chunk;
+    Np = roundUp(L.n, 16);
+    Pp = roundUp(L.p, 16);
+    S = std::max<int64_t>(L.s, 1);
+    // +8 bf16 (4 words) per row: rows of a fragment load start 4 banks apart.
+    qkStride = Np + 8;
+    tStride = C + 8;
+    // +4 f32: the (t, p) stores of an accumulator tile spread over 32 banks.
+    ysStride = Pp + 4;
+    int64_t at = 0;
+    auto take = [&](int64_t bytes) {
+      int64_t offset = at;
+      at = roundUp(at + bytes, 16);
+      return offset;
+    };
+    qs = take(C * qkStride * 2);
+    ks = take(C * qkStride * 2);
+    kt = take(Np * tStride * 2);
+    vt = take(Pp * tStride * 2);
+    sm = take(C * tStride * 2);
+    // The angle increments are dead once q and k are rotated, before the
+    // output tile is written: the two share their bytes.
+    ys = theta = take(std::max(C * ysStride, C * S) * 4);
+    dt = take(C * 4);
+    acum = take(C * 4);
+    gamma = take(C * 4);
+    beta = take(C * 4);
+    wEnd = take(C * 4);
+    decay = take(C * 4);
+    kPrev = take(Np * 4);
+    vPrev = take(Pp * 4);
+    thetaCarry = take(S * 4);
+    total = at;
+  }
+};
+
+/// An m16n8 f32 accumulator tile: c0, c1 at (row g, cols 2q, 2q+1), c2, c3 at
+/// row g + 8 (g = lane / 4, q = lane % 4).
+using Acc = std::array<Value, 4>;
+
+class ChunkedKernelBuilder : public KernelEmitter {
+public:
+  ChunkedKernelBuilder(ImplicitLocOpBuilder &b, const LayerShape &shape,
+                       const KernelArgs &args, int64_t threads,
+                       const SharedLayout &layout)
+      : KernelEmitter(b, shape, args, threads), M(layout),
+        ownerWarps(layout.Pp / 16) {}
+
+  void build();
+
+private:
+  // Shared-memory views.
+  Value view(int64_t offset, ArrayRef<int64_t> shape, Type elem) {
+    auto wg = gpu::AddressSpaceAttr::get(b.getContext(),
+                                         gpu::AddressSpace::Workgroup);
+    auto type = MemRefType::get(shape, elem, MemRefLayoutAttrInterface(), wg);
+    return memref::ViewOp::create(b, type, smem, idx(offset), ValueRange{});
+  }
+
+  // bf16 pairs packed in 32-bit words, the operand format of mma.sync.
+  Value word(Value view, Value row, Value col) {
+    return memref::LoadOp::create(b, view, ValueRange{row, col});
+  }
+  Value pack(Value lo, Value hi) {
+    auto half = [&](Value x) {
+      Value h = arith::BitcastOp::create(
+          b, b.getI16Type(), arith::TruncFOp::create(b, b.getBF16Type(), x));
+      return arith::ExtUIOp::create(b, b.getI32Type(), h);
+    };
+    return arith::OrIOp::create(
+        b, half(lo), arith::ShLIOp::create(b, half(hi), i32(16)));
+  }
+  /// The two f32 values of a packed bf16 pair (bf16 is the top half of f32).
+  std::pair<Value, Value> unpack(Value w) {
+    Value lo = arith::ShLIOp::create(b, w, i32(16));
+    Value hi = arith::AndIOp::create(b, w, i32(static_cast<int32_t>(0xffff0000u)));
+    return {arith::BitcastOp::create(b, b.getF32Type(), lo),
+            arith::BitcastOp::create(b, b.getF32Type(), hi)};
+  }
+  Acc mma(ArrayRef<Value> a, ArrayRef<Value> bw, const Acc &c) {
+    Type f32t = b.getF32Type();
+    auto structTy = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), {f32t, f32t, f32t, f32t});
+    auto op = NVVM::MmaOp::create(
+        b, structTy, a, bw, ValueRange(c), {16, 8, 16}, std::nullopt,
+        std::nullopt,
+        std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
+                                      NVVM::MMATypes::bf16},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    Acc d;
+    for (int64_t i = 0; i < 4; ++i)
+      d[i] = LLVM::ExtractValueOp::create(b, op.getResult(),
+                                         ArrayRef<int64_t>{i});
+    return d;
+  }
+  Acc zeroAcc() {
+    Value z = f32(0.0);
+    return {z, z, z, z};
+  }
+  /// A operand (16 x 16 tile at rows r0.., words w0..) of a row-major
+  /// bf16 array seen as words.
+  SmallVector<Value> loadA(Value words, Value r0, int64_t w0) {
+    Value rLo = addi(r0, g), rHi = addi(rLo, 8);
+    Value cLo = addi(q, w0), cHi = addi(q, w0 + 4);
+    return {word(words, rLo, cLo), word(words, rHi, cLo), word(words, rLo, cHi),
+            word(words, rHi, cHi)};
+  }
+  /// B operand (16 x 8, k x n) stored n-major: element (k, n) at [n0 + n][k].
+  SmallVector<Value> loadB(Value words, Value n0, int64_t w0) {
+    Value row = addi(n0, g);
+    return {word(words, row, addi(q, w0)), word(words, row, addi(q, w0 + 4))};
+  }
+
+  /// Runs `body` in the warps that own state rows and returns its values;
+  /// the other warps pass `current` through.
+  SmallVector<Value> inOwnerWarps(ValueRange current,
+                                  function_ref<SmallVector<Value>()> body) {
+    if (warps == ownerWarps)
+      return body();
+    auto op = scf::IfOp::create(b, current.getTypes(), ult(warp, ownerWarps),
+                                /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&op.getThenRegion().front());
+      scf::YieldOp::create(b, body());
+      b.setInsertionPointToStart(&op.getElseRegion().front());
+      scf::YieldOp::create(b, current);
+    }
+    return SmallVector<Value>(op.getResults());
+  }
+
+  void stageChunk(Value chunkStart);
+  void scanChunk();
+  void rotateChunk(Value chunkStart);
+  void scoreTiles();
+  SmallVector<Value> outputAndState(ArrayRef<Value> state);
+  void epilogue(Value chunkStart);
+
+  const SharedLayout &M;
+  int64_t ownerWarps;
+  Value smem, g, q;
+  // Views: bf16 element views and their 32-bit word twins.
+  Value qs, ks, kt, vt, sm, qsW, ksW, ktW, vtW, smW;
+  Value ys, theta, dtS, acum, gammaS, betaS, wEnd, decay, kPrev, vPrev,
+      thetaCarry;
+};
+
+void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
+  const int64_t C = M.C, S = L.s, P = L.p;
+  // Per-token coefficients; padding tokens past L get dt = 0 and a = 0, so
+  // they neither decay nor feed the state.
+  strided(C, [&](Value t) {
+    Value tok = addi(chunkStart, t);
+    Value valid = ult(tok, L.seqLen);
+    Value tc = minui(tok, L.seqLen - 1);
+    Value dt = select(valid, load(a.DT, coeffIndex(tc)), f32(0.0));
+    Value adt = select(valid, load(a.ADT, coeffIndex(tc)), f32(0.0));
+    Value lambda = L.euler ? f32(1.0) : sigmoid(load(a.Trap, coeffIndex(tc)));
+    store(dt, dtS, {t});
+    store(adt, acum, {t});
+    store(mul(lambda, dt), gammaS, {t});
+    store(mul(sub(f32(1.0), lambda), dt), betaS, {t});
+  });
+  if (S > 0)
+    strided(
+        C * S,
+        [&](Value i) {
+          Value t = divui(i, S), s = remui(i, S);
+          Value tok = addi(chunkStart, t);
+          Value valid = ult(tok, L.seqLen);
+          Value ang = load(a.Angles, tokenIndex(minui(tok, L.seqLen - 1), s));
+          Value inc = mul(f32(llvm::numbers::pi), math::TanhOp::create(b, ang));
+          store(select(valid, inc, f32(0.0)), theta, {t, s});
+        },
+        4);
+  // V^T, so that both of its matmuls read k-contiguous pairs.
+  strided(
+      C * M.Pp,
+      [&](Value i) {
+        // Consecutive threads read consecutive p: coalesced loads of V.
+        Value t = divui(i, M.Pp), p = remui(i, M.Pp);
+        Value tok = addi(chunkStart, t);
+        Value valid = andi(ult(tok, L.seqLen), ult(p, P));
+        Value v = load(a.V, tokenIndex(minui(tok, L.seqLen - 1), minui(p, P - 1)));
+        store(select(valid, v, f32(0.0)), vt, {p, t});
+      },
+      8);
+}
+
+void ChunkedKernelBuilder::scanChunk() {
+  const int64_t C = M.C, S = L.s;
+  // theta_t = theta_{t-1} + pi tanh(angle_t) dt_t, one thread per angle.
+  if (S > 0)
+    strided(S, [&](Value s) {
+      Value start = memref::LoadOp::create(b, thetaCarry, ValueRange{s});
+      auto loop = scf::ForOp::create(b, idx(0), idx(C), idx(1), ValueRange{start});
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(loop.getBody());
+        Value t = loop.getInductionVar();
+        Value inc = memref::LoadOp::create(b, theta, ValueRange{t, s});
+        Value dt = memref::LoadOp::create(b, dtS, ValueRange{t});
+        Value next = add(loop.getRegionIterArgs()[0], mul(inc, dt));
+        if (L.wrap) {
+          Value twoPi = f32(2 * llvm::numbers::pi);
+          Value turns =
+              math::FloorOp::create(b, arith::DivFOp::create(b, next, twoPi));
+          next = sub(next, mul(twoPi, turns));
+        }
+        memref::StoreOp::create(b, next, theta, ValueRange{t, s});
+        scf::YieldOp::create(b, next);
+      }
+      memref::StoreOp::create(b, loop.getResult(0), thetaCarry, ValueRange{s});
+    });
+  // a_t - a_{c-1}: the decay exponents of the chunk, by the last thread
+  // (which has no angle when S < threads).
+  ifThen(eq(tid, threads - 1), [&] {
+    auto loop = scf::ForOp::create(b, idx(0), idx(C), idx(1), ValueRange{f32(0.0)});
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    Value next = add(loop.getRegionIterArgs()[0],
+                     memref::LoadOp::create(b, acum, ValueRange{t}));
+    memref::StoreOp::create(b, next, acum, ValueRange{t});
+    scf::YieldOp::create(b, next);
+  });
+}
+
+void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
+  const int64_t C = M.C, N = L.n, S = L.s;
+  const int64_t pairs = M.Np / 2;
+  strided(
+      C * pairs,
+      [&](Value i) {
+        Value t = divui(i, pairs), pair = remui(i, pairs);
+        Value tok = addi(chunkStart, t);
+        Value tc = minui(tok, L.seqLen - 1);
+        Value valid = ult(tok, L.seqLen);
+        // Entries (n0, n1) rotate together by angle `pair`. Half-split
+        // pairs (i, i + N/2); past N/2 the pairs are the zero padding.
+        Value n0, n1;
+        if (L.halfSplit) {
+          Value inHalf = ult(pair, N / 2);
+          Value padded = addi(muli(pair, 2), N - N / 2 * 2);
+          n0 = select(inHalf, pair, padded);
+          n1 = select(inHalf, addi(pair, N / 2), addi(padded, 1));
+        } else {
+          n0 = muli(pair, 2);
+          n1 = addi(n0, 1);
+        }
+        Value in0 = andi(valid, ult(n0, N)), in1 = andi(valid, ult(n1, N));
+        Value c0 = minui(n0, N - 1), c1 = minui(n1, N - 1);
+        Value zero = idx(0);
+        auto biased = [&](Value src, Value bias, Value n, Value in) {
+          Value x = add(load(src, qkIndex(tc, zero, n)), load(bias, biasIndex(zero, n)));
+          return select(in, x, f32(0.0));
+        };
+        Value q0 = biased(a.Q, a.QBias, c0, in0), q1 = biased(a.Q, a.QBias, c1, in1);
+        Value k0 = biased(a.K, a.KBias, c0, in0), k1 = biased(a.K, a.KBias, c1, in1);
+        if (S > 0) {
+          Value rotated = ult(pair, S);
+          Value th = memref::LoadOp::create(
+              b, theta, ValueRange{t, minui(pair, S - 1)});
+          Value cs = select(rotated, math::CosOp::create(b, th), f32(1.0));
+          Value sn = select(rotated, math::SinOp::create(b, th), f32(0.0));
+          auto rot = [&](Value &x0, Value &x1) {
+            Value y0 = sub(mul(x0, cs), mul(x1, sn));
+            Value y1 = add(mul(x0, sn), mul(x1, cs));
+            x0 = y0;
+            x1 = y1;
+          };
+          rot(q0, q1);
+          rot(k0, k1);
+        }
+        store(q0, qs, {t, n0});
+        store(q1, qs, {t, n1});
+        store(k0, ks, {t, n0});
+        store(k1, ks, {t, n1});
+        store(k0, kt, {n0, t});
+        store(k1, kt, {n1, t});
+      },
+      4);
+  // The decay of the chunk's state contributions, after the a-scan.
+  strided(C, [&](Value t) {
+    Value at = memref::LoadOp::create(b, acum, ValueRange{t});
+    Value aEnd = memref::LoadOp::create(b, acum, ValueRange{idx(C - 1)});
+    Value next = minui(addi(t, 1), C - 1);
+    Value betaNext = select(ult(t, C - 1),
+                            memref::LoadOp::create(b, betaS, ValueRange{next}),
+                            f32(0.0));
+    Value w = add(memref::LoadOp::create(b, gammaS, ValueRange{t}), betaNext);
+    store(mul(math::ExpOp::create(b, sub(aEnd, at)), w), wEnd, {t});
+    store(math::ExpOp::create(b, at), decay, {t});
+  });
+}
+
+void ChunkedKernelBuilder::scoreTiles() {
+  const int64_t C = M.C;
+  const int64_t tilesPerRow = C / 8, tiles = (C / 16) * tilesPerRow;
+  const int64_t slots = llvm::divideCeil(tiles, warps);
+  scf::ForOp::create(
+      b, idx(0), idx(slots), idx(1), ValueRange{},
+      [&](OpBuilder &nb, Location, Value slot, ValueRange) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        Value tile = addi(warp, muli(slot, warps));
+        Value mt = divui(tile, tilesPerRow), nt = remui(tile, tilesPerRow);
+        Value t0 = muli(mt, 16), u0 = muli(nt, 8);
+        // Tiles wholly above the diagonal are zero; so are slots past the end.
+        Value live = andi(ult(tile, tiles), ule(u0, addi(t0, 15)));
+        ifThen(ult(tile, tiles), [&] {
+          auto op = scf::IfOp::create(b, SmallVector<Type>(4, b.getF32Type()),
+                                      live, /*withElseRegion=*/true);
+          {
+            OpBuilder::InsertionGuard g2(b);
+            b.setInsertionPointToStart(&op.getThenRegion().front());
+            Acc acc = zeroAcc();
+            for (int64_t kk = 0; kk < M.Np / 16; ++kk)
+              acc = mma(loadA(qsW, t0, kk * 8), loadB(ksW, u0, kk * 8), acc);
+            scf::YieldOp::create(b, ValueRange(acc));
+            b.setInsertionPointToStart(&op.getElseRegion().front());
+            Acc z = zeroAcc();
+            scf::YieldOp::create(b, ValueRange(z));
+          }
+          for (int64_t e = 0; e < 4; ++e) {
+            Value t = addi(addi(t0, g), (e / 2) * 8);
+            Value u = addi(addi(u0, muli(q, 2)), e % 2);
+            // W(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1}).
+            Value at = memref::LoadOp::create(b, acum, ValueRange{t});
+            Value au = memref::LoadOp::create(b, acum, ValueRange{u});
+            Value before = ult(u, t);
+            Value betaNext = memref::LoadOp::create(
+                b, betaS, ValueRange{minui(addi(u, 1), C - 1)});
+            Value w = add(memref::LoadOp::create(b, gammaS, ValueRange{u}),
+                          select(before, betaNext, f32(0.0)));
+            w = mul(w, math::ExpOp::create(b, sub(at, au)));
+            Value s = select(ule(u, t), mul(op.getResult(e), w), f32(0.0));
+            store(s, sm, {t, u});
+          }
+        });
+        scf::YieldOp::create(b);
+      });
+}
+
+SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
+  const int64_t C = M.C, Np = M.Np;
+  Value p0 = muli(warp, 16);
+  // H' = H + beta_c v_{c-1} k_{c-1}^T: the previous-token term of the first
+  // token of the chunk, which reaches every output of the chunk through H.
+  Value betaFirst = memref::LoadOp::create(b, betaS, ValueRange{idx(0)});
+  Value vLo = memref::LoadOp::create(b, vPrev, ValueRange{addi(p0, g)});
+  Value vHi = memref::LoadOp::create(b, vPrev, ValueRange{addi(addi(p0, g), 8)});
+  vLo = mul(vLo, betaFirst);
+  vHi = mul(vHi, betaFirst);
+  SmallVector<Value> h(state);
+  for (int64_t j = 0; j < Np / 8; ++j)
+    for (int64_t e = 0; e < 2; ++e) {
+      Value n = addi(addi(muli(q, 2), j * 8), e);
+      Value k = memref::LoadOp::create(b, kPrev, ValueRange{n});
+      h[4 * j + e] = add(h[4 * j + e], mul(vLo, k));
+      h[4 * j + 2 + e] = add(h[4 * j + 2 + e], mul(vHi, k));
+    }
+
+  // Y^T (rows p, columns t) = H' Q^T diag(exp(a_t)) + V^T S^T.
+  SmallVector<SmallVector<Value>> hA;
+  for (int64_t kk = 0; kk < Np / 16; ++kk) {
+    const Value *lo = &h[8 * kk], *hi = &h[8 * kk + 4];
+    hA.push_back({pack(lo[0], lo[1]), pack(lo[2], lo[3]), pack(hi[0], hi[1]),
+                  pack(hi[2], hi[3])});
+  }
+  SmallVector<SmallVector<Value>> vA;
+  for (int64_t kk = 0; kk < C / 16; ++kk)
+    vA.push_back(loadA(vtW, p0, kk * 8));
+  for (int64_t j = 0; j < C / 8; ++j) {
+    Value t0 = idx(j * 8);
+    Acc acc = zeroAcc();
+    for (int64_t kk = 0; kk < Np / 16; ++kk)
+      acc = mma(hA[kk], loadB(qsW, t0, kk * 8), acc);
+    Value tLo = addi(muli(q, 2), j * 8), tHi = addi(tLo, 1);
+    Value dLo = memref::LoadOp::create(b, decay, ValueRange{tLo});
+    Value dHi = memref::LoadOp::create(b, decay, ValueRange{tHi});
+    acc = {mul(acc[0], dLo), mul(acc[1], dHi), mul(acc[2], dLo), mul(acc[3], dHi)};
+    // Causal: score columns u past this tile's last token are zero.
+    for (int64_t kk = 0; kk < C / 16 && kk * 16 <= j * 8 + 7; ++kk)
+      acc = mma(vA[kk], loadB(smW, t0, kk * 8), acc);
+    Value pLo = addi(p0, g), pHi = addi(pLo, 8);
+    store(acc[0], ys, {tLo, pLo});
+    store(acc[1], ys, {tHi, pLo});
+    store(acc[2], ys, {tLo, pHi});
+    store(acc[3], ys, {tHi, pHi});
+  }
+
+  // H <- exp(a_end) H' + (V^T diag(w_end)) K.
+  Value chunkDecay = memref::LoadOp::create(b, decay, ValueRange{idx(C - 1)});
+  for (Value &x : h)
+    x = mul(x, chunkDecay);
+  for (int64_t kk = 0; kk < C / 16; ++kk) {
+    SmallVector<Value> a = vA[kk];
+    for (int64_t half = 0; half < 2; ++half) {
+      Value u = addi(muli(q, 2), kk * 16 + half * 8);
+      Value wLo = memref::LoadOp::create(b, wEnd, ValueRange{u});
+      Value wHi = memref::LoadOp::create(b, wEnd, ValueRange{addi(u, 1)});
+      for (int64_t r = 0; r < 2; ++r) {
+        auto [lo, hi] = unpack(a[2 * half + r]);
+        a[2 * half + r] = pack(mul(lo, wLo), mul(hi, wHi));
+      }
+    }
+    for (int64_t j = 0; j < Np / 8; ++j) {
+      Acc c = {h[4 * j], h[4 * j + 1], h[4 * j + 2], h[4 * j + 3]};
+      c = mma(a, loadB(ktW, idx(j * 8), kk * 8), c);
+      for (int64_t e = 0; e < 4; ++e)
+        h[4 * j + e] = c[e];
+    }
+  }
+  return h;
+}
+
+void ChunkedKernelBuilder::epilogue(Value chunkStart) {
+  const int64_t C = M.C, P = L.p, N = L.n;
+  Value d = L.hasD ? load(a.D, {hIdx}) : Value();
+  strided(
+      C * P,
+      [&](Value i) {
+        Value t = divui(i, P), p = remui(i, P);
+        Value tok = addi(chunkStart, t);
+        ifThen(ult(tok, L.seqLen), [&] {
+          Value y = memref::LoadOp::create(b, ys, ValueRange{t, p});
+          if (d)
+            y = add(y, mul(d, load(vt, {p, t})));
+          if (L.hasZ) {
+            Value z = load(a.Z, tokenIndex(tok, p));
+            y = mul(y, mul(z, sigmoid(z)));
+          }
+          store(y, a.out, tokenIndex(tok, p));
+        });
+      },
+      4);
+  // k and v of the chunk's last real token: the next chunk's previous token.
+  Value remaining = arith::SubIOp::create(b, idx(L.seqLen), chunkStart);
+  Value last = arith::SubIOp::create(b, minui(remaining, C), idx(1));
+  strided(N, [&](Value n) { store(load(ks, {last, n}), kPrev, {n}); });
+  strided(P, [&](Value p) { store(load(vt, {p, last}), vPrev, {p}); });
+}
+
+void ChunkedKernelBuilder::build() {
+  const int64_t C = M.C, N = L.n, P = L.p, S = L.s, Np = M.Np;
+  emitIds();
+  g = divui(lane, 4);
+  q = remui(lane, 4);
+  auto wg = gpu::AddressSpaceAttr::get(b.getContext(),
+                                       gpu::AddressSpace::Workgroup);
+  smem = gpu::DynamicSharedMemoryOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                         MemRefLayoutAttrInterface(), wg));
+  Type bf16 = b.getBF16Type(), f32t = b.getF32Type(), i32t = b.getI32Type();
+  qs = view(M.qs, {C, M.qkStride}, bf16);
+  qsW = view(M.qs, {C, M.qkStride / 2}, i32t);
+  ks = view(M.ks, {C, M.qkStride}, bf16);
+  ksW = view(M.ks, {C, M.qkStride / 2}, i32t);
+  kt = view(M.kt, {Np, M.tStride}, bf16);
+  ktW = view(M.kt, {Np, M.tStride / 2}, i32t);
+  vt = view(M.vt, {M.Pp, M.tStride}, bf16);
+  vtW = view(M.vt, {M.Pp, M.tStride / 2}, i32t);
+  sm = view(M.sm, {C, M.tStride}, bf16);
+  smW = view(M.sm, {C, M.tStride / 2}, i32t);
+  ys = view(M.ys, {C, M.ysStride}, f32t);
+  theta = view(M.theta, {C, M.S}, f32t);
+  dtS = view(M.dt, {C}, f32t);
+  acum = view(M.acum, {C}, f32t);
+  gammaS = view(M.gamma, {C}, f32t);
+  betaS = view(M.beta, {C}, f32t);
+  wEnd = view(M.wEnd, {C}, f32t);
+  decay = view(M.decay, {C}, f32t);
+  kPrev = view(M.kPrev, {Np}, f32t);
+  vPrev = view(M.vPrev, {M.Pp}, f32t);
+  thetaCarry = view(M.thetaCarry, {M.S}, f32t);
+
+  // Initial angle, k and v (zero without initial states, and in the padding).
+  Value zero = idx(0);
+  strided(M.S, [&](Value s) {
+    Value th = L.hasInit && S > 0 ? load(a.angle0, {bIdx, hIdx, minui(s, S - 1)})
+                                  : f32(0.0);
+    store(th, thetaCarry, {s});
+  });
+  strided(Np, [&](Value n) {
+    Value k = L.hasInit ? select(ult(n, N), load(a.k0, stateIndex(zero, minui(n, N - 1))),
+                                 f32(0.0))
+                        : f32(0.0);
+    store(k, kPrev, {n});
+  });
+  strided(M.Pp, [&](Value p) {
+    Value v = L.hasInit ? select(ult(p, P), load(a.v0, stateIndex(zero, minui(p, P - 1))),
+                                 f32(0.0))
+                        : f32(0.0);
+    store(v, vPrev, {p});
+  });
+
+  // State fragments: tile j holds rows p0 + g (+8), columns 8j + 2q (+1).
+  Value p0 = muli(warp, 16);
+  auto cellOf = [&](int64_t j, int64_t e) {
+    Value p = addi(addi(p0, g), (e / 2) * 8);
+    Value n = addi(addi(muli(q, 2), j * 8), e % 2);
+    return std::pair<Value, Value>{p, n};
+  };
+  SmallVector<Value> init;
+  for (int64_t j = 0; j < Np / 8; ++j)
+    for (int64_t e = 0; e < 4; ++e) {
+      auto [p, n] = cellOf(j, e);
+      Value in = andi(ult(p, P), ult(n, N));
+      init.push_back(L.hasInit ? select(in,
+                                        load(a.ssm0, {bIdx, hIdx, minui(p, P - 1),
+                                                      minui(n, N - 1)}),
+                                        f32(0.0))
+                               : f32(0.0));
+    }
+
+  int64_t chunks = llvm::divideCeil(L.seqLen, C);
+  auto loop = scf::ForOp::create(b, zero, idx(chunks), idx(1), init);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value chunkStart = muli(loop.getInductionVar(), C);
+    // The previous chunk's epilogue still reads ys, ks and vt.
+    gpu::BarrierOp::create(b);
+    stageChunk(chunkStart);
+    gpu::BarrierOp::create(b);
+    scanChunk();
+    gpu::BarrierOp::create(b);
+    rotateChunk(chunkStart);
+    gpu::BarrierOp::create(b);
+    scoreTiles();
+    gpu::BarrierOp::create(b);
+    SmallVector<Value> next = inOwnerWarps(
+        loop.getRegionIterArgs(),
+        [&] {
+          return outputAndState(SmallVector<Value>(loop.getRegionIterArgs()));
+        });
+    gpu::BarrierOp::create(b);
+    epilogue(chunkStart);
+    scf::YieldOp::create(b, next);
+  }
+
+  // Final states: ssm from the fragments, angle, k and v from shared memory.
+  gpu::BarrierOp::create(b);
+  ValueRange finalState = loop.getResults();
+  for (int64_t j = 0; j < Np / 8; ++j)
+    for (int64_t e = 0; e < 4; ++e) {
+      auto [p, n] = cellOf(j, e);
+      ifThen(andi(ult(p, P), ult(n, N)),
+             [&] { store(finalState[4 * j + e], a.ssm, {bIdx, hIdx, p, n}); });
+    }
+  if (S > 0)
+    strided(S, [&](Value s) {
+      store(memref::LoadOp::create(b, thetaCarry, ValueRange{s}), a.angle,
+            {bIdx, hIdx, s});
+    });
+  strided(N, [&](Value n) {
+    store(memref::LoadOp::create(b, kPrev, ValueRange{n}), a.k,
+          stateIndex(zero, n));
+  });
+  strided(P, [&](Value p) {
+    store(memref::LoadOp::create(b, vPrev, ValueRange{p}), a.v,
+          stateIndex(zero, p));
+  });
+  gpu::ReturnOp::create(b);
+}
+
+} // namespace
+
+ChunkedKernelPlan mlir::ssm::planChunkedScanKernel(const LayerShape &shape,
+                                                   int64_t chunkSize) {
+  ChunkedKernelPlan plan;
+  auto fail = [&](std::string why) {
+    plan.unsupported = "the chunked tensor-core kernel " + why;
+    return plan;
+  };
+  if (shape.step)
+    return fail("is for prefill (ssm.scan), not a decode step");
+  if (shape.mimo)
+    return fail("covers SISO layers (rank 1); MIMO runs the token-sequential "
+                "kernel");
+  if (!shape.dataType.isBF16())
+    return fail("needs bf16 Q/K/V (its matmuls are bf16 on tensor cores); "
+                "fp32 data runs the token-sequential kernel");
+  if (chunkSize < 16 || chunkSize > 128 || chunkSize % 16 != 0)
+    return fail("needs a chunk size that is a multiple of 16 in [16, 128], "
+                "got " + std::to_string(chunkSize));
+  if (shape.n > kMaxStateSize)
+    return fail("holds the state in registers: N <= " +
+                std::to_string(kMaxStateSize) + ", got " +
+                std::to_string(shape.n));
+  if (shape.p > kMaxHeadDim)
+    return fail("uses one warp per 16 state rows: P <= " +
+                std::to_string(kMaxHeadDim) + ", got " +
+                std::to_string(shape.p));
+  SharedLayout layout(shape, chunkSize);
+  if (layout.total > kMaxSharedBytes)
+    return fail("needs " + std::to_string(layout.total) +
+                " bytes of shared memory for chunk " +
+                std::to_string(chunkSize) + ", more than the " +
+                std::to_string(kMaxSharedBytes) + " of an sm_90 block");
+  plan.threads = 32 * std::max<int64_t>(4, layout.Pp / 16);
+  plan.sharedBytes = layout.total;
+  return plan;
+}
+
+int64_t mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
+                                          const LayerShape &shape,
+                                          const KernelArgs &args,
+                                          int64_t threads, int64_t chunkSize) {
+  SharedLayout layout(shape, chunkSize);
+  ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  ChunkedKernelBuilder(b, shape, args, threads, layout).build();
+  return layout.total;
+}

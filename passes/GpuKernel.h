@@ -1,0 +1,187 @@
+//===- GpuKernel.h - Shared pieces of the ssm-to-gpu kernel builders -*- C++ -*-===//
+//
+// ssm-to-gpu has two schedules, each in its own file: the token-sequential
+// kernel (ScanToGpu.cpp) and the chunked tensor-core kernel
+// (ChunkedScanKernel.cpp). Both read the same facts off the op and address
+// the same kernel arguments; the helpers that emit arith/memref/scf code are
+// here so that the two builders say the same thing the same way.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MAMBA3_PASSES_GPUKERNEL_H
+#define MAMBA3_PASSES_GPUKERNEL_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "passes/Passes.h"
+
+namespace mlir::ssm {
+
+/// Static facts of one layer, read off the op's types and attributes.
+struct LayerShape {
+  bool step, mimo, hasD, hasZ, hasInit, wrap, euler, halfSplit;
+  int64_t batch, seqLen, rank, groups, n, heads, p, s;
+  /// Element type of Q, K and V (bf16 or f32).
+  Type dataType;
+};
+
+/// The kernel's memref arguments (null where the op has no such operand).
+struct KernelArgs {
+  Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;
+  Value angle0, ssm0, k0, v0, mimoV, mimoZ, mimoO;
+  Value out, angle, ssm, k, v;
+};
+
+/// Emits scalar arith/memref/scf code into a kernel body. Loads widen to
+/// f32 and stores narrow to the memref's element type.
+class KernelEmitter {
+public:
+  KernelEmitter(ImplicitLocOpBuilder &b, const LayerShape &shape,
+                const KernelArgs &args, int64_t threads)
+      : b(b), L(shape), a(args), threads(threads), warps(threads / 32) {}
+
+protected:
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value i32(int64_t v) {
+    return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
+  }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  }
+  Value toF32(Value v) {
+    return v.getType().isF32() ? v
+                               : arith::ExtFOp::create(b, b.getF32Type(), v);
+  }
+  Value load(Value memref, ValueRange indices) {
+    return toF32(memref::LoadOp::create(b, memref, indices));
+  }
+  void store(Value value, Value memref, ValueRange indices) {
+    Type elem = cast<MemRefType>(memref.getType()).getElementType();
+    if (elem != value.getType())
+      value = arith::TruncFOp::create(b, elem, value);
+    memref::StoreOp::create(b, value, memref, indices);
+  }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value addi(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value addi(Value x, int64_t y) { return addi(x, idx(y)); }
+  Value muli(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value muli(Value x, int64_t y) { return muli(x, idx(y)); }
+  Value divui(Value x, int64_t y) { return arith::DivUIOp::create(b, x, idx(y)); }
+  Value remui(Value x, int64_t y) { return arith::RemUIOp::create(b, x, idx(y)); }
+  Value minui(Value x, int64_t y) { return arith::MinUIOp::create(b, x, idx(y)); }
+  Value ult(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
+  }
+  Value ult(Value x, int64_t y) { return ult(x, idx(y)); }
+  Value ule(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ule, x, y);
+  }
+  Value eq(Value x, int64_t y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, idx(y));
+  }
+  Value andi(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value sigmoid(Value x) {
+    Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
+    return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e));
+  }
+  /// for (i = tid; i < count; i += threads) body(i), with `unroll` copies of
+  /// the body per trip so that their global loads are in flight together.
+  void strided(int64_t count, function_ref<void(Value)> body,
+               int64_t unroll = 1) {
+    int64_t trips = (count + threads - 1) / threads;
+    unroll = std::max<int64_t>(1, std::min(unroll, trips));
+    auto emitBody = [&](Value first) {
+      for (int64_t u = 0; u < unroll; ++u) {
+        Value i = addi(first, u * threads);
+        if (count % (threads * unroll) == 0)
+          body(i);
+        else
+          ifThen(ult(i, count), [&] { body(i); });
+      }
+    };
+    scf::ForOp::create(b, tid, idx(count), idx(threads * unroll), ValueRange{},
+                       [&](OpBuilder &nb, Location loc, Value i, ValueRange) {
+                         OpBuilder::InsertionGuard guard(b);
+                         b.setInsertionPoint(nb.getInsertionBlock(),
+                                             nb.getInsertionPoint());
+                         emitBody(i);
+                         scf::YieldOp::create(b);
+                       });
+  }
+  void ifThen(Value cond, function_ref<void()> body) {
+    auto op = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    body();
+  }
+  /// Indices of Q/K for token t (absent for a step), rank r, group g, entry n.
+  SmallVector<Value> qkIndex(Value t, Value r, Value n) {
+    SmallVector<Value> i = {bIdx};
+    if (!L.step)
+      i.push_back(t);
+    if (L.mimo)
+      i.push_back(r);
+    i.append({gIdx, n});
+    return i;
+  }
+  SmallVector<Value> biasIndex(Value r, Value n) {
+    return L.mimo ? SmallVector<Value>{hIdx, r, n} : SmallVector<Value>{hIdx, n};
+  }
+  /// (b, [t,] h, x) for V, Z, out, Angles.
+  SmallVector<Value> tokenIndex(Value t, Value x) {
+    return L.step ? SmallVector<Value>{bIdx, hIdx, x}
+                  : SmallVector<Value>{bIdx, t, hIdx, x};
+  }
+  /// (b, h, [t]) for ADT, DT, Trap.
+  SmallVector<Value> coeffIndex(Value t) {
+    return L.step ? SmallVector<Value>{bIdx, hIdx}
+                  : SmallVector<Value>{bIdx, hIdx, t};
+  }
+  SmallVector<Value> stateIndex(Value r, Value x) {
+    return L.mimo ? SmallVector<Value>{bIdx, hIdx, r, x}
+                  : SmallVector<Value>{bIdx, hIdx, x};
+  }
+  /// Thread, lane, warp and (head, batch, group) of the block.
+  void emitIds() {
+    tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+    lane = remui(tid, 32);
+    warp = divui(tid, 32);
+    hIdx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    bIdx = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+    gIdx = divui(hIdx, L.heads / L.groups);
+  }
+
+  ImplicitLocOpBuilder &b;
+  const LayerShape &L;
+  const KernelArgs &a;
+  int64_t threads, warps;
+  Value tid, lane, warp, hIdx, bIdx, gIdx;
+};
+
+/// Builds the chunked tensor-core kernel body for `shape` (SISO scan, bf16
+/// data) into `kernel`, whose block size is `threads`. Returns the bytes of
+/// dynamic shared memory the kernel needs.
+int64_t buildChunkedScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                               const KernelArgs &args, int64_t threads,
+                               int64_t chunkSize);
+
+/// The block size and dynamic shared memory of the chunked kernel, or a
+/// message naming the limit that `shape` exceeds.
+struct ChunkedKernelPlan {
+  int64_t threads = 0, sharedBytes = 0;
+  std::string unsupported;
+};
+ChunkedKernelPlan planChunkedScanKernel(const LayerShape &shape,
+                                        int64_t chunkSize);
+
+} // namespace mlir::ssm
+
+#endif // MAMBA3_PASSES_GPUKERNEL_H

@@ -1,0 +1,62 @@
+// RUN: mamba3-opt %s -ssm-to-gpu | FileCheck %s
+// RUN: mamba3-opt %s -ssm-to-gpu="schedule=chunked chunk-size=32" | FileCheck %s --check-prefix=CHUNK32
+// RUN: mamba3-opt %s -ssm-to-gpu="schedule=tokens" | FileCheck %s --check-prefix=TOKENS
+// RUN: not mamba3-opt %s -ssm-to-gpu="schedule=chunked block-size=256" 2>&1 | FileCheck %s --check-prefix=BLOCK
+// RUN: not mamba3-opt %s -ssm-to-gpu="schedule=chunked chunk-size=40" 2>&1 | FileCheck %s --check-prefix=CHUNK40
+// RUN: not mamba3-opt %s -ssm-to-gpu="schedule=diagonal" 2>&1 | FileCheck %s --check-prefix=SCHEDULE
+
+// bf16 SISO prefill takes the chunked tensor-core schedule: one block per
+// (head, batch), four warps (P = 16 rounds up to one warp of state rows, and
+// the block keeps at least four for staging), dynamic shared memory, and a
+// loop over the 16 / 64 = 1 chunk carrying the 16 x 32 state as 16 f32
+// fragment values per thread.
+// CHECK-LABEL: gpu.func @siso(
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>, known_grid_size = array<i32: 4, 2, 1>, ssm.chunk_size = 64 : i64, ssm.dynamic_shared_bytes = {{[0-9]+}} : i64, ssm.schedule = "chunked"}
+// CHECK: gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK: memref.view {{.*}} to memref<64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK: memref.view {{.*}} to memref<64x20xi32, #gpu.address_space<workgroup>>
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c1{{.*}} step %c1{{.*}} iter_args(
+// CHECK-SAME: -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// Stage, scan, rotate, then the scores on tensor cores with the causal mask.
+// CHECK: gpu.barrier
+// CHECK: math.tanh
+// CHECK: gpu.barrier
+// CHECK: math.floor
+// CHECK: gpu.barrier
+// CHECK: math.cos
+// CHECK: math.sin
+// CHECK: gpu.barrier
+// CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK: math.exp
+// CHECK: gpu.barrier
+// Output and state matmuls run in the one warp that owns state rows.
+// CHECK: scf.if
+// CHECK: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK: gpu.barrier
+// CHECK: arith.truncf {{.*}} : f32 to bf16
+// CHECK: scf.yield
+// CHECK: gpu.return
+
+// CHUNK32: ssm.chunk_size = 32 : i64
+// CHUNK32: scf.for %{{.*}} = %c0{{.*}} to %c1{{.*}} step %c1{{.*}} iter_args(
+
+// TOKENS: ssm.dynamic_shared_bytes = 0 : i64, ssm.schedule = "tokens"
+// TOKENS-NOT: nvvm.mma.sync
+
+// BLOCK: ssm-to-gpu schedule=chunked: the block size follows the head dim (one warp per 16 state rows, at least 4): 128 threads, not 256
+// CHUNK40: ssm-to-gpu schedule=chunked: the chunked tensor-core kernel needs a chunk size that is a multiple of 16 in [16, 128], got 40
+// SCHEDULE: ssm-to-gpu: schedule must be auto, tokens or chunked, got 'diagonal'
+func.func @siso(%q: tensor<2x16x1x32xbf16>, %k: tensor<2x16x1x32xbf16>, %v: tensor<2x16x4x16xbf16>,
+    %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>,
+    %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>, %d: tensor<4xf32>,
+    %z: tensor<2x16x4x16xbf16>)
+    -> (tensor<2x16x4x16xbf16>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>) {
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) d(%d) z(%z)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, wrap_angle}
+      : (tensor<2x16x1x32xbf16>, tensor<2x16x1x32xbf16>, tensor<2x16x4x16xbf16>, tensor<2x4x16xf32>,
+         tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x16x4x8xf32>,
+         tensor<4xf32>, tensor<2x16x4x16xbf16>)
+      -> (tensor<2x16x4x16xbf16>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
+  return %r#0, %r#1, %r#2, %r#3, %r#4 : tensor<2x16x4x16xbf16>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>
+}
