@@ -4,8 +4,9 @@
 // form of spec/mamba3-core.md), carrying the P x N fp32 state in registers as
 // mma.sync accumulator fragments. Per chunk of C tokens:
 //
-//   stage     dt, the trapezoid weights, pi*tanh(angles) and V^T into shared
-//             memory; scan the decay a_t and the rotary angles over the chunk
+//   stage     the trapezoid weights, the angle increments pi tanh(angle) dt
+//             and V^T into shared memory; prefix-sum the decay a_t and the
+//             angles theta_t over the chunk (segmented, two short chains)
 //   rotate    q and k (bias, then Rot(theta_t)) into shared memory as bf16
 //   scores    S = Q K^T on tensor cores, weighted by the causal 3-term
 //             mask W(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1})
@@ -51,14 +52,19 @@ int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 struct SharedLayout {
   int64_t C, Np, Pp, S;
   int64_t qkStride, tStride, ysStride;
-  int64_t qs, ks, kt, vt, sm, ys, theta, dt, acum, gamma, beta, wEnd, decay,
-      kPrev, vPrev, thetaCarry, total;
+  /// Columns of the scanned array: S angles, then the decay exponent a.
+  int64_t scanCols;
+  /// The scan splits the chunk into this many segments of tokens.
+  static constexpr int64_t kSegments = 8;
+  int64_t qs, ks, kt, vt, sm, ys, scan, cosT, sinT, segSum, gamma, beta,
+      wEnd, decay, kPrev, vPrev, qBias, kBias, thetaCarry, total;
 
   SharedLayout(const LayerShape &L, int64_t chunk) {
     C = chunk;
     Np = roundUp(L.n, 16);
     Pp = roundUp(L.p, 16);
     S = std::max<int64_t>(L.s, 1);
+    scanCols = L.s + 1;
     // +8 bf16 (4 words) per row: rows of a fragment load start 4 banks apart.
     qkStride = Np + 8;
     tStride = C + 8;
@@ -75,16 +81,20 @@ struct SharedLayout {
     kt = take(Np * tStride * 2);
     vt = take(Pp * tStride * 2);
     sm = take(C * tStride * 2);
-    // The angle increments are dead once q and k are rotated, before the
-    // output tile is written: the two share their bytes.
-    ys = theta = take(std::max(C * ysStride, C * S) * 4);
-    dt = take(C * 4);
-    acum = take(C * 4);
+    // The scanned angles and decay exponents and the cos/sin tables are dead
+    // once the scores are weighted, before the output tile is written: they
+    // share bytes with it.
+    ys = scan = take(std::max(C * ysStride, C * scanCols + 2 * C * S) * 4);
+    cosT = scan + C * scanCols * 4;
+    sinT = cosT + C * S * 4;
+    segSum = take(scanCols * kSegments * 4);
     gamma = take(C * 4);
     beta = take(C * 4);
     wEnd = take(C * 4);
     decay = take(C * 4);
     kPrev = take(Np * 4);
+    qBias = take(Np * 4);
+    kBias = take(Np * 4);
     vPrev = take(Pp * 4);
     thetaCarry = take(S * 4);
     total = at;
@@ -189,6 +199,10 @@ private:
 
   void stageChunk(Value chunkStart);
   void scanChunk();
+  /// a_t - a_{c-1} for token t of the chunk (after the scan).
+  Value aAt(Value t) {
+    return memref::LoadOp::create(b, scan, ValueRange{t, idx(L.s)});
+  }
   void rotateChunk(Value chunkStart);
   void scoreTiles();
   SmallVector<Value> outputAndState(ArrayRef<Value> state);
@@ -199,8 +213,8 @@ private:
   Value smem, g, q;
   // Views: bf16 element views and their 32-bit word twins.
   Value qs, ks, kt, vt, sm, qsW, ksW, ktW, vtW, smW;
-  Value ys, theta, dtS, acum, gammaS, betaS, wEnd, decay, kPrev, vPrev,
-      thetaCarry;
+  Value ys, scan, cosTab, sinTab, segSum, gammaS, betaS, wEnd, decay, kPrev,
+      vPrev, qBiasS, kBiasS, thetaCarry;
 };
 
 void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
@@ -214,8 +228,7 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
     Value dt = select(valid, load(a.DT, coeffIndex(tc)), f32(0.0));
     Value adt = select(valid, load(a.ADT, coeffIndex(tc)), f32(0.0));
     Value lambda = L.euler ? f32(1.0) : sigmoid(load(a.Trap, coeffIndex(tc)));
-    store(dt, dtS, {t});
-    store(adt, acum, {t});
+    store(adt, scan, {t, idx(S)});
     store(mul(lambda, dt), gammaS, {t});
     store(mul(sub(f32(1.0), lambda), dt), betaS, {t});
   });
@@ -226,11 +239,13 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
           Value t = divui(i, S), s = remui(i, S);
           Value tok = addi(chunkStart, t);
           Value valid = ult(tok, L.seqLen);
-          Value ang = load(a.Angles, tokenIndex(minui(tok, L.seqLen - 1), s));
-          Value inc = mul(f32(llvm::numbers::pi), math::TanhOp::create(b, ang));
-          store(select(valid, inc, f32(0.0)), theta, {t, s});
+          Value tc = minui(tok, L.seqLen - 1);
+          Value ang = load(a.Angles, tokenIndex(tc, s));
+          Value inc = mul(mul(f32(llvm::numbers::pi), math::TanhOp::create(b, ang)),
+                          load(a.DT, coeffIndex(tc)));
+          store(select(valid, inc, f32(0.0)), scan, {t, s});
         },
-        4);
+        8);
   // V^T, so that both of its matmuls read k-contiguous pairs.
   strided(
       C * M.Pp,
@@ -246,41 +261,56 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
 }
 
 void ChunkedKernelBuilder::scanChunk() {
-  const int64_t C = M.C, S = L.s;
-  // theta_t = theta_{t-1} + pi tanh(angle_t) dt_t, one thread per angle.
-  if (S > 0)
-    strided(S, [&](Value s) {
-      Value start = memref::LoadOp::create(b, thetaCarry, ValueRange{s});
-      auto loop = scf::ForOp::create(b, idx(0), idx(C), idx(1), ValueRange{start});
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(loop.getBody());
-        Value t = loop.getInductionVar();
-        Value inc = memref::LoadOp::create(b, theta, ValueRange{t, s});
-        Value dt = memref::LoadOp::create(b, dtS, ValueRange{t});
-        Value next = add(loop.getRegionIterArgs()[0], mul(inc, dt));
-        if (L.wrap) {
-          Value twoPi = f32(2 * llvm::numbers::pi);
-          Value turns =
-              math::FloorOp::create(b, arith::DivFOp::create(b, next, twoPi));
-          next = sub(next, mul(twoPi, turns));
-        }
-        memref::StoreOp::create(b, next, theta, ValueRange{t, s});
-        scf::YieldOp::create(b, next);
+  // Inclusive prefix sums down the columns of `scan`: theta_t (S columns,
+  // starting from the carried angles) and a_t - a_{c-1} (the last column,
+  // starting from 0). Each column is cut into segments: segment sums, then
+  // each segment rescans from the sum of the segments before it, so the
+  // dependent chain is two segments long instead of the chunk.
+  const int64_t C = M.C, S = L.s, cols = M.scanCols;
+  const int64_t segs = SharedLayout::kSegments, segLen = C / segs;
+  auto item = [&](Value i) {
+    return std::pair<Value, Value>{divui(i, segs), remui(i, segs)};
+  };
+  strided(cols * segs, [&](Value i) {
+    auto [col, seg] = item(i);
+    Value t0 = muli(seg, segLen);
+    Value sum = f32(0.0);
+    for (int64_t j = 0; j < segLen; ++j)
+      sum = add(sum, memref::LoadOp::create(b, scan, ValueRange{addi(t0, j), col}));
+    memref::StoreOp::create(b, sum, segSum, ValueRange{col, seg});
+  });
+  gpu::BarrierOp::create(b);
+  strided(cols * segs, [&](Value i) {
+    auto [col, seg] = item(i);
+    Value carry = f32(0.0);
+    if (S > 0)
+      carry = select(ult(col, S),
+                     memref::LoadOp::create(b, thetaCarry,
+                                            ValueRange{minui(col, S - 1)}),
+                     f32(0.0));
+    Value run = carry;
+    for (int64_t j = 0; j + 1 < segs; ++j) {
+      Value part = memref::LoadOp::create(b, segSum, ValueRange{col, idx(j)});
+      run = add(run, select(ult(idx(j), seg), part, f32(0.0)));
+    }
+    Value t0 = muli(seg, segLen);
+    Value isAngle = S > 0 ? ult(col, S) : Value();
+    Value s = S > 0 ? minui(col, S - 1) : Value();
+    for (int64_t j = 0; j < segLen; ++j) {
+      Value t = addi(t0, j);
+      run = add(run, memref::LoadOp::create(b, scan, ValueRange{t, col}));
+      memref::StoreOp::create(b, run, scan, ValueRange{t, col});
+      // cos/sin once per (token, angle), for both q and k.
+      if (S > 0) {
+        Value theta = run;
+        ifThen(isAngle, [&] {
+          memref::StoreOp::create(b, math::CosOp::create(b, theta), cosTab,
+                                  ValueRange{t, s});
+          memref::StoreOp::create(b, math::SinOp::create(b, theta), sinTab,
+                                  ValueRange{t, s});
+        });
       }
-      memref::StoreOp::create(b, loop.getResult(0), thetaCarry, ValueRange{s});
-    });
-  // a_t - a_{c-1}: the decay exponents of the chunk, by the last thread
-  // (which has no angle when S < threads).
-  ifThen(eq(tid, threads - 1), [&] {
-    auto loop = scf::ForOp::create(b, idx(0), idx(C), idx(1), ValueRange{f32(0.0)});
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value t = loop.getInductionVar();
-    Value next = add(loop.getRegionIterArgs()[0],
-                     memref::LoadOp::create(b, acum, ValueRange{t}));
-    memref::StoreOp::create(b, next, acum, ValueRange{t});
-    scf::YieldOp::create(b, next);
+    }
   });
 }
 
@@ -310,17 +340,19 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
         Value c0 = minui(n0, N - 1), c1 = minui(n1, N - 1);
         Value zero = idx(0);
         auto biased = [&](Value src, Value bias, Value n, Value in) {
-          Value x = add(load(src, qkIndex(tc, zero, n)), load(bias, biasIndex(zero, n)));
+          Value x = add(load(src, qkIndex(tc, zero, n)),
+                        memref::LoadOp::create(b, bias, ValueRange{n}));
           return select(in, x, f32(0.0));
         };
-        Value q0 = biased(a.Q, a.QBias, c0, in0), q1 = biased(a.Q, a.QBias, c1, in1);
-        Value k0 = biased(a.K, a.KBias, c0, in0), k1 = biased(a.K, a.KBias, c1, in1);
+        Value q0 = biased(a.Q, qBiasS, c0, in0), q1 = biased(a.Q, qBiasS, c1, in1);
+        Value k0 = biased(a.K, kBiasS, c0, in0), k1 = biased(a.K, kBiasS, c1, in1);
         if (S > 0) {
           Value rotated = ult(pair, S);
-          Value th = memref::LoadOp::create(
-              b, theta, ValueRange{t, minui(pair, S - 1)});
-          Value cs = select(rotated, math::CosOp::create(b, th), f32(1.0));
-          Value sn = select(rotated, math::SinOp::create(b, th), f32(0.0));
+          Value s = minui(pair, S - 1);
+          Value cs = select(rotated, memref::LoadOp::create(b, cosTab, ValueRange{t, s}),
+                            f32(1.0));
+          Value sn = select(rotated, memref::LoadOp::create(b, sinTab, ValueRange{t, s}),
+                            f32(0.0));
           auto rot = [&](Value &x0, Value &x1) {
             Value y0 = sub(mul(x0, cs), mul(x1, sn));
             Value y1 = add(mul(x0, sn), mul(x1, cs));
@@ -337,11 +369,23 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
         store(k0, kt, {n0, t});
         store(k1, kt, {n1, t});
       },
-      4);
+      8);
+  // The angles the next chunk starts from (sin and cos do not see the wrap).
+  if (S > 0)
+    strided(S, [&](Value s) {
+      Value last = memref::LoadOp::create(b, scan, ValueRange{idx(C - 1), s});
+      if (L.wrap) {
+        Value twoPi = f32(2 * llvm::numbers::pi);
+        Value turns =
+            math::FloorOp::create(b, arith::DivFOp::create(b, last, twoPi));
+        last = sub(last, mul(twoPi, turns));
+      }
+      memref::StoreOp::create(b, last, thetaCarry, ValueRange{s});
+    });
   // The decay of the chunk's state contributions, after the a-scan.
   strided(C, [&](Value t) {
-    Value at = memref::LoadOp::create(b, acum, ValueRange{t});
-    Value aEnd = memref::LoadOp::create(b, acum, ValueRange{idx(C - 1)});
+    Value at = aAt(t);
+    Value aEnd = aAt(idx(C - 1));
     Value next = minui(addi(t, 1), C - 1);
     Value betaNext = select(ult(t, C - 1),
                             memref::LoadOp::create(b, betaS, ValueRange{next}),
@@ -384,8 +428,8 @@ void ChunkedKernelBuilder::scoreTiles() {
             Value t = addi(addi(t0, g), (e / 2) * 8);
             Value u = addi(addi(u0, muli(q, 2)), e % 2);
             // W(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1}).
-            Value at = memref::LoadOp::create(b, acum, ValueRange{t});
-            Value au = memref::LoadOp::create(b, acum, ValueRange{u});
+            Value at = aAt(t);
+            Value au = aAt(u);
             Value before = ult(u, t);
             Value betaNext = memref::LoadOp::create(
                 b, betaS, ValueRange{minui(addi(u, 1), C - 1)});
@@ -420,6 +464,8 @@ SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
     }
 
   // Y^T (rows p, columns t) = H' Q^T diag(exp(a_t)) + V^T S^T.
+  // The state as bf16 A fragments: tiles 2kk and 2kk + 1 of the
+  // accumulator layout are the k-tile kk of the A layout.
   SmallVector<SmallVector<Value>> hA;
   for (int64_t kk = 0; kk < Np / 16; ++kk) {
     const Value *lo = &h[8 * kk], *hi = &h[8 * kk + 4];
@@ -481,16 +527,17 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
       [&](Value i) {
         Value t = divui(i, P), p = remui(i, P);
         Value tok = addi(chunkStart, t);
-        ifThen(ult(tok, L.seqLen), [&] {
-          Value y = memref::LoadOp::create(b, ys, ValueRange{t, p});
-          if (d)
-            y = add(y, mul(d, load(vt, {p, t})));
-          if (L.hasZ) {
-            Value z = load(a.Z, tokenIndex(tok, p));
-            y = mul(y, mul(z, sigmoid(z)));
-          }
-          store(y, a.out, tokenIndex(tok, p));
-        });
+        // Loads from a clamped token, only the store under the condition:
+        // the unrolled copies' loads are then all in flight together.
+        Value tc = minui(tok, L.seqLen - 1);
+        Value y = memref::LoadOp::create(b, ys, ValueRange{t, p});
+        if (d)
+          y = add(y, mul(d, load(vt, {p, t})));
+        if (L.hasZ) {
+          Value z = load(a.Z, tokenIndex(tc, p));
+          y = mul(y, mul(z, sigmoid(z)));
+        }
+        ifThen(ult(tok, L.seqLen), [&] { store(y, a.out, tokenIndex(tok, p)); });
       },
       4);
   // k and v of the chunk's last real token: the next chunk's previous token.
@@ -522,9 +569,12 @@ void ChunkedKernelBuilder::build() {
   sm = view(M.sm, {C, M.tStride}, bf16);
   smW = view(M.sm, {C, M.tStride / 2}, i32t);
   ys = view(M.ys, {C, M.ysStride}, f32t);
-  theta = view(M.theta, {C, M.S}, f32t);
-  dtS = view(M.dt, {C}, f32t);
-  acum = view(M.acum, {C}, f32t);
+  scan = view(M.scan, {C, M.scanCols}, f32t);
+  segSum = view(M.segSum, {M.scanCols, SharedLayout::kSegments}, f32t);
+  cosTab = view(M.cosT, {C, M.S}, f32t);
+  sinTab = view(M.sinT, {C, M.S}, f32t);
+  qBiasS = view(M.qBias, {Np}, f32t);
+  kBiasS = view(M.kBias, {Np}, f32t);
   gammaS = view(M.gamma, {C}, f32t);
   betaS = view(M.beta, {C}, f32t);
   wEnd = view(M.wEnd, {C}, f32t);
@@ -545,6 +595,10 @@ void ChunkedKernelBuilder::build() {
                                  f32(0.0))
                         : f32(0.0);
     store(k, kPrev, {n});
+    // The per-head biases, read by every token.
+    Value in = ult(n, N), nc = minui(n, N - 1);
+    store(select(in, load(a.QBias, biasIndex(zero, nc)), f32(0.0)), qBiasS, {n});
+    store(select(in, load(a.KBias, biasIndex(zero, nc)), f32(0.0)), kBiasS, {n});
   });
   strided(M.Pp, [&](Value p) {
     Value v = L.hasInit ? select(ult(p, P), load(a.v0, stateIndex(zero, minui(p, P - 1))),
