@@ -197,6 +197,16 @@ private:
     return SmallVector<Value>(op.getResults());
   }
 
+  /// Token t of the chunk: its index in the sequence, that index clamped to
+  /// the last token (always safe to load), and whether it is a real token.
+  struct Token {
+    Value index, clamped, valid;
+  };
+  Token token(Value chunkStart, Value t) {
+    Value tok = addi(chunkStart, t);
+    return {tok, minui(tok, L.seqLen - 1), ult(tok, L.seqLen)};
+  }
+
   void stageChunk(Value chunkStart);
   void scanChunk();
   /// a_t - a_{c-1} for token t of the chunk (after the scan).
@@ -222,9 +232,7 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
   // Per-token coefficients; padding tokens past L get dt = 0 and a = 0, so
   // they neither decay nor feed the state.
   strided(C, [&](Value t) {
-    Value tok = addi(chunkStart, t);
-    Value valid = ult(tok, L.seqLen);
-    Value tc = minui(tok, L.seqLen - 1);
+    auto [tok, tc, valid] = token(chunkStart, t);
     Value dt = select(valid, load(a.DT, coeffIndex(tc)), f32(0.0));
     Value adt = select(valid, load(a.ADT, coeffIndex(tc)), f32(0.0));
     Value lambda = L.euler ? f32(1.0) : sigmoid(load(a.Trap, coeffIndex(tc)));
@@ -237,9 +245,7 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
         C * S,
         [&](Value i) {
           Value t = divui(i, S), s = remui(i, S);
-          Value tok = addi(chunkStart, t);
-          Value valid = ult(tok, L.seqLen);
-          Value tc = minui(tok, L.seqLen - 1);
+          auto [tok, tc, valid] = token(chunkStart, t);
           Value ang = load(a.Angles, tokenIndex(tc, s));
           Value inc = mul(mul(f32(llvm::numbers::pi), math::TanhOp::create(b, ang)),
                           load(a.DT, coeffIndex(tc)));
@@ -252,10 +258,9 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
       [&](Value i) {
         // Consecutive threads read consecutive p: coalesced loads of V.
         Value t = divui(i, M.Pp), p = remui(i, M.Pp);
-        Value tok = addi(chunkStart, t);
-        Value valid = andi(ult(tok, L.seqLen), ult(p, P));
-        Value v = load(a.V, tokenIndex(minui(tok, L.seqLen - 1), minui(p, P - 1)));
-        store(select(valid, v, f32(0.0)), vt, {p, t});
+        auto [tok, tc, valid] = token(chunkStart, t);
+        Value v = load(a.V, tokenIndex(tc, minui(p, P - 1)));
+        store(select(andi(valid, ult(p, P)), v, f32(0.0)), vt, {p, t});
       },
       8);
 }
@@ -321,9 +326,7 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
       C * pairs,
       [&](Value i) {
         Value t = divui(i, pairs), pair = remui(i, pairs);
-        Value tok = addi(chunkStart, t);
-        Value tc = minui(tok, L.seqLen - 1);
-        Value valid = ult(tok, L.seqLen);
+        auto [tok, tc, valid] = token(chunkStart, t);
         // Entries (n0, n1) rotate together by angle `pair`. Half-split
         // pairs (i, i + N/2); past N/2 the pairs are the zero padding.
         Value n0, n1;
@@ -526,10 +529,9 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
       C * P,
       [&](Value i) {
         Value t = divui(i, P), p = remui(i, P);
-        Value tok = addi(chunkStart, t);
         // Loads from a clamped token, only the store under the condition:
         // the unrolled copies' loads are then all in flight together.
-        Value tc = minui(tok, L.seqLen - 1);
+        auto [tok, tc, valid] = token(chunkStart, t);
         Value y = memref::LoadOp::create(b, ys, ValueRange{t, p});
         if (d)
           y = add(y, mul(d, load(vt, {p, t})));
@@ -537,7 +539,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
           Value z = load(a.Z, tokenIndex(tc, p));
           y = mul(y, mul(z, sigmoid(z)));
         }
-        ifThen(ult(tok, L.seqLen), [&] { store(y, a.out, tokenIndex(tok, p)); });
+        ifThen(valid, [&] { store(y, a.out, tokenIndex(tok, p)); });
       },
       4);
   // k and v of the chunk's last real token: the next chunk's previous token.

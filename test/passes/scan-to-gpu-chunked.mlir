@@ -17,14 +17,18 @@
 // CHECK: memref.view {{.*}} to memref<64x20xi32, #gpu.address_space<workgroup>>
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c1{{.*}} step %c1{{.*}} iter_args(
 // CHECK-SAME: -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
-// Stage, scan, rotate, then the scores on tensor cores with the causal mask.
+// Stage (angle increments, V^T), the two steps of the segmented scan (cos
+// and sin once per token and angle), rotate (and wrap the carried angles),
+// then the scores on tensor cores with the causal mask.
 // CHECK: gpu.barrier
 // CHECK: math.tanh
+// CHECK: arith.truncf {{.*}} : f32 to bf16
 // CHECK: gpu.barrier
-// CHECK: math.floor
 // CHECK: gpu.barrier
 // CHECK: math.cos
 // CHECK: math.sin
+// CHECK: gpu.barrier
+// CHECK: math.floor
 // CHECK: gpu.barrier
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK: math.exp
