@@ -235,7 +235,7 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
     auto [tok, tc, valid] = token(chunkStart, t);
     Value dt = select(valid, load(a.DT, coeffIndex(tc)), f32(0.0));
     Value adt = select(valid, load(a.ADT, coeffIndex(tc)), f32(0.0));
-    Value lambda = L.euler ? f32(1.0) : sigmoid(load(a.Trap, coeffIndex(tc)));
+    Value lambda = L.euler ? f32(1.0) : sigmoidApprox(load(a.Trap, coeffIndex(tc)));
     store(adt, scan, {t, idx(S)});
     store(mul(lambda, dt), gammaS, {t});
     store(mul(sub(f32(1.0), lambda), dt), betaS, {t});
@@ -380,7 +380,7 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
       if (L.wrap) {
         Value twoPi = f32(2 * llvm::numbers::pi);
         Value turns =
-            math::FloorOp::create(b, arith::DivFOp::create(b, last, twoPi));
+            math::FloorOp::create(b, mul(last, f32(0.5 / llvm::numbers::pi)));
         last = sub(last, mul(twoPi, turns));
       }
       memref::StoreOp::create(b, last, thetaCarry, ValueRange{s});
@@ -537,7 +537,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
           y = add(y, mul(d, load(vt, {p, t})));
         if (L.hasZ) {
           Value z = load(a.Z, tokenIndex(tc, p));
-          y = mul(y, mul(z, sigmoid(z)));
+          y = mul(y, mul(z, sigmoidApprox(z)));
         }
         ifThen(valid, [&] { store(y, a.out, tokenIndex(tok, p)); });
       },

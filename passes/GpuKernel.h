@@ -92,6 +92,14 @@ protected:
     Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
     return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e));
   }
+  /// sigmoid with an approximate reciprocal (rcp.approx, about 1 ulp): the
+  /// IEEE division's slow-path branch would split the unrolled bodies that
+  /// keep several global loads in flight.
+  Value sigmoidApprox(Value x) {
+    Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
+    return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e),
+                                 arith::FastMathFlags::afn);
+  }
   /// for (i = tid; i < count; i += threads) body(i), with `unroll` copies of
   /// the body per trip so that their global loads are in flight together.
   void strided(int64_t count, function_ref<void(Value)> body,
