@@ -161,6 +161,9 @@ private:
                                          ArrayRef<int64_t>{i});
     return d;
   }
+  /// Row and column of element e of the accumulator tile at (r0, c0).
+  Value accRow(Value r0, int64_t e) { return addi(addi(r0, g), (e / 2) * 8); }
+  Value accCol(Value c0, int64_t e) { return addi(addi(c0, muli(q, 2)), e % 2); }
   Acc zeroAcc() {
     Value z = f32(0.0);
     return {z, z, z, z};
@@ -213,6 +216,15 @@ private:
   Value aAt(Value t) {
     return memref::LoadOp::create(b, scan, ValueRange{t, idx(L.s)});
   }
+  /// w(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1}) for u <= t in
+  /// the chunk: the weight of token u's v k^T in the state after token t.
+  Value weight(Value t, Value u) {
+    Value betaNext = memref::LoadOp::create(
+        b, betaS, ValueRange{minui(addi(u, 1), M.C - 1)});
+    Value w = add(memref::LoadOp::create(b, gammaS, ValueRange{u}),
+                  select(ult(u, t), betaNext, f32(0.0)));
+    return mul(w, math::ExpOp::create(b, sub(aAt(t), aAt(u))));
+  }
   void rotateChunk(Value chunkStart);
   void scoreTiles();
   SmallVector<Value> outputAndState(ArrayRef<Value> state);
@@ -235,7 +247,9 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
     auto [tok, tc, valid] = token(chunkStart, t);
     Value dt = select(valid, load(a.DT, coeffIndex(tc)), f32(0.0));
     Value adt = select(valid, load(a.ADT, coeffIndex(tc)), f32(0.0));
-    Value lambda = L.euler ? f32(1.0) : sigmoidApprox(load(a.Trap, coeffIndex(tc)));
+    Value lambda = L.euler ? f32(1.0)
+                           : sigmoid(load(a.Trap, coeffIndex(tc)),
+                                     arith::FastMathFlags::afn);
     store(adt, scan, {t, idx(S)});
     store(mul(lambda, dt), gammaS, {t});
     store(mul(sub(f32(1.0), lambda), dt), betaS, {t});
@@ -377,25 +391,14 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
   if (S > 0)
     strided(S, [&](Value s) {
       Value last = memref::LoadOp::create(b, scan, ValueRange{idx(C - 1), s});
-      if (L.wrap) {
-        Value twoPi = f32(2 * llvm::numbers::pi);
-        Value turns =
-            math::FloorOp::create(b, mul(last, f32(0.5 / llvm::numbers::pi)));
-        last = sub(last, mul(twoPi, turns));
-      }
+      if (L.wrap)
+        last = wrapAngle(last);
       memref::StoreOp::create(b, last, thetaCarry, ValueRange{s});
     });
   // The decay of the chunk's state contributions, after the a-scan.
   strided(C, [&](Value t) {
-    Value at = aAt(t);
-    Value aEnd = aAt(idx(C - 1));
-    Value next = minui(addi(t, 1), C - 1);
-    Value betaNext = select(ult(t, C - 1),
-                            memref::LoadOp::create(b, betaS, ValueRange{next}),
-                            f32(0.0));
-    Value w = add(memref::LoadOp::create(b, gammaS, ValueRange{t}), betaNext);
-    store(mul(math::ExpOp::create(b, sub(aEnd, at)), w), wEnd, {t});
-    store(math::ExpOp::create(b, at), decay, {t});
+    store(weight(idx(C - 1), t), wEnd, {t});
+    store(math::ExpOp::create(b, aAt(t)), decay, {t});
   });
 }
 
@@ -411,8 +414,9 @@ void ChunkedKernelBuilder::scoreTiles() {
         Value tile = addi(warp, muli(slot, warps));
         Value mt = divui(tile, tilesPerRow), nt = remui(tile, tilesPerRow);
         Value t0 = muli(mt, 16), u0 = muli(nt, 8);
-        // Tiles wholly above the diagonal are zero; so are slots past the end.
-        Value live = andi(ult(tile, tiles), ule(u0, addi(t0, 15)));
+        // Slots past the end do nothing; tiles wholly above the diagonal
+        // are zero.
+        Value live = ule(u0, addi(t0, 15));
         ifThen(ult(tile, tiles), [&] {
           auto op = scf::IfOp::create(b, SmallVector<Type>(4, b.getF32Type()),
                                       live, /*withElseRegion=*/true);
@@ -428,18 +432,9 @@ void ChunkedKernelBuilder::scoreTiles() {
             scf::YieldOp::create(b, ValueRange(z));
           }
           for (int64_t e = 0; e < 4; ++e) {
-            Value t = addi(addi(t0, g), (e / 2) * 8);
-            Value u = addi(addi(u0, muli(q, 2)), e % 2);
-            // W(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1}).
-            Value at = aAt(t);
-            Value au = aAt(u);
-            Value before = ult(u, t);
-            Value betaNext = memref::LoadOp::create(
-                b, betaS, ValueRange{minui(addi(u, 1), C - 1)});
-            Value w = add(memref::LoadOp::create(b, gammaS, ValueRange{u}),
-                          select(before, betaNext, f32(0.0)));
-            w = mul(w, math::ExpOp::create(b, sub(at, au)));
-            Value s = select(ule(u, t), mul(op.getResult(e), w), f32(0.0));
+            Value t = accRow(t0, e), u = accCol(u0, e);
+            Value s = select(ule(u, t), mul(op.getResult(e), weight(t, u)),
+                             f32(0.0));
             store(s, sm, {t, u});
           }
         });
@@ -453,15 +448,15 @@ SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
   // H' = H + beta_c v_{c-1} k_{c-1}^T: the previous-token term of the first
   // token of the chunk, which reaches every output of the chunk through H.
   Value betaFirst = memref::LoadOp::create(b, betaS, ValueRange{idx(0)});
-  Value vLo = memref::LoadOp::create(b, vPrev, ValueRange{addi(p0, g)});
-  Value vHi = memref::LoadOp::create(b, vPrev, ValueRange{addi(addi(p0, g), 8)});
+  Value vLo = memref::LoadOp::create(b, vPrev, ValueRange{accRow(p0, 0)});
+  Value vHi = memref::LoadOp::create(b, vPrev, ValueRange{accRow(p0, 2)});
   vLo = mul(vLo, betaFirst);
   vHi = mul(vHi, betaFirst);
   SmallVector<Value> h(state);
   for (int64_t j = 0; j < Np / 8; ++j)
     for (int64_t e = 0; e < 2; ++e) {
-      Value n = addi(addi(muli(q, 2), j * 8), e);
-      Value k = memref::LoadOp::create(b, kPrev, ValueRange{n});
+      Value k = memref::LoadOp::create(b, kPrev,
+                                       ValueRange{accCol(idx(j * 8), e)});
       h[4 * j + e] = add(h[4 * j + e], mul(vLo, k));
       h[4 * j + 2 + e] = add(h[4 * j + 2 + e], mul(vHi, k));
     }
@@ -483,14 +478,14 @@ SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
     Acc acc = zeroAcc();
     for (int64_t kk = 0; kk < Np / 16; ++kk)
       acc = mma(hA[kk], loadB(qsW, t0, kk * 8), acc);
-    Value tLo = addi(muli(q, 2), j * 8), tHi = addi(tLo, 1);
+    Value tLo = accCol(t0, 0), tHi = accCol(t0, 1);
     Value dLo = memref::LoadOp::create(b, decay, ValueRange{tLo});
     Value dHi = memref::LoadOp::create(b, decay, ValueRange{tHi});
     acc = {mul(acc[0], dLo), mul(acc[1], dHi), mul(acc[2], dLo), mul(acc[3], dHi)};
     // Causal: score columns u past this tile's last token are zero.
     for (int64_t kk = 0; kk < C / 16 && kk * 16 <= j * 8 + 7; ++kk)
       acc = mma(vA[kk], loadB(smW, t0, kk * 8), acc);
-    Value pLo = addi(p0, g), pHi = addi(pLo, 8);
+    Value pLo = accRow(p0, 0), pHi = accRow(p0, 2);
     store(acc[0], ys, {tLo, pLo});
     store(acc[1], ys, {tHi, pLo});
     store(acc[2], ys, {tLo, pHi});
@@ -537,7 +532,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
           y = add(y, mul(d, load(vt, {p, t})));
         if (L.hasZ) {
           Value z = load(a.Z, tokenIndex(tc, p));
-          y = mul(y, mul(z, sigmoidApprox(z)));
+          y = mul(y, mul(z, sigmoid(z, arith::FastMathFlags::afn)));
         }
         ifThen(valid, [&] { store(y, a.out, tokenIndex(tok, p)); });
       },
@@ -612,9 +607,7 @@ void ChunkedKernelBuilder::build() {
   // State fragments: tile j holds rows p0 + g (+8), columns 8j + 2q (+1).
   Value p0 = muli(warp, 16);
   auto cellOf = [&](int64_t j, int64_t e) {
-    Value p = addi(addi(p0, g), (e / 2) * 8);
-    Value n = addi(addi(muli(q, 2), j * 8), e % 2);
-    return std::pair<Value, Value>{p, n};
+    return std::pair<Value, Value>{accRow(p0, e), accCol(idx(j * 8), e)};
   };
   SmallVector<Value> init;
   for (int64_t j = 0; j < Np / 8; ++j)
@@ -718,13 +711,12 @@ ChunkedKernelPlan mlir::ssm::planChunkedScanKernel(const LayerShape &shape,
   return plan;
 }
 
-int64_t mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
-                                          const LayerShape &shape,
-                                          const KernelArgs &args,
-                                          int64_t threads, int64_t chunkSize) {
+void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
+                                       const LayerShape &shape,
+                                       const KernelArgs &args, int64_t threads,
+                                       int64_t chunkSize) {
   SharedLayout layout(shape, chunkSize);
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   b.setInsertionPointToStart(&kernel.getBody().front());
   ChunkedKernelBuilder(b, shape, args, threads, layout).build();
-  return layout.total;
 }

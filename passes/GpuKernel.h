@@ -16,6 +16,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/Support/MathExtras.h"
 #include "passes/Passes.h"
 
 namespace mlir::ssm {
@@ -88,17 +89,20 @@ protected:
   Value select(Value c, Value x, Value y) {
     return arith::SelectOp::create(b, c, x, y);
   }
-  Value sigmoid(Value x) {
+  /// 1 / (1 + exp(-x)). `division` = afn makes the reciprocal rcp.approx
+  /// (about 1 ulp): the IEEE division's slow-path branch would split
+  /// unrolled bodies that keep several global loads in flight.
+  Value sigmoid(Value x,
+                arith::FastMathFlags division = arith::FastMathFlags::none) {
     Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
-    return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e));
+    return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e), division);
   }
-  /// sigmoid with an approximate reciprocal (rcp.approx, about 1 ulp): the
-  /// IEEE division's slow-path branch would split the unrolled bodies that
-  /// keep several global loads in flight.
-  Value sigmoidApprox(Value x) {
-    Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
-    return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e),
-                                 arith::FastMathFlags::afn);
+  /// theta mod 2 pi in [0, 2 pi): the angle states the reference returns.
+  Value wrapAngle(Value theta) {
+    Value twoPi = f32(2 * llvm::numbers::pi);
+    Value turns =
+        math::FloorOp::create(b, arith::DivFOp::create(b, theta, twoPi));
+    return sub(theta, mul(twoPi, turns));
   }
   /// for (i = tid; i < count; i += threads) body(i), with `unroll` copies of
   /// the body per trip so that their global loads are in flight together.
@@ -175,9 +179,8 @@ protected:
 };
 
 /// Builds the chunked tensor-core kernel body for `shape` (SISO scan, bf16
-/// data) into `kernel`, whose block size is `threads`. Returns the bytes of
-/// dynamic shared memory the kernel needs.
-int64_t buildChunkedScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
+/// data) into `kernel`, whose block size is `threads` (the plan's).
+void buildChunkedScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                                const KernelArgs &args, int64_t threads,
                                int64_t chunkSize);
 

@@ -108,9 +108,7 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
                                       math::TanhOp::create(b, ang)),
                                   dt));
       if (L.wrap) {
-        Value twoPi = f32(2 * llvm::numbers::pi);
-        Value turns = math::FloorOp::create(b, arith::DivFOp::create(b, next, twoPi));
-        next = arith::SubFOp::create(b, next, mul(twoPi, turns));
+        next = wrapAngle(next);
       }
       theta = select(ownsAngle, next, theta);
       ifThen(ownsAngle, [&] {
@@ -359,8 +357,7 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
   if (useChunked && !chunked.unsupported.empty())
     return op.emitOpError() << "ssm-to-gpu schedule=chunked: "
                             << chunked.unsupported;
-  if (useChunked && request.blockSize != 0 &&
-      request.blockSize != chunked.threads)
+  if (useChunked && !blockSizeFits)
     return op.emitOpError()
            << "ssm-to-gpu schedule=chunked: the block size follows the head "
               "dim (one warp per 16 state rows, at least 4): "
@@ -408,9 +405,9 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
 
   KernelArgs args = argsOf(op, kernel.getArguments());
   if (useChunked) {
-    int64_t shared = buildChunkedScanKernel(kernel, shape, args, blockSize,
-                                            request.chunkSize);
-    kernel->setAttr(kDynamicSharedBytesAttrName, ob.getI64IntegerAttr(shared));
+    buildChunkedScanKernel(kernel, shape, args, blockSize, request.chunkSize);
+    kernel->setAttr(kDynamicSharedBytesAttrName,
+                    ob.getI64IntegerAttr(chunked.sharedBytes));
     kernel->setAttr(kChunkSizeAttrName, ob.getI64IntegerAttr(request.chunkSize));
     return success();
   }

@@ -288,8 +288,6 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   m.grid.clear();
   m.block.clear();
   m.dynamicSharedBytes = 0;
-  if (const JsonValue *schedule = root.get("schedule"); schedule && schedule->isString())
-    m.schedule = schedule->asString();
   if (const JsonValue *launch = root.get("launch")) {
     FieldReader l(*launch, "manifest.json: launch");
     const JsonValue *grid =
@@ -317,12 +315,12 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
           l.fail("'block' holds an entry that is not a thread count in "
                  "[1, 1024]");
       if (const JsonValue *shared = launch->get("dynamic_shared_bytes")) {
-        // sm_90 blocks opt in to at most 227 KiB.
         if (shared->isNumber() && shared->asInt() >= 0 &&
-            shared->asInt() <= 232448)
+            shared->asInt() <= kMaxDynamicSharedBytes)
           m.dynamicSharedBytes = shared->asInt();
         else
-          l.fail("'dynamic_shared_bytes' is not a byte count in [0, 232448]");
+          l.fail("'dynamic_shared_bytes' is not a byte count in [0, " +
+                 std::to_string(kMaxDynamicSharedBytes) + "]");
       }
     }
     if (!l.error.empty()) {

@@ -329,8 +329,8 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   llvm::outs() << "mamba3-compile: wrote " << outputDir << " ("
                << spec.kindName() << " for " << targetOpt << ", config "
                << spec.configHash() << ", " << kernel.schedule << " schedule, "
-               << kernel.block[0] << " threads, "
-               << kernel.dynamicSharedBytes << " bytes shared, " << kernel.cubin.registers << " registers, "
+               << kernel.block[0] << " threads, " << kernel.dynamicSharedBytes
+               << " bytes shared, " << kernel.cubin.registers << " registers, "
                << kernel.cubin.spillStoreBytes << " bytes spilled)\n";
   return 0;
 }

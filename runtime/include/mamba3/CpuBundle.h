@@ -30,6 +30,9 @@ struct BundleArgument {
   std::vector<int64_t> shape;     // -1: dynamic (b or L)
 };
 
+/// The most dynamic shared memory an sm_90 block can opt in to (227 KiB).
+constexpr int64_t kMaxDynamicSharedBytes = 232448;
+
 struct BundleManifest {
   int formatVersion = 0;
   std::string target;  // "cpu"
@@ -48,8 +51,6 @@ struct BundleManifest {
   std::vector<int64_t> block;
   /// launch.dynamic_shared_bytes: shared memory each launch asks for.
   int64_t dynamicSharedBytes = 0;
-  /// "chunked" or "tokens" (GPU bundles; informational).
-  std::string schedule;
 
   bool isStep() const { return kind == "step"; }
 };
