@@ -85,18 +85,28 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
   manifest["ptx"] = "kernel.ptx";
   manifest["entry"] = spec.entryName();
   manifest["calling_convention"] =
-      "bare-pointers: one device pointer per argument";
-  manifest["launch"] = json::Object{
-      {"grid", json::Array{gpu->grid[0], gpu->grid[1], gpu->grid[2]}},
-      {"block", json::Array{gpu->block[0], gpu->block[1], gpu->block[2]}},
-      {"dynamic_shared_bytes", gpu->dynamicSharedBytes}};
+      "bare-pointers: one device pointer per argument, then one per scratch "
+      "buffer";
   manifest["schedule"] = gpu->schedule;
-  const CubinResult &c = gpu->cubin;
-  manifest["ptxas"] = json::Object{{"registers", c.registers},
-                                   {"spill_store_bytes", c.spillStoreBytes},
-                                   {"spill_load_bytes", c.spillLoadBytes},
-                                   {"stack_bytes", c.stackBytes},
-                                   {"shared_bytes", c.sharedBytes}};
+  json::Array launches;
+  for (const GpuLaunchBuild &l : gpu->launches) {
+    KernelResources r = gpu->cubin.resourcesOf(l.kernel);
+    launches.push_back(json::Object{
+        {"kernel", l.kernel},
+        {"grid", json::Array{l.grid[0], l.grid[1], l.grid[2]}},
+        {"block", json::Array{l.block[0], l.block[1], l.block[2]}},
+        {"dynamic_shared_bytes", l.dynamicSharedBytes},
+        {"ptxas", json::Object{{"registers", r.registers},
+                               {"spill_store_bytes", r.spillStoreBytes},
+                               {"spill_load_bytes", r.spillLoadBytes},
+                               {"stack_bytes", r.stackBytes},
+                               {"shared_bytes", r.sharedBytes}}}});
+  }
+  manifest["launches"] = std::move(launches);
+  json::Array scratch;
+  for (const GpuScratchBuild &b : gpu->scratch)
+    scratch.push_back(json::Object{{"name", b.name}, {"bytes", b.bytes}});
+  manifest["scratch"] = std::move(scratch);
   return manifest;
 }
 
@@ -109,7 +119,7 @@ void mlir::ssm::printManifest(llvm::raw_ostream &os,
       "format",     "format_version", "target",        "kind",
       "library",    "entry",          "calling_convention", "config_hash",
       "config",     "chunk_size",     "pipeline",      "host",
-      "ptx",        "launch",         "ptxas",
+      "ptx",        "schedule",       "launches",      "scratch",
       "config_string", "pass_pipeline", "arguments"};
   llvm::SmallVector<llvm::StringRef> keys(std::begin(order), std::end(order));
   for (const auto &member : manifest)
@@ -124,7 +134,7 @@ void mlir::ssm::printManifest(llvm::raw_ostream &os,
     os << (first ? "\n" : ",\n") << "  " << json::Value(key) << ": ";
     first = false;
     const json::Array *array = value->getAsArray();
-    if (key != "arguments" || !array) {
+    if ((key != "arguments" && key != "launches") || !array) {
       os << *value;
       continue;
     }

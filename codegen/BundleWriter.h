@@ -7,7 +7,7 @@
 //   kernel.ptx     its PTX (the runtime's fallback, and for reading)
 //   kernel.mlir    the ssm-level input module, for inspection
 //
-// manifest.json (format_version 1):
+// manifest.json (format_version 2):
 //   format, format_version, target, kind ("scan" | "step"), library, entry,
 //   calling_convention, host {triple, cpu}, config {batch, seqlen (-1:
 //   dynamic), heads, groups, state, headdim, angles, rank, mimo, has_d,
@@ -15,11 +15,16 @@
 //   chunk_size, pipeline, pass_pipeline, config_string, config_hash,
 //   arguments [{index, name, role ("input" | "output"), dtype, axes, shape}]
 // GPU bundles add
-//   ptx, launch {grid, block, dynamic_shared_bytes}: grid and block entries
-//     are integers or axis names ("H", "b") that the runtime evaluates,
-//   ptxas {registers, spill_store_bytes, spill_load_bytes, stack_bytes,
-//     shared_bytes}: what ptxas reported, for reading and for tests.
-// GPU kernels take one device pointer per argument, in the order above.
+//   ptx, schedule,
+//   launches [{kernel, grid, block, dynamic_shared_bytes, ptxas}] in launch
+//     order: grid and block entries are integers or axis names ("H", "b")
+//     that the runtime evaluates; ptxas {registers, spill_store_bytes,
+//     spill_load_bytes, stack_bytes, shared_bytes} is what ptxas reported,
+//     for reading and for tests,
+//   scratch [{name, bytes}]: device buffers the runtime allocates (contents
+//     undefined) for the kernels to pass data between launches.
+// Every GPU kernel takes one device pointer per argument in the order above,
+// then one per scratch buffer.
 //
 // The manifest is written last, so a directory with a manifest holds a
 // complete bundle.
@@ -39,7 +44,7 @@ namespace mlir {
 namespace ssm {
 
 /// Version of the manifest layout; the runtime refuses other versions.
-constexpr int kBundleFormatVersion = 1;
+constexpr int kBundleFormatVersion = 2;
 
 /// What a bundle records besides the spec.
 struct BundleDescription {
@@ -52,16 +57,30 @@ struct BundleDescription {
   HostTargetOptions host;
 };
 
-/// A GPU kernel as the runtime launches it.
-struct GpuKernelBuild {
-  std::string ptx;
-  CubinResult cubin;
+/// One kernel launch of a GPU bundle.
+struct GpuLaunchBuild {
+  std::string kernel;
   /// Launch shape: integers or axis names (see the file comment).
   std::array<llvm::json::Value, 3> grid = {1, 1, 1};
   std::array<int64_t, 3> block = {1, 1, 1};
   /// Bytes of dynamic shared memory each launch passes.
   int64_t dynamicSharedBytes = 0;
-  /// ssm-to-gpu's schedule: "chunked" or "tokens".
+};
+
+/// A device buffer the runtime allocates for the kernels' own use.
+struct GpuScratchBuild {
+  std::string name;
+  int64_t bytes = 0;
+};
+
+/// The GPU kernels of a bundle, as the runtime launches them.
+struct GpuKernelBuild {
+  std::string ptx;
+  CubinResult cubin;
+  /// In launch order; every launch takes the same parameters.
+  std::vector<GpuLaunchBuild> launches;
+  std::vector<GpuScratchBuild> scratch;
+  /// ssm-to-gpu's schedule: "tokens", "chunked" or "chunk-parallel".
   std::string schedule = "tokens";
 };
 

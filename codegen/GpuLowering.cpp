@@ -141,10 +141,43 @@ mlir::ssm::assembleCubin(llvm::StringRef ptx, llvm::StringRef chip,
   CubinResult result;
   result.cubin = (*cubin)->getBuffer().str();
   result.info = info;
-  result.registers = findNumber(info, "Used ([0-9]+) registers");
-  result.stackBytes = findNumber(info, "([0-9]+) bytes stack frame");
-  result.spillStoreBytes = findNumber(info, "([0-9]+) bytes spill stores");
-  result.spillLoadBytes = findNumber(info, "([0-9]+) bytes spill loads");
-  result.sharedBytes = findNumber(info, "([0-9]+) bytes smem");
+  // The report has one section per kernel, each opened by
+  // "Compiling entry function 'NAME'".
+  llvm::StringRef rest(result.info);
+  static constexpr llvm::StringLiteral opener = "Compiling entry function '";
+  for (size_t at = rest.find(opener); at != llvm::StringRef::npos;
+       at = rest.find(opener)) {
+    rest = rest.drop_front(at + opener.size());
+    KernelResources k;
+    k.name = rest.take_until([](char c) { return c == '\''; }).str();
+    llvm::StringRef section = rest.take_front(rest.find(opener));
+    k.registers = findNumber(section, "Used ([0-9]+) registers");
+    k.stackBytes = findNumber(section, "([0-9]+) bytes stack frame");
+    k.spillStoreBytes = findNumber(section, "([0-9]+) bytes spill stores");
+    k.spillLoadBytes = findNumber(section, "([0-9]+) bytes spill loads");
+    k.sharedBytes = findNumber(section, "([0-9]+) bytes smem");
+    result.kernels.push_back(std::move(k));
+  }
   return result;
+}
+
+KernelResources CubinResult::resourcesOf(llvm::StringRef name) const {
+  for (const KernelResources &k : kernels)
+    if (k.name == name)
+      return k;
+  return KernelResources{name.str()};
+}
+
+int64_t CubinResult::maxRegisters() const {
+  int64_t most = -1;
+  for (const KernelResources &k : kernels)
+    most = std::max(most, k.registers);
+  return most;
+}
+
+int64_t CubinResult::spillStoreBytes() const {
+  int64_t total = 0;
+  for (const KernelResources &k : kernels)
+    total += std::max<int64_t>(k.spillStoreBytes, 0);
+  return total;
 }

@@ -41,12 +41,17 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
       llvm::cl::init(0)};
   Option<std::string> schedule{
       *this, "schedule",
-      llvm::cl::desc("ssm-to-gpu schedule: auto | chunked | tokens"),
+      llvm::cl::desc("ssm-to-gpu schedule: auto | chunked | chunk-parallel | "
+                     "tokens"),
       llvm::cl::init("auto")};
   Option<int64_t> chunkSize{
       *this, "chunk-size",
       llvm::cl::desc("tokens per chunk of the chunked schedule"),
       llvm::cl::init(64)};
+  Option<int64_t> smCount{
+      *this, "sm-count",
+      llvm::cl::desc("SMs of the target (auto's chunk-parallel threshold)"),
+      llvm::cl::init(132)};
 
   /// The ssm-to-gpu options these stand for.
   SsmToGpuOptions toGpuOptions() const {
@@ -54,6 +59,7 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
     o.blockSize = blockSize;
     o.schedule = schedule;
     o.chunkSize = chunkSize;
+    o.smCount = smCount;
     return o;
   }
 };
@@ -72,13 +78,24 @@ void buildSsmToNvvmPipeline(OpPassManager &pm, const SsmToNvvmOptions &options);
 llvm::Expected<std::string> serializeToPtx(ModuleOp module,
                                            llvm::StringRef toolkitPath);
 
+/// What ptxas -v reported for one kernel (-1: not reported).
+struct KernelResources {
+  std::string name;
+  int64_t registers = -1, spillStoreBytes = -1, spillLoadBytes = -1,
+          stackBytes = -1, sharedBytes = -1;
+};
+
 /// What ptxas produced for one PTX file.
 struct CubinResult {
   std::string cubin;
-  /// ptxas -v's report: registers, spills, shared memory.
+  /// ptxas -v's report, whole and per kernel (in the report's order).
   std::string info;
-  int64_t registers = -1, spillStoreBytes = -1, spillLoadBytes = -1,
-          stackBytes = -1, sharedBytes = -1;
+  std::vector<KernelResources> kernels;
+  /// The resources of the kernel named `name` (all -1 if it is not there).
+  KernelResources resourcesOf(llvm::StringRef name) const;
+  /// Over all kernels: the most registers, the spilled bytes in total.
+  int64_t maxRegisters() const;
+  int64_t spillStoreBytes() const;
 };
 
 /// Assembles `ptx` for `chip` with `<toolkitPath>/bin/ptxas -O3 -v`. The

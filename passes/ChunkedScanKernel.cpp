@@ -109,8 +109,8 @@ class ChunkedKernelBuilder : public KernelEmitter {
 public:
   ChunkedKernelBuilder(ImplicitLocOpBuilder &b, const LayerShape &shape,
                        const KernelArgs &args, int64_t threads,
-                       const SharedLayout &layout)
-      : KernelEmitter(b, shape, args, threads), M(layout),
+                       const SharedLayout &layout, ChunkedScanPhase phase)
+      : KernelEmitter(b, shape, args, threads), M(layout), phase(phase),
         ownerWarps(layout.Pp / 16) {}
 
   void build();
@@ -228,9 +228,34 @@ private:
   void rotateChunk(Value chunkStart);
   void scoreTiles();
   SmallVector<Value> outputAndState(ArrayRef<Value> state);
+  /// Y^T of the chunk into ys, from H' (the state with the previous-token
+  /// term folded in) and the V^T fragments.
+  void outputTile(ArrayRef<Value> h, ArrayRef<SmallVector<Value>> vA);
+  /// exp(a_end) H' + V^T diag(w_end) K.
+  SmallVector<Value> stateUpdate(SmallVector<Value> h,
+                                 ArrayRef<SmallVector<Value>> vA);
   void epilogue(Value chunkStart);
 
+  /// The k and v of the token before the chunk (the initial states before
+  /// the first) into kPrev / vPrev. The angles decide k's rotation: none in
+  /// ChunkStates (phase 2 rotates the whole contribution), the angles
+  /// entering the chunk in ChunkOutputs.
+  void loadPreviousToken(Value chunk, Value chunkStart);
+  /// The angles the chunk starts from into thetaCarry.
+  void loadStartAngles(Value chunk);
+  /// One chunk: stage, scan, rotate, and in phases that need them the
+  /// scores, the output tile and the state update; returns the state.
+  SmallVector<Value> processChunk(Value chunkStart, ValueRange state);
+  bool computesOutput() const { return phase != ChunkedScanPhase::ChunkStates; }
+  bool updatesState() const { return phase != ChunkedScanPhase::ChunkOutputs; }
+  /// The fp32 state fragments: (row, column) of element e of tile j.
+  std::pair<Value, Value> cellOf(int64_t j, int64_t e) {
+    return {accRow(muli(warp, 16), e), accCol(idx(j * 8), e)};
+  }
+  void writeFinalAngleKV();
+
   const SharedLayout &M;
+  ChunkedScanPhase phase;
   int64_t ownerWarps;
   Value smem, g, q;
   // Views: bf16 element views and their 32-bit word twins.
@@ -341,18 +366,8 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
       [&](Value i) {
         Value t = divui(i, pairs), pair = remui(i, pairs);
         auto [tok, tc, valid] = token(chunkStart, t);
-        // Entries (n0, n1) rotate together by angle `pair`. Half-split
-        // pairs (i, i + N/2); past N/2 the pairs are the zero padding.
-        Value n0, n1;
-        if (L.halfSplit) {
-          Value inHalf = ult(pair, N / 2);
-          Value padded = addi(muli(pair, 2), N - N / 2 * 2);
-          n0 = select(inHalf, pair, padded);
-          n1 = select(inHalf, addi(pair, N / 2), addi(padded, 1));
-        } else {
-          n0 = muli(pair, 2);
-          n1 = addi(n0, 1);
-        }
+        // Entries (n0, n1) rotate together by angle `pair`.
+        auto [n0, n1] = pairEntries(pair);
         Value in0 = andi(valid, ult(n0, N)), in1 = andi(valid, ult(n1, N));
         Value c0 = minui(n0, N - 1), c1 = minui(n1, N - 1);
         Value zero = idx(0);
@@ -461,6 +476,20 @@ SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
       h[4 * j + 2 + e] = add(h[4 * j + 2 + e], mul(vHi, k));
     }
 
+  SmallVector<SmallVector<Value>> vA;
+  for (int64_t kk = 0; kk < C / 16; ++kk)
+    vA.push_back(loadA(vtW, p0, kk * 8));
+  if (computesOutput())
+    outputTile(h, vA);
+  if (!updatesState())
+    return SmallVector<Value>(state);
+  return stateUpdate(std::move(h), vA);
+}
+
+void ChunkedKernelBuilder::outputTile(ArrayRef<Value> h,
+                                 ArrayRef<SmallVector<Value>> vA) {
+  const int64_t C = M.C, Np = M.Np;
+  Value p0 = muli(warp, 16);
   // Y^T (rows p, columns t) = H' Q^T diag(exp(a_t)) + V^T S^T.
   // The state as bf16 A fragments: tiles 2kk and 2kk + 1 of the
   // accumulator layout are the k-tile kk of the A layout.
@@ -470,9 +499,6 @@ SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
     hA.push_back({pack(lo[0], lo[1]), pack(lo[2], lo[3]), pack(hi[0], hi[1]),
                   pack(hi[2], hi[3])});
   }
-  SmallVector<SmallVector<Value>> vA;
-  for (int64_t kk = 0; kk < C / 16; ++kk)
-    vA.push_back(loadA(vtW, p0, kk * 8));
   for (int64_t j = 0; j < C / 8; ++j) {
     Value t0 = idx(j * 8);
     Acc acc = zeroAcc();
@@ -491,7 +517,12 @@ SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
     store(acc[2], ys, {tLo, pHi});
     store(acc[3], ys, {tHi, pHi});
   }
+}
 
+SmallVector<Value>
+ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
+                                  ArrayRef<SmallVector<Value>> vA) {
+  const int64_t C = M.C, Np = M.Np;
   // H <- exp(a_end) H' + (V^T diag(w_end)) K.
   Value chunkDecay = memref::LoadOp::create(b, decay, ValueRange{idx(C - 1)});
   for (Value &x : h)
@@ -544,8 +575,106 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
   strided(P, [&](Value p) { store(load(vt, {p, last}), vPrev, {p}); });
 }
 
+void ChunkedKernelBuilder::loadStartAngles(Value chunk) {
+  const int64_t S = L.s;
+  strided(M.S, [&](Value s) {
+    Value sc = minui(s, std::max<int64_t>(S - 1, 0));
+    Value theta = f32(0.0);
+    if (S > 0 && phase == ChunkedScanPhase::ChunkOutputs)
+      theta = load(a.chunkAngleStart, {bIdx, hIdx, chunk, sc});
+    else if (S > 0 && L.hasInit)
+      // Sequential and ChunkStates count the first chunk's angles from the
+      // initial angle state, every other chunk of ChunkStates from zero.
+      theta = select(eq(chunk, 0), load(a.angle0, {bIdx, hIdx, sc}), f32(0.0));
+    store(theta, thetaCarry, {s});
+  });
+}
+
+void ChunkedKernelBuilder::loadPreviousToken(Value chunk, Value chunkStart) {
+  const int64_t N = L.n, P = L.p, S = L.s;
+  Value zero = idx(0);
+  Value first = eq(chunk, 0);
+  // The token before the chunk, clamped to 0 for the first chunk (which
+  // takes the initial states instead).
+  Value prevTok = arith::SubIOp::create(b, arith::MaxUIOp::create(b, chunkStart, idx(1)),
+                                        idx(1));
+  strided(M.Np / 2, [&](Value pair) {
+    std::array<Value, 2> n, k;
+    std::tie(n[0], n[1]) = pairEntries(pair);
+    for (int i = 0; i < 2; ++i) {
+      Value nc = minui(n[i], N - 1);
+      Value biased = add(load(a.K, qkIndex(prevTok, zero, nc)),
+                         load(a.KBias, biasIndex(zero, nc)));
+      Value initial = L.hasInit ? load(a.k0, stateIndex(zero, nc)) : f32(0.0);
+      k[i] = select(first, initial, biased);
+    }
+    if (S > 0 && phase == ChunkedScanPhase::ChunkOutputs) {
+      // k_{c-1} = Rot(theta entering the chunk) (K_{c-1} + bias).
+      Value theta = load(a.chunkAngleStart,
+                         {bIdx, hIdx, chunk, minui(pair, S - 1)});
+      Value rotated = andi(ult(pair, S), ult(zero, chunk));
+      Value cs = select(rotated, math::CosOp::create(b, theta), f32(1.0));
+      Value sn = select(rotated, math::SinOp::create(b, theta), f32(0.0));
+      Value k0 = sub(mul(k[0], cs), mul(k[1], sn));
+      k[1] = add(mul(k[0], sn), mul(k[1], cs));
+      k[0] = k0;
+    }
+    for (int i = 0; i < 2; ++i)
+      ifThen(ult(n[i], M.Np), [&] {
+        store(select(ult(n[i], N), k[i], f32(0.0)), kPrev, {n[i]});
+      });
+  });
+  strided(M.Pp, [&](Value p) {
+    Value pc = minui(p, P - 1);
+    Value initial = L.hasInit ? load(a.v0, stateIndex(zero, pc)) : f32(0.0);
+    Value v = select(first, initial, load(a.V, tokenIndex(prevTok, pc)));
+    store(select(ult(p, P), v, f32(0.0)), vPrev, {p});
+  });
+}
+
+SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
+                                                      ValueRange state) {
+  // The previous chunk's epilogue still reads ys, ks and vt.
+  gpu::BarrierOp::create(b);
+  stageChunk(chunkStart);
+  gpu::BarrierOp::create(b);
+  scanChunk();
+  gpu::BarrierOp::create(b);
+  rotateChunk(chunkStart);
+  gpu::BarrierOp::create(b);
+  if (computesOutput()) {
+    scoreTiles();
+    gpu::BarrierOp::create(b);
+  }
+  SmallVector<Value> next = inOwnerWarps(state, [&] {
+    return outputAndState(SmallVector<Value>(state));
+  });
+  gpu::BarrierOp::create(b);
+  if (computesOutput())
+    epilogue(chunkStart);
+  return next;
+}
+
+void ChunkedKernelBuilder::writeFinalAngleKV() {
+  const int64_t N = L.n, P = L.p, S = L.s;
+  Value zero = idx(0);
+  if (S > 0)
+    strided(S, [&](Value s) {
+      store(memref::LoadOp::create(b, thetaCarry, ValueRange{s}), a.angle,
+            {bIdx, hIdx, s});
+    });
+  strided(N, [&](Value n) {
+    store(memref::LoadOp::create(b, kPrev, ValueRange{n}), a.k,
+          stateIndex(zero, n));
+  });
+  strided(P, [&](Value p) {
+    store(memref::LoadOp::create(b, vPrev, ValueRange{p}), a.v,
+          stateIndex(zero, p));
+  });
+}
+
 void ChunkedKernelBuilder::build() {
-  const int64_t C = M.C, N = L.n, P = L.p, S = L.s, Np = M.Np;
+  const int64_t C = M.C, N = L.n, P = L.p, Np = M.Np;
   emitIds();
   g = divui(lane, 4);
   q = remui(lane, 4);
@@ -580,46 +709,69 @@ void ChunkedKernelBuilder::build() {
   vPrev = view(M.vPrev, {M.Pp}, f32t);
   thetaCarry = view(M.thetaCarry, {M.S}, f32t);
 
-  // Initial angle, k and v (zero without initial states, and in the padding).
   Value zero = idx(0);
-  strided(M.S, [&](Value s) {
-    Value th = L.hasInit && S > 0 ? load(a.angle0, {bIdx, hIdx, minui(s, S - 1)})
-                                  : f32(0.0);
-    store(th, thetaCarry, {s});
-  });
+  bool sequential = phase == ChunkedScanPhase::Sequential;
+  // The chunk-parallel phases run one chunk per block along grid z.
+  Value chunk =
+      sequential ? zero : Value(gpu::BlockIdOp::create(b, gpu::Dimension::z));
+  Value firstStart = muli(chunk, C);
+  loadStartAngles(chunk);
+  loadPreviousToken(chunk, firstStart);
+  // The per-head biases, read by every token (zero in the padding).
   strided(Np, [&](Value n) {
-    Value k = L.hasInit ? select(ult(n, N), load(a.k0, stateIndex(zero, minui(n, N - 1))),
-                                 f32(0.0))
-                        : f32(0.0);
-    store(k, kPrev, {n});
-    // The per-head biases, read by every token.
     Value in = ult(n, N), nc = minui(n, N - 1);
     store(select(in, load(a.QBias, biasIndex(zero, nc)), f32(0.0)), qBiasS, {n});
     store(select(in, load(a.KBias, biasIndex(zero, nc)), f32(0.0)), kBiasS, {n});
   });
-  strided(M.Pp, [&](Value p) {
-    Value v = L.hasInit ? select(ult(p, P), load(a.v0, stateIndex(zero, minui(p, P - 1))),
-                                 f32(0.0))
-                        : f32(0.0);
-    store(v, vPrev, {p});
-  });
 
   // State fragments: tile j holds rows p0 + g (+8), columns 8j + 2q (+1).
-  Value p0 = muli(warp, 16);
-  auto cellOf = [&](int64_t j, int64_t e) {
-    return std::pair<Value, Value>{accRow(p0, e), accCol(idx(j * 8), e)};
-  };
+  // ChunkStates starts from zero; the others from the initial state or
+  // the state entering the chunk.
   SmallVector<Value> init;
   for (int64_t j = 0; j < Np / 8; ++j)
     for (int64_t e = 0; e < 4; ++e) {
       auto [p, n] = cellOf(j, e);
       Value in = andi(ult(p, P), ult(n, N));
-      init.push_back(L.hasInit ? select(in,
-                                        load(a.ssm0, {bIdx, hIdx, minui(p, P - 1),
-                                                      minui(n, N - 1)}),
-                                        f32(0.0))
-                               : f32(0.0));
+      Value pc = minui(p, P - 1), nc = minui(n, N - 1);
+      Value h = f32(0.0);
+      if (phase == ChunkedScanPhase::ChunkOutputs)
+        h = select(in, load(a.chunkStates, {bIdx, hIdx, chunk, pc, nc}), h);
+      else if (sequential && L.hasInit)
+        h = select(in, load(a.ssm0, {bIdx, hIdx, pc, nc}), h);
+      init.push_back(h);
     }
+
+  if (!sequential) {
+    SmallVector<Value> state = processChunk(firstStart, init);
+    if (phase == ChunkedScanPhase::ChunkStates) {
+      // The chunk's contribution, its decay and its angle increment (the
+      // carried angles after the rotation: counted from zero, or from the
+      // initial angles for the first chunk).
+      for (int64_t j = 0; j < Np / 8; ++j)
+        for (int64_t e = 0; e < 4; ++e) {
+          auto [p, n] = cellOf(j, e);
+          ifThen(andi(ult(p, P), ult(n, N)), [&] {
+            store(state[4 * j + e], a.chunkStates, {bIdx, hIdx, chunk, p, n});
+          });
+        }
+      ifThen(eq(tid, 0), [&] {
+        store(memref::LoadOp::create(b, decay, ValueRange{idx(C - 1)}),
+              a.chunkDecay, {bIdx, hIdx, chunk});
+      });
+      if (L.s > 0)
+        strided(L.s, [&](Value s) {
+          store(memref::LoadOp::create(b, thetaCarry, ValueRange{s}),
+                a.chunkAngleEnd, {bIdx, hIdx, chunk, s});
+        });
+    } else {
+      // The last chunk's block writes the final angle, k and v states.
+      int64_t chunks = llvm::divideCeil(L.seqLen, C);
+      gpu::BarrierOp::create(b);
+      ifThen(eq(chunk, chunks - 1), [&] { writeFinalAngleKV(); });
+    }
+    gpu::ReturnOp::create(b);
+    return;
+  }
 
   int64_t chunks = llvm::divideCeil(L.seqLen, C);
   auto loop = scf::ForOp::create(b, zero, idx(chunks), idx(1), init);
@@ -627,24 +779,8 @@ void ChunkedKernelBuilder::build() {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value chunkStart = muli(loop.getInductionVar(), C);
-    // The previous chunk's epilogue still reads ys, ks and vt.
-    gpu::BarrierOp::create(b);
-    stageChunk(chunkStart);
-    gpu::BarrierOp::create(b);
-    scanChunk();
-    gpu::BarrierOp::create(b);
-    rotateChunk(chunkStart);
-    gpu::BarrierOp::create(b);
-    scoreTiles();
-    gpu::BarrierOp::create(b);
-    SmallVector<Value> next = inOwnerWarps(
-        loop.getRegionIterArgs(),
-        [&] {
-          return outputAndState(SmallVector<Value>(loop.getRegionIterArgs()));
-        });
-    gpu::BarrierOp::create(b);
-    epilogue(chunkStart);
-    scf::YieldOp::create(b, next);
+    scf::YieldOp::create(
+        b, processChunk(chunkStart, loop.getRegionIterArgs()));
   }
 
   // Final states: ssm from the fragments, angle, k and v from shared memory.
@@ -656,19 +792,7 @@ void ChunkedKernelBuilder::build() {
       ifThen(andi(ult(p, P), ult(n, N)),
              [&] { store(finalState[4 * j + e], a.ssm, {bIdx, hIdx, p, n}); });
     }
-  if (S > 0)
-    strided(S, [&](Value s) {
-      store(memref::LoadOp::create(b, thetaCarry, ValueRange{s}), a.angle,
-            {bIdx, hIdx, s});
-    });
-  strided(N, [&](Value n) {
-    store(memref::LoadOp::create(b, kPrev, ValueRange{n}), a.k,
-          stateIndex(zero, n));
-  });
-  strided(P, [&](Value p) {
-    store(memref::LoadOp::create(b, vPrev, ValueRange{p}), a.v,
-          stateIndex(zero, p));
-  });
+  writeFinalAngleKV();
   gpu::ReturnOp::create(b);
 }
 
@@ -714,9 +838,10 @@ ChunkedKernelPlan mlir::ssm::planChunkedScanKernel(const LayerShape &shape,
 void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
                                        const LayerShape &shape,
                                        const KernelArgs &args, int64_t threads,
-                                       int64_t chunkSize) {
+                                       int64_t chunkSize,
+                                       ChunkedScanPhase phase) {
   SharedLayout layout(shape, chunkSize);
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   b.setInsertionPointToStart(&kernel.getBody().front());
-  ChunkedKernelBuilder(b, shape, args, threads, layout).build();
+  ChunkedKernelBuilder(b, shape, args, threads, layout, phase).build();
 }

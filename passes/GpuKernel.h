@@ -34,6 +34,11 @@ struct KernelArgs {
   Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;
   Value angle0, ssm0, k0, v0, mimoV, mimoZ, mimoO;
   Value out, angle, ssm, k, v;
+  /// Scratch buffers of the chunk-parallel schedule (null otherwise):
+  /// per-chunk states (b, H, chunks, P, N), chunk decays exp(a_end)
+  /// (b, H, chunks), the angle increment of each chunk and the angles
+  /// entering it (b, H, chunks, max(S, 1)).
+  Value chunkStates, chunkDecay, chunkAngleEnd, chunkAngleStart;
 };
 
 /// Emits scalar arith/memref/scf code into a kernel body. Loads widen to
@@ -157,6 +162,22 @@ protected:
     return L.step ? SmallVector<Value>{bIdx, hIdx}
                   : SmallVector<Value>{bIdx, hIdx, t};
   }
+  /// The two state entries rotary pair `pair` (0 .. roundUp(N, 2) / 2)
+  /// rotates together: (2i, 2i + 1), or (i, i + N/2) for half-split pairs
+  /// (past N/2 the pairs cover the odd entry and the padding). Entries may be
+  /// N or past it; callers guard them.
+  std::pair<Value, Value> pairEntries(Value pair) {
+    const int64_t N = L.n;
+    if (!L.halfSplit) {
+      Value n0 = muli(pair, 2);
+      return {n0, addi(n0, 1)};
+    }
+    // Pairs past N/2 cover entries 2 (N/2) onwards: 2 pair, 2 pair + 1.
+    Value inHalf = ult(pair, N / 2);
+    Value padded = muli(pair, 2);
+    return {select(inHalf, pair, padded),
+            select(inHalf, addi(pair, N / 2), addi(padded, 1))};
+  }
   SmallVector<Value> stateIndex(Value r, Value x) {
     return L.mimo ? SmallVector<Value>{bIdx, hIdx, r, x}
                   : SmallVector<Value>{bIdx, hIdx, x};
@@ -178,11 +199,34 @@ protected:
   Value tid, lane, warp, hIdx, bIdx, gIdx;
 };
 
+/// What one launch of the chunked tensor-core kernel does.
+enum class ChunkedScanPhase {
+  /// Schedule "chunked": one block per (head, batch) walks every chunk.
+  Sequential,
+  /// Chunk-parallel phase 1: one block per (head, batch, chunk) computes the
+  /// chunk's contribution to the state from a zero state, with angles
+  /// counted from the chunk's start, into the scratch buffers.
+  ChunkStates,
+  /// Chunk-parallel phase 3: one block per (head, batch, chunk) computes the
+  /// chunk's outputs from the state and angles entering it (phase 2's).
+  ChunkOutputs,
+};
+
 /// Builds the chunked tensor-core kernel body for `shape` (SISO scan, bf16
 /// data) into `kernel`, whose block size is `threads` (the plan's).
 void buildChunkedScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
-                               const KernelArgs &args, int64_t threads,
-                               int64_t chunkSize);
+                            const KernelArgs &args, int64_t threads,
+                            int64_t chunkSize, ChunkedScanPhase phase);
+
+/// Chunk-parallel phase 2 (ChunkBoundaryKernel.cpp): grid (H, b,
+/// chunkBoundaryBlocks), `threads` per block. Each thread owns one rotary
+/// pair of one state row and walks the chunk boundaries, turning the chunk
+/// contributions in `chunkStates` into the states entering each chunk (in
+/// place); it writes the angles entering each chunk and the final ssm state.
+void buildChunkBoundaryKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                              const KernelArgs &args, int64_t threads,
+                              int64_t chunkSize);
+int64_t chunkBoundaryBlocks(const LayerShape &shape, int64_t threads);
 
 /// The block size and dynamic shared memory of the chunked kernel, or a
 /// message naming the limit that `shape` exceeds.

@@ -24,12 +24,18 @@ namespace ssm {
 #include "passes/Passes.h.inc"
 
 /// Discardable attributes ssm-to-gpu puts on each kernel for the bundle
-/// writer: the schedule ("tokens" or "chunked"), the bytes of dynamic shared
-/// memory a launch must pass, and the chunk size of the chunked schedule.
+/// writer: the schedule ("tokens", "chunked" or "chunk-parallel"), the bytes
+/// of dynamic shared memory a launch must pass, and the chunk size of the
+/// chunked schedules.
 inline constexpr llvm::StringLiteral kScheduleAttrName = "ssm.schedule";
 inline constexpr llvm::StringLiteral kDynamicSharedBytesAttrName =
     "ssm.dynamic_shared_bytes";
 inline constexpr llvm::StringLiteral kChunkSizeAttrName = "ssm.chunk_size";
+/// A schedule of several launches (chunk-parallel) numbers its kernels in
+/// launch order; their extra arguments are scratch buffers, each marked with
+/// its role (an argument attribute).
+inline constexpr llvm::StringLiteral kLaunchIndexAttrName = "ssm.launch_index";
+inline constexpr llvm::StringLiteral kScratchAttrName = "ssm.scratch";
 
 /// Options of the named pipelines.
 struct SsmPipelineOptions : public PassPipelineOptions<SsmPipelineOptions> {

@@ -102,8 +102,8 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     `gpu.func` kernel in `gpu.module @mamba3_kernels` with the same name.
     The kernel takes one memref per operand and result of the op (operands
     first, in op order, then out, angle, ssm, k, v), all with static shapes.
-    Both schedules run one block per (head, batch), grid (H, b), and keep
-    the P x N fp32 state in registers. The kernel carries `ssm.schedule`,
+    The tokens and chunked schedules run one block per (head, batch), grid
+    (H, b), and keep the P x N fp32 state in registers. The kernel carries `ssm.schedule`,
     `ssm.dynamic_shared_bytes` (and `ssm.chunk_size`) for the bundle writer.
 
     `schedule=chunked` (ChunkedScanKernel.cpp): the chunked form of the
@@ -123,7 +123,19 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     each warp with shuffles; lane 0 applies skip, gate and the MIMO
     down-projection. It covers every layer (decode steps, MIMO, fp32 data).
 
-    `schedule=auto` picks chunked where it applies, tokens elsewhere.
+    `schedule=chunk-parallel`: the same chunk computation in three launches
+    (kernels `<name>_chunk_states`, `<name>_chunk_boundaries`,
+    `<name>_chunk_outputs`, ordered by `ssm.launch_index`): per-chunk state
+    contributions, one block per (head, batch, chunk); a pass over the chunk
+    boundaries (ChunkBoundaryKernel.cpp) that rotates the contributions by
+    the angles entering each chunk and chains the states; per-chunk outputs
+    from those states. The kernels share four scratch buffers, extra
+    arguments after the op's, marked `ssm.scratch` with their role. It fills
+    the GPU when batch * heads is small.
+
+    `schedule=auto` picks chunked where it applies (chunk-parallel when
+    batch * heads is below `sm-count` and there are at least two chunks),
+    tokens elsewhere.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"0",
@@ -132,7 +144,10 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
            "thread's share of the P x N state at 32 registers or less. The "
            "chunked schedule's block size follows P">,
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
-           "auto | chunked | tokens">,
+           "auto | chunked | chunk-parallel | tokens">,
+    Option<"smCount", "sm-count", "int64_t", /*default=*/"132",
+           "streaming multiprocessors of the target (132 on the H100 SXM): "
+           "auto takes chunk-parallel when batch * heads is below it">,
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
            "tokens per chunk of the chunked schedule (a multiple of 16, 16 "
            "to 128)">

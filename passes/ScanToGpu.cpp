@@ -327,7 +327,94 @@ struct KernelRequest {
   int64_t blockSize;
   std::string schedule;
   int64_t chunkSize;
+  int64_t smCount;
 };
+
+/// Threads per block of the chunk-boundary pass (phase 2).
+constexpr int64_t kChunkBoundaryThreads = 128;
+
+/// The kernel arguments for `op`: one memref per operand and result.
+SmallVector<Type> layerArgumentTypes(Operation *op) {
+  SmallVector<Type> types;
+  for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
+    auto tt = cast<RankedTensorType>(t);
+    types.push_back(MemRefType::get(tt.getShape(), tt.getElementType()));
+  }
+  return types;
+}
+
+gpu::GPUFuncOp createKernel(OpBuilder &ob, Location loc, StringRef name,
+                            ArrayRef<Type> argTypes,
+                            ArrayRef<Type> workgroup, int64_t blockSize,
+                            std::array<int64_t, 3> grid, StringRef schedule,
+                            int64_t sharedBytes) {
+  auto kernel = gpu::GPUFuncOp::create(
+      ob, loc, name, ob.getFunctionType(argTypes, {}), workgroup);
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), ob.getUnitAttr());
+  kernel.setKnownBlockSizeAttr(
+      ob.getDenseI32ArrayAttr({static_cast<int32_t>(blockSize), 1, 1}));
+  kernel.setKnownGridSizeAttr(ob.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(grid[0]), static_cast<int32_t>(grid[1]),
+       static_cast<int32_t>(grid[2])}));
+  kernel->setAttr(kScheduleAttrName, ob.getStringAttr(schedule));
+  kernel->setAttr(kDynamicSharedBytesAttrName, ob.getI64IntegerAttr(sharedBytes));
+  return kernel;
+}
+
+/// The three launches of the chunk-parallel schedule. Each kernel takes the
+/// op's memrefs, then the four scratch buffers (marked `ssm.scratch`).
+template <typename OpTy>
+void buildChunkParallelKernels(OpTy op, func::FuncOp func,
+                               gpu::GPUModuleOp module,
+                               const LayerShape &shape,
+                               const ChunkedKernelPlan &plan,
+                               int64_t chunkSize) {
+  OpBuilder ob(module.getBodyRegion());
+  ob.setInsertionPointToEnd(module.getBody());
+  Type f32 = ob.getF32Type();
+  const int64_t B = shape.batch, H = shape.heads;
+  const int64_t chunks = llvm::divideCeil(shape.seqLen, chunkSize);
+  const int64_t angles = std::max<int64_t>(shape.s, 1);
+  SmallVector<Type> argTypes = layerArgumentTypes(op);
+  unsigned layerArgs = argTypes.size();
+  static constexpr StringLiteral scratchNames[] = {
+      "chunk_states", "chunk_decay", "chunk_angle_end", "chunk_angle_start"};
+  argTypes.append({MemRefType::get({B, H, chunks, shape.p, shape.n}, f32),
+                   MemRefType::get({B, H, chunks}, f32),
+                   MemRefType::get({B, H, chunks, angles}, f32),
+                   MemRefType::get({B, H, chunks, angles}, f32)});
+
+  auto create = [&](StringRef suffix, int64_t launchIndex, int64_t threads,
+                    int64_t gridZ, int64_t sharedBytes) {
+    gpu::GPUFuncOp kernel = createKernel(
+        ob, func.getLoc(), (func.getName() + suffix).str(), argTypes, {},
+        threads, {H, B, gridZ}, "chunk-parallel", sharedBytes);
+    kernel->setAttr(kLaunchIndexAttrName, ob.getI64IntegerAttr(launchIndex));
+    kernel->setAttr(kChunkSizeAttrName, ob.getI64IntegerAttr(chunkSize));
+    for (unsigned i = 0; i < 4; ++i)
+      kernel.setArgAttr(layerArgs + i, kScratchAttrName,
+                        ob.getStringAttr(scratchNames[i]));
+    KernelArgs args = argsOf(op, kernel.getArguments());
+    args.chunkStates = kernel.getArgument(layerArgs);
+    args.chunkDecay = kernel.getArgument(layerArgs + 1);
+    args.chunkAngleEnd = kernel.getArgument(layerArgs + 2);
+    args.chunkAngleStart = kernel.getArgument(layerArgs + 3);
+    return std::make_pair(kernel, args);
+  };
+  auto [states, statesArgs] =
+      create("_chunk_states", 0, plan.threads, chunks, plan.sharedBytes);
+  buildChunkedScanKernel(states, shape, statesArgs, plan.threads, chunkSize,
+                         ChunkedScanPhase::ChunkStates);
+  auto [boundaries, boundaryArgs] =
+      create("_chunk_boundaries", 1, kChunkBoundaryThreads,
+             chunkBoundaryBlocks(shape, kChunkBoundaryThreads), 0);
+  buildChunkBoundaryKernel(boundaries, shape, boundaryArgs,
+                           kChunkBoundaryThreads, chunkSize);
+  auto [outputs, outputArgs] =
+      create("_chunk_outputs", 2, plan.threads, chunks, plan.sharedBytes);
+  buildChunkedScanKernel(outputs, shape, outputArgs, plan.threads, chunkSize,
+                         ChunkedScanPhase::ChunkOutputs);
+}
 
 template <typename OpTy>
 LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
@@ -351,18 +438,32 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
   // token-sequential kernel.
   bool blockSizeFits =
       request.blockSize == 0 || request.blockSize == chunked.threads;
-  bool useChunked = request.schedule == "chunked" ||
+  bool parallelAsked = request.schedule == "chunk-parallel";
+  bool useChunked = request.schedule == "chunked" || parallelAsked ||
                     (request.schedule == "auto" &&
                      chunked.unsupported.empty() && blockSizeFits);
   if (useChunked && !chunked.unsupported.empty())
-    return op.emitOpError() << "ssm-to-gpu schedule=chunked: "
-                            << chunked.unsupported;
+    return op.emitOpError() << "ssm-to-gpu schedule=" << request.schedule
+                            << ": " << chunked.unsupported;
   if (useChunked && !blockSizeFits)
     return op.emitOpError()
-           << "ssm-to-gpu schedule=chunked: the block size follows the head "
-              "dim (one warp per 16 state rows, at least 4): "
+           << "ssm-to-gpu schedule=" << request.schedule
+           << ": the block size follows the head dim (one warp per 16 state "
+              "rows, at least 4): "
            << chunked.threads << " threads, not "
            << static_cast<int64_t>(request.blockSize);
+  // Chunk-parallel when one block per (head, batch) leaves SMs idle and
+  // there is more than one chunk to spread.
+  int64_t chunks = llvm::divideCeil(shape.seqLen, request.chunkSize);
+  bool useParallel =
+      parallelAsked || (useChunked && request.schedule == "auto" &&
+                        shape.batch * shape.heads < request.smCount &&
+                        chunks >= 2);
+  if (useParallel) {
+    buildChunkParallelKernels(op, func, module, shape, chunked,
+                              request.chunkSize);
+    return success();
+  }
   int64_t blockSize = useChunked ? chunked.threads
                       : request.blockSize == 0 ? chooseBlockSize(shape)
                                                : request.blockSize;
@@ -371,11 +472,7 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
                             << " rotary angles exceed the block size "
                             << static_cast<int64_t>(blockSize);
 
-  SmallVector<Type> argTypes;
-  for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
-    auto tt = cast<RankedTensorType>(t);
-    argTypes.push_back(MemRefType::get(tt.getShape(), tt.getElementType()));
-  }
+  SmallVector<Type> argTypes = layerArgumentTypes(op);
   OpBuilder ob(module.getBodyRegion());
   ob.setInsertionPointToEnd(module.getBody());
   auto wg = gpu::AddressSpaceAttr::get(ob.getContext(),
@@ -392,29 +489,20 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
                         MemRefLayoutAttrInterface(), wg),
         MemRefType::get({std::max<int64_t>(shape.s, 1)}, f32,
                         MemRefLayoutAttrInterface(), wg)};
-  auto kernel = gpu::GPUFuncOp::create(
-      ob, func.getLoc(), func.getName(),
-      ob.getFunctionType(argTypes, {}), workgroup);
-  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), ob.getUnitAttr());
-  kernel.setKnownBlockSizeAttr(
-      ob.getDenseI32ArrayAttr({static_cast<int32_t>(blockSize), 1, 1}));
-  kernel.setKnownGridSizeAttr(ob.getDenseI32ArrayAttr(
-      {static_cast<int32_t>(shape.heads), static_cast<int32_t>(shape.batch), 1}));
-  kernel->setAttr(kScheduleAttrName,
-                  ob.getStringAttr(useChunked ? "chunked" : "tokens"));
-
+  gpu::GPUFuncOp kernel = createKernel(
+      ob, func.getLoc(), func.getName(), argTypes, workgroup, blockSize,
+      {shape.heads, shape.batch, 1}, useChunked ? "chunked" : "tokens",
+      useChunked ? chunked.sharedBytes : 0);
   KernelArgs args = argsOf(op, kernel.getArguments());
   if (useChunked) {
-    buildChunkedScanKernel(kernel, shape, args, blockSize, request.chunkSize);
-    kernel->setAttr(kDynamicSharedBytesAttrName,
-                    ob.getI64IntegerAttr(chunked.sharedBytes));
+    buildChunkedScanKernel(kernel, shape, args, blockSize, request.chunkSize,
+                           ChunkedScanPhase::Sequential);
     kernel->setAttr(kChunkSizeAttrName, ob.getI64IntegerAttr(request.chunkSize));
     return success();
   }
   ImplicitLocOpBuilder b(func.getLoc(), ob.getContext());
   b.setInsertionPointToStart(&kernel.getBody().front());
   KernelBuilder(b, shape, args, blockSize).build(kernel.getWorkgroupAttributions());
-  kernel->setAttr(kDynamicSharedBytesAttrName, ob.getI64IntegerAttr(0));
   return success();
 }
 
@@ -429,13 +517,19 @@ struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
                          << static_cast<int64_t>(blockSize);
       return signalPassFailure();
     }
-    if (schedule != "auto" && schedule != "tokens" && schedule != "chunked") {
-      module.emitError() << "ssm-to-gpu: schedule must be auto, tokens or "
-                            "chunked, got '"
+    if (schedule != "auto" && schedule != "tokens" && schedule != "chunked" &&
+        schedule != "chunk-parallel") {
+      module.emitError() << "ssm-to-gpu: schedule must be auto, tokens, "
+                            "chunked or chunk-parallel, got '"
                          << schedule << "'";
       return signalPassFailure();
     }
-    KernelRequest request{blockSize, schedule, chunkSize};
+    if (smCount < 1) {
+      module.emitError() << "ssm-to-gpu: sm-count must be positive, got "
+                         << static_cast<int64_t>(smCount);
+      return signalPassFailure();
+    }
+    KernelRequest request{blockSize, schedule, chunkSize, smCount};
     SmallVector<std::pair<func::FuncOp, Operation *>> work;
     for (auto func : module.getOps<func::FuncOp>()) {
       SmallVector<Operation *> ops;

@@ -6,8 +6,13 @@ usage: scripts/gpu-bundles.py MAMBA3_COMPILE GOLDEN_BASE OUTDIR
 GPU kernels are compiled for one shape, and the GPU machine has no MLIR, so
 every configuration the check runs is compiled ahead into OUTDIR:
   golden/<case>        each golden case as a bf16 scan (and <case>_step for
-                       one-token cases)
+                       one-token cases); SISO prefill cases also under the
+                       other chunked schedule than auto's, and chunk-parallel
+                       with 16-token chunks (several chunks, a partial last)
   sweep/n<N>_p<P>_l<L> random SISO configs, b=2, H=4, G=2, bf16, init states
+                       (auto: chunk-parallel from two chunks on); _seq: the
+                       one-pass chunked schedule
+  sweep/variants/...   half-split pairing, Euler rule, no angle wrap, no D/Z
   bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
 OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it.
 """
@@ -40,14 +45,35 @@ for case in meta["cases"]:
           "golden:" + case["name"])
     if p["L"] == 1:
         build("golden/%s_step" % case["name"], args + ["--step"], "golden:" + case["name"])
+    elif case["kind"] != "mimo":
+        prefill = args + ["--seqlen", str(p["L"])] + (["--init"] if p["init"] else [])
+        for schedule in ("chunked", "chunk-parallel"):
+            build("golden/%s_%s" % (case["name"], schedule),
+                  prefill + ["--schedule", schedule], "golden:" + case["name"])
+        build("golden/%s_chunk-parallel_c16" % case["name"],
+              prefill + ["--schedule", "chunk-parallel", "--chunk", "16"],
+              "golden:" + case["name"])
 
 for n in (16, 32, 64, 96, 128, 256):
     for pd in (32, 64, 128):
         for l in (1, 100, 4096):
-            build("sweep/n%d_p%d_l%d" % (n, pd, l),
-                  ["--batch", "2", "--seqlen", str(l), "--heads", "4", "--groups", "2",
-                   "--state", str(n), "--headdim", str(pd), "--angles", str(min(16, n // 2)),
-                   "--init"], "random")
+            sweep = ["--batch", "2", "--seqlen", str(l), "--heads", "4", "--groups", "2",
+                     "--state", str(n), "--headdim", str(pd),
+                     "--angles", str(min(16, n // 2)), "--init"]
+            build("sweep/n%d_p%d_l%d" % (n, pd, l), sweep, "random")
+            if l > 64:
+                build("sweep/n%d_p%d_l%d_seq" % (n, pd, l), sweep + ["--schedule", "chunked"],
+                      "random")
+
+variant = ["--batch", "2", "--seqlen", "300", "--heads", "4", "--groups", "2", "--state", "64",
+           "--headdim", "64", "--angles", "16", "--init"]
+for name, extra in (("half_split", ["--pairing", "half_split"]), ("euler", ["--rule", "euler"]),
+                    ("no_wrap", ["--no-wrap-angle"]), ("no_d_z", ["--no-d", "--no-z"]),
+                    ("no_init", None)):
+    flags = [f for f in variant if f != "--init"] if extra is None else variant + extra
+    for schedule in ("chunked", "chunk-parallel"):
+        build("sweep/variants/%s_%s" % (name, schedule), flags + ["--schedule", schedule],
+              "random")
 
 for n in (64, 128, 256):
     build("bench/prefill_b8_l4096_h32_n%d" % n,
@@ -56,6 +82,13 @@ for n in (64, 128, 256):
 build("bench/prefill_b1_l16384_h32_n128",
       ["--batch", "1", "--seqlen", "16384", "--heads", "32", "--state", "128",
        "--headdim", "64", "--angles", "16"], "bench")
+# The schedule auto did not pick, for comparison.
+build("bench/prefill_b1_l16384_h32_n128_chunked",
+      ["--batch", "1", "--seqlen", "16384", "--heads", "32", "--state", "128",
+       "--headdim", "64", "--angles", "16", "--schedule", "chunked"], "bench")
+build("bench/prefill_b8_l4096_h32_n128_chunk-parallel",
+      ["--batch", "8", "--seqlen", "4096", "--heads", "32", "--state", "128",
+       "--headdim", "64", "--angles", "16", "--schedule", "chunk-parallel"], "bench")
 for b in (1, 64, 256):
     build("bench/decode_b%d_h32_n128" % b,
           ["--batch", str(b), "--heads", "32", "--state", "128", "--headdim", "64",

@@ -285,47 +285,81 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
     arg.isOutput = role == "output";
     m.arguments.push_back(std::move(arg));
   }
-  m.grid.clear();
-  m.block.clear();
-  m.dynamicSharedBytes = 0;
-  if (const JsonValue *launch = root.get("launch")) {
-    FieldReader l(*launch, "manifest.json: launch");
-    const JsonValue *grid =
-        launch->isObject() ? l.member("grid", JsonValue::Kind::Array, "an array")
-                           : nullptr;
-    const JsonValue *block =
-        grid ? l.member("block", JsonValue::Kind::Array, "an array") : nullptr;
-    if (!launch->isObject())
-      l.fail("is not an object");
-    else if (block && (grid->items().size() != 3 || block->items().size() != 3))
-      l.fail("'grid' and 'block' need 3 entries each");
-    else if (block) {
-      for (const JsonValue &g : grid->items())
-        if (g.isString())
-          m.grid.push_back(g.asString());
-        else if (g.isNumber() && g.asInt() >= 1)
-          m.grid.push_back(std::to_string(g.asInt()));
-        else
-          l.fail("'grid' holds an entry that is neither an axis name nor a "
-                 "positive integer");
-      for (const JsonValue &b : block->items())
-        if (b.isNumber() && b.asInt() >= 1 && b.asInt() <= 1024)
-          m.block.push_back(b.asInt());
-        else
-          l.fail("'block' holds an entry that is not a thread count in "
-                 "[1, 1024]");
-      if (const JsonValue *shared = launch->get("dynamic_shared_bytes")) {
-        if (shared->isNumber() && shared->asInt() >= 0 &&
-            shared->asInt() <= kMaxDynamicSharedBytes)
-          m.dynamicSharedBytes = shared->asInt();
-        else
-          l.fail("'dynamic_shared_bytes' is not a byte count in [0, " +
-                 std::to_string(kMaxDynamicSharedBytes) + "]");
-      }
-    }
-    if (!l.error.empty()) {
-      error = l.error;
+  m.launches.clear();
+  m.scratch.clear();
+  if (const JsonValue *launches = root.get("launches")) {
+    if (!launches->isArray() || launches->items().empty()) {
+      error = "manifest.json: 'launches' is not a non-empty array";
       return false;
+    }
+    for (size_t i = 0; i < launches->items().size(); ++i) {
+      const JsonValue &item = launches->items()[i];
+      FieldReader l(item, "manifest.json: launches[" + std::to_string(i) + "]");
+      BundleManifest::Launch launch;
+      const JsonValue *grid = nullptr, *block = nullptr;
+      if (!item.isObject()) {
+        l.fail("is not an object");
+      } else {
+        l.str("kernel", launch.kernel);
+        grid = l.member("grid", JsonValue::Kind::Array, "an array");
+        block = grid ? l.member("block", JsonValue::Kind::Array, "an array")
+                     : nullptr;
+      }
+      if (block && (grid->items().size() != 3 || block->items().size() != 3))
+        l.fail("'grid' and 'block' need 3 entries each");
+      else if (block && l.error.empty()) {
+        for (const JsonValue &g : grid->items())
+          if (g.isString())
+            launch.grid.push_back(g.asString());
+          else if (g.isNumber() && g.asInt() >= 1)
+            launch.grid.push_back(std::to_string(g.asInt()));
+          else
+            l.fail("'grid' holds an entry that is neither an axis name nor a "
+                   "positive integer");
+        for (const JsonValue &b : block->items())
+          if (b.isNumber() && b.asInt() >= 1 && b.asInt() <= 1024)
+            launch.block.push_back(b.asInt());
+          else
+            l.fail("'block' holds an entry that is not a thread count in "
+                   "[1, 1024]");
+        if (const JsonValue *shared = item.get("dynamic_shared_bytes")) {
+          if (shared->isNumber() && shared->asInt() >= 0 &&
+              shared->asInt() <= kMaxDynamicSharedBytes)
+            launch.dynamicSharedBytes = shared->asInt();
+          else
+            l.fail("'dynamic_shared_bytes' is not a byte count in [0, " +
+                   std::to_string(kMaxDynamicSharedBytes) + "]");
+        }
+      }
+      if (!l.error.empty()) {
+        error = l.error;
+        return false;
+      }
+      m.launches.push_back(std::move(launch));
+    }
+  }
+  if (const JsonValue *scratch = root.get("scratch")) {
+    if (!scratch->isArray()) {
+      error = "manifest.json: 'scratch' is not an array";
+      return false;
+    }
+    for (size_t i = 0; i < scratch->items().size(); ++i) {
+      const JsonValue &item = scratch->items()[i];
+      FieldReader r(item, "manifest.json: scratch[" + std::to_string(i) + "]");
+      BundleManifest::Scratch buffer;
+      if (!item.isObject())
+        r.fail("is not an object");
+      else {
+        r.str("name", buffer.name);
+        r.integer("bytes", buffer.bytes);
+        if (r.error.empty() && buffer.bytes < 1)
+          r.fail("'bytes' is not a positive byte count");
+      }
+      if (!r.error.empty()) {
+        error = r.error;
+        return false;
+      }
+      m.scratch.push_back(std::move(buffer));
     }
   }
   if (m.arguments.size() > kMaxArguments) {

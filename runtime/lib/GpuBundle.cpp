@@ -53,9 +53,9 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
             "'; GpuBundle runs GPU (sm_*) bundles";
     return nullptr;
   }
-  if (m.grid.empty()) {
-    error = dir + "/manifest.json: a GPU bundle needs 'launch' with 'grid' "
-                  "and 'block'" + std::string(kCompileHint);
+  if (m.launches.empty()) {
+    error = dir + "/manifest.json: a GPU bundle needs 'launches' (kernel, "
+                  "grid, block)" + std::string(kCompileHint);
     return nullptr;
   }
 
@@ -83,22 +83,25 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
             m.target + ")";
     return nullptr;
   }
-  if ((r = d.cuModuleGetFunction(&bundle->function_, bundle->module_,
-                                 m.entry.c_str()))) {
-    error = dir + ": the module has no kernel '" + m.entry +
-            "': " + d.describe(r);
-    return nullptr;
-  }
-  // Past 48 KiB a kernel must opt in to its dynamic shared memory.
-  if (m.dynamicSharedBytes > 48 * 1024 &&
-      (r = d.cuFuncSetAttribute(bundle->function_,
-                                kCuFuncAttrMaxDynamicSharedSize,
-                                static_cast<int>(m.dynamicSharedBytes)))) {
-    error = dir + ": kernel '" + m.entry + "' cannot have " +
-            std::to_string(m.dynamicSharedBytes) +
-            " bytes of shared memory on " + bundle->device_.name + ": " +
-            d.describe(r);
-    return nullptr;
+  for (const BundleManifest::Launch &launch : m.launches) {
+    CUfunction function = nullptr;
+    if ((r = d.cuModuleGetFunction(&function, bundle->module_,
+                                   launch.kernel.c_str()))) {
+      error = dir + ": the module has no kernel '" + launch.kernel +
+              "': " + d.describe(r);
+      return nullptr;
+    }
+    // Past 48 KiB a kernel must opt in to its dynamic shared memory.
+    if (launch.dynamicSharedBytes > 48 * 1024 &&
+        (r = d.cuFuncSetAttribute(function, kCuFuncAttrMaxDynamicSharedSize,
+                                  static_cast<int>(launch.dynamicSharedBytes)))) {
+      error = dir + ": kernel '" + launch.kernel + "' cannot have " +
+              std::to_string(launch.dynamicSharedBytes) +
+              " bytes of shared memory on " + bundle->device_.name + ": " +
+              d.describe(r);
+      return nullptr;
+    }
+    bundle->functions_.push_back(function);
   }
   return bundle;
 }
@@ -124,18 +127,23 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
   if (!packBundleArguments(m, cfg, in, host, shapes, error))
     return false;
 
-  std::array<unsigned, 3> grid;
-  for (int i = 0; i < 3; ++i) {
-    const std::string &g = m.grid[i];
-    int64_t v = std::isdigit(static_cast<unsigned char>(g[0]))
-                    ? std::atoll(g.c_str())
-                    : layerAxisSize(cfg, g);
-    if (v < 1) {
-      error = "manifest: launch.grid[" + std::to_string(i) + "] = '" + g +
-              "' is not a positive block count for this config";
-      return false;
+  std::vector<std::array<unsigned, 3>> grids;
+  for (size_t k = 0; k < m.launches.size(); ++k) {
+    std::array<unsigned, 3> grid;
+    for (int i = 0; i < 3; ++i) {
+      const std::string &g = m.launches[k].grid[i];
+      int64_t v = std::isdigit(static_cast<unsigned char>(g[0]))
+                      ? std::atoll(g.c_str())
+                      : layerAxisSize(cfg, g);
+      if (v < 1) {
+        error = "manifest: launches[" + std::to_string(k) + "].grid[" +
+                std::to_string(i) + "] = '" + g +
+                "' is not a positive block count for this config";
+        return false;
+      }
+      grid[i] = static_cast<unsigned>(v);
     }
-    grid[i] = static_cast<unsigned>(v);
+    grids.push_back(grid);
   }
 
   const CudaDriver &d = *device_.driver;
@@ -147,8 +155,9 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
   };
   if (!check(d.cuCtxSetCurrent(device_.context), "cuCtxSetCurrent"))
     return false;
-  DeviceBuffers buffers{&d, std::vector<CUdeviceptr>(host.size(), 0)};
-  std::vector<void *> params(host.size());
+  DeviceBuffers buffers{
+      &d, std::vector<CUdeviceptr>(host.size() + m.scratch.size(), 0)};
+  std::vector<void *> params(buffers.pointers.size());
   for (size_t i = 0; i < host.size(); ++i) {
     size_t bytes = std::max<size_t>(host[i].size(), 16);
     if (!check(d.cuMemAlloc(&buffers.pointers[i], bytes), "cuMemAlloc"))
@@ -164,13 +173,31 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
       return false;
     params[i] = &buffers.pointers[i];
   }
+  // Scratch: written by one launch before the next reads it.
+  for (size_t j = 0; j < m.scratch.size(); ++j) {
+    size_t i = host.size() + j;
+    if (!check(d.cuMemAlloc(&buffers.pointers[i],
+                            static_cast<size_t>(m.scratch[j].bytes)),
+               ("cuMemAlloc (scratch '" + m.scratch[j].name + "', " +
+                std::to_string(m.scratch[j].bytes) + " bytes)")
+                   .c_str()))
+      return false;
+    params[i] = &buffers.pointers[i];
+  }
+  // Every launch of the bundle, in order, on one stream.
   auto launch = [&](CUstream stream) {
-    return d.cuLaunchKernel(function_, grid[0], grid[1], grid[2],
-                            static_cast<unsigned>(m.block[0]),
-                            static_cast<unsigned>(m.block[1]),
-                            static_cast<unsigned>(m.block[2]),
-                            static_cast<unsigned>(m.dynamicSharedBytes), stream,
-                            params.data(), nullptr);
+    for (size_t k = 0; k < functions_.size(); ++k) {
+      const BundleManifest::Launch &l = m.launches[k];
+      CUresult r = d.cuLaunchKernel(
+          functions_[k], grids[k][0], grids[k][1], grids[k][2],
+          static_cast<unsigned>(l.block[0]), static_cast<unsigned>(l.block[1]),
+          static_cast<unsigned>(l.block[2]),
+          static_cast<unsigned>(l.dynamicSharedBytes), stream, params.data(),
+          nullptr);
+      if (r != 0)
+        return r;
+    }
+    return CUresult(0);
   };
   if (!check(launch(nullptr), "cuLaunchKernel") ||
       !check(d.cuCtxSynchronize(), "the kernel"))
@@ -188,8 +215,9 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
   for (const auto &h : host)
     timing->bytes += static_cast<double>(h.size());
 
-  // Relaunching on the same buffers recomputes the same outputs: the kernel
-  // reads only inputs, so repeated launches are independent.
+  // Relaunching on the same buffers recomputes the same outputs: the kernels
+  // read only inputs and scratch that an earlier launch of the same run
+  // wrote, so repeated runs are independent.
   CUstream stream = nullptr;
   CUevent start = nullptr, stop = nullptr;
   if (!check(d.cuStreamCreate(&stream, 1), "cuStreamCreate") ||

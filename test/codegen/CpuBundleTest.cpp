@@ -255,7 +255,7 @@ TEST(CpuBundle, CorruptManifest) {
   EXPECT_NE(error.find("mamba3-compile"), std::string::npos) << error;
 
   std::ofstream(dir + "/manifest.json")
-      << "{\"format\": \"mamba3-bundle\", \"format_version\": 1}";
+      << "{\"format\": \"mamba3-bundle\", \"format_version\": 2}";
   EXPECT_FALSE(CpuBundle::load(dir, error));
   EXPECT_NE(error.find("'target' is missing"), std::string::npos) << error;
 }
@@ -287,12 +287,50 @@ TEST(CpuBundle, ManifestChecks) {
     return s;
   };
   EXPECT_FALSE(parseBundleManifest(
-      replaced("\"format_version\": 1", "\"format_version\": 7"), m, error));
+      replaced("\"format_version\": 2", "\"format_version\": 7"), m, error));
   EXPECT_NE(error.find("format_version 7"), std::string::npos) << error;
   EXPECT_FALSE(parseBundleManifest(replaced("\"kind\": \"scan\"",
                                             "\"kind\": \"train\""),
                                    m, error));
   EXPECT_NE(error.find("'kind'"), std::string::npos) << error;
+
+  // GPU launches and scratch buffers: parsed in order, bad entries named.
+  auto withGpu = [&](const std::string &launches, const std::string &scratch) {
+    return replaced("\"target\": \"cpu\"",
+                    "\"target\": \"sm_90a\", \"launches\": " + launches +
+                        ", \"scratch\": " + scratch);
+  };
+  std::string twoLaunches =
+      "[{\"kernel\": \"k1\", \"grid\": [\"H\", \"b\", 3], \"block\": [128, 1, 1], "
+      "\"dynamic_shared_bytes\": 70000}, {\"kernel\": \"k2\", \"grid\": [1, 1, 1], "
+      "\"block\": [64, 1, 1]}]";
+  ASSERT_TRUE(parseBundleManifest(
+      withGpu(twoLaunches, "[{\"name\": \"chunk_states\", \"bytes\": 4096}]"), m,
+      error))
+      << error;
+  ASSERT_EQ(m.launches.size(), 2u);
+  EXPECT_EQ(m.launches[0].kernel, "k1");
+  EXPECT_EQ(m.launches[0].grid, (std::vector<std::string>{"H", "b", "3"}));
+  EXPECT_EQ(m.launches[0].dynamicSharedBytes, 70000);
+  EXPECT_EQ(m.launches[1].block[0], 64);
+  EXPECT_EQ(m.launches[1].dynamicSharedBytes, 0);
+  ASSERT_EQ(m.scratch.size(), 1u);
+  EXPECT_EQ(m.scratch[0].name, "chunk_states");
+  EXPECT_EQ(m.scratch[0].bytes, 4096);
+  EXPECT_FALSE(parseBundleManifest(withGpu("[]", "[]"), m, error));
+  EXPECT_NE(error.find("'launches' is not a non-empty array"), std::string::npos)
+      << error;
+  EXPECT_FALSE(parseBundleManifest(
+      withGpu(twoLaunches, "[{\"name\": \"s\", \"bytes\": 0}]"), m, error));
+  EXPECT_NE(error.find("scratch[0]: 'bytes' is not a positive byte count"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(parseBundleManifest(
+      withGpu("[{\"kernel\": \"k\", \"grid\": [1, 1, 0], \"block\": [1, 1, 1]}]",
+              "[]"),
+      m, error));
+  EXPECT_NE(error.find("launches[0]: 'grid' holds an entry"), std::string::npos)
+      << error;
 
   // A GPU bundle is not for CpuBundle.
   std::ofstream(dir + "/manifest.json")

@@ -50,7 +50,7 @@
 
 // BLOCK: ssm-to-gpu schedule=chunked: the block size follows the head dim (one warp per 16 state rows, at least 4): 128 threads, not 256
 // CHUNK40: ssm-to-gpu schedule=chunked: the chunked tensor-core kernel needs a chunk size that is a multiple of 16 in [16, 128], got 40
-// SCHEDULE: ssm-to-gpu: schedule must be auto, tokens or chunked, got 'diagonal'
+// SCHEDULE: ssm-to-gpu: schedule must be auto, tokens, chunked or chunk-parallel, got 'diagonal'
 func.func @siso(%q: tensor<2x16x1x32xbf16>, %k: tensor<2x16x1x32xbf16>, %v: tensor<2x16x4x16xbf16>,
     %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>,
     %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>, %d: tensor<4xf32>,

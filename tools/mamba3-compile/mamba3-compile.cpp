@@ -107,8 +107,11 @@ cl::opt<int64_t> blockSizeOpt(
     cl::init(0), cl::cat(outputCat));
 cl::opt<std::string> scheduleOpt(
     "schedule",
-    cl::desc("GPU schedule: auto (chunked where it applies) | chunked "
-             "(tensor cores, bf16 SISO prefill) | tokens (token-sequential)"),
+    cl::desc("GPU schedule: auto (chunked where it applies, chunk-parallel "
+             "when batch * heads leaves SMs idle) | chunked (tensor cores, "
+             "bf16 SISO prefill, one block per (head, batch)) | "
+             "chunk-parallel (three launches, blocks per chunk) | tokens "
+             "(token-sequential)"),
     cl::init("auto"), cl::cat(outputCat));
 cl::opt<std::string> cudaToolkitOpt(
     "cuda-toolkit",
@@ -261,30 +264,48 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
     module.print(llvm::outs());
     return 0;
   }
-  // The launch shape is what ssm-to-gpu recorded on the kernel.
+  // The launches are what ssm-to-gpu recorded on its kernels: one kernel
+  // named after the entry, or several (ordered by ssm.launch_index) whose
+  // extra arguments are scratch buffers.
   GpuKernelBuild kernel;
-  bool found = false;
+  SmallVector<std::pair<int64_t, gpu::GPUFuncOp>> kernels;
   module.walk([&](gpu::GPUFuncOp func) {
+    if (!func.getKnownBlockSizeAttr() || !func.getKnownGridSizeAttr() ||
+        !func.getName().starts_with(spec.entryName()))
+      return;
+    auto index = func->getAttrOfType<IntegerAttr>(kLaunchIndexAttrName);
+    kernels.push_back({index ? index.getInt() : 0, func});
+  });
+  llvm::sort(kernels, [](const auto &x, const auto &y) { return x.first < y.first; });
+  if (kernels.empty())
+    return fail("ssm-to-gpu left no kernel named " + spec.entryName() +
+                " with a known launch shape");
+  for (auto [index, func] : kernels) {
+    GpuLaunchBuild launch;
+    launch.kernel = func.getName().str();
     auto block = func.getKnownBlockSizeAttr();
     auto grid = func.getKnownGridSizeAttr();
-    if (!block || !grid || func.getName() != spec.entryName())
-      return;
-    found = true;
     for (int i = 0; i < 3; ++i)
-      kernel.block[i] = block[i];
+      launch.block[i] = block[i];
+    // Blocks are (head, batch[, z]): the manifest keeps the formula.
+    launch.grid = {llvm::json::Value("H"), llvm::json::Value("b"),
+                   llvm::json::Value(int64_t(grid[2]))};
     if (auto shared = func->getAttrOfType<IntegerAttr>(kDynamicSharedBytesAttrName))
-      kernel.dynamicSharedBytes = shared.getInt();
+      launch.dynamicSharedBytes = shared.getInt();
     if (auto schedule = func->getAttrOfType<StringAttr>(kScheduleAttrName))
       kernel.schedule = schedule.str();
     auto chunk = func->getAttrOfType<IntegerAttr>(kChunkSizeAttrName);
     spec.chunkSize = chunk ? chunk.getInt() : 0;
-    // Blocks are (head, batch) pairs: the manifest keeps the formula.
-    kernel.grid = {llvm::json::Value("H"), llvm::json::Value("b"),
-                   llvm::json::Value(int64_t(grid[2]))};
-  });
-  if (!found)
-    return fail("ssm-to-gpu left no kernel named " + spec.entryName() +
-                " with a known launch shape");
+    kernel.launches.push_back(std::move(launch));
+  }
+  // The scratch buffers: the arguments marked as such, after the layer's.
+  gpu::GPUFuncOp first = kernels.front().second;
+  for (unsigned i = 0; i < first.getNumArguments(); ++i)
+    if (auto name = first.getArgAttrOfType<StringAttr>(i, kScratchAttrName)) {
+      auto type = cast<MemRefType>(first.getArgument(i).getType());
+      kernel.scratch.push_back(
+          {name.str(), type.getNumElements() * type.getElementTypeBitWidth() / 8});
+    }
 
   PassManager pm(&context, ModuleOp::getOperationName());
   addGpuLoweringPasses(pm, options);
@@ -319,7 +340,8 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   BundleDescription description;
   description.target = targetOpt;
   description.pipeline = "ssm-to-nvvm{chip=" + targetOpt + " block-size=" +
-                         std::to_string(kernel.block[0]) + " schedule=" +
+                         std::to_string(kernel.launches.front().block[0]) +
+                         " schedule=" +
                          kernel.schedule + " chunk-size=" +
                          std::to_string(options.chunkSize) + "}";
   description.passPipeline = passPipeline;
@@ -328,10 +350,14 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
     return fail(llvm::toString(std::move(err)));
   llvm::outs() << "mamba3-compile: wrote " << outputDir << " ("
                << spec.kindName() << " for " << targetOpt << ", config "
-               << spec.configHash() << ", " << kernel.schedule << " schedule, "
-               << kernel.block[0] << " threads, " << kernel.dynamicSharedBytes
-               << " bytes shared, " << kernel.cubin.registers << " registers, "
-               << kernel.cubin.spillStoreBytes << " bytes spilled)\n";
+               << spec.configHash() << ", " << kernel.schedule << " schedule";
+  if (kernel.launches.size() > 1)
+    llvm::outs() << " in " << kernel.launches.size() << " launches";
+  const GpuLaunchBuild &main = kernel.launches.front();
+  llvm::outs() << ", " << main.block[0] << " threads, "
+               << main.dynamicSharedBytes << " bytes shared, "
+               << kernel.cubin.maxRegisters() << " registers, "
+               << kernel.cubin.spillStoreBytes() << " bytes spilled)\n";
   return 0;
 }
 

@@ -20,7 +20,7 @@
 namespace mamba3 {
 
 /// Manifest layout version this runtime reads.
-constexpr int kBundleFormatVersion = 1;
+constexpr int kBundleFormatVersion = 2;
 
 struct BundleArgument {
   std::string name; // Q, K, V, ADT, ..., out, angle, ssm, k, v
@@ -45,12 +45,24 @@ struct BundleManifest {
   std::string dtype;
   int64_t chunkSize = 0;
   std::vector<BundleArgument> arguments;
-  /// GPU bundles only (empty for "cpu"): launch.grid entries are integers
-  /// or axis names ("H", "b"), launch.block is threads per block.
-  std::vector<std::string> grid;
-  std::vector<int64_t> block;
-  /// launch.dynamic_shared_bytes: shared memory each launch asks for.
-  int64_t dynamicSharedBytes = 0;
+  /// GPU bundles only (empty for "cpu"): the kernel launches in order.
+  struct Launch {
+    std::string kernel;
+    /// Integers or axis names ("H", "b").
+    std::vector<std::string> grid;
+    /// Threads per block.
+    std::vector<int64_t> block;
+    /// Shared memory each launch asks for.
+    int64_t dynamicSharedBytes = 0;
+  };
+  std::vector<Launch> launches;
+  /// GPU bundles only: device buffers every kernel takes after the
+  /// arguments, for passing data between launches.
+  struct Scratch {
+    std::string name;
+    int64_t bytes = 0;
+  };
+  std::vector<Scratch> scratch;
 
   bool isStep() const { return kind == "step"; }
 };

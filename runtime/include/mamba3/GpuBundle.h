@@ -4,8 +4,10 @@
 // DIR/manifest.json, DIR/kernel.cubin and DIR/kernel.ptx (see
 // codegen/BundleWriter.h). The loader needs neither MLIR nor the CUDA
 // toolkit: it talks to libcuda through CudaDriver (dlopened), loads the
-// cubin (the PTX when the driver rejects the cubin), and launches the kernel
-// with the manifest's grid and block, one device pointer per argument.
+// cubin (the PTX when the driver rejects the cubin), and runs the manifest's
+// launches in order (one kernel, or the three of the chunk-parallel
+// schedule), each with its grid and block, one device pointer per argument
+// and then one per scratch buffer.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MAMBA3_GPUBUNDLE_H
@@ -50,8 +52,8 @@ public:
   /// "cubin" or "ptx": what the driver loaded.
   const std::string &loadedImage() const { return image_; }
 
-  /// Copies `in` to the device, launches once, copies `out` back. With
-  /// `timing`, then times the kernel on the same device buffers.
+  /// Copies `in` to the device, runs the launches once, copies `out` back.
+  /// With `timing`, then times the launches on the same device buffers.
   bool run(const LayerConfig &cfg, const LayerInputs &in, LayerOutputs &out,
            std::string &error, GpuTiming *timing = nullptr) const;
 
@@ -62,7 +64,8 @@ private:
   std::string dir_, image_;
   CudaDevice device_;
   CUmodule module_ = nullptr;
-  CUfunction function_ = nullptr;
+  /// One per manifest launch, in order.
+  std::vector<CUfunction> functions_;
 };
 
 } // namespace mamba3

@@ -1,0 +1,80 @@
+// RUN: mamba3-opt %s -ssm-to-gpu | FileCheck %s
+// RUN: mamba3-opt %s -ssm-to-gpu="sm-count=2" | FileCheck %s --check-prefix=FILLED
+// RUN: mamba3-opt %s -ssm-to-gpu="schedule=chunk-parallel chunk-size=128" | FileCheck %s --check-prefix=CHUNK128
+// RUN: not mamba3-opt %s -ssm-to-gpu="sm-count=0" 2>&1 | FileCheck %s --check-prefix=SMCOUNT
+
+// b * H = 2 blocks leave the GPU idle and L = 200 makes four chunks of 64:
+// auto takes the chunk-parallel schedule, three kernels in launch order
+// that share four scratch buffers after the op's 16 memrefs.
+
+// Phase 1: one block per (head, batch, chunk) computes the chunk's state
+// contribution only: the state matmuls (4 k-tiles of tokens x 4 column
+// tiles in the one warp that owns the 16 state rows), no score tiles and no
+// output; it writes the contribution, the chunk decay and the chunk's angles.
+// CHECK-LABEL: gpu.func @siso_chunk_states(
+// CHECK-SAME: %arg16: memref<1x2x4x16x32xf32> {ssm.scratch = "chunk_states"}, %arg17: memref<1x2x4xf32> {ssm.scratch = "chunk_decay"}, %arg18: memref<1x2x4x8xf32> {ssm.scratch = "chunk_angle_end"}, %arg19: memref<1x2x4x8xf32> {ssm.scratch = "chunk_angle_start"})
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>, known_grid_size = array<i32: 2, 1, 4>, ssm.chunk_size = 64 : i64, ssm.dynamic_shared_bytes = {{[1-9][0-9]*}} : i64, ssm.launch_index = 0 : i64, ssm.schedule = "chunk-parallel"
+// CHECK: gpu.block_id  z
+// CHECK-COUNT-16: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: memref.store {{.*}}, %arg16[%block_id_y, %block_id_x, %block_id_z,
+// CHECK: memref.store {{.*}}, %arg17[%block_id_y, %block_id_x, %block_id_z]
+// CHECK: memref.store {{.*}}, %arg18[%block_id_y, %block_id_x, %block_id_z,
+// CHECK-NOT: memref.store {{.*}}, %arg1{{[1-5]}}[
+// CHECK: gpu.return
+
+// Phase 2: one thread per (state row, rotary pair): 16 x 16 pairs in two
+// blocks of 128 per (head, batch). The four chunks form one group whose
+// loads come first; then per chunk the state entering it is stored in
+// place, row 0 stores the angles entering it, and the contribution is
+// rotated by them and chained. The final ssm state is the last.
+// CHECK-LABEL: gpu.func @siso_chunk_boundaries(
+// CHECK-SAME: known_grid_size = array<i32: 2, 1, 2>, {{.*}}ssm.launch_index = 1 : i64, ssm.schedule = "chunk-parallel"
+// CHECK: scf.for {{.*}} iter_args({{.*}}) -> (f32, f32, f32)
+// CHECK-COUNT-8: memref.load %arg16[
+// CHECK: memref.store {{.*}}, %arg16[
+// CHECK: memref.store {{.*}}, %arg19[
+// CHECK: math.cos
+// CHECK: math.sin
+// CHECK: math.floor
+// CHECK: scf.yield
+// CHECK: memref.store {{.*}}, %arg13[%block_id_y, %block_id_x,
+// CHECK: gpu.return
+
+// Phase 3: per chunk, the previous token's k rotated by the angles entering
+// the chunk, the state entering it, then scores, output and the gated
+// store; no ssm state. The last chunk's block writes the final angles.
+// CHECK-LABEL: gpu.func @siso_chunk_outputs(
+// CHECK-SAME: ssm.launch_index = 2 : i64, ssm.schedule = "chunk-parallel"
+// CHECK: memref.load %arg19[
+// CHECK: math.cos
+// CHECK: memref.load %arg16[
+// CHECK: nvvm.mma.sync
+// CHECK: memref.store {{.*}}, %arg11[
+// CHECK-NOT: memref.store {{.*}}, %arg13[
+// CHECK: arith.cmpi eq, %block_id_z, %c3
+// CHECK: memref.store {{.*}}, %arg12[
+// CHECK: gpu.return
+
+// With an SM per block already, one block per (head, batch) walks the chunks.
+// FILLED: gpu.func @siso(
+// FILLED-SAME: ssm.schedule = "chunked"
+// FILLED-NOT: gpu.func
+
+// CHUNK128: gpu.func @siso_chunk_states(
+// CHUNK128-SAME: known_grid_size = array<i32: 2, 1, 2>, ssm.chunk_size = 128 : i64
+
+// SMCOUNT: ssm-to-gpu: sm-count must be positive, got 0
+func.func @siso(%q: tensor<1x200x1x32xbf16>, %k: tensor<1x200x1x32xbf16>, %v: tensor<1x200x2x16xbf16>,
+    %adt: tensor<1x2x200xf32>, %dt: tensor<1x2x200xf32>, %trap: tensor<1x2x200xf32>,
+    %qb: tensor<2x32xf32>, %kb: tensor<2x32xf32>, %ang: tensor<1x200x2x8xf32>, %d: tensor<2xf32>,
+    %z: tensor<1x200x2x16xbf16>)
+    -> (tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>) {
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) d(%d) z(%z)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, wrap_angle}
+      : (tensor<1x200x1x32xbf16>, tensor<1x200x1x32xbf16>, tensor<1x200x2x16xbf16>, tensor<1x2x200xf32>,
+         tensor<1x2x200xf32>, tensor<1x2x200xf32>, tensor<2x32xf32>, tensor<2x32xf32>, tensor<1x200x2x8xf32>,
+         tensor<2xf32>, tensor<1x200x2x16xbf16>)
+      -> (tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>)
+  return %r#0, %r#1, %r#2, %r#3, %r#4 : tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>
+}
