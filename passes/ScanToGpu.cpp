@@ -25,6 +25,26 @@ using namespace mlir::ssm;
 
 namespace {
 
+/// How the token-sequential kernel spreads the P x N state over a block.
+/// A thread owns groups of `width` adjacent columns of a row (16-byte
+/// loads and stores of the state when N % 4 == 0); `lanesPerRow` lanes of a
+/// warp share a row (all 32 when a row has that many groups), so a warp
+/// covers 32 / lanesPerRow rows at a time.
+struct StateLayout {
+  int64_t width, lanesPerRow, rowsPerWarp, rowTrips, colTrips;
+
+  StateLayout(const LayerShape &shape, int64_t warps) {
+    width = shape.n % 4 == 0 ? 4 : 1;
+    int64_t groups = shape.n / width + (shape.n % width != 0);
+    lanesPerRow = std::min<int64_t>(32, llvm::PowerOf2Ceil(groups));
+    rowsPerWarp = 32 / lanesPerRow;
+    rowTrips = llvm::divideCeil(shape.p, warps * rowsPerWarp);
+    colTrips = llvm::divideCeil(groups, lanesPerRow);
+  }
+  /// State elements per thread.
+  int64_t elements() const { return rowTrips * colTrips * width; }
+};
+
 /// The token-sequential kernel: one block per (head, batch) walks the
 /// tokens with the state in registers.
 class KernelBuilder : public KernelEmitter {
@@ -37,35 +57,59 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
   Value kBuf = workgroup[0], vBuf = workgroup[1], qBuf = workgroup[2],
         cosBuf = workgroup[3], sinBuf = workgroup[4];
   const int64_t R = L.rank, N = L.n, P = L.p, S = L.s;
-  const int64_t rowsPerWarp = llvm::divideCeil(P, warps);
-  const int64_t colsPerLane = llvm::divideCeil(N, 32);
+  const StateLayout layout(L, warps);
+  const int64_t W = layout.width;
 
   emitIds();
   Value zero = idx(0);
 
-  // The state elements this thread owns and whether they are in range.
+  // The state elements this thread owns: groups of W adjacent columns
+  // starting at n (element e is column n + e), and whether they are in range
+  // (N % W == 0, so a group is all in or all out).
   struct Cell {
     Value p, n, pClamped, nClamped, valid;
   };
+  Value laneInRow = remui(lane, layout.lanesPerRow);
+  Value rowInWarp = divui(lane, layout.lanesPerRow);
+  Value firstRow = addi(muli(warp, layout.rowsPerWarp), rowInWarp);
   SmallVector<Cell> cells;
-  for (int64_t i = 0; i < rowsPerWarp; ++i)
-    for (int64_t j = 0; j < colsPerLane; ++j) {
-      Value p = addi(warp, idx(warps * i));
-      Value n = addi(lane, idx(32 * j));
+  for (int64_t i = 0; i < layout.rowTrips; ++i)
+    for (int64_t j = 0; j < layout.colTrips; ++j) {
+      Value p = addi(firstRow, warps * layout.rowsPerWarp * i);
+      Value n = muli(addi(laneInRow, layout.lanesPerRow * j), W);
       Value pIn = ult(p, idx(P)), nIn = ult(n, idx(N));
-      cells.push_back({p, n, arith::MinUIOp::create(b, p, idx(P - 1)),
-                       arith::MinUIOp::create(b, n, idx(N - 1)),
+      cells.push_back({p, n, minui(p, P - 1), minui(n, N - W),
                        arith::AndIOp::create(b, pIn, nIn)});
     }
+  // W state values at (p, n..n+W-1) of a (b, H, P, N) state, one 16-byte
+  // access when W = 4 (rows start 16-byte aligned as N % 4 == 0).
+  auto vectorType = VectorType::get({W}, b.getF32Type());
+  auto loadState = [&](Value memref, const Cell &c) {
+    Value v = vector::LoadOp::create(b, vectorType, memref,
+                                     ValueRange{bIdx, hIdx, c.pClamped, c.nClamped},
+                                     /*nontemporal=*/false, llvm::MaybeAlign(W * 4));
+    SmallVector<Value> values;
+    for (int64_t e = 0; e < W; ++e)
+      values.push_back(select(c.valid, vector::ExtractOp::create(b, v, e),
+                              f32(0.0)));
+    return values;
+  };
+  auto storeState = [&](ValueRange values, Value memref, const Cell &c) {
+    Value v = vector::FromElementsOp::create(b, vectorType, values);
+    ifThen(c.valid, [&] {
+      vector::StoreOp::create(b, v, memref, ValueRange{bIdx, hIdx, c.p, c.n},
+                              /*nontemporal=*/false, llvm::MaybeAlign(W * 4));
+    });
+  };
 
   // Initial state, angles and the previous token's k/v (buffer half 1).
   SmallVector<Value> init;
-  for (const Cell &c : cells)
-    init.push_back(L.hasInit ? select(c.valid,
-                                      load(a.ssm0, {bIdx, hIdx, c.pClamped,
-                                                    c.nClamped}),
-                                      f32(0.0))
-                             : f32(0.0));
+  for (const Cell &c : cells) {
+    if (L.hasInit)
+      llvm::append_range(init, loadState(a.ssm0, c));
+    else
+      init.append(W, f32(0.0));
+  }
   Value sClamped = arith::MinUIOp::create(b, tid, idx(std::max<int64_t>(S - 1, 0)));
   Value ownsAngle = ult(tid, idx(S));
   Value theta0 = f32(0.0);
@@ -173,38 +217,44 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
     Value betaOverAlpha = mul(arith::SubFOp::create(b, f32(1.0), lambda), dt);
     Value gamma = mul(lambda, dt);
     SmallVector<Value> next;
-    for (auto [ci, c] : llvm::enumerate(cells)) {
-      Value prevSum = f32(0.0), curSum = f32(0.0);
-      for (int64_t r = 0; r < R; ++r) {
-        auto term = [&](Value vOff, Value kOff) {
-          Value v = memref::LoadOp::create(
-              b, vBuf, ValueRange{addi(vOff, addi(idx(r * P), c.pClamped))});
-          Value k = memref::LoadOp::create(
-              b, kBuf, ValueRange{addi(kOff, addi(idx(r * N), c.nClamped))});
-          return mul(v, k);
-        };
-        prevSum = add(prevSum, term(vPrev, kPrev));
-        curSum = add(curSum, term(vCur, kCur));
+    for (auto [ci, c] : llvm::enumerate(cells))
+      for (int64_t e = 0; e < W; ++e) {
+        Value prevSum = f32(0.0), curSum = f32(0.0);
+        Value n = addi(c.nClamped, e);
+        for (int64_t r = 0; r < R; ++r) {
+          auto term = [&](Value vOff, Value kOff) {
+            Value v = memref::LoadOp::create(
+                b, vBuf, ValueRange{addi(vOff, addi(idx(r * P), c.pClamped))});
+            Value k = memref::LoadOp::create(
+                b, kBuf, ValueRange{addi(kOff, addi(idx(r * N), n))});
+            return mul(v, k);
+          };
+          prevSum = add(prevSum, term(vPrev, kPrev));
+          curSum = add(curSum, term(vCur, kCur));
+        }
+        Value h = add(mul(alpha, add(iter[ci * W + e],
+                                     mul(betaOverAlpha, prevSum))),
+                      mul(gamma, curSum));
+        next.push_back(select(c.valid, h, f32(0.0)));
       }
-      Value h = add(mul(alpha, add(iter[ci], mul(betaOverAlpha, prevSum))),
-                    mul(gamma, curSum));
-      next.push_back(select(c.valid, h, f32(0.0)));
-    }
 
     // y_{t,r}[p] = sum_n H[p,n] q_r[n]: lane partials, then a warp butterfly.
     Value d = L.hasD ? load(a.D, {hIdx}) : Value();
-    for (int64_t i = 0; i < rowsPerWarp; ++i) {
-      const Cell &row = cells[i * colsPerLane];
+    const int64_t colTrips = layout.colTrips;
+    for (int64_t i = 0; i < layout.rowTrips; ++i) {
+      const Cell &row = cells[i * colTrips];
       Value outAcc = f32(0.0);
       for (int64_t r = 0; r < R; ++r) {
         Value partial = f32(0.0);
-        for (int64_t j = 0; j < colsPerLane; ++j) {
-          const Cell &c = cells[i * colsPerLane + j];
-          Value q = memref::LoadOp::create(
-              b, qBuf, ValueRange{addi(idx(r * N), c.nClamped)});
-          partial = add(partial, mul(next[i * colsPerLane + j], q));
-        }
-        for (int32_t offset = 16; offset > 0; offset /= 2)
+        for (int64_t j = 0; j < colTrips; ++j)
+          for (int64_t e = 0; e < W; ++e) {
+            const Cell &c = cells[i * colTrips + j];
+            Value q = memref::LoadOp::create(
+                b, qBuf, ValueRange{addi(idx(r * N), addi(c.nClamped, e))});
+            partial = add(partial, mul(next[(i * colTrips + j) * W + e], q));
+          }
+        // The lanes of one row are lanesPerRow adjacent lanes.
+        for (int32_t offset = layout.lanesPerRow / 2; offset > 0; offset /= 2)
           partial = add(partial, gpu::ShuffleOp::create(b, partial, offset, 32,
                                                          gpu::ShuffleMode::XOR)
                                      .getShuffleResult());
@@ -223,9 +273,8 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
           y = mul(y, load(a.mimoO, {hIdx, idx(r), row.pClamped}));
         outAcc = add(outAcc, y);
       }
-      Value writes = arith::AndIOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, idx(0)),
-          ult(row.p, idx(P)));
+      Value writes = arith::AndIOp::create(b, eq(laneInRow, 0),
+                                           ult(row.p, idx(P)));
       ifThen(writes, [&] { store(outAcc, a.out, tokenIndex(t, row.p)); });
     }
     next.push_back(theta);
@@ -236,7 +285,7 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
   // half the last token wrote.
   ValueRange results = loop.getResults();
   for (auto [ci, c] : llvm::enumerate(cells))
-    ifThen(c.valid, [&] { store(results[ci], a.ssm, {bIdx, hIdx, c.p, c.n}); });
+    storeState(results.slice(ci * W, W), a.ssm, c);
   if (S > 0)
     ifThen(ownsAngle, [&] { store(results.back(), a.angle, {bIdx, hIdx, tid}); });
   int64_t lastHalf = (seqLen - 1) % 2;
@@ -316,8 +365,7 @@ KernelArgs argsOf(OpTy op, ValueRange kernelArgs) {
 /// 32 state elements.
 int64_t chooseBlockSize(const LayerShape &shape) {
   int64_t warps = 4;
-  while (warps < 32 && llvm::divideCeil(shape.p, warps) *
-                               llvm::divideCeil(shape.n, 32) > 32)
+  while (warps < 32 && StateLayout(shape, warps).elements() > 32)
     warps *= 2;
   return 32 * warps;
 }

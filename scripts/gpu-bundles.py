@@ -12,6 +12,8 @@ every configuration the check runs is compiled ahead into OUTDIR:
   sweep/n<N>_p<P>_l<L> random SISO configs, b=2, H=4, G=2, bf16, init states
                        (auto: chunk-parallel from two chunks on); _seq: the
                        one-pass chunked schedule
+  sweep/step_n<N>_p<P> random decode steps (token-sequential kernel), and
+                       MIMO, odd N on that kernel
   sweep/variants/...   half-split pairing, Euler rule, no angle wrap, no D/Z
   bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
 OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it.
@@ -64,6 +66,22 @@ for n in (16, 32, 64, 96, 128, 256):
             if l > 64:
                 build("sweep/n%d_p%d_l%d_seq" % (n, pd, l), sweep + ["--schedule", "chunked"],
                       "random")
+
+# Decode steps and the other layers of the token-sequential kernel.
+for n in (16, 32, 64, 96, 128, 256):
+    for pd in (32, 64, 128):
+        build("sweep/step_n%d_p%d" % (n, pd),
+              ["--batch", "3", "--heads", "4", "--groups", "2", "--state", str(n),
+               "--headdim", str(pd), "--angles", str(min(16, n // 2)), "--step"], "random")
+for name, flags in (
+        ("mimo_step_r4_n128_p64", ["--step", "--mimo", "--rank", "4", "--state", "128",
+                                   "--headdim", "64", "--no-wrap-angle"]),
+        ("mimo_r2_n64_p32_l100", ["--seqlen", "100", "--mimo", "--rank", "2", "--state", "64",
+                                  "--headdim", "32", "--init", "--no-wrap-angle"]),
+        ("tokens_n30_p24_l50", ["--seqlen", "50", "--state", "30", "--headdim", "24",
+                                "--init", "--schedule", "tokens"])):
+    build("sweep/" + name, ["--batch", "2", "--heads", "4", "--groups", "2",
+                            "--angles", "8"] + flags, "random")
 
 variant = ["--batch", "2", "--seqlen", "300", "--heads", "4", "--groups", "2", "--state", "64",
            "--headdim", "64", "--angles", "16", "--init"]

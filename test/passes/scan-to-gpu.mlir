@@ -27,9 +27,16 @@
 // CHECK:   arith.extf {{.*}} : bf16 to f32
 // CHECK:   gpu.barrier
 // CHECK:   math.exp
-// CHECK:   gpu.shuffle xor
+// A thread owns groups of 4 adjacent state columns; a row of N = 32 is 8
+// groups, so 8 lanes share a row and y = H q reduces over 8 lanes.
+// CHECK:   gpu.shuffle  xor %{{.*}}, %c4_i32, %c32_i32
+// CHECK:   gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32
+// CHECK:   gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32
+// CHECK-NOT: gpu.shuffle
 // CHECK:   arith.truncf {{.*}} : f32 to bf16
 // CHECK:   scf.yield
+// The final state leaves in 16-byte stores.
+// CHECK: vector.store %{{.*}}, %arg13[%block_id_y, %block_id_x, %{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<2x4x16x32xf32>, vector<4xf32>
 // CHECK: gpu.return
 // CHECK-NOT: func.func
 func.func @siso(%q: tensor<2x16x1x32xbf16>, %k: tensor<2x16x1x32xbf16>, %v: tensor<2x16x4x16xbf16>,
