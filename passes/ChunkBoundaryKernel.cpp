@@ -144,10 +144,11 @@ int64_t mlir::ssm::chunkBoundaryBlocks(const LayerShape &shape,
 void mlir::ssm::buildChunkBoundaryKernel(gpu::GPUFuncOp kernel,
                                          const LayerShape &shape,
                                          const KernelArgs &args,
-                                         int64_t threads, int64_t chunkSize) {
+                                         int64_t threads,
+                                         int64_t tokensPerChunk) {
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   b.setInsertionPointToStart(&kernel.getBody().front());
   ChunkBoundaryBuilder(b, shape, args, threads,
-                       llvm::divideCeil(shape.seqLen, chunkSize))
+                       llvm::divideCeil(shape.seqLen, tokensPerChunk))
       .build();
 }

@@ -33,6 +33,8 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "llvm/Support/MathExtras.h"
 
+#include <numeric>
+
 using namespace mlir;
 using namespace mlir::ssm;
 
@@ -44,13 +46,17 @@ constexpr int64_t kMaxSharedBytes = 232448;
 constexpr int64_t kMaxStateSize = 256;
 /// Largest head dim: one warp per 16 state rows, at most 16 warps.
 constexpr int64_t kMaxHeadDim = 256;
+/// Largest MIMO rank: a chunk's C * R rank-1 terms stay within 128 rows.
+constexpr int64_t kMaxRank = 8;
 
 int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 /// Where each shared-memory array lives (byte offsets into the dynamic
 /// shared memory) and its padded row stride in elements.
 struct SharedLayout {
-  int64_t C, Np, Pp, S;
+  /// Tokens per chunk, ranks, and rows: the chunk's C * R rank-1 terms
+  /// (row t * R + r is rank r of token t; R = 1 for SISO).
+  int64_t C, R, CR, Np, Pp, S;
   int64_t qkStride, tStride, ysStride;
   /// Columns of the scanned array: S angles, then the decay exponent a.
   int64_t scanCols;
@@ -61,13 +67,15 @@ struct SharedLayout {
 
   SharedLayout(const LayerShape &L, int64_t chunk) {
     C = chunk;
+    R = L.rank;
+    CR = C * R;
     Np = roundUp(L.n, 16);
     Pp = roundUp(L.p, 16);
     S = std::max<int64_t>(L.s, 1);
     scanCols = L.s + 1;
     // +8 bf16 (4 words) per row: rows of a fragment load start 4 banks apart.
     qkStride = Np + 8;
-    tStride = C + 8;
+    tStride = CR + 8;
     // +4 f32: the (t, p) stores of an accumulator tile spread over 32 banks.
     ysStride = Pp + 4;
     int64_t at = 0;
@@ -76,26 +84,28 @@ struct SharedLayout {
       at = roundUp(at + bytes, 16);
       return offset;
     };
-    qs = take(C * qkStride * 2);
-    ks = take(C * qkStride * 2);
+    qs = take(CR * qkStride * 2);
+    ks = take(CR * qkStride * 2);
     kt = take(Np * tStride * 2);
     vt = take(Pp * tStride * 2);
-    sm = take(C * tStride * 2);
+    sm = take(CR * tStride * 2);
     // The scanned angles and decay exponents and the cos/sin tables are dead
     // once the scores are weighted, before the output tile is written: they
     // share bytes with it.
-    ys = scan = take(std::max(C * ysStride, C * scanCols + 2 * C * S) * 4);
+    ys = scan = take(std::max(CR * ysStride, C * scanCols + 2 * C * S) * 4);
     cosT = scan + C * scanCols * 4;
     sinT = cosT + C * S * 4;
     segSum = take(scanCols * kSegments * 4);
     gamma = take(C * 4);
     beta = take(C * 4);
-    wEnd = take(C * 4);
-    decay = take(C * 4);
-    kPrev = take(Np * 4);
-    qBias = take(Np * 4);
-    kBias = take(Np * 4);
-    vPrev = take(Pp * 4);
+    // Per row (the rows of a token share their token's value).
+    wEnd = take(CR * 4);
+    decay = take(CR * 4);
+    // Per rank.
+    kPrev = take(R * Np * 4);
+    qBias = take(R * Np * 4);
+    kBias = take(R * Np * 4);
+    vPrev = take(R * Pp * 4);
     thetaCarry = take(S * 4);
     total = at;
   }
@@ -225,6 +235,9 @@ private:
                   select(ult(u, t), betaNext, f32(0.0)));
     return mul(w, math::ExpOp::create(b, sub(aAt(t), aAt(u))));
   }
+  /// The token of a row of the chunk (row t * R + r).
+  Value tokenOf(Value row) { return M.R == 1 ? row : divui(row, M.R); }
+  Value rankOf(Value row) { return M.R == 1 ? idx(0) : remui(row, M.R); }
   void rotateChunk(Value chunkStart);
   void scoreTiles();
   SmallVector<Value> outputAndState(ArrayRef<Value> state);
@@ -291,15 +304,19 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
           store(select(valid, inc, f32(0.0)), scan, {t, s});
         },
         8);
-  // V^T, so that both of its matmuls read k-contiguous pairs.
+  // V^T, so that both of its matmuls read k-contiguous pairs; for MIMO the
+  // column of row (t, r) is v_{t,r} = MIMO_V[h, r] * V_t.
   strided(
-      C * M.Pp,
+      M.CR * M.Pp,
       [&](Value i) {
         // Consecutive threads read consecutive p: coalesced loads of V.
-        Value t = divui(i, M.Pp), p = remui(i, M.Pp);
-        auto [tok, tc, valid] = token(chunkStart, t);
-        Value v = load(a.V, tokenIndex(tc, minui(p, P - 1)));
-        store(select(andi(valid, ult(p, P)), v, f32(0.0)), vt, {p, t});
+        Value row = divui(i, M.Pp), p = remui(i, M.Pp);
+        auto [tok, tc, valid] = token(chunkStart, tokenOf(row));
+        Value pc = minui(p, P - 1);
+        Value v = load(a.V, tokenIndex(tc, pc));
+        if (L.mimo)
+          v = mul(v, load(a.mimoV, {hIdx, rankOf(row), pc}));
+        store(select(andi(valid, ult(p, P)), v, f32(0.0)), vt, {p, row});
       },
       8);
 }
@@ -362,18 +379,18 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
   const int64_t C = M.C, N = L.n, S = L.s;
   const int64_t pairs = M.Np / 2;
   strided(
-      C * pairs,
+      M.CR * pairs,
       [&](Value i) {
-        Value t = divui(i, pairs), pair = remui(i, pairs);
+        Value row = divui(i, pairs), pair = remui(i, pairs);
+        Value t = tokenOf(row), r = rankOf(row);
         auto [tok, tc, valid] = token(chunkStart, t);
         // Entries (n0, n1) rotate together by angle `pair`.
         auto [n0, n1] = pairEntries(pair);
         Value in0 = andi(valid, ult(n0, N)), in1 = andi(valid, ult(n1, N));
         Value c0 = minui(n0, N - 1), c1 = minui(n1, N - 1);
-        Value zero = idx(0);
         auto biased = [&](Value src, Value bias, Value n, Value in) {
-          Value x = add(load(src, qkIndex(tc, zero, n)),
-                        memref::LoadOp::create(b, bias, ValueRange{n}));
+          Value x = add(load(src, qkIndex(tc, r, n)),
+                        memref::LoadOp::create(b, bias, ValueRange{r, n}));
           return select(in, x, f32(0.0));
         };
         Value q0 = biased(a.Q, qBiasS, c0, in0), q1 = biased(a.Q, qBiasS, c1, in1);
@@ -394,12 +411,12 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
           rot(q0, q1);
           rot(k0, k1);
         }
-        store(q0, qs, {t, n0});
-        store(q1, qs, {t, n1});
-        store(k0, ks, {t, n0});
-        store(k1, ks, {t, n1});
-        store(k0, kt, {n0, t});
-        store(k1, kt, {n1, t});
+        store(q0, qs, {row, n0});
+        store(q1, qs, {row, n1});
+        store(k0, ks, {row, n0});
+        store(k1, ks, {row, n1});
+        store(k0, kt, {n0, row});
+        store(k1, kt, {n1, row});
       },
       8);
   // The angles the next chunk starts from (sin and cos do not see the wrap).
@@ -410,16 +427,17 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
         last = wrapAngle(last);
       memref::StoreOp::create(b, last, thetaCarry, ValueRange{s});
     });
-  // The decay of the chunk's state contributions, after the a-scan.
-  strided(C, [&](Value t) {
-    store(weight(idx(C - 1), t), wEnd, {t});
-    store(math::ExpOp::create(b, aAt(t)), decay, {t});
+  // The decay of the chunk's state contributions, after the a-scan, per row.
+  strided(M.CR, [&](Value row) {
+    Value t = tokenOf(row);
+    store(weight(idx(C - 1), t), wEnd, {row});
+    store(math::ExpOp::create(b, aAt(t)), decay, {row});
   });
 }
 
 void ChunkedKernelBuilder::scoreTiles() {
-  const int64_t C = M.C;
-  const int64_t tilesPerRow = C / 8, tiles = (C / 16) * tilesPerRow;
+  const int64_t CR = M.CR;
+  const int64_t tilesPerRow = CR / 8, tiles = (CR / 16) * tilesPerRow;
   const int64_t slots = llvm::divideCeil(tiles, warps);
   scf::ForOp::create(
       b, idx(0), idx(slots), idx(1), ValueRange{},
@@ -430,8 +448,8 @@ void ChunkedKernelBuilder::scoreTiles() {
         Value mt = divui(tile, tilesPerRow), nt = remui(tile, tilesPerRow);
         Value t0 = muli(mt, 16), u0 = muli(nt, 8);
         // Slots past the end do nothing; tiles wholly above the diagonal
-        // are zero.
-        Value live = ule(u0, addi(t0, 15));
+        // (of tokens: the ranks of a token weigh each other) are zero.
+        Value live = ule(tokenOf(u0), tokenOf(addi(t0, 15)));
         ifThen(ult(tile, tiles), [&] {
           auto op = scf::IfOp::create(b, SmallVector<Type>(4, b.getF32Type()),
                                       live, /*withElseRegion=*/true);
@@ -448,7 +466,8 @@ void ChunkedKernelBuilder::scoreTiles() {
           }
           for (int64_t e = 0; e < 4; ++e) {
             Value t = accRow(t0, e), u = accCol(u0, e);
-            Value s = select(ule(u, t), mul(op.getResult(e), weight(t, u)),
+            Value tt = tokenOf(t), ut = tokenOf(u);
+            Value s = select(ule(ut, tt), mul(op.getResult(e), weight(tt, ut)),
                              f32(0.0));
             store(s, sm, {t, u});
           }
@@ -458,26 +477,30 @@ void ChunkedKernelBuilder::scoreTiles() {
 }
 
 SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
-  const int64_t C = M.C, Np = M.Np;
+  const int64_t Np = M.Np;
   Value p0 = muli(warp, 16);
-  // H' = H + beta_c v_{c-1} k_{c-1}^T: the previous-token term of the first
-  // token of the chunk, which reaches every output of the chunk through H.
+  // H' = H + beta_c sum_r v_{c-1,r} k_{c-1,r}^T: the previous-token term of
+  // the first token of the chunk, which reaches every output of the chunk
+  // through H.
   Value betaFirst = memref::LoadOp::create(b, betaS, ValueRange{idx(0)});
-  Value vLo = memref::LoadOp::create(b, vPrev, ValueRange{accRow(p0, 0)});
-  Value vHi = memref::LoadOp::create(b, vPrev, ValueRange{accRow(p0, 2)});
-  vLo = mul(vLo, betaFirst);
-  vHi = mul(vHi, betaFirst);
   SmallVector<Value> h(state);
-  for (int64_t j = 0; j < Np / 8; ++j)
-    for (int64_t e = 0; e < 2; ++e) {
-      Value k = memref::LoadOp::create(b, kPrev,
-                                       ValueRange{accCol(idx(j * 8), e)});
-      h[4 * j + e] = add(h[4 * j + e], mul(vLo, k));
-      h[4 * j + 2 + e] = add(h[4 * j + 2 + e], mul(vHi, k));
-    }
+  for (int64_t r = 0; r < M.R; ++r) {
+    Value rank = idx(r);
+    Value vLo = mul(memref::LoadOp::create(b, vPrev, ValueRange{rank, accRow(p0, 0)}),
+                    betaFirst);
+    Value vHi = mul(memref::LoadOp::create(b, vPrev, ValueRange{rank, accRow(p0, 2)}),
+                    betaFirst);
+    for (int64_t j = 0; j < Np / 8; ++j)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value k = memref::LoadOp::create(
+            b, kPrev, ValueRange{rank, accCol(idx(j * 8), e)});
+        h[4 * j + e] = add(h[4 * j + e], mul(vLo, k));
+        h[4 * j + 2 + e] = add(h[4 * j + 2 + e], mul(vHi, k));
+      }
+  }
 
   SmallVector<SmallVector<Value>> vA;
-  for (int64_t kk = 0; kk < C / 16; ++kk)
+  for (int64_t kk = 0; kk < M.CR / 16; ++kk)
     vA.push_back(loadA(vtW, p0, kk * 8));
   if (computesOutput())
     outputTile(h, vA);
@@ -487,8 +510,8 @@ SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
 }
 
 void ChunkedKernelBuilder::outputTile(ArrayRef<Value> h,
-                                 ArrayRef<SmallVector<Value>> vA) {
-  const int64_t C = M.C, Np = M.Np;
+                                      ArrayRef<SmallVector<Value>> vA) {
+  const int64_t CR = M.CR, R = M.R, Np = M.Np;
   Value p0 = muli(warp, 16);
   // Y^T (rows p, columns t) = H' Q^T diag(exp(a_t)) + V^T S^T.
   // The state as bf16 A fragments: tiles 2kk and 2kk + 1 of the
@@ -499,7 +522,7 @@ void ChunkedKernelBuilder::outputTile(ArrayRef<Value> h,
     hA.push_back({pack(lo[0], lo[1]), pack(lo[2], lo[3]), pack(hi[0], hi[1]),
                   pack(hi[2], hi[3])});
   }
-  for (int64_t j = 0; j < C / 8; ++j) {
+  for (int64_t j = 0; j < CR / 8; ++j) {
     Value t0 = idx(j * 8);
     Acc acc = zeroAcc();
     for (int64_t kk = 0; kk < Np / 16; ++kk)
@@ -509,7 +532,7 @@ void ChunkedKernelBuilder::outputTile(ArrayRef<Value> h,
     Value dHi = memref::LoadOp::create(b, decay, ValueRange{tHi});
     acc = {mul(acc[0], dLo), mul(acc[1], dHi), mul(acc[2], dLo), mul(acc[3], dHi)};
     // Causal: score columns u past this tile's last token are zero.
-    for (int64_t kk = 0; kk < C / 16 && kk * 16 <= j * 8 + 7; ++kk)
+    for (int64_t kk = 0; kk < CR / 16 && kk * 16 / R <= (j * 8 + 7) / R; ++kk)
       acc = mma(vA[kk], loadB(smW, t0, kk * 8), acc);
     Value pLo = accRow(p0, 0), pHi = accRow(p0, 2);
     store(acc[0], ys, {tLo, pLo});
@@ -522,12 +545,12 @@ void ChunkedKernelBuilder::outputTile(ArrayRef<Value> h,
 SmallVector<Value>
 ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
                                   ArrayRef<SmallVector<Value>> vA) {
-  const int64_t C = M.C, Np = M.Np;
+  const int64_t CR = M.CR, Np = M.Np;
   // H <- exp(a_end) H' + (V^T diag(w_end)) K.
-  Value chunkDecay = memref::LoadOp::create(b, decay, ValueRange{idx(C - 1)});
+  Value chunkDecay = memref::LoadOp::create(b, decay, ValueRange{idx(CR - 1)});
   for (Value &x : h)
     x = mul(x, chunkDecay);
-  for (int64_t kk = 0; kk < C / 16; ++kk) {
+  for (int64_t kk = 0; kk < CR / 16; ++kk) {
     SmallVector<Value> a = vA[kk];
     for (int64_t half = 0; half < 2; ++half) {
       Value u = addi(muli(q, 2), kk * 16 + half * 8);
@@ -549,7 +572,7 @@ ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
 }
 
 void ChunkedKernelBuilder::epilogue(Value chunkStart) {
-  const int64_t C = M.C, P = L.p, N = L.n;
+  const int64_t C = M.C, R = M.R, P = L.p, N = L.n;
   Value d = L.hasD ? load(a.D, {hIdx}) : Value();
   strided(
       C * P,
@@ -558,21 +581,36 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
         // Loads from a clamped token, only the store under the condition:
         // the unrolled copies' loads are then all in flight together.
         auto [tok, tc, valid] = token(chunkStart, t);
-        Value y = memref::LoadOp::create(b, ys, ValueRange{t, p});
-        if (d)
-          y = add(y, mul(d, load(vt, {p, t})));
-        if (L.hasZ) {
-          Value z = load(a.Z, tokenIndex(tc, p));
-          y = mul(y, mul(z, sigmoid(z, arith::FastMathFlags::afn)));
+        Value z = L.hasZ ? load(a.Z, tokenIndex(tc, p)) : Value();
+        // out_t = sum_r MIMO_O[h, r] * (y_{t,r} + D v_{t,r}) silu(z_{t,r}).
+        Value out;
+        for (int64_t r = 0; r < R; ++r) {
+          Value row = R == 1 ? t : addi(muli(t, R), r);
+          Value y = memref::LoadOp::create(b, ys, ValueRange{row, p});
+          if (d)
+            y = add(y, mul(d, load(vt, {p, row})));
+          if (z) {
+            Value zr = L.mimo ? mul(z, load(a.mimoZ, {hIdx, idx(r), p})) : z;
+            y = mul(y, mul(zr, sigmoid(zr, arith::FastMathFlags::afn)));
+          }
+          if (L.mimo)
+            y = mul(y, load(a.mimoO, {hIdx, idx(r), p}));
+          out = out ? add(out, y) : y;
         }
-        ifThen(valid, [&] { store(y, a.out, tokenIndex(tok, p)); });
+        ifThen(valid, [&] { store(out, a.out, tokenIndex(tok, p)); });
       },
       4);
   // k and v of the chunk's last real token: the next chunk's previous token.
   Value remaining = arith::SubIOp::create(b, idx(L.seqLen), chunkStart);
-  Value last = arith::SubIOp::create(b, minui(remaining, C), idx(1));
-  strided(N, [&](Value n) { store(load(ks, {last, n}), kPrev, {n}); });
-  strided(P, [&](Value p) { store(load(vt, {p, last}), vPrev, {p}); });
+  Value lastRow = muli(arith::SubIOp::create(b, minui(remaining, C), idx(1)), R);
+  strided(R * N, [&](Value i) {
+    Value r = divui(i, N), n = remui(i, N);
+    store(load(ks, {addi(lastRow, r), n}), kPrev, {r, n});
+  });
+  strided(R * P, [&](Value i) {
+    Value r = divui(i, P), p = remui(i, P);
+    store(load(vt, {p, addi(lastRow, r)}), vPrev, {r, p});
+  });
 }
 
 void ChunkedKernelBuilder::loadStartAngles(Value chunk) {
@@ -598,15 +636,17 @@ void ChunkedKernelBuilder::loadPreviousToken(Value chunk, Value chunkStart) {
   // takes the initial states instead).
   Value prevTok = arith::SubIOp::create(b, arith::MaxUIOp::create(b, chunkStart, idx(1)),
                                         idx(1));
-  strided(M.Np / 2, [&](Value pair) {
+  const int64_t pairs = M.Np / 2;
+  strided(M.R * pairs, [&](Value i) {
+    Value r = divui(i, pairs), pair = remui(i, pairs);
     std::array<Value, 2> n, k;
     std::tie(n[0], n[1]) = pairEntries(pair);
-    for (int i = 0; i < 2; ++i) {
-      Value nc = minui(n[i], N - 1);
-      Value biased = add(load(a.K, qkIndex(prevTok, zero, nc)),
-                         load(a.KBias, biasIndex(zero, nc)));
-      Value initial = L.hasInit ? load(a.k0, stateIndex(zero, nc)) : f32(0.0);
-      k[i] = select(first, initial, biased);
+    for (int e = 0; e < 2; ++e) {
+      Value nc = minui(n[e], N - 1);
+      Value biased = add(load(a.K, qkIndex(prevTok, r, nc)),
+                         load(a.KBias, biasIndex(r, nc)));
+      Value initial = L.hasInit ? load(a.k0, stateIndex(r, nc)) : f32(0.0);
+      k[e] = select(first, initial, biased);
     }
     if (S > 0 && phase == ChunkedScanPhase::ChunkOutputs) {
       // k_{c-1} = Rot(theta entering the chunk) (K_{c-1} + bias).
@@ -619,16 +659,20 @@ void ChunkedKernelBuilder::loadPreviousToken(Value chunk, Value chunkStart) {
       k[1] = add(mul(k[0], sn), mul(k[1], cs));
       k[0] = k0;
     }
-    for (int i = 0; i < 2; ++i)
-      ifThen(ult(n[i], M.Np), [&] {
-        store(select(ult(n[i], N), k[i], f32(0.0)), kPrev, {n[i]});
+    for (int e = 0; e < 2; ++e)
+      ifThen(ult(n[e], M.Np), [&] {
+        store(select(ult(n[e], N), k[e], f32(0.0)), kPrev, {r, n[e]});
       });
   });
-  strided(M.Pp, [&](Value p) {
+  strided(M.R * M.Pp, [&](Value i) {
+    Value r = divui(i, M.Pp), p = remui(i, M.Pp);
     Value pc = minui(p, P - 1);
-    Value initial = L.hasInit ? load(a.v0, stateIndex(zero, pc)) : f32(0.0);
-    Value v = select(first, initial, load(a.V, tokenIndex(prevTok, pc)));
-    store(select(ult(p, P), v, f32(0.0)), vPrev, {p});
+    Value initial = L.hasInit ? load(a.v0, stateIndex(r, pc)) : f32(0.0);
+    Value v = load(a.V, tokenIndex(prevTok, pc));
+    if (L.mimo)
+      v = mul(v, load(a.mimoV, {hIdx, r, pc}));
+    v = select(first, initial, v);
+    store(select(ult(p, P), v, f32(0.0)), vPrev, {r, p});
   });
 }
 
@@ -657,19 +701,20 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
 
 void ChunkedKernelBuilder::writeFinalAngleKV() {
   const int64_t N = L.n, P = L.p, S = L.s;
-  Value zero = idx(0);
   if (S > 0)
     strided(S, [&](Value s) {
       store(memref::LoadOp::create(b, thetaCarry, ValueRange{s}), a.angle,
             {bIdx, hIdx, s});
     });
-  strided(N, [&](Value n) {
-    store(memref::LoadOp::create(b, kPrev, ValueRange{n}), a.k,
-          stateIndex(zero, n));
+  strided(M.R * N, [&](Value i) {
+    Value r = divui(i, N), n = remui(i, N);
+    store(memref::LoadOp::create(b, kPrev, ValueRange{r, n}), a.k,
+          stateIndex(r, n));
   });
-  strided(P, [&](Value p) {
-    store(memref::LoadOp::create(b, vPrev, ValueRange{p}), a.v,
-          stateIndex(zero, p));
+  strided(M.R * P, [&](Value i) {
+    Value r = divui(i, P), p = remui(i, P);
+    store(memref::LoadOp::create(b, vPrev, ValueRange{r, p}), a.v,
+          stateIndex(r, p));
   });
 }
 
@@ -684,29 +729,30 @@ void ChunkedKernelBuilder::build() {
       b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                          MemRefLayoutAttrInterface(), wg));
   Type bf16 = b.getBF16Type(), f32t = b.getF32Type(), i32t = b.getI32Type();
-  qs = view(M.qs, {C, M.qkStride}, bf16);
-  qsW = view(M.qs, {C, M.qkStride / 2}, i32t);
-  ks = view(M.ks, {C, M.qkStride}, bf16);
-  ksW = view(M.ks, {C, M.qkStride / 2}, i32t);
+  const int64_t CR = M.CR, R = M.R;
+  qs = view(M.qs, {CR, M.qkStride}, bf16);
+  qsW = view(M.qs, {CR, M.qkStride / 2}, i32t);
+  ks = view(M.ks, {CR, M.qkStride}, bf16);
+  ksW = view(M.ks, {CR, M.qkStride / 2}, i32t);
   kt = view(M.kt, {Np, M.tStride}, bf16);
   ktW = view(M.kt, {Np, M.tStride / 2}, i32t);
   vt = view(M.vt, {M.Pp, M.tStride}, bf16);
   vtW = view(M.vt, {M.Pp, M.tStride / 2}, i32t);
-  sm = view(M.sm, {C, M.tStride}, bf16);
-  smW = view(M.sm, {C, M.tStride / 2}, i32t);
-  ys = view(M.ys, {C, M.ysStride}, f32t);
+  sm = view(M.sm, {CR, M.tStride}, bf16);
+  smW = view(M.sm, {CR, M.tStride / 2}, i32t);
+  ys = view(M.ys, {CR, M.ysStride}, f32t);
   scan = view(M.scan, {C, M.scanCols}, f32t);
   segSum = view(M.segSum, {M.scanCols, SharedLayout::kSegments}, f32t);
   cosTab = view(M.cosT, {C, M.S}, f32t);
   sinTab = view(M.sinT, {C, M.S}, f32t);
-  qBiasS = view(M.qBias, {Np}, f32t);
-  kBiasS = view(M.kBias, {Np}, f32t);
+  qBiasS = view(M.qBias, {R, Np}, f32t);
+  kBiasS = view(M.kBias, {R, Np}, f32t);
   gammaS = view(M.gamma, {C}, f32t);
   betaS = view(M.beta, {C}, f32t);
-  wEnd = view(M.wEnd, {C}, f32t);
-  decay = view(M.decay, {C}, f32t);
-  kPrev = view(M.kPrev, {Np}, f32t);
-  vPrev = view(M.vPrev, {M.Pp}, f32t);
+  wEnd = view(M.wEnd, {CR}, f32t);
+  decay = view(M.decay, {CR}, f32t);
+  kPrev = view(M.kPrev, {R, Np}, f32t);
+  vPrev = view(M.vPrev, {R, M.Pp}, f32t);
   thetaCarry = view(M.thetaCarry, {M.S}, f32t);
 
   Value zero = idx(0);
@@ -717,11 +763,13 @@ void ChunkedKernelBuilder::build() {
   Value firstStart = muli(chunk, C);
   loadStartAngles(chunk);
   loadPreviousToken(chunk, firstStart);
-  // The per-head biases, read by every token (zero in the padding).
-  strided(Np, [&](Value n) {
+  // The per-head (and rank) biases, read by every token (zero in the
+  // padding).
+  strided(R * Np, [&](Value i) {
+    Value r = divui(i, Np), n = remui(i, Np);
     Value in = ult(n, N), nc = minui(n, N - 1);
-    store(select(in, load(a.QBias, biasIndex(zero, nc)), f32(0.0)), qBiasS, {n});
-    store(select(in, load(a.KBias, biasIndex(zero, nc)), f32(0.0)), kBiasS, {n});
+    store(select(in, load(a.QBias, biasIndex(r, nc)), f32(0.0)), qBiasS, {r, n});
+    store(select(in, load(a.KBias, biasIndex(r, nc)), f32(0.0)), kBiasS, {r, n});
   });
 
   // State fragments: tile j holds rows p0 + g (+8), columns 8j + 2q (+1).
@@ -755,7 +803,7 @@ void ChunkedKernelBuilder::build() {
           });
         }
       ifThen(eq(tid, 0), [&] {
-        store(memref::LoadOp::create(b, decay, ValueRange{idx(C - 1)}),
+        store(memref::LoadOp::create(b, decay, ValueRange{idx(M.CR - 1)}),
               a.chunkDecay, {bIdx, hIdx, chunk});
       });
       if (L.s > 0)
@@ -807,15 +855,20 @@ ChunkedKernelPlan mlir::ssm::planChunkedScanKernel(const LayerShape &shape,
   };
   if (shape.step)
     return fail("is for prefill (ssm.scan), not a decode step");
-  if (shape.mimo)
-    return fail("covers SISO layers (rank 1); MIMO runs the token-sequential "
-                "kernel");
+  if (shape.rank > kMaxRank)
+    return fail("covers ranks up to " + std::to_string(kMaxRank) + ", got " +
+                std::to_string(shape.rank));
   if (!shape.dataType.isBF16())
     return fail("needs bf16 Q/K/V (its matmuls are bf16 on tensor cores); "
                 "fp32 data runs the token-sequential kernel");
   if (chunkSize < 16 || chunkSize > 128 || chunkSize % 16 != 0)
     return fail("needs a chunk size that is a multiple of 16 in [16, 128], "
                 "got " + std::to_string(chunkSize));
+  // A chunk holds chunkSize rank-1 terms (tokens x ranks), rounded so that
+  // the terms fill whole 16-row tiles and the token scan has 8 segments.
+  const int64_t R = shape.rank;
+  const int64_t unit = std::max<int64_t>(8, 16 / std::gcd<int64_t>(R, 16));
+  plan.tokensPerChunk = std::max(unit, chunkSize / R / unit * unit);
   if (shape.n > kMaxStateSize)
     return fail("holds the state in registers: N <= " +
                 std::to_string(kMaxStateSize) + ", got " +
@@ -824,11 +877,11 @@ ChunkedKernelPlan mlir::ssm::planChunkedScanKernel(const LayerShape &shape,
     return fail("uses one warp per 16 state rows: P <= " +
                 std::to_string(kMaxHeadDim) + ", got " +
                 std::to_string(shape.p));
-  SharedLayout layout(shape, chunkSize);
+  SharedLayout layout(shape, plan.tokensPerChunk);
   if (layout.total > kMaxSharedBytes)
     return fail("needs " + std::to_string(layout.total) +
                 " bytes of shared memory for chunk " +
-                std::to_string(chunkSize) + ", more than the " +
+                std::to_string(plan.tokensPerChunk) + " tokens, more than the " +
                 std::to_string(kMaxSharedBytes) + " of an sm_90 block");
   plan.threads = 32 * std::max<int64_t>(4, layout.Pp / 16);
   plan.sharedBytes = layout.total;
@@ -838,9 +891,9 @@ ChunkedKernelPlan mlir::ssm::planChunkedScanKernel(const LayerShape &shape,
 void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
                                        const LayerShape &shape,
                                        const KernelArgs &args, int64_t threads,
-                                       int64_t chunkSize,
+                                       int64_t tokensPerChunk,
                                        ChunkedScanPhase phase) {
-  SharedLayout layout(shape, chunkSize);
+  SharedLayout layout(shape, tokensPerChunk);
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   b.setInsertionPointToStart(&kernel.getBody().front());
   ChunkedKernelBuilder(b, shape, args, threads, layout, phase).build();

@@ -213,11 +213,12 @@ enum class ChunkedScanPhase {
   ChunkOutputs,
 };
 
-/// Builds the chunked tensor-core kernel body for `shape` (SISO scan, bf16
-/// data) into `kernel`, whose block size is `threads` (the plan's).
+/// Builds the chunked tensor-core kernel body for `shape` (SISO or MIMO
+/// scan, bf16 data) into `kernel`, whose block size is `threads` and whose
+/// chunks are `tokensPerChunk` tokens (the plan's).
 void buildChunkedScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                             const KernelArgs &args, int64_t threads,
-                            int64_t chunkSize, ChunkedScanPhase phase);
+                            int64_t tokensPerChunk, ChunkedScanPhase phase);
 
 /// Chunk-parallel phase 2 (ChunkBoundaryKernel.cpp): grid (H, b,
 /// chunkBoundaryBlocks), `threads` per block. Each thread owns one rotary
@@ -226,13 +227,16 @@ void buildChunkedScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
 /// place); it writes the angles entering each chunk and the final ssm state.
 void buildChunkBoundaryKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                               const KernelArgs &args, int64_t threads,
-                              int64_t chunkSize);
+                              int64_t tokensPerChunk);
 int64_t chunkBoundaryBlocks(const LayerShape &shape, int64_t threads);
 
 /// The block size and dynamic shared memory of the chunked kernel, or a
 /// message naming the limit that `shape` exceeds.
 struct ChunkedKernelPlan {
   int64_t threads = 0, sharedBytes = 0;
+  /// Tokens per chunk: the chunk size counts rank-1 terms (C * R), as the
+  /// spec's MIMO chunking does; for SISO it is the chunk size.
+  int64_t tokensPerChunk = 0;
   std::string unsupported;
 };
 ChunkedKernelPlan planChunkedScanKernel(const LayerShape &shape,

@@ -114,7 +114,10 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     output Y^T = H' Q^T diag(exp a) + V^T S^T with the state fragments as
     the A operand, and the state update H <- exp(a_end) H' + V^T diag(w) K.
     One warp per 16 state rows (at least 4 warps); shared memory is
-    dynamic. Applies to bf16 SISO prefill with N <= 256, P <= 256.
+    dynamic. Applies to bf16 prefill with N <= 256, P <= 256, rank <= 8;
+    for MIMO a chunk of `chunk-size` rank-1 terms is chunk-size / R tokens
+    (rounded to whole 16-row tiles), row t * R + r holding rank r of token
+    t, with the block-structured weights W((t, r), (u, r')) = w(t, u).
 
     `schedule=tokens` (this file): the token-sequential kernel. Warp w owns
     state rows p = w + W i, lane l owns columns n = l + 32 j. Per token the

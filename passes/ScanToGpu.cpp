@@ -415,8 +415,8 @@ template <typename OpTy>
 void buildChunkParallelKernels(OpTy op, func::FuncOp func,
                                gpu::GPUModuleOp module,
                                const LayerShape &shape,
-                               const ChunkedKernelPlan &plan,
-                               int64_t chunkSize) {
+                               const ChunkedKernelPlan &plan) {
+  const int64_t chunkSize = plan.tokensPerChunk;
   OpBuilder ob(module.getBodyRegion());
   ob.setInsertionPointToEnd(module.getBody());
   Type f32 = ob.getF32Type();
@@ -479,7 +479,7 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
   else
     shape.hasInit = true;
 
-  // Schedule: the chunked tensor-core kernel where it applies (bf16 SISO
+  // Schedule: the chunked tensor-core kernel where it applies (bf16
   // prefill), else the token-sequential one.
   ChunkedKernelPlan chunked = planChunkedScanKernel(shape, request.chunkSize);
   // An explicit block size other than the chunked kernel's asks for the
@@ -502,14 +502,13 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
            << static_cast<int64_t>(request.blockSize);
   // Chunk-parallel when one block per (head, batch) leaves SMs idle and
   // there is more than one chunk to spread.
-  int64_t chunks = llvm::divideCeil(shape.seqLen, request.chunkSize);
+  int64_t chunks = llvm::divideCeil(shape.seqLen, chunked.tokensPerChunk);
   bool useParallel =
       parallelAsked || (useChunked && request.schedule == "auto" &&
                         shape.batch * shape.heads < request.smCount &&
                         chunks >= 2);
   if (useParallel) {
-    buildChunkParallelKernels(op, func, module, shape, chunked,
-                              request.chunkSize);
+    buildChunkParallelKernels(op, func, module, shape, chunked);
     return success();
   }
   int64_t blockSize = useChunked ? chunked.threads
@@ -543,9 +542,10 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
       useChunked ? chunked.sharedBytes : 0);
   KernelArgs args = argsOf(op, kernel.getArguments());
   if (useChunked) {
-    buildChunkedScanKernel(kernel, shape, args, blockSize, request.chunkSize,
-                           ChunkedScanPhase::Sequential);
-    kernel->setAttr(kChunkSizeAttrName, ob.getI64IntegerAttr(request.chunkSize));
+    buildChunkedScanKernel(kernel, shape, args, blockSize,
+                           chunked.tokensPerChunk, ChunkedScanPhase::Sequential);
+    kernel->setAttr(kChunkSizeAttrName,
+                    ob.getI64IntegerAttr(chunked.tokensPerChunk));
     return success();
   }
   ImplicitLocOpBuilder b(func.getLoc(), ob.getContext());

@@ -7,8 +7,9 @@ GPU kernels are compiled for one shape, and the GPU machine has no MLIR, so
 every configuration the check runs is compiled ahead into OUTDIR:
   golden/<case>        each golden case as a bf16 scan (and <case>_step for
                        one-token cases); SISO prefill cases also under the
-                       other chunked schedule than auto's, and chunk-parallel
-                       with 16-token chunks (several chunks, a partial last)
+  SISO and MIMO prefill cases also under both chunked schedules, and
+                       chunk-parallel with chunks of 16 rank-1 terms (several
+                       chunks, a partial last)
   sweep/n<N>_p<P>_l<L> random SISO configs, b=2, H=4, G=2, bf16, init states
                        (auto: chunk-parallel from two chunks on); _seq: the
                        one-pass chunked schedule
@@ -47,7 +48,7 @@ for case in meta["cases"]:
           "golden:" + case["name"])
     if p["L"] == 1:
         build("golden/%s_step" % case["name"], args + ["--step"], "golden:" + case["name"])
-    elif case["kind"] != "mimo":
+    else:
         prefill = args + ["--seqlen", str(p["L"])] + (["--init"] if p["init"] else [])
         for schedule in ("chunked", "chunk-parallel"):
             build("golden/%s_%s" % (case["name"], schedule),
@@ -83,6 +84,23 @@ for name, flags in (
     build("sweep/" + name, ["--batch", "2", "--heads", "4", "--groups", "2",
                             "--angles", "8"] + flags, "random")
 
+# MIMO on the chunked kernels: ranks x state sizes x head dims (issue 5's
+# sweep), auto's schedule (chunk-parallel here); the one-pass kernel for R=4.
+for r in (1, 2, 3, 4, 8):
+    for n in (16, 48, 64, 128, 256):
+        for pd in (24, 64, 128):
+            mimo = ["--batch", "2", "--seqlen", "150", "--heads", "4", "--groups", "2",
+                    "--state", str(n), "--headdim", str(pd), "--angles", str(min(8, n // 2)),
+                    "--mimo", "--rank", str(r), "--init", "--no-wrap-angle"]
+            build("sweep/mimo_r%d_n%d_p%d" % (r, n, pd), mimo, "random")
+            if r == 4:
+                build("sweep/mimo_r%d_n%d_p%d_seq" % (r, n, pd), mimo + ["--schedule", "chunked"],
+                      "random")
+build("sweep/mimo_r4_n64_p64_half_split",
+      ["--batch", "2", "--seqlen", "150", "--heads", "4", "--groups", "2", "--state", "64",
+       "--headdim", "64", "--angles", "16", "--mimo", "--rank", "4", "--init", "--no-wrap-angle",
+       "--pairing", "half_split"], "random")
+
 variant = ["--batch", "2", "--seqlen", "300", "--heads", "4", "--groups", "2", "--state", "64",
            "--headdim", "64", "--angles", "16", "--init"]
 for name, extra in (("half_split", ["--pairing", "half_split"]), ("euler", ["--rule", "euler"]),
@@ -100,6 +118,9 @@ for n in (64, 128, 256):
 build("bench/prefill_b1_l16384_h32_n128",
       ["--batch", "1", "--seqlen", "16384", "--heads", "32", "--state", "128",
        "--headdim", "64", "--angles", "16"], "bench")
+build("bench/prefill_b16_l2048_h64_n128",
+      ["--batch", "16", "--seqlen", "2048", "--heads", "64", "--state", "128",
+       "--headdim", "64", "--angles", "16"], "bench")
 # The schedule auto did not pick, for comparison.
 build("bench/prefill_b1_l16384_h32_n128_chunked",
       ["--batch", "1", "--seqlen", "16384", "--heads", "32", "--state", "128",
@@ -107,6 +128,13 @@ build("bench/prefill_b1_l16384_h32_n128_chunked",
 build("bench/prefill_b8_l4096_h32_n128_chunk-parallel",
       ["--batch", "8", "--seqlen", "4096", "--heads", "32", "--state", "128",
        "--headdim", "64", "--angles", "16", "--schedule", "chunk-parallel"], "bench")
+mimo_bench = ["--heads", "32", "--state", "128", "--headdim", "64", "--angles", "16", "--mimo",
+              "--rank", "4", "--no-wrap-angle"]
+build("bench/mimo_prefill_r4_b8_l4096_h32_n128",
+      ["--batch", "8", "--seqlen", "4096"] + mimo_bench, "bench")
+for b in (1, 64):
+    build("bench/mimo_decode_r4_b%d_h32_n128" % b, ["--batch", str(b), "--step"] + mimo_bench,
+          "bench")
 for b in (1, 64, 256):
     build("bench/decode_b%d_h32_n128" % b,
           ["--batch", str(b), "--heads", "32", "--state", "128", "--headdim", "64",

@@ -14,20 +14,20 @@ func.func @fp32_data(%q: tensor<2x16x1x32xf32>, %v: tensor<2x16x4x16xf32>, %c: t
 
 // -----
 
-// MIMO (rank 4) is not covered by the chunked kernel yet.
-func.func @mimo(%q: tensor<2x100x4x1x32xbf16>, %v: tensor<2x100x4x16xbf16>, %c: tensor<2x4x100xf32>,
-    %qb: tensor<4x4x32xf32>, %ang: tensor<2x100x4x8xf32>, %m: tensor<4x4x16xf32>)
+// MIMO ranks above 8 would take more than 128 rows of rank-1 terms per chunk.
+func.func @mimo(%q: tensor<2x100x9x1x32xbf16>, %v: tensor<2x100x4x16xbf16>, %c: tensor<2x4x100xf32>,
+    %qb: tensor<4x9x32xf32>, %ang: tensor<2x100x4x8xf32>, %m: tensor<4x9x16xf32>)
     -> tensor<2x100x4x16xbf16> {
-  // expected-error @+1 {{ssm-to-gpu schedule=chunked: the chunked tensor-core kernel covers SISO layers (rank 1); MIMO runs the token-sequential kernel}}
+  // expected-error @+1 {{ssm-to-gpu schedule=chunked: the chunked tensor-core kernel covers ranks up to 8, got 9}}
   %r:5 = ssm.scan q(%q) k(%q) v(%v) adt(%c) dt(%c) trap(%c) bias(%qb, %qb) angles(%ang)
       mimo_v(%m) mimo_o(%m)
-      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, rank = 4}
-      : (tensor<2x100x4x1x32xbf16>, tensor<2x100x4x1x32xbf16>, tensor<2x100x4x16xbf16>,
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, rank = 9}
+      : (tensor<2x100x9x1x32xbf16>, tensor<2x100x9x1x32xbf16>, tensor<2x100x4x16xbf16>,
          tensor<2x4x100xf32>, tensor<2x4x100xf32>, tensor<2x4x100xf32>,
-         tensor<4x4x32xf32>, tensor<4x4x32xf32>, tensor<2x100x4x8xf32>,
-         tensor<4x4x16xf32>, tensor<4x4x16xf32>)
+         tensor<4x9x32xf32>, tensor<4x9x32xf32>, tensor<2x100x4x8xf32>,
+         tensor<4x9x16xf32>, tensor<4x9x16xf32>)
       -> (tensor<2x100x4x16xbf16>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>,
-          tensor<2x4x4x32xf32>, tensor<2x4x4x16xf32>)
+          tensor<2x4x9x32xf32>, tensor<2x4x9x16xf32>)
   return %r#0 : tensor<2x100x4x16xbf16>
 }
 

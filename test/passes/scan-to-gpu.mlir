@@ -4,7 +4,7 @@
 
 // BLOCK: ssm-to-gpu: block-size must be 0 (auto) or a multiple of 32 in [32, 1024], got 100
 
-// Without a block size, bf16 SISO prefill takes the chunked schedule
+// Without a block size, bf16 prefill takes the chunked schedule
 // (scan-to-gpu-chunked.mlir); an explicit one asks for this kernel.
 // AUTO: known_block_size = array<i32: 128, 1, 1>
 // AUTO-SAME: ssm.schedule = "chunked"

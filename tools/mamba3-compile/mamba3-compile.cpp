@@ -109,7 +109,7 @@ cl::opt<std::string> scheduleOpt(
     "schedule",
     cl::desc("GPU schedule: auto (chunked where it applies, chunk-parallel "
              "when batch * heads leaves SMs idle) | chunked (tensor cores, "
-             "bf16 SISO prefill, one block per (head, batch)) | "
+             "bf16 prefill, one block per (head, batch)) | "
              "chunk-parallel (three launches, blocks per chunk) | tokens "
              "(token-sequential)"),
     cl::init("auto"), cl::cat(outputCat));
