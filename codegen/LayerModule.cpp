@@ -43,6 +43,7 @@ std::string LayerSpec::canonicalString() const {
      << ";angles=" << angles << ";rank=" << rank << ";mimo=" << mimo
      << ";d=" << hasD << ";z=" << hasZ
      << ";init=" << (step || hasInitialState) << ";wrap=" << wrapAngle
+     << ";broadcast_angles=" << broadcastAngles
      << ";rule=" << stringifyDiscretizationRule(rule)
      << ";pairing=" << stringifyRotaryPairing(pairing)
      << ";dtype=" << stringifyLayerDataType(dataType)
@@ -117,6 +118,9 @@ std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
       // "L" and "R" are present only for a scan / a MIMO layer.
       if ((axis == StringRef("L") && s.step) ||
           (axis == StringRef("R") && !s.mimo))
+        continue;
+      // Shared angles have no head axis.
+      if (axis == StringRef("H") && name == "Angles" && s.broadcastAngles)
         continue;
       a.axes.push_back(axis);
       a.shape.push_back(size(axis));
@@ -271,6 +275,9 @@ LayerSpec specFromOp(OpTy op, bool step) {
   s.pairing = op.getRotary().getPairing();
   s.rule = op.getRule();
   s.wrapAngle = op.getWrapAngle();
+  s.broadcastAngles =
+      cast<RankedTensorType>(op.getAngles().getType()).getRank() ==
+      (step ? 2 : 3);
   s.hasD = static_cast<bool>(op.getD());
   s.hasZ = static_cast<bool>(op.getZ());
   s.dataType = vType.getElementType().isBF16() ? LayerDataType::bf16

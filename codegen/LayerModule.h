@@ -50,6 +50,8 @@ struct LayerSpec {
   /// Initial states as inputs (scan only; a step always takes its states).
   bool hasInitialState = false;
   bool wrapAngle = true;
+  /// Angles (b, [L,] S) shared by all heads instead of (b, [L,] H, S).
+  bool broadcastAngles = false;
   DiscretizationRule rule = DiscretizationRule::trapezoid;
   RotaryPairing pairing = RotaryPairing::adjacent;
   /// ssm.step (one decode token) instead of ssm.scan.

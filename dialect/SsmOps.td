@@ -35,7 +35,8 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
     - MIMO: Q, K (b, L, R, G, N); Q_bias, K_bias (H, R, N);
       mimo_v/mimo_z/mimo_o (H, R, P); k state (b, H, R, N); v state (b, H, R, P).
     - Both: V, Z, out (b, L, H, P); ADT, DT, Trap (b, H, L);
-      Angles (b, L, H, S); D (H); angle state (b, H, S); ssm state (b, H, P, N).
+      Angles (b, L, H, S), or (b, L, S) shared by all heads; D (H); angle
+      state (b, H, S); ssm state (b, H, P, N).
 
     Results: out, and the final angle, ssm, k and v states.
 
@@ -87,7 +88,8 @@ def Ssm_StepOp : Ssm_Op<"step", [Pure, AttrSizedOperandSegments]> {
   let description = [{
     The recurrence of ssm.scan for a single token, with the states given:
     the layouts of ssm.scan without the L axis (Q, K (b, G, N) or
-    (b, R, G, N); V, Z, out (b, H, P); ADT, DT, Trap (b, H); Angles (b, H, S)).
+    (b, R, G, N); V, Z, out (b, H, P); ADT, DT, Trap (b, H); Angles (b, H, S)
+    or (b, S)).
     Results: out and the new angle, ssm, k and v states.
   }];
   let arguments = !con((ins
@@ -164,6 +166,7 @@ def Ssm_RotaryOp : Ssm_Op<"rotary", [Pure]> {
     broadcast to heads.
 
     Q, K have the ssm.scan layouts, SISO (b, L, G, N) or MIMO (b, L, R, G, N);
+    Angles (b, L, H, S) or (b, L, S) shared by all heads;
     biases (H, N) or (H, R, N). Results rotated_q, rotated_k are f32 of shape (b, L, R, H, N)
     (R = 1 for SISO) and the final angle (b, H, S).
   }];

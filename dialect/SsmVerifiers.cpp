@@ -190,8 +190,24 @@ LogicalResult verifyLayer(Operation *op, const LayerOperands &x, bool hasSeq) {
       failed(v.shape("ADT", x.ADT, bhl)) || failed(v.shape("DT", x.DT, bhl)) ||
       failed(v.shape("Trap", x.Trap, bhl)) ||
       failed(v.shape("Q_bias", x.QBias, biasAxes)) ||
-      failed(v.shape("K_bias", x.KBias, biasAxes)) ||
-      failed(v.shape("Angles", x.Angles, cat({{b}, seq, {H, S}}))))
+      failed(v.shape("K_bias", x.KBias, biasAxes)))
+    return failure();
+  // Angles per head (b, [L,] H, S), or shared by all heads (b, [L,] S):
+  // what the model's projection produces, broadcast without a copy.
+  SmallVector<Axis> perHead = cat({{b}, seq, {H, S}});
+  SmallVector<Axis> shared = cat({{b}, seq, {S}});
+  int64_t angleRank = cast<RankedTensorType>(x.Angles.getType()).getRank();
+  if (angleRank != static_cast<int64_t>(perHead.size()) &&
+      angleRank != static_cast<int64_t>(shared.size()))
+    return op->emitOpError()
+           << "'Angles' must have rank " << perHead.size() << " "
+           << axesString(perHead) << " or " << shared.size() << " "
+           << axesString(shared) << " (shared by all heads), got "
+           << x.Angles.getType();
+  if (failed(v.shape("Angles", x.Angles,
+                     angleRank == static_cast<int64_t>(shared.size())
+                         ? shared
+                         : perHead)))
     return failure();
   if (x.D && failed(v.shape("D", x.D, {H})))
     return failure();
@@ -347,10 +363,15 @@ LogicalResult RotaryOp::verify() {
   Axis b{dimOf(getQ(), 0), "b", "Q"}, L{dimOf(getQ(), 1), "L", "Q"};
   Axis R{mimo ? dimOf(getQ(), 2) : 1, "R", "Q"};
   Axis G{dimOf(getQ(), qRank - 2), "G", "Q"}, N{dimOf(getQ(), qRank - 1), "N", "Q"};
-  if (rankOf(getAngles()) != 4)
-    return emitOpError() << "'Angles' must have rank 4 (b, L, H, S), got "
+  if (rankOf(getAngles()) != 4 && rankOf(getAngles()) != 3)
+    return emitOpError() << "'Angles' must have rank 4 (b, L, H, S) or 3 "
+                            "(b, L, S), got "
                          << getAngles().getType();
-  Axis H{dimOf(getAngles(), 2), "H", "Angles"};
+  if (rankOf(getDT()) != 3)
+    return emitOpError() << "'DT' must have rank 3 (b, H, L), got "
+                         << getDT().getType();
+  bool sharedAngles = rankOf(getAngles()) == 3;
+  Axis H{dimOf(getDT(), 1), "H", "DT"};
   Axis S{getRotary().getAngles(), "S", "rotary"};
   if (H.size == ShapedType::kDynamic || G.size == ShapedType::kDynamic ||
       N.size == ShapedType::kDynamic)
@@ -368,7 +389,9 @@ LogicalResult RotaryOp::verify() {
   if (failed(v.shape("K", getK(), qk)) ||
       failed(v.shape("Q_bias", getQBias(), bias)) ||
       failed(v.shape("K_bias", getKBias(), bias)) ||
-      failed(v.shape("Angles", getAngles(), {b, L, H, S})) ||
+      failed(v.shape("Angles", getAngles(),
+                     sharedAngles ? SmallVector<Axis>{b, L, S}
+                                  : SmallVector<Axis>{b, L, H, S})) ||
       failed(v.shape("DT", getDT(), {b, H, L})) ||
       failed(v.shape("rotated_q", getRotatedQ(), {b, L, R, H, N})) ||
       failed(v.shape("rotated_k", getRotatedK(), {b, L, R, H, N})) ||

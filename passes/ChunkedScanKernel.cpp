@@ -298,7 +298,7 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
         [&](Value i) {
           Value t = divui(i, S), s = remui(i, S);
           auto [tok, tc, valid] = token(chunkStart, t);
-          Value ang = load(a.Angles, tokenIndex(tc, s));
+          Value ang = load(a.Angles, angleIndex(tc, s));
           Value inc = mul(mul(f32(llvm::numbers::pi), math::TanhOp::create(b, ang)),
                           load(a.DT, coeffIndex(tc)));
           store(select(valid, inc, f32(0.0)), scan, {t, s});

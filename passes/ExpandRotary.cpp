@@ -23,13 +23,16 @@ using namespace mlir::ssm;
 namespace {
 
 /// theta (b, L, H, S): theta_t = theta_{t-1} + pi tanh(Angles_t) DT_t.
-/// Returns {all angles, final angle}.
+/// Angles (b, L, S) shared by all heads are read per head through the
+/// indexing map (no broadcast copy). Returns {all angles, final angle}.
 std::pair<Value, Value> buildCumulativeAngles(OpBuilder &b, Location loc,
                                               RotaryOp op) {
   Value angles = op.getAngles(), dt = op.getDT();
-  SmallVector<OpFoldResult> angleSizes = sizesOf(b, loc, angles); // b L H S
-  OpFoldResult bSize = angleSizes[0], lSize = angleSizes[1];
-  OpFoldResult hSize = angleSizes[2], sSize = angleSizes[3];
+  bool shared = cast<RankedTensorType>(angles.getType()).getRank() == 3;
+  SmallVector<OpFoldResult> inSizes = sizesOf(b, loc, angles);
+  OpFoldResult bSize = inSizes[0], lSize = inSizes[1];
+  OpFoldResult hSize = sizesOf(b, loc, dt)[1], sSize = inSizes.back();
+  SmallVector<OpFoldResult> angleSizes = {bSize, lSize, hSize, sSize};
   Type f32 = b.getF32Type();
   Value theta0 = op.getInitAngle()
                      ? op.getInitAngle()
@@ -43,7 +46,10 @@ std::pair<Value, Value> buildCumulativeAngles(OpBuilder &b, Location loc,
   auto loop = scf::ForOp::create(
       b, loc, zero, seqLen, one, ValueRange{theta0, all},
       [&](OpBuilder &lb, Location ll, Value t, ValueRange iter) {
-        Value angT = extractSlice(lb, ll, angles, {zeroA, t, zeroA, zeroA},
+        Value angT =
+            shared ? extractSlice(lb, ll, angles, {zeroA, t, zeroA},
+                                  {bSize, oneA, sSize}, {1})
+                   : extractSlice(lb, ll, angles, {zeroA, t, zeroA, zeroA},
                                   {bSize, oneA, hSize, sSize}, {1});
         Value dtT = extractSlice(lb, ll, dt, {zeroA, zeroA, t},
                                  {bSize, hSize, oneA}, {2});
@@ -51,7 +57,9 @@ std::pair<Value, Value> buildCumulativeAngles(OpBuilder &b, Location loc,
         AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
         Value next = buildGeneric(
             lb, ll, ValueRange{angT, dtT}, iter[0],
-            {id, projection(ctx, 3, {0, 1}), id}, {kPar, kPar, kPar},
+            {shared ? projection(ctx, 3, {0, 2}) : id,
+             projection(ctx, 3, {0, 1}), id},
+            {kPar, kPar, kPar},
             [&](OpBuilder &nb, Location nl, ValueRange a) {
               Value pi = f32Constant(nb, nl, llvm::numbers::pi);
               Value step = arith::MulFOp::create(

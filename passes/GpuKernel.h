@@ -25,6 +25,8 @@ namespace mlir::ssm {
 /// Static facts of one layer, read off the op's types and attributes.
 struct LayerShape {
   bool step, mimo, hasD, hasZ, hasInit, wrap, euler, halfSplit;
+  /// Angles (b, [L,] S) shared by all heads.
+  bool broadcastAngles;
   int64_t batch, seqLen, rank, groups, n, heads, p, s;
   /// Element type of Q, K and V (bf16 or f32).
   Type dataType;
@@ -153,10 +155,21 @@ protected:
   SmallVector<Value> biasIndex(Value r, Value n) {
     return L.mimo ? SmallVector<Value>{hIdx, r, n} : SmallVector<Value>{hIdx, n};
   }
-  /// (b, [t,] h, x) for V, Z, out, Angles.
+  /// (b, [t,] h, x) for V, Z, out and per-head Angles.
   SmallVector<Value> tokenIndex(Value t, Value x) {
     return L.step ? SmallVector<Value>{bIdx, hIdx, x}
                   : SmallVector<Value>{bIdx, t, hIdx, x};
+  }
+  /// Angle s of token t: (b, [t,] [h,] s), without h when the angles are
+  /// shared by all heads.
+  SmallVector<Value> angleIndex(Value t, Value s) {
+    SmallVector<Value> i = {bIdx};
+    if (!L.step)
+      i.push_back(t);
+    if (!L.broadcastAngles)
+      i.push_back(hIdx);
+    i.push_back(s);
+    return i;
   }
   /// (b, h, [t]) for ADT, DT, Trap.
   SmallVector<Value> coeffIndex(Value t) {

@@ -147,7 +147,7 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
     // theta_t for the angle this thread owns; cos/sin go to shared memory.
     Value theta = iter.back();
     if (S > 0) {
-      Value ang = load(a.Angles, tokenIndex(t, sClamped));
+      Value ang = load(a.Angles, angleIndex(t, sClamped));
       Value next = add(theta, mul(mul(f32(llvm::numbers::pi),
                                       math::TanhOp::create(b, ang)),
                                   dt));
@@ -313,6 +313,8 @@ LayerShape shapeOf(OpTy op, bool step) {
   s.wrap = op.getWrapAngle();
   s.euler = op.getRule() == DiscretizationRule::euler;
   s.halfSplit = op.getRotary().getPairing() == RotaryPairing::half_split;
+  s.broadcastAngles =
+      cast<ShapedType>(op.getAngles().getType()).getRank() == (step ? 2 : 3);
   s.batch = q[0];
   s.seqLen = step ? 1 : q[1];
   s.rank = mimo ? q[q.size() - 3] : 1;

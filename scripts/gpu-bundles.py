@@ -15,7 +15,8 @@ every configuration the check runs is compiled ahead into OUTDIR:
                        one-pass chunked schedule
   sweep/step_n<N>_p<P> random decode steps (token-sequential kernel), and
                        MIMO, odd N on that kernel
-  sweep/variants/...   half-split pairing, Euler rule, no angle wrap, no D/Z
+  sweep/variants/...   half-split pairing, Euler rule, no angle wrap, no D/Z,
+                       angles shared by all heads
   bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
 OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it.
 """
@@ -75,6 +76,10 @@ for n in (16, 32, 64, 96, 128, 256):
               ["--batch", "3", "--heads", "4", "--groups", "2", "--state", str(n),
                "--headdim", str(pd), "--angles", str(min(16, n // 2)), "--step"], "random")
 for name, flags in (
+        ("step_broadcast_angles", ["--step", "--state", "128", "--headdim", "64",
+                                   "--broadcast-angles"]),
+        ("tokens_broadcast_angles", ["--seqlen", "50", "--state", "64", "--headdim", "32",
+                                     "--init", "--schedule", "tokens", "--broadcast-angles"]),
         ("mimo_step_r4_n128_p64", ["--step", "--mimo", "--rank", "4", "--state", "128",
                                    "--headdim", "64", "--no-wrap-angle"]),
         ("mimo_r2_n64_p32_l100", ["--seqlen", "100", "--mimo", "--rank", "2", "--state", "64",
@@ -105,6 +110,9 @@ variant = ["--batch", "2", "--seqlen", "300", "--heads", "4", "--groups", "2", "
            "--headdim", "64", "--angles", "16", "--init"]
 for name, extra in (("half_split", ["--pairing", "half_split"]), ("euler", ["--rule", "euler"]),
                     ("no_wrap", ["--no-wrap-angle"]), ("no_d_z", ["--no-d", "--no-z"]),
+                    ("broadcast_angles", ["--broadcast-angles"]),
+                    ("mimo_broadcast_angles", ["--broadcast-angles", "--mimo", "--rank", "4",
+                                               "--no-wrap-angle"]),
                     ("no_init", None)):
     flags = [f for f in variant if f != "--init"] if extra is None else variant + extra
     for schedule in ("chunked", "chunk-parallel"):
@@ -121,6 +129,10 @@ build("bench/prefill_b1_l16384_h32_n128",
 build("bench/prefill_b16_l2048_h64_n128",
       ["--batch", "16", "--seqlen", "2048", "--heads", "64", "--state", "128",
        "--headdim", "64", "--angles", "16"], "bench")
+# Angles shared by all heads (what the model produces): less to read.
+build("bench/prefill_b8_l4096_h32_n128_broadcast_angles",
+      ["--batch", "8", "--seqlen", "4096", "--heads", "32", "--state", "128",
+       "--headdim", "64", "--angles", "16", "--broadcast-angles"], "bench")
 # The schedule auto did not pick, for comparison.
 build("bench/prefill_b1_l16384_h32_n128_chunked",
       ["--batch", "1", "--seqlen", "16384", "--heads", "32", "--state", "128",

@@ -214,6 +214,7 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   c.boolean("mimo", cfg.mimo);
   c.boolean("has_d", cfg.hasD);
   c.boolean("has_z", cfg.hasZ);
+  c.boolean("broadcast_angles", cfg.broadcastAngles);
   c.boolean("has_initial_state", cfg.hasInitialState);
   c.boolean("wrap_angle", cfg.wrapAngle);
   std::string rule, pairing;
@@ -427,6 +428,7 @@ std::string checkBundleConfig(const BundleManifest &m,
       {"mimo", {b.mimo, cfg.mimo}},
       {"has_d", {b.hasD, cfg.hasD}},
       {"has_z", {b.hasZ, cfg.hasZ}},
+      {"broadcast_angles", {b.broadcastAngles, cfg.broadcastAngles}},
       {"wrap_angle", {b.wrapAngle, cfg.wrapAngle}}};
   for (const auto &[field, values] : flags)
     if (values.first != values.second)
@@ -477,6 +479,8 @@ std::vector<std::string> cpuCompileArguments(const LayerConfig &cfg, bool step,
     args.push_back("--no-z");
   if (!cfg.wrapAngle)
     args.push_back("--no-wrap-angle");
+  if (cfg.broadcastAngles)
+    args.push_back("--broadcast-angles");
   if (step)
     args.push_back("--step");
   else if (cfg.hasInitialState)

@@ -77,7 +77,11 @@ std::vector<OperandSpec> operandSpecs(const LayerConfig &cfg, bool decode) {
                                          : Presence::Required},
       {"Q_bias", &I::QBias, bias, Presence::Required},
       {"K_bias", &I::KBias, bias, Presence::Required},
-      {"Angles", &I::Angles, withL({b, H, S}, 1), Presence::Required},
+      {"Angles", &I::Angles,
+       withL(cfg.broadcastAngles ? std::vector<int64_t>{b, S}
+                                 : std::vector<int64_t>{b, H, S},
+             1),
+       Presence::Required},
       {"D", &I::D, {H}, when(cfg.hasD)},
       {"Z", &I::Z, withL({b, H, P}, 1), when(cfg.hasZ)},
       {"MIMO_V", &I::MimoV, {H, R, P}, when(cfg.mimo)},
@@ -155,8 +159,10 @@ HeadSequence prepareHead(const LayerConfig &cfg, const LayerInputs &in,
 
     for (int64_t s = 0; s < S; ++s) {
       double &theta = seq.theta[s];
-      theta += kPi * std::tanh(in.Angles.data[((b * L + t) * H + h) * S + s]) *
-               seq.dt[t];
+      const int64_t angle =
+          cfg.broadcastAngles ? (b * L + t) * S + s
+                              : ((b * L + t) * H + h) * S + s;
+      theta += kPi * std::tanh(in.Angles.data[angle]) * seq.dt[t];
       if (cfg.wrapAngle)
         theta -= 2 * kPi * std::floor(theta / (2 * kPi));
       cosT[s] = std::cos(theta);

@@ -22,7 +22,7 @@ func.func @discretize_bf16_coefficient(%a: tensor<2x4x16xf32>) {
 
 func.func @rotary_result_not_per_head(%q: tensor<2x16x1x32xf32>, %b: tensor<4x32xf32>,
     %ang: tensor<2x16x4x8xf32>, %dt: tensor<2x4x16xf32>) {
-  // expected-error @+1 {{'rotated_q' dimension 3 (H) is 1, but 'Angles' gives H = 4}}
+  // expected-error @+1 {{'rotated_q' dimension 3 (H) is 1, but 'DT' gives H = 4}}
   %q2, %k2, %a = ssm.rotary q(%q) k(%q) bias(%b, %b) angles(%ang) dt(%dt)
       {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
       : (tensor<2x16x1x32xf32>, tensor<2x16x1x32xf32>, tensor<4x32xf32>, tensor<4x32xf32>,

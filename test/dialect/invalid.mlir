@@ -55,6 +55,28 @@ func.func @angles_shape_disagrees_with_attribute(%q: tensor<2x16x1x32xf32>, %k: 
 
 // -----
 
+func.func @shared_angles_wrong_length(%q: tensor<2x16x1x32xf32>, %k: tensor<2x16x1x32xf32>, %v: tensor<2x16x4x16xf32>, %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x15x8xf32>) {
+  // expected-error @+1 {{'Angles' dimension 1 (L) is 15, but 'Q' gives L = 16}}
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<2x16x1x32xf32>, tensor<2x16x1x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x15x8xf32>)
+      -> (tensor<2x16x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @angles_wrong_rank(%q: tensor<2x16x1x32xf32>, %k: tensor<2x16x1x32xf32>, %v: tensor<2x16x4x16xf32>, %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x1x8xf32>) {
+  // expected-error @+1 {{'Angles' must have rank 4 (b, L, H, S) or 3 (b, L, S) (shared by all heads), got 'tensor<2x16x4x1x8xf32>'}}
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<2x16x1x32xf32>, tensor<2x16x1x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x16x4x1x8xf32>)
+      -> (tensor<2x16x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
+  return
+}
+
+// -----
+
 func.func @adt_wrong_dtype(%q: tensor<2x16x1x32xf32>, %k: tensor<2x16x1x32xf32>, %v: tensor<2x16x4x16xf32>, %adt: tensor<2x4x16xbf16>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>) {
   // expected-error @+1 {{'ADT' must have element type f32, got 'bf16'}}
   %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang)

@@ -55,3 +55,25 @@ func.func @half_split_mimo_initial(%q: tensor<?x?x2x1x64xf32>, %k: tensor<?x?x2x
       -> (tensor<?x?x2x4x64xf32>, tensor<?x?x2x4x64xf32>, tensor<?x4x16xf32>)
   return %rq, %rk, %a : tensor<?x?x2x4x64xf32>, tensor<?x?x2x4x64xf32>, tensor<?x4x16xf32>
 }
+
+// -----
+
+// Angles (b, L, S) shared by all heads: the per-token slice is (b, S) and
+// the angle update reads it for every head through its indexing map; the
+// cumulative angles are still per head (DT is).
+// CHECK-DAG: #[[SHARED:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-LABEL: func.func @shared_angles
+// CHECK: scf.for {{.*}} -> (tensor<2x4x8xf32>, tensor<2x16x4x8xf32>)
+// CHECK:   tensor.extract_slice %arg4[0, %{{.*}}, 0] [2, 1, 8] [1, 1, 1] : tensor<2x16x8xf32> to tensor<2x8xf32>
+// CHECK:   linalg.generic {indexing_maps = [#[[SHARED]],
+func.func @shared_angles(%q: tensor<2x16x2x32xbf16>, %k: tensor<2x16x2x32xbf16>,
+    %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x8xf32>,
+    %dt: tensor<2x4x16xf32>)
+    -> (tensor<2x16x1x4x32xf32>, tensor<2x16x1x4x32xf32>, tensor<2x4x8xf32>) {
+  %rq, %rk, %a = ssm.rotary q(%q) k(%k) bias(%qb, %kb) angles(%ang) dt(%dt)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, wrap_angle}
+      : (tensor<2x16x2x32xbf16>, tensor<2x16x2x32xbf16>, tensor<4x32xf32>, tensor<4x32xf32>,
+         tensor<2x16x8xf32>, tensor<2x4x16xf32>)
+      -> (tensor<2x16x1x4x32xf32>, tensor<2x16x1x4x32xf32>, tensor<2x4x8xf32>)
+  return %rq, %rk, %a : tensor<2x16x1x4x32xf32>, tensor<2x16x1x4x32xf32>, tensor<2x4x8xf32>
+}

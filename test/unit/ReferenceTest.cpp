@@ -213,6 +213,42 @@ TEST(Reference, StepStartsFromZeroStates) {
 // Half-split pairs (i, i + N/2) are adjacent pairs (2i, 2i + 1) after a fixed
 // permutation of the N axis of Q, K and their biases: the outputs are equal
 // and the ssm and k states come out permuted.
+// Angles (b, L, S) shared by all heads give the outputs of (b, L, H, S)
+// angles that repeat them for every head: prefill (SISO and MIMO) and a step.
+TEST(Reference, BroadcastAnglesAreRepeatedPerHead) {
+  for (bool isMimo : {false, true})
+    for (bool step : {false, true}) {
+      SCOPED_TRACE(std::string(isMimo ? "mimo" : "siso") +
+                   (step ? " step" : " scan"));
+      LayerConfig shared = siso(2, step ? 1 : 19, 4, 2, 16, 8, 5);
+      shared.hasInitialState = true;
+      shared.broadcastAngles = true;
+      if (isMimo)
+        shared = mimo(shared, 2);
+      LayerConfig perHead = shared;
+      perHead.broadcastAngles = false;
+      LayerInputs in = randomInputs(shared, 5, step);
+      ASSERT_EQ(in.Angles.shape.size(), step ? 2u : 3u);
+      LayerInputs repeated = in;
+      const int64_t b = shared.batch, L = step ? 1 : shared.seqlen,
+                    H = shared.heads, S = shared.angles;
+      repeated.Angles = Tensor(step ? std::vector<int64_t>{b, H, S}
+                                    : std::vector<int64_t>{b, L, H, S});
+      for (int64_t i = 0; i < b * L; ++i)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t s = 0; s < S; ++s)
+            repeated.Angles.data[(i * H + h) * S + s] = in.Angles.data[i * S + s];
+      LayerOutputs got = step ? referenceStep(shared, in)
+                              : referenceScan(shared, in);
+      LayerOutputs want = step ? referenceStep(perHead, repeated)
+                               : referenceScan(perHead, repeated);
+      expectClose(got, want, "broadcast angles");
+      if (!step)
+        expectClose(referenceScanChunked(shared, in, 8), want,
+                    "broadcast angles, chunked");
+    }
+}
+
 TEST(Reference, HalfSplitIsPermutedAdjacent) {
   for (bool isMimo : {false, true}) {
     for (auto [N, S] : {std::pair<int64_t, int64_t>{16, 4}, {12, 6}, {18, 3}}) {

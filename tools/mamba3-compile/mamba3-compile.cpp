@@ -79,6 +79,10 @@ cl::opt<bool> mimoOpt("mimo", cl::desc("MIMO layouts (rank axis)"),
                       cl::cat(configCat));
 cl::opt<bool> noDOpt("no-d", cl::desc("no skip weight D"), cl::cat(configCat));
 cl::opt<bool> noZOpt("no-z", cl::desc("no gate Z"), cl::cat(configCat));
+cl::opt<bool> broadcastAnglesOpt(
+    "broadcast-angles",
+    cl::desc("Angles (b, L, S) shared by all heads, not (b, L, H, S)"),
+    cl::cat(configCat));
 cl::opt<bool> initOpt("init", cl::desc("initial states are inputs"),
                       cl::cat(configCat));
 cl::opt<bool> noWrapOpt("no-wrap-angle",
@@ -182,6 +186,7 @@ bool specFromFlags(LayerSpec &spec) {
   spec.hasZ = !noZOpt;
   spec.hasInitialState = initOpt;
   spec.wrapAngle = !noWrapOpt;
+  spec.broadcastAngles = broadcastAnglesOpt;
   if (auto rule = symbolizeDiscretizationRule(ruleOpt))
     spec.rule = *rule;
   else
@@ -207,7 +212,8 @@ bool anyConfigFlagGiven(std::string &which) {
   for (cl::Option *opt : std::initializer_list<cl::Option *>{
            &batchOpt, &seqlenOpt, &headsOpt, &groupsOpt, &stateOpt,
            &headdimOpt, &anglesOpt, &rankOpt, &mimoOpt, &noDOpt, &noZOpt,
-           &initOpt, &noWrapOpt, &ruleOpt, &pairingOpt, &stepOpt, &dtypeOpt})
+           &initOpt, &noWrapOpt, &broadcastAnglesOpt, &ruleOpt, &pairingOpt,
+           &stepOpt, &dtypeOpt})
     if (opt->getNumOccurrences()) {
       which = opt->ArgStr.str();
       return true;

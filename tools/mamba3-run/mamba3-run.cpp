@@ -92,7 +92,7 @@ cpu options:
 config flags (with --random; defaults in brackets):
   --batch B [1]  --seqlen L [64]  --heads H [4]  --groups G [1]
   --state N [64]  --headdim P [32]  --angles S [16]  --rank R [1]
-  --mimo  --no-d  --no-z  --init  --no-wrap-angle
+  --mimo  --no-d  --no-z  --init  --no-wrap-angle  --broadcast-angles
   --rule trapezoid|euler [trapezoid]  --pairing adjacent|half_split [adjacent]
   --seed X [0]
 
@@ -325,7 +325,7 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
 
     if (name == "random" || name == "time-only" || name == "step" || name == "mimo" ||
         name == "no-d" || name == "no-z" || name == "init" ||
-        name == "no-wrap-angle") {
+        name == "no-wrap-angle" || name == "broadcast-angles") {
       if (!noValue())
         return false;
       if (name == "time-only") {
@@ -349,6 +349,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
         cfg.hasZ = false;
       else if (name == "init")
         cfg.hasInitialState = true;
+      else if (name == "broadcast-angles")
+        cfg.broadcastAngles = true;
       else
         cfg.wrapAngle = false;
       opts.configFlags.push_back(name);
@@ -852,6 +854,8 @@ std::string configText(const LayerConfig &c) {
     s += " noD";
   if (!c.hasZ)
     s += " noZ";
+  if (c.broadcastAngles)
+    s += " broadcast-angles";
   if (c.hasInitialState)
     s += " init";
   if (c.rule == Discretization::Euler)

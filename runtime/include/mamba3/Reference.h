@@ -37,6 +37,9 @@ struct LayerConfig {
   /// Wrap the angle state into [0, 2*pi) after every token (the official SISO
   /// kernels do; MIMO does not). cos/sin are unchanged by the wrap.
   bool wrapAngle = true;
+  /// Angles (b, [L,] S) shared by all heads instead of (b, [L,] H, S) (what
+  /// the model's projection produces).
+  bool broadcastAngles = false;
   Discretization rule = Discretization::Trapezoid;
   RotaryPairing pairing = RotaryPairing::Adjacent;
 
