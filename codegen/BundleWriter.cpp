@@ -32,6 +32,7 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
       {"has_d", spec.hasD},
       {"has_z", spec.hasZ},
       {"broadcast_angles", spec.broadcastAngles},
+      {"state_dtype", spec.bf16State ? "bf16" : "f32"},
       {"has_initial_state", spec.step || spec.hasInitialState},
       {"wrap_angle", spec.wrapAngle},
       {"rule", stringifyDiscretizationRule(spec.rule)},
@@ -51,7 +52,10 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
         {"index", static_cast<int64_t>(index)},
         {"name", arg.name},
         {"role", arg.isOutput ? "output" : "input"},
-        {"dtype", arg.isData ? stringifyLayerDataType(spec.dataType) : "f32"},
+        {"dtype", arg.isData ? stringifyLayerDataType(spec.dataType)
+                  : spec.bf16State && (arg.name == "ssm0" || arg.name == "ssm")
+                      ? "bf16"
+                      : "f32"},
         {"axes", std::move(axes)},
         {"shape", std::move(shape)},
     });

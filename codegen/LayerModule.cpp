@@ -44,6 +44,7 @@ std::string LayerSpec::canonicalString() const {
      << ";d=" << hasD << ";z=" << hasZ
      << ";init=" << (step || hasInitialState) << ";wrap=" << wrapAngle
      << ";broadcast_angles=" << broadcastAngles
+     << ";state_dtype=" << (bf16State ? "bf16" : "f32")
      << ";rule=" << stringifyDiscretizationRule(rule)
      << ";pairing=" << stringifyRotaryPairing(pairing)
      << ";dtype=" << stringifyLayerDataType(dataType)
@@ -166,6 +167,8 @@ static Type elementType(MLIRContext &ctx, const LayerSpec &spec,
                         const LayerArgument &arg) {
   if (arg.isData && spec.dataType == LayerDataType::bf16)
     return BFloat16Type::get(&ctx);
+  if (spec.bf16State && (arg.name == "ssm0" || arg.name == "ssm"))
+    return BFloat16Type::get(&ctx);
   return Float32Type::get(&ctx);
 }
 
@@ -221,6 +224,8 @@ OwningOpRef<ModuleOp> mlir::ssm::buildLayerModule(MLIRContext &ctx,
   }
   auto get = [&](StringRef name) { return inputs.lookup(name); };
 
+  TypeAttr stateType =
+      spec.bf16State ? TypeAttr::get(BFloat16Type::get(&ctx)) : TypeAttr();
   Operation *layer;
   if (spec.step)
     layer = StepOp::create(
@@ -228,16 +233,14 @@ OwningOpRef<ModuleOp> mlir::ssm::buildLayerModule(MLIRContext &ctx,
         get("DT"), get("Trap"), get("Q_bias"), get("K_bias"), get("Angles"),
         get("D"), get("Z"), get("angle0"), get("ssm0"), get("k0"), get("v0"),
         get("mimo_v"), get("mimo_z"), get("mimo_o"), spec.rule, rotary,
-        static_cast<uint64_t>(spec.rank), /*state_type=*/TypeAttr(),
-        spec.wrapAngle);
+        static_cast<uint64_t>(spec.rank), stateType, spec.wrapAngle);
   else
     layer = ScanOp::create(
         b, loc, resultTypes, get("Q"), get("K"), get("V"), get("ADT"),
         get("DT"), get("Trap"), get("Q_bias"), get("K_bias"), get("Angles"),
         get("D"), get("Z"), get("angle0"), get("ssm0"), get("k0"), get("v0"),
         get("mimo_v"), get("mimo_z"), get("mimo_o"), spec.rule, rotary,
-        static_cast<uint64_t>(spec.rank), /*state_type=*/TypeAttr(),
-        spec.wrapAngle);
+        static_cast<uint64_t>(spec.rank), stateType, spec.wrapAngle);
 
   for (auto [result, dest] : llvm::zip(layer->getResults(), outputs))
     bufferization::MaterializeInDestinationOp::create(
@@ -278,6 +281,7 @@ LayerSpec specFromOp(OpTy op, bool step) {
   s.broadcastAngles =
       cast<RankedTensorType>(op.getAngles().getType()).getRank() ==
       (step ? 2 : 3);
+  s.bf16State = op.getStateElementType().isBF16();
   s.hasD = static_cast<bool>(op.getD());
   s.hasZ = static_cast<bool>(op.getZ());
   s.dataType = vType.getElementType().isBF16() ? LayerDataType::bf16

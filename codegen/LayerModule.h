@@ -52,6 +52,8 @@ struct LayerSpec {
   bool wrapAngle = true;
   /// Angles (b, [L,] S) shared by all heads instead of (b, [L,] H, S).
   bool broadcastAngles = false;
+  /// The ssm state (ssm0 and the final ssm) in bf16: the op's state_type.
+  bool bf16State = false;
   DiscretizationRule rule = DiscretizationRule::trapezoid;
   RotaryPairing pairing = RotaryPairing::adjacent;
   /// ssm.step (one decode token) instead of ssm.scan.

@@ -81,28 +81,39 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
       cells.push_back({p, n, minui(p, P - 1), minui(n, N - W),
                        arith::AndIOp::create(b, pIn, nIn)});
     }
-  // W state values at (p, n..n+W-1) of a (b, H, P, N) state, one 16-byte
-  // access when W = 4 (rows start 16-byte aligned as N % 4 == 0).
-  auto vectorType = VectorType::get({W}, b.getF32Type());
+  // W state values at (p, n..n+W-1) of a (b, H, P, N) state in one access
+  // (16 bytes for W = 4 fp32 values, 8 for a bf16 state; rows start aligned
+  // as N % 4 == 0). The values widen to f32 and narrow back on the store.
+  auto vectorOf = [&](Value memref) {
+    return VectorType::get(
+        {W}, cast<MemRefType>(memref.getType()).getElementType());
+  };
+  auto alignOf = [&](Value memref) {
+    return llvm::MaybeAlign(
+        W * cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8);
+  };
   auto loadState = [&](Value memref, const Cell &c) {
-    Value v = vector::LoadOp::create(b, vectorType, memref,
+    Value v = vector::LoadOp::create(b, vectorOf(memref), memref,
                                      ValueRange{bIdx, hIdx, c.pClamped, c.nClamped},
-                                     /*nontemporal=*/false, llvm::MaybeAlign(W * 4));
+                                     /*nontemporal=*/false, alignOf(memref));
     SmallVector<Value> values;
     for (int64_t e = 0; e < W; ++e)
-      values.push_back(select(c.valid, vector::ExtractOp::create(b, v, e),
-                              f32(0.0)));
+      values.push_back(select(
+          c.valid, toF32(vector::ExtractOp::create(b, v, e)), f32(0.0)));
     return values;
   };
   auto storeState = [&](ValueRange values, Value memref, const Cell &c) {
-    Value v = vector::FromElementsOp::create(b, vectorType, values);
+    Type elem = vectorOf(memref).getElementType();
+    SmallVector<Value> narrow;
+    for (Value x : values)
+      narrow.push_back(elem.isF32() ? x : arith::TruncFOp::create(b, elem, x));
+    Value v = vector::FromElementsOp::create(b, vectorOf(memref), narrow);
     ifThen(c.valid, [&] {
       vector::StoreOp::create(b, v, memref, ValueRange{bIdx, hIdx, c.p, c.n},
-                              /*nontemporal=*/false, llvm::MaybeAlign(W * 4));
+                              /*nontemporal=*/false, alignOf(memref));
     });
   };
 
-  // Initial state, angles and the previous token's k/v (buffer half 1).
   SmallVector<Value> init;
   for (const Cell &c : cells) {
     if (L.hasInit)

@@ -16,7 +16,7 @@ every configuration the check runs is compiled ahead into OUTDIR:
   sweep/step_n<N>_p<P> random decode steps (token-sequential kernel), and
                        MIMO, odd N on that kernel
   sweep/variants/...   half-split pairing, Euler rule, no angle wrap, no D/Z,
-                       angles shared by all heads
+                       angles shared by all heads, bf16 state
   bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
 OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it.
 """
@@ -76,6 +76,10 @@ for n in (16, 32, 64, 96, 128, 256):
               ["--batch", "3", "--heads", "4", "--groups", "2", "--state", str(n),
                "--headdim", str(pd), "--angles", str(min(16, n // 2)), "--step"], "random")
 for name, flags in (
+        ("step_bf16_state", ["--step", "--state", "128", "--headdim", "64",
+                             "--state-dtype", "bf16"]),
+        ("mimo_step_bf16_state", ["--step", "--mimo", "--rank", "4", "--state", "64",
+                                  "--headdim", "32", "--no-wrap-angle", "--state-dtype", "bf16"]),
         ("step_broadcast_angles", ["--step", "--state", "128", "--headdim", "64",
                                    "--broadcast-angles"]),
         ("tokens_broadcast_angles", ["--seqlen", "50", "--state", "64", "--headdim", "32",
@@ -111,6 +115,7 @@ variant = ["--batch", "2", "--seqlen", "300", "--heads", "4", "--groups", "2", "
 for name, extra in (("half_split", ["--pairing", "half_split"]), ("euler", ["--rule", "euler"]),
                     ("no_wrap", ["--no-wrap-angle"]), ("no_d_z", ["--no-d", "--no-z"]),
                     ("broadcast_angles", ["--broadcast-angles"]),
+                    ("bf16_state", ["--state-dtype", "bf16"]),
                     ("mimo_broadcast_angles", ["--broadcast-angles", "--mimo", "--rank", "4",
                                                "--no-wrap-angle"]),
                     ("no_init", None)):
@@ -147,6 +152,10 @@ build("bench/mimo_prefill_r4_b8_l4096_h32_n128",
 for b in (1, 64):
     build("bench/mimo_decode_r4_b%d_h32_n128" % b, ["--batch", str(b), "--step"] + mimo_bench,
           "bench")
+for b in (1, 64, 256):
+    build("bench/decode_b%d_h32_n128_bf16_state" % b,
+          ["--batch", str(b), "--heads", "32", "--state", "128", "--headdim", "64",
+           "--angles", "16", "--step", "--state-dtype", "bf16"], "bench")
 for b in (1, 64, 256):
     build("bench/decode_b%d_h32_n128" % b,
           ["--batch", str(b), "--heads", "32", "--state", "128", "--headdim", "64",

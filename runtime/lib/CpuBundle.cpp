@@ -215,6 +215,11 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   c.boolean("has_d", cfg.hasD);
   c.boolean("has_z", cfg.hasZ);
   c.boolean("broadcast_angles", cfg.broadcastAngles);
+  std::string stateDtype;
+  c.str("state_dtype", stateDtype);
+  if (c.error.empty() && stateDtype != "f32" && stateDtype != "bf16")
+    c.fail("'state_dtype' is '" + stateDtype + "', not 'f32' or 'bf16'");
+  cfg.bf16State = stateDtype == "bf16";
   c.boolean("has_initial_state", cfg.hasInitialState);
   c.boolean("wrap_angle", cfg.wrapAngle);
   std::string rule, pairing;
@@ -429,6 +434,7 @@ std::string checkBundleConfig(const BundleManifest &m,
       {"has_d", {b.hasD, cfg.hasD}},
       {"has_z", {b.hasZ, cfg.hasZ}},
       {"broadcast_angles", {b.broadcastAngles, cfg.broadcastAngles}},
+      {"bf16 state (state_dtype)", {b.bf16State, cfg.bf16State}},
       {"wrap_angle", {b.wrapAngle, cfg.wrapAngle}}};
   for (const auto &[field, values] : flags)
     if (values.first != values.second)
@@ -481,6 +487,8 @@ std::vector<std::string> cpuCompileArguments(const LayerConfig &cfg, bool step,
     args.push_back("--no-wrap-angle");
   if (cfg.broadcastAngles)
     args.push_back("--broadcast-angles");
+  if (cfg.bf16State)
+    args.insert(args.end(), {"--state-dtype", "bf16"});
   if (step)
     args.push_back("--step");
   else if (cfg.hasInitialState)

@@ -262,6 +262,8 @@ LayerOutputs allocateOutputs(const LayerConfig &cfg) {
   return o;
 }
 
+double toBf16(double x);
+
 /// Stores the final states of head (b, h).
 void writeStates(const LayerConfig &cfg, int64_t b, int64_t h,
                  const HeadSequence &seq, const HeadState &st,
@@ -270,7 +272,8 @@ void writeStates(const LayerConfig &cfg, int64_t b, int64_t h,
                 R = cfg.rank;
   const int64_t bh = b * H + h;
   std::copy(seq.theta.begin(), seq.theta.end(), &o.angle.data[bh * S]);
-  std::copy(st.ssm.begin(), st.ssm.end(), &o.ssm.data[bh * P * N]);
+  std::transform(st.ssm.begin(), st.ssm.end(), &o.ssm.data[bh * P * N],
+                 [&](double x) { return cfg.bf16State ? toBf16(x) : x; });
   std::copy(st.kPrev.begin(), st.kPrev.end(), &o.k.data[bh * R * N]);
   std::copy(st.vPrev.begin(), st.vPrev.end(), &o.v.data[bh * R * P]);
 }
@@ -596,7 +599,8 @@ LayerInputs mamba3::randomInputs(const LayerConfig &cfg, uint64_t seed,
     if (name == "angle0")
       return toFloat(2 * kPi * rng.uniform());
     if (name == "ssm0")
-      return toFloat(0.5 * rng.normal());
+      return cfg.bf16State ? toBf16(0.5 * rng.normal())
+                           : toFloat(0.5 * rng.normal());
     // Angles, D, k0, v0.
     return toFloat(rng.normal());
   };

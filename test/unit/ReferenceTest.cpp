@@ -249,6 +249,29 @@ TEST(Reference, BroadcastAnglesAreRepeatedPerHead) {
     }
 }
 
+// A bf16 state: bf16-valued random initial states, the same recurrence, and
+// the final state rounded to bf16; every other output is unchanged.
+TEST(Reference, Bf16StateRoundsTheFinalState) {
+  LayerConfig bf16 = siso(2, 9, 4, 2, 16, 8, 4);
+  bf16.hasInitialState = true;
+  bf16.bf16State = true;
+  LayerConfig fp32 = bf16;
+  fp32.bf16State = false;
+  LayerInputs in = randomInputs(bf16, 3);
+  for (double x : in.ssm0.data) {
+    float f = static_cast<float>(x);
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    EXPECT_EQ(bits & 0xffffu, 0u) << x << " is not a bf16 value";
+  }
+  LayerOutputs got = referenceScan(bf16, in), full = referenceScan(fp32, in);
+  EXPECT_EQ(relativeL2(got.out, full.out), 0.0);
+  EXPECT_EQ(relativeL2(got.k, full.k), 0.0);
+  double changed = relativeL2(got.ssm, full.ssm);
+  EXPECT_GT(changed, 0.0);
+  EXPECT_LT(changed, 4e-3); // bf16 has 8 significant bits
+}
+
 TEST(Reference, HalfSplitIsPermutedAdjacent) {
   for (bool isMimo : {false, true}) {
     for (auto [N, S] : {std::pair<int64_t, int64_t>{16, 4}, {12, 6}, {18, 3}}) {

@@ -79,6 +79,11 @@ cl::opt<bool> mimoOpt("mimo", cl::desc("MIMO layouts (rank axis)"),
                       cl::cat(configCat));
 cl::opt<bool> noDOpt("no-d", cl::desc("no skip weight D"), cl::cat(configCat));
 cl::opt<bool> noZOpt("no-z", cl::desc("no gate Z"), cl::cat(configCat));
+cl::opt<std::string> stateDtypeOpt(
+    "state-dtype",
+    cl::desc("element type of the ssm state in and out: f32 | bf16 (the "
+             "recurrence runs in fp32 either way)"),
+    cl::init("f32"), cl::cat(configCat));
 cl::opt<bool> broadcastAnglesOpt(
     "broadcast-angles",
     cl::desc("Angles (b, L, S) shared by all heads, not (b, L, H, S)"),
@@ -187,6 +192,11 @@ bool specFromFlags(LayerSpec &spec) {
   spec.hasInitialState = initOpt;
   spec.wrapAngle = !noWrapOpt;
   spec.broadcastAngles = broadcastAnglesOpt;
+  if (stateDtypeOpt != "f32" && stateDtypeOpt != "bf16")
+    return fail("--state-dtype must be f32 or bf16, got '" + stateDtypeOpt +
+                "'"),
+           false;
+  spec.bf16State = stateDtypeOpt == "bf16";
   if (auto rule = symbolizeDiscretizationRule(ruleOpt))
     spec.rule = *rule;
   else
@@ -212,7 +222,8 @@ bool anyConfigFlagGiven(std::string &which) {
   for (cl::Option *opt : std::initializer_list<cl::Option *>{
            &batchOpt, &seqlenOpt, &headsOpt, &groupsOpt, &stateOpt,
            &headdimOpt, &anglesOpt, &rankOpt, &mimoOpt, &noDOpt, &noZOpt,
-           &initOpt, &noWrapOpt, &broadcastAnglesOpt, &ruleOpt, &pairingOpt,
+           &initOpt, &noWrapOpt, &broadcastAnglesOpt, &stateDtypeOpt,
+           &ruleOpt, &pairingOpt,
            &stepOpt, &dtypeOpt})
     if (opt->getNumOccurrences()) {
       which = opt->ArgStr.str();

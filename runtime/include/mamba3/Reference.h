@@ -40,6 +40,10 @@ struct LayerConfig {
   /// Angles (b, [L,] S) shared by all heads instead of (b, [L,] H, S) (what
   /// the model's projection produces).
   bool broadcastAngles = false;
+  /// The ssm state (initial and final) is stored in bf16 (the op's
+  /// state_type); the recurrence still runs in full precision, and the
+  /// final state is rounded to bf16. Random initial states are bf16 values.
+  bool bf16State = false;
   Discretization rule = Discretization::Trapezoid;
   RotaryPairing pairing = RotaryPairing::Adjacent;
 
