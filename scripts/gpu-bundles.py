@@ -69,12 +69,14 @@ for n in (16, 32, 64, 96, 128, 256):
                 build("sweep/n%d_p%d_l%d_seq" % (n, pd, l), sweep + ["--schedule", "chunked"],
                       "random")
 
-# Decode steps and the other layers of the token-sequential kernel.
+# Decode steps and the other layers of the token-sequential kernel; the
+# decode steps also with the states updated in place.
 for n in (16, 32, 64, 96, 128, 256):
     for pd in (32, 64, 128):
         build("sweep/step_n%d_p%d" % (n, pd),
               ["--batch", "3", "--heads", "4", "--groups", "2", "--state", str(n),
                "--headdim", str(pd), "--angles", str(min(16, n // 2)), "--step"], "random")
+        lines.append("random-in-place sweep/step_n%d_p%d" % (n, pd))
 for name, flags in (
         ("step_bf16_state", ["--step", "--state", "128", "--headdim", "64",
                              "--state-dtype", "bf16"]),

@@ -21,6 +21,7 @@ while read -r mode path; do
   case "$mode" in
     golden:*) args=(--golden "$golden" --case "${mode#golden:}") ;;
     random)   args=(--random --seed 7) ;;
+    random-in-place) args=(--random --seed 7 --in-place) ;;
     bench)    args=(--random --time-only) ;;
   esac
   if output="$(timeout 120 "$run" --target sm_90a --bundle "$bundles/$path" "${args[@]}" 2>&1)"; then

@@ -113,7 +113,7 @@ GpuBundle::~GpuBundle() {
 
 bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
                     LayerOutputs &out, std::string &error,
-                    GpuTiming *timing) const {
+                    GpuTiming *timing, bool inPlaceStates) const {
   const BundleManifest &m = manifest_;
   std::string mismatch = checkBundleConfig(m, cfg);
   if (!mismatch.empty()) {
@@ -155,10 +155,39 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
   };
   if (!check(d.cuCtxSetCurrent(device_.context), "cuCtxSetCurrent"))
     return false;
+  // The input whose buffer an output shares (in place), or -1.
+  std::vector<int> sharedWith(host.size(), -1);
+  if (inPlaceStates) {
+    // The prefill kernels read initial states in one block while another
+    // writes the final ones; a step kernel's threads read each state value
+    // before they write it.
+    if (!m.isStep()) {
+      error = "in-place states are for decode-step bundles; prefill kernels "
+              "write their final states to separate buffers";
+      return false;
+    }
+    for (size_t o = 0; o < host.size(); ++o)
+      for (size_t i = 0; i < host.size() && m.arguments[o].isOutput; ++i)
+        if (!m.arguments[i].isOutput &&
+            m.arguments[i].name == m.arguments[o].name + "0") {
+          if (host[i].size() != host[o].size()) {
+            error = "state '" + m.arguments[o].name + "' differs in size "
+                    "from its input '" + m.arguments[i].name + "'";
+            return false;
+          }
+          sharedWith[o] = static_cast<int>(i);
+        }
+  }
   DeviceBuffers buffers{
       &d, std::vector<CUdeviceptr>(host.size() + m.scratch.size(), 0)};
+  // What each kernel parameter points at (shared buffers appear twice here,
+  // once in `buffers`).
+  std::vector<CUdeviceptr> args(buffers.pointers.size(), 0);
   std::vector<void *> params(buffers.pointers.size());
   for (size_t i = 0; i < host.size(); ++i) {
+    params[i] = &args[i];
+    if (sharedWith[i] >= 0)
+      continue; // inputs come first: the buffer exists
     size_t bytes = std::max<size_t>(host[i].size(), 16);
     if (!check(d.cuMemAlloc(&buffers.pointers[i], bytes), "cuMemAlloc"))
       return false;
@@ -171,8 +200,11 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
         !check(d.cuMemsetD8(buffers.pointers[i], 0, host[i].size()),
                "cuMemsetD8"))
       return false;
-    params[i] = &buffers.pointers[i];
+    args[i] = buffers.pointers[i];
   }
+  for (size_t i = 0; i < host.size(); ++i)
+    if (sharedWith[i] >= 0)
+      args[i] = args[sharedWith[i]];
   // Scratch: written by one launch before the next reads it.
   for (size_t j = 0; j < m.scratch.size(); ++j) {
     size_t i = host.size() + j;
@@ -182,7 +214,8 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
                 std::to_string(m.scratch[j].bytes) + " bytes)")
                    .c_str()))
       return false;
-    params[i] = &buffers.pointers[i];
+    args[i] = buffers.pointers[i];
+    params[i] = &args[i];
   }
   // Every launch of the bundle, in order, on one stream.
   auto launch = [&](CUstream stream) {
@@ -204,8 +237,7 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
     return false;
   for (size_t i = 0; i < host.size(); ++i)
     if (m.arguments[i].isOutput &&
-        !check(d.cuMemcpyDtoH(host[i].data(), buffers.pointers[i],
-                              host[i].size()),
+        !check(d.cuMemcpyDtoH(host[i].data(), args[i], host[i].size()),
                "cuMemcpyDtoH"))
       return false;
   unpackBundleOutputs(m, host, shapes, out);

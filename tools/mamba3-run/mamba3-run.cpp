@@ -89,6 +89,10 @@ cpu options:
   --step                decode-step bundles: one-token cases only (golden
                         cases with L > 1 are skipped; naming one is an error)
   --repeats N           time N kernel calls per case, report the mean [1]
+sm_90a options:
+  --bundle DIR          the GPU bundle to run (mamba3-compile --target sm_90a)
+  --in-place            decode-step bundles: the new states overwrite the
+                        state inputs (one buffer each), as in a decode loop
 config flags (with --random; defaults in brackets):
   --batch B [1]  --seqlen L [64]  --heads H [4]  --groups G [1]
   --state N [64]  --headdim P [32]  --angles S [16]  --rank R [1]
@@ -112,6 +116,9 @@ struct Options {
   bool random = false;
   /// --time-only: run and time, no float64 answers (benchmark shapes).
   bool timeOnly = false;
+  /// --in-place (sm_90a decode steps): the state outputs share the state
+  /// inputs' device buffers.
+  bool inPlace = false;
   bool hasChunk = false;
   int64_t chunk = 0;
   bool hasTolerance = false;
@@ -331,6 +338,12 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
       continue;
     }
 
+    if (name == "in-place") {
+      if (!noValue())
+        return false;
+      opts.inPlace = true;
+      continue;
+    }
     if (name == "random" || name == "time-only" || name == "step" || name == "mimo" ||
         name == "no-d" || name == "no-z" || name == "init" ||
         name == "no-wrap-angle" || name == "broadcast-angles") {
@@ -736,7 +749,7 @@ bool runGpu(const Options &opts, const LayerConfig &cfg, const LayerInputs &in,
   timing.repeats = std::max<int>(static_cast<int>(opts.repeats), 20);
   const GpuBundle &bundle = *gpuBundle();
   if (!runScanOrStep(opts, in, out, [&](const LayerInputs &layerIn) {
-        return bundle.run(cfg, layerIn, out, error, &timing);
+        return bundle.run(cfg, layerIn, out, error, &timing, opts.inPlace);
       }))
     return false;
   kernelSeconds = timing.launchSeconds;
@@ -1120,6 +1133,11 @@ int main(int argc, char **argv) {
                    "(see --help)\n", flag.c_str());
       return kExitUsage;
     }
+  if (opts.inPlace && opts.target != "sm_90a") {
+    std::fprintf(stderr, "mamba3-run: --in-place is an option of --target "
+                 "sm_90a (decode-step bundles)\n");
+    return kExitUsage;
+  }
   if (target->setup && !target->setup(opts, error)) {
     std::fprintf(stderr, "mamba3-run: %s\n", error.c_str());
     return kExitUsage;

@@ -54,8 +54,12 @@ public:
 
   /// Copies `in` to the device, runs the launches once, copies `out` back.
   /// With `timing`, then times the launches on the same device buffers.
+  /// `inPlaceStates` (decode-step bundles only) passes each state input's
+  /// buffer as its output too (angle0 -> angle, ssm0 -> ssm, k0 -> k,
+  /// v0 -> v): the step updates the states in place, as a decode loop does.
   bool run(const LayerConfig &cfg, const LayerInputs &in, LayerOutputs &out,
-           std::string &error, GpuTiming *timing = nullptr) const;
+           std::string &error, GpuTiming *timing = nullptr,
+           bool inPlaceStates = false) const;
 
 private:
   GpuBundle() = default;
