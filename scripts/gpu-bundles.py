@@ -18,9 +18,11 @@ every configuration the check runs is compiled ahead into OUTDIR:
   sweep/variants/...   half-split pairing, Euler rule, no angle wrap, no D/Z,
                        angles shared by all heads, bf16 state
   bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
-OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it.
+OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it;
+OUTDIR/golden-data holds the golden files and OUTDIR-cubin the manifests and
+cubins only (what the GPU machine needs, under the 64 MB carry limit).
 """
-import json, os, subprocess, sys
+import json, os, shutil, subprocess, sys
 
 compile_bin, golden_base, out = sys.argv[1:4]
 meta = json.load(open(golden_base + ".json"))
@@ -164,4 +166,18 @@ for b in (1, 64, 256):
            "--angles", "16", "--step"], "bench")
 
 open(os.path.join(out, "list.txt"), "w").write("\n".join(lines) + "\n")
-print("gpu-bundles: %d bundles in %s" % (len(lines), out))
+# The golden files, and a copy of OUTDIR with only what the GPU machine runs
+# (manifests and cubins, no PTX or MLIR: about 35 MB) for carrying there.
+golden_dir = os.path.join(out, "golden-data")
+os.makedirs(golden_dir, exist_ok=True)
+for ext in (".json", ".bin"):
+    shutil.copy2(golden_base + ext, golden_dir)
+carry = out.rstrip("/") + "-cubin"
+shutil.rmtree(carry, ignore_errors=True)
+for root, dirs, files in os.walk(out):
+    rel = os.path.relpath(root, out)
+    for f in files:
+        if f in ("manifest.json", "kernel.cubin", "list.txt") or rel.startswith("golden-data"):
+            os.makedirs(os.path.join(carry, rel), exist_ok=True)
+            shutil.copy2(os.path.join(root, f), os.path.join(carry, rel, f))
+print("gpu-bundles: %d runs in %s; carry %s to the GPU machine" % (len(lines), out, carry))
