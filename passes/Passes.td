@@ -144,7 +144,8 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     Option<"blockSize", "block-size", "int64_t", /*default=*/"0",
            "threads per block of the tokens schedule (a multiple of 32, 32 "
            "to 1024); 0 picks the fewest warps (at least 4) that keep each "
-           "thread's share of the P x N state at 32 registers or less. The "
+           "thread's share of the P x N state at 32 registers or less (16 for "
+           "a decode step). The "
            "chunked schedule's block size follows P">,
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
            "auto | chunked | chunk-parallel | tokens">,
