@@ -52,10 +52,7 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
         {"index", static_cast<int64_t>(index)},
         {"name", arg.name},
         {"role", arg.isOutput ? "output" : "input"},
-        {"dtype", arg.isData ? stringifyLayerDataType(spec.dataType)
-                  : spec.bf16State && (arg.name == "ssm0" || arg.name == "ssm")
-                      ? "bf16"
-                      : "f32"},
+        {"dtype", stringifyLayerDataType(argumentDataType(spec, arg))},
         {"axes", std::move(axes)},
         {"shape", std::move(shape)},
     });

@@ -163,11 +163,18 @@ std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
   return args;
 }
 
+LayerDataType mlir::ssm::argumentDataType(const LayerSpec &spec,
+                                          const LayerArgument &arg) {
+  if (arg.isData)
+    return spec.dataType;
+  if (spec.bf16State && (arg.name == "ssm0" || arg.name == "ssm"))
+    return LayerDataType::bf16;
+  return LayerDataType::f32;
+}
+
 static Type elementType(MLIRContext &ctx, const LayerSpec &spec,
                         const LayerArgument &arg) {
-  if (arg.isData && spec.dataType == LayerDataType::bf16)
-    return BFloat16Type::get(&ctx);
-  if (spec.bf16State && (arg.name == "ssm0" || arg.name == "ssm"))
+  if (argumentDataType(spec, arg) == LayerDataType::bf16)
     return BFloat16Type::get(&ctx);
   return Float32Type::get(&ctx);
 }
@@ -278,9 +285,7 @@ LayerSpec specFromOp(OpTy op, bool step) {
   s.pairing = op.getRotary().getPairing();
   s.rule = op.getRule();
   s.wrapAngle = op.getWrapAngle();
-  s.broadcastAngles =
-      cast<RankedTensorType>(op.getAngles().getType()).getRank() ==
-      (step ? 2 : 3);
+  s.broadcastAngles = op.hasBroadcastAngles();
   s.bf16State = op.getStateElementType().isBF16();
   s.hasD = static_cast<bool>(op.getD());
   s.hasZ = static_cast<bool>(op.getZ());

@@ -94,6 +94,10 @@ std::vector<LayerArgument> getLayerArguments(const LayerSpec &spec);
 /// "f32" or "bf16".
 StringRef stringifyLayerDataType(LayerDataType type);
 
+/// The element type of `arg` in `spec`'s kernel interface: the data type for
+/// data tensors, bf16 for the ssm states of a bf16-state layer, else f32.
+LayerDataType argumentDataType(const LayerSpec &spec, const LayerArgument &arg);
+
 /// Builds `func.func @mamba3_scan` / `@mamba3_step` for `spec` (see the file
 /// comment) in a new module, at `loc`. The module is not verified: run
 /// mlir::verify on it to get the ssm verifier's diagnostics for an invalid

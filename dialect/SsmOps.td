@@ -75,6 +75,8 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
   let extraClassDeclaration = [{
     /// True when Q has the MIMO layout (a rank axis).
     bool isMimoLayout() { return getQ().getType().getRank() == 5; }
+    /// True when Angles (b, L, S) are shared by all heads.
+    bool hasBroadcastAngles() { return getAngles().getType().getRank() == 3; }
     /// The ssm state's element type (f32 unless `state_type` says otherwise).
     ::mlir::Type getStateElementType() {
       auto t = getStateType();
@@ -117,6 +119,7 @@ def Ssm_StepOp : Ssm_Op<"step", [Pure, AttrSizedOperandSegments]> {
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     bool isMimoLayout() { return getQ().getType().getRank() == 4; }
+    bool hasBroadcastAngles() { return getAngles().getType().getRank() == 2; }
     ::mlir::Type getStateElementType() {
       auto t = getStateType();
       return t ? *t : ::mlir::Float32Type::get(getContext());

@@ -114,8 +114,7 @@ void ChunkBoundaryBuilder::build() {
           Value angle = select(andi(rotated, notFirst), th, zero);
           Value cs = math::CosOp::create(b, angle);
           Value sn = math::SinOp::create(b, angle);
-          x0 = sub(mul(l.x0, cs), mul(l.x1, sn));
-          x1 = add(mul(l.x0, sn), mul(l.x1, cs));
+          rotatePair(x0, x1, cs, sn);
         }
         Value next0 = add(mul(l.decay, c0), x0);
         Value next1 = add(mul(l.decay, c1), x1);

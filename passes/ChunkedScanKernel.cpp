@@ -57,6 +57,8 @@ struct SharedLayout {
   /// Tokens per chunk, ranks, and rows: the chunk's C * R rank-1 terms
   /// (row t * R + r is rank r of token t; R = 1 for SISO).
   int64_t C, R, CR, Np, Pp, S;
+  /// Chunks in the sequence.
+  int64_t chunks;
   int64_t qkStride, tStride, ysStride;
   /// Columns of the scanned array: S angles, then the decay exponent a.
   int64_t scanCols;
@@ -69,6 +71,7 @@ struct SharedLayout {
     C = chunk;
     R = L.rank;
     CR = C * R;
+    chunks = llvm::divideCeil(L.seqLen, C);
     Np = roundUp(L.n, 16);
     Pp = roundUp(L.p, 16);
     S = std::max<int64_t>(L.s, 1);
@@ -402,14 +405,8 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
                             f32(1.0));
           Value sn = select(rotated, memref::LoadOp::create(b, sinTab, ValueRange{t, s}),
                             f32(0.0));
-          auto rot = [&](Value &x0, Value &x1) {
-            Value y0 = sub(mul(x0, cs), mul(x1, sn));
-            Value y1 = add(mul(x0, sn), mul(x1, cs));
-            x0 = y0;
-            x1 = y1;
-          };
-          rot(q0, q1);
-          rot(k0, k1);
+          rotatePair(q0, q1, cs, sn);
+          rotatePair(k0, k1, cs, sn);
         }
         store(q0, qs, {row, n0});
         store(q1, qs, {row, n1});
@@ -655,9 +652,7 @@ void ChunkedKernelBuilder::loadPreviousToken(Value chunk, Value chunkStart) {
       Value rotated = andi(ult(pair, S), ult(zero, chunk));
       Value cs = select(rotated, math::CosOp::create(b, theta), f32(1.0));
       Value sn = select(rotated, math::SinOp::create(b, theta), f32(0.0));
-      Value k0 = sub(mul(k[0], cs), mul(k[1], sn));
-      k[1] = add(mul(k[0], sn), mul(k[1], cs));
-      k[0] = k0;
+      rotatePair(k[0], k[1], cs, sn);
     }
     for (int e = 0; e < 2; ++e)
       ifThen(ult(n[e], M.Np), [&] {
@@ -813,16 +808,14 @@ void ChunkedKernelBuilder::build() {
         });
     } else {
       // The last chunk's block writes the final angle, k and v states.
-      int64_t chunks = llvm::divideCeil(L.seqLen, C);
       gpu::BarrierOp::create(b);
-      ifThen(eq(chunk, chunks - 1), [&] { writeFinalAngleKV(); });
+      ifThen(eq(chunk, M.chunks - 1), [&] { writeFinalAngleKV(); });
     }
     gpu::ReturnOp::create(b);
     return;
   }
 
-  int64_t chunks = llvm::divideCeil(L.seqLen, C);
-  auto loop = scf::ForOp::create(b, zero, idx(chunks), idx(1), init);
+  auto loop = scf::ForOp::create(b, zero, idx(M.chunks), idx(1), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -885,6 +878,7 @@ ChunkedKernelPlan mlir::ssm::planChunkedScanKernel(const LayerShape &shape,
                 std::to_string(kMaxSharedBytes) + " of an sm_90 block");
   plan.threads = 32 * std::max<int64_t>(4, layout.Pp / 16);
   plan.sharedBytes = layout.total;
+  plan.chunks = layout.chunks;
   return plan;
 }
 

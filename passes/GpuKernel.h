@@ -192,6 +192,13 @@ protected:
     return {select(inHalf, pair, padded),
             select(inHalf, addi(pair, N / 2), addi(padded, 1))};
   }
+  /// Rotates the pair (x0, x1) in place by the angle with cosine `cs` and
+  /// sine `sn`: Rot(theta) of spec/mamba3-core.md.
+  void rotatePair(Value &x0, Value &x1, Value cs, Value sn) {
+    Value y0 = sub(mul(x0, cs), mul(x1, sn));
+    x1 = add(mul(x0, sn), mul(x1, cs));
+    x0 = y0;
+  }
   SmallVector<Value> stateIndex(Value r, Value x) {
     return L.mimo ? SmallVector<Value>{bIdx, hIdx, r, x}
                   : SmallVector<Value>{bIdx, hIdx, x};
@@ -250,6 +257,8 @@ struct ChunkedKernelPlan {
   /// Tokens per chunk: the chunk size counts rank-1 terms (C * R), as the
   /// spec's MIMO chunking does; for SISO it is the chunk size.
   int64_t tokensPerChunk = 0;
+  /// Chunks in the sequence.
+  int64_t chunks = 0;
   std::string unsupported;
 };
 ChunkedKernelPlan planChunkedScanKernel(const LayerShape &shape,

@@ -324,8 +324,7 @@ LayerShape shapeOf(OpTy op, bool step) {
   s.wrap = op.getWrapAngle();
   s.euler = op.getRule() == DiscretizationRule::euler;
   s.halfSplit = op.getRotary().getPairing() == RotaryPairing::half_split;
-  s.broadcastAngles =
-      cast<ShapedType>(op.getAngles().getType()).getRank() == (step ? 2 : 3);
+  s.broadcastAngles = op.hasBroadcastAngles();
   s.batch = q[0];
   s.seqLen = step ? 1 : q[1];
   s.rank = mimo ? q[q.size() - 3] : 1;
@@ -438,7 +437,7 @@ void buildChunkParallelKernels(OpTy op, func::FuncOp func,
   ob.setInsertionPointToEnd(module.getBody());
   Type f32 = ob.getF32Type();
   const int64_t B = shape.batch, H = shape.heads;
-  const int64_t chunks = llvm::divideCeil(shape.seqLen, chunkSize);
+  const int64_t chunks = plan.chunks;
   const int64_t angles = std::max<int64_t>(shape.s, 1);
   SmallVector<Type> argTypes = layerArgumentTypes(op);
   unsigned layerArgs = argTypes.size();
@@ -519,11 +518,10 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
            << static_cast<int64_t>(request.blockSize);
   // Chunk-parallel when one block per (head, batch) leaves SMs idle and
   // there is more than one chunk to spread.
-  int64_t chunks = llvm::divideCeil(shape.seqLen, chunked.tokensPerChunk);
   bool useParallel =
       parallelAsked || (useChunked && request.schedule == "auto" &&
                         shape.batch * shape.heads < request.smCount &&
-                        chunks >= 2);
+                        chunked.chunks >= 2);
   if (useParallel) {
     buildChunkParallelKernels(op, func, module, shape, chunked);
     return success();

@@ -773,6 +773,11 @@ std::string describeGpu(const Options &opts) {
          " SMs); kernel time: median of event-timed launches";
 }
 
+/// bf16 anywhere in the kernel interface: the data, or the ssm state.
+bool hasBf16(const Options &opts) {
+  return opts.dtype == "bf16" || opts.config.bf16State;
+}
+
 const std::vector<Target> &targets() {
   static const std::vector<Target> list = {
       {"reference", [](const Options &) { return 1e-12; },
@@ -789,9 +794,7 @@ const std::vector<Target> &targets() {
       // state rounds the final state (the reference rounds too, but a tie
       // decided by fp32 rounding moves an element by one bf16 ulp).
       {"cpu",
-       [](const Options &opts) {
-         return opts.dtype == "bf16" || opts.config.bf16State ? 1e-2 : 1e-5;
-       },
+       [](const Options &opts) { return hasBf16(opts) ? 1e-2 : 1e-5; },
        /*randomNeedsChunk=*/false, describeCpu,
        [](Options &opts, std::string &error) {
          return cpuBundles().setup(opts, error);
@@ -803,9 +806,7 @@ const std::vector<Target> &targets() {
       // bf16 inputs, fp32 state: 1e-2 (DESIGN.md); fp32 data: 1e-4, since
       // the GPU's exp/sin/tanh are not correctly rounded.
       {"sm_90a",
-       [](const Options &opts) {
-         return opts.dtype == "bf16" || opts.config.bf16State ? 1e-2 : 1e-4;
-       },
+       [](const Options &opts) { return hasBf16(opts) ? 1e-2 : 1e-4; },
        /*randomNeedsChunk=*/false, describeGpu, setupGpu, nullptr, runGpu},
   };
   return list;
