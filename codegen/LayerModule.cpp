@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Format.h"
@@ -25,7 +26,15 @@ std::string LayerSpec::kindName() const { return step ? "step" : "scan"; }
 std::string LayerSpec::entryName() const { return "mamba3_" + kindName(); }
 
 StringRef mlir::ssm::stringifyLayerDataType(LayerDataType type) {
-  return type == LayerDataType::bf16 ? "bf16" : "f32";
+  switch (type) {
+  case LayerDataType::f32:
+    return "f32";
+  case LayerDataType::bf16:
+    return "bf16";
+  case LayerDataType::i32:
+    return "i32";
+  }
+  llvm_unreachable("unknown LayerDataType");
 }
 
 static std::string dimString(int64_t size) {
@@ -43,7 +52,7 @@ std::string LayerSpec::canonicalString() const {
      << ";angles=" << angles << ";rank=" << rank << ";mimo=" << mimo
      << ";d=" << hasD << ";z=" << hasZ
      << ";init=" << (step || hasInitialState) << ";wrap=" << wrapAngle
-     << ";broadcast_angles=" << broadcastAngles
+     << ";broadcast_angles=" << broadcastAngles << ";varlen=" << varlen
      << ";state_dtype=" << (bf16State ? "bf16" : "f32")
      << ";rule=" << stringifyDiscretizationRule(rule)
      << ";pairing=" << stringifyRotaryPairing(pairing)
@@ -86,6 +95,9 @@ std::string LayerSpec::checkRanges() const {
   if (!mimo && rank != 1)
     return "rank (R) = " + std::to_string(rank) +
            " needs the MIMO layout (--mimo); SISO layers have rank 1";
+  if (varlen && step)
+    return "varlen (cu_seqlens) applies to a scan; a decode step has one "
+           "token per sequence";
   if (chunkSize < 0 || chunkSize > 1024)
     return "chunk size must be 0 (token by token) or 1 to 1024, got " +
            std::to_string(chunkSize);
@@ -95,6 +107,10 @@ std::string LayerSpec::checkRanges() const {
 //===----------------------------------------------------------------------===//
 // Arguments
 //===----------------------------------------------------------------------===//
+
+/// Arguments with a token axis: packed into batch 1 in a varlen layer.
+static const char *const kTokenArguments[] = {"Q", "K", "V", "ADT", "DT",
+                                              "Trap", "Angles", "Z", "out"};
 
 std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
   auto size = [&](StringRef axis) -> int64_t {
@@ -123,6 +139,13 @@ std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
       // Shared angles have no head axis.
       if (axis == StringRef("H") && name == "Angles" && s.broadcastAngles)
         continue;
+      // Varlen data tensors pack every sequence into one batch row.
+      if (axis == StringRef("b") && s.varlen &&
+          llvm::is_contained(kTokenArguments, a.name)) {
+        a.axes.push_back("1");
+        a.shape.push_back(1);
+        continue;
+      }
       a.axes.push_back(axis);
       a.shape.push_back(size(axis));
     }
@@ -155,6 +178,14 @@ std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
       add("mimo_z", in, {"H", "R", "P"}, false);
     add("mimo_o", in, {"H", "R", "P"}, false);
   }
+  if (s.varlen) {
+    LayerArgument cu;
+    cu.name = "cu_seqlens";
+    cu.axes = {"b+1"};
+    cu.shape = {ShapedType::isDynamic(s.batch) ? ShapedType::kDynamic
+                                                : s.batch + 1};
+    args.push_back(std::move(cu));
+  }
   add("out", out, {"b", "L", "H", "P"}, true);
   add("angle", out, {"b", "H", "S"}, false);
   add("ssm", out, {"b", "H", "P", "N"}, false);
@@ -165,6 +196,8 @@ std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
 
 LayerDataType mlir::ssm::argumentDataType(const LayerSpec &spec,
                                           const LayerArgument &arg) {
+  if (arg.name == "cu_seqlens")
+    return LayerDataType::i32;
   if (arg.isData)
     return spec.dataType;
   if (spec.bf16State && (arg.name == "ssm0" || arg.name == "ssm"))
@@ -174,8 +207,14 @@ LayerDataType mlir::ssm::argumentDataType(const LayerSpec &spec,
 
 static Type elementType(MLIRContext &ctx, const LayerSpec &spec,
                         const LayerArgument &arg) {
-  if (argumentDataType(spec, arg) == LayerDataType::bf16)
+  switch (argumentDataType(spec, arg)) {
+  case LayerDataType::bf16:
     return BFloat16Type::get(&ctx);
+  case LayerDataType::i32:
+    return IntegerType::get(&ctx, 32);
+  case LayerDataType::f32:
+    break;
+  }
   return Float32Type::get(&ctx);
 }
 
@@ -246,8 +285,9 @@ OwningOpRef<ModuleOp> mlir::ssm::buildLayerModule(MLIRContext &ctx,
         b, loc, resultTypes, get("Q"), get("K"), get("V"), get("ADT"),
         get("DT"), get("Trap"), get("Q_bias"), get("K_bias"), get("Angles"),
         get("D"), get("Z"), get("angle0"), get("ssm0"), get("k0"), get("v0"),
-        get("mimo_v"), get("mimo_z"), get("mimo_o"), spec.rule, rotary,
-        static_cast<uint64_t>(spec.rank), stateType, spec.wrapAngle);
+        get("mimo_v"), get("mimo_z"), get("mimo_o"), get("cu_seqlens"),
+        spec.rule, rotary, static_cast<uint64_t>(spec.rank), stateType,
+        spec.wrapAngle);
 
   for (auto [result, dest] : llvm::zip(layer->getResults(), outputs))
     bufferization::MaterializeInDestinationOp::create(
@@ -318,6 +358,12 @@ FailureOr<LayerSpec> mlir::ssm::layerSpecFromModule(ModuleOp module) {
   if (auto scan = dyn_cast<ScanOp>(op)) {
     spec = specFromOp(scan, /*step=*/false);
     spec.hasInitialState = static_cast<bool>(scan.getInitAngle());
+    if (scan.isVarlen()) {
+      // The batch is the number of sequences, the states' batch axis.
+      spec.varlen = true;
+      spec.batch = cast<RankedTensorType>(scan.getFinalSsm().getType())
+                       .getDimSize(0);
+    }
   } else {
     spec = specFromOp(cast<StepOp>(op), /*step=*/true);
     spec.hasInitialState = true;

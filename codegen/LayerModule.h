@@ -10,11 +10,17 @@
 //            [D], [Z],                      (hasD, hasZ)
 //            [angle0, ssm0, k0, v0],        (hasInitialState; always for step)
 //            [mimo_v, [mimo_z], mimo_o]     (mimo; mimo_z with hasZ)
+//            [cu_seqlens]                   (varlen)
 //   outputs  out, angle, ssm, k, v          (final / new states)
 //
 // Layouts are those of ssm.scan / ssm.step (dialect/SsmOps.td). Element
 // types: Q, K, V, Z and out take the data type; everything else (ADT, DT,
-// Trap, biases, Angles, D, MIMO projections, all states) is f32.
+// Trap, biases, Angles, D, MIMO projections, all states) is f32;
+// cu_seqlens is i32.
+//
+// A varlen layer packs `batch` sequences of varying length into one batch
+// row of `seqlen` tokens: the data tensors have batch 1, the states one
+// entry per sequence, and cu_seqlens (batch + 1) gives the offsets.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MAMBA3_CODEGEN_LAYERMODULE_H
@@ -32,12 +38,14 @@ namespace mlir {
 namespace ssm {
 
 /// Element type of the data tensors (Q, K, V, Z, out).
-enum class LayerDataType { f32, bf16 };
+enum class LayerDataType { f32, bf16, i32 };
 
 struct LayerSpec {
-  /// ShapedType::kDynamic makes the axis dynamic (sized at run time).
+  /// ShapedType::kDynamic makes the axis dynamic (sized at run time). With
+  /// `varlen`, the number of sequences.
   int64_t batch = ShapedType::kDynamic;
-  /// Ignored for a step (no sequence axis).
+  /// Ignored for a step (no sequence axis). With `varlen`, the packed tokens
+  /// of all sequences.
   int64_t seqlen = ShapedType::kDynamic;
   int64_t heads = 1, groups = 1;
   int64_t state = 16;   // N
@@ -58,6 +66,8 @@ struct LayerSpec {
   RotaryPairing pairing = RotaryPairing::adjacent;
   /// ssm.step (one decode token) instead of ssm.scan.
   bool step = false;
+  /// A packed variable-length batch (scan only): cu_seqlens is an input.
+  bool varlen = false;
   LayerDataType dataType = LayerDataType::f32;
   /// Tokens per chunk for ssm-chunk; 0 lowers the recurrence token by token.
   int64_t chunkSize = 64;
@@ -80,7 +90,9 @@ struct LayerSpec {
 struct LayerArgument {
   std::string name;
   bool isOutput = false;
-  /// Axis names as the spec uses them: "b", "L", "R", "G", "H", "N", "P", "S".
+  /// Axis names as the spec uses them: "b", "L", "R", "G", "H", "N", "P",
+  /// "S"; for varlen layers "1" (the packed batch of the data tensors) and
+  /// "b+1" (cu_seqlens).
   std::vector<std::string> axes;
   /// ShapedType::kDynamic for dynamic axes.
   std::vector<int64_t> shape;
@@ -91,11 +103,12 @@ struct LayerArgument {
 /// The entry function's arguments, in order.
 std::vector<LayerArgument> getLayerArguments(const LayerSpec &spec);
 
-/// "f32" or "bf16".
+/// "f32", "bf16" or "i32".
 StringRef stringifyLayerDataType(LayerDataType type);
 
 /// The element type of `arg` in `spec`'s kernel interface: the data type for
-/// data tensors, bf16 for the ssm states of a bf16-state layer, else f32.
+/// data tensors, bf16 for the ssm states of a bf16-state layer, i32 for
+/// cu_seqlens, else f32.
 LayerDataType argumentDataType(const LayerSpec &spec, const LayerArgument &arg);
 
 /// Builds `func.func @mamba3_scan` / `@mamba3_step` for `spec` (see the file

@@ -40,6 +40,15 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
 
     Results: out, and the final angle, ssm, k and v states.
 
+    Variable-length batches (`cu_seqlens`, as in the official API): with
+    `cu_seqlens` (i32, sequences + 1 entries) the data tensors hold one packed
+    batch (b = 1) of sequences s = 0 .. sequences-1 occupying tokens
+    [cu_seqlens[s], cu_seqlens[s+1]) of the L axis; the recurrence restarts
+    at each sequence, and the initial and final states have one entry per
+    sequence (their batch axis is `sequences`). cu_seqlens[0] = 0, the
+    entries increase strictly and the last one is L; kernels assume this
+    (the runtime checks it before launching).
+
     Example:
     ```mlir
     %out, %angle, %ssm, %k, %v = ssm.scan
@@ -57,7 +66,8 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
     Optional<AnyRankedTensor>:$init_angle, Optional<AnyRankedTensor>:$init_ssm,
     Optional<AnyRankedTensor>:$init_k, Optional<AnyRankedTensor>:$init_v,
     Optional<AnyRankedTensor>:$mimo_v, Optional<AnyRankedTensor>:$mimo_z,
-    Optional<AnyRankedTensor>:$mimo_o), Ssm_LayerAttrs);
+    Optional<AnyRankedTensor>:$mimo_o,
+    Optional<AnyRankedTensor>:$cu_seqlens), Ssm_LayerAttrs);
   let results = (outs AnyRankedTensor:$out, AnyRankedTensor:$final_angle,
                       AnyRankedTensor:$final_ssm, AnyRankedTensor:$final_k,
                       AnyRankedTensor:$final_v);
@@ -69,10 +79,13 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
     (`initial` `(` $init_angle^ `,` $init_ssm `,` $init_k `,` $init_v `)`)?
     (`mimo_v` `(` $mimo_v^ `)`)? (`mimo_z` `(` $mimo_z^ `)`)?
     (`mimo_o` `(` $mimo_o^ `)`)?
+    (`cu_seqlens` `(` $cu_seqlens^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
+    /// True for a packed variable-length batch (cu_seqlens given).
+    bool isVarlen() { return static_cast<bool>(getCuSeqlens()); }
     /// True when Q has the MIMO layout (a rank axis).
     bool isMimoLayout() { return getQ().getType().getRank() == 5; }
     /// True when Angles (b, L, S) are shared by all heads.

@@ -84,6 +84,8 @@ struct LayerOperands {
   Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;
   Value angle0, ssm0, k0, v0;
   Value mimoV, mimoZ, mimoO;
+  /// ssm.scan only: packed variable-length batch.
+  Value cuSeqlens;
   ValueRange results;
   RotaryAttr rotary;
   int64_t rank;
@@ -92,15 +94,15 @@ struct LayerOperands {
 
 template <typename OpTy>
 LayerOperands getLayerOperands(OpTy op, Value angle0, Value ssm0, Value k0,
-                               Value v0) {
+                               Value v0, Value cuSeqlens) {
   return LayerOperands{op.getQ(),      op.getK(),      op.getV(),
                        op.getADT(),    op.getDT(),     op.getTrap(),
                        op.getQBias(), op.getKBias(), op.getAngles(),
                        op.getD(),      op.getZ(),      angle0,
                        ssm0,           k0,             v0,
                        op.getMimoV(), op.getMimoZ(), op.getMimoO(),
-                       op->getResults(), op.getRotary(), op.getRank(),
-                       op.getStateElementType()};
+                       cuSeqlens,     op->getResults(), op.getRotary(),
+                       op.getRank(),  op.getStateElementType()};
 }
 
 LogicalResult verifyLayer(Operation *op, const LayerOperands &x, bool hasSeq) {
@@ -127,6 +129,28 @@ LogicalResult verifyLayer(Operation *op, const LayerOperands &x, bool hasSeq) {
   if (G.size == dyn || N.size == dyn || R.size == dyn)
     return op->emitOpError("only the batch and sequence axes may be dynamic; "
                            "'Q' has a dynamic R, G or N axis");
+
+  // A packed variable-length batch: data (1, L, ...), states per sequence.
+  Axis stateBatch = b;
+  if (x.cuSeqlens) {
+    auto cuType = cast<RankedTensorType>(x.cuSeqlens.getType());
+    if (cuType.getRank() != 1 || !cuType.getElementType().isSignlessInteger(32))
+      return op->emitOpError() << "'cu_seqlens' must be a 1-D tensor of i32 "
+                                  "(sequences + 1 offsets), got "
+                               << cuType;
+    if (b.size != 1)
+      return op->emitOpError()
+             << "with 'cu_seqlens' the sequences are packed along L: 'Q' "
+                "dimension 0 (b) must be 1, got "
+             << (b.size == dyn ? std::string("?") : std::to_string(b.size));
+    int64_t offsets = cuType.getDimSize(0);
+    if (offsets != dyn && offsets < 2)
+      return op->emitOpError() << "'cu_seqlens' needs at least 2 entries "
+                                  "(one sequence), got "
+                               << offsets;
+    stateBatch = Axis{offsets == dyn ? dyn : offsets - 1, "sequences",
+                      "cu_seqlens"};
+  }
 
   // The rank attribute must match the layout.
   if (!mimo && x.rank != 1)
@@ -180,10 +204,10 @@ LogicalResult verifyLayer(Operation *op, const LayerOperands &x, bool hasSeq) {
   SmallVector<Axis> qkAxes = cat({{b}, seq, rAxis, {G, N}});
   SmallVector<Axis> bhl = cat({{b, H}, seq});
   SmallVector<Axis> biasAxes = cat({{H}, rAxis, {N}});
-  SmallVector<Axis> stateK = cat({{b, H}, rAxis, {N}});
-  SmallVector<Axis> stateV = cat({{b, H}, rAxis, {P}});
-  SmallVector<Axis> ssmAxes{b, H, P, N};
-  SmallVector<Axis> angleAxes{b, H, S};
+  SmallVector<Axis> stateK = cat({{stateBatch, H}, rAxis, {N}});
+  SmallVector<Axis> stateV = cat({{stateBatch, H}, rAxis, {P}});
+  SmallVector<Axis> ssmAxes{stateBatch, H, P, N};
+  SmallVector<Axis> angleAxes{stateBatch, H, S};
   SmallVector<Axis> mimoAxes{H, R, P};
 
   if (failed(v.shape("K", x.K, qkAxes)) ||
@@ -307,14 +331,14 @@ LogicalResult verifyLayer(Operation *op, const LayerOperands &x, bool hasSeq) {
 LogicalResult ScanOp::verify() {
   return verifyLayer(*this,
                      getLayerOperands(*this, getInitAngle(), getInitSsm(),
-                                      getInitK(), getInitV()),
+                                      getInitK(), getInitV(), getCuSeqlens()),
                      /*hasSeq=*/true);
 }
 
 LogicalResult StepOp::verify() {
   return verifyLayer(*this,
                      getLayerOperands(*this, getStateAngle(), getStateSsm(),
-                                      getStateK(), getStateV()),
+                                      getStateK(), getStateV(), Value()),
                      /*hasSeq=*/false);
 }
 

@@ -220,7 +220,9 @@ private:
   };
   Token token(Value chunkStart, Value t) {
     Value tok = addi(chunkStart, t);
-    return {tok, minui(tok, L.seqLen - 1), ult(tok, L.seqLen)};
+    Value last = L.varlen ? arith::SubIOp::create(b, seqLength, idx(1))
+                          : idx(L.seqLen - 1);
+    return {tok, arith::MinUIOp::create(b, tok, last), ult(tok, seqLength)};
   }
 
   void stageChunk(Value chunkStart);
@@ -598,7 +600,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
       },
       4);
   // k and v of the chunk's last real token: the next chunk's previous token.
-  Value remaining = arith::SubIOp::create(b, idx(L.seqLen), chunkStart);
+  Value remaining = arith::SubIOp::create(b, seqLength, chunkStart);
   Value lastRow = muli(arith::SubIOp::create(b, minui(remaining, C), idx(1)), R);
   strided(R * N, [&](Value i) {
     Value r = divui(i, N), n = remui(i, N);
@@ -815,7 +817,9 @@ void ChunkedKernelBuilder::build() {
     return;
   }
 
-  auto loop = scf::ForOp::create(b, zero, idx(M.chunks), idx(1), init);
+  // A varlen sequence has ceil(length / C) chunks.
+  Value chunks = L.varlen ? divui(addi(seqLength, C - 1), C) : idx(M.chunks);
+  auto loop = scf::ForOp::create(b, zero, chunks, idx(1), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());

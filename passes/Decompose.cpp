@@ -247,6 +247,13 @@ struct SsmDecomposePass
         ops.push_back(op);
     });
     for (Operation *op : ops) {
+      if (auto scan = dyn_cast<ScanOp>(op); scan && scan.isVarlen()) {
+        scan.emitOpError("has cu_seqlens: run ssm-split-sequences before "
+                         "ssm-decompose");
+        return signalPassFailure();
+      }
+    }
+    for (Operation *op : ops) {
       if (auto scan = dyn_cast<ScanOp>(op))
         decompose(scan);
       else

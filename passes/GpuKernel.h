@@ -27,6 +27,10 @@ struct LayerShape {
   bool step, mimo, hasD, hasZ, hasInit, wrap, euler, halfSplit;
   /// Angles (b, [L,] S) shared by all heads.
   bool broadcastAngles;
+  /// A packed variable-length batch: `batch` sequences (the states' batch
+  /// axis and grid y) share the single batch row of `seqLen` tokens, at the
+  /// offsets in cu_seqlens.
+  bool varlen = false;
   int64_t batch, seqLen, rank, groups, n, heads, p, s;
   /// Element type of Q, K and V (bf16 or f32).
   Type dataType;
@@ -37,6 +41,8 @@ struct KernelArgs {
   Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;
   Value angle0, ssm0, k0, v0, mimoV, mimoZ, mimoO;
   Value out, angle, ssm, k, v;
+  /// varlen only: the (batch + 1) i32 sequence offsets.
+  Value cuSeqlens;
   /// Scratch buffers of the chunk-parallel schedule (null otherwise):
   /// per-chunk states (b, H, chunks, P, N), chunk decays exp(a_end)
   /// (b, H, chunks), the angle increment of each chunk and the angles
@@ -142,11 +148,13 @@ protected:
     b.setInsertionPointToStart(&op.getThenRegion().front());
     body();
   }
+  /// Token t of the block's sequence in the L axis of the token tensors.
+  Value packed(Value t) { return tokenStart ? addi(t, tokenStart) : t; }
   /// Indices of Q/K for token t (absent for a step), rank r, group g, entry n.
   SmallVector<Value> qkIndex(Value t, Value r, Value n) {
-    SmallVector<Value> i = {bIdx};
+    SmallVector<Value> i = {dataBatch};
     if (!L.step)
-      i.push_back(t);
+      i.push_back(packed(t));
     if (L.mimo)
       i.push_back(r);
     i.append({gIdx, n});
@@ -157,15 +165,15 @@ protected:
   }
   /// (b, [t,] h, x) for V, Z, out and per-head Angles.
   SmallVector<Value> tokenIndex(Value t, Value x) {
-    return L.step ? SmallVector<Value>{bIdx, hIdx, x}
-                  : SmallVector<Value>{bIdx, t, hIdx, x};
+    return L.step ? SmallVector<Value>{dataBatch, hIdx, x}
+                  : SmallVector<Value>{dataBatch, packed(t), hIdx, x};
   }
   /// Angle s of token t: (b, [t,] [h,] s), without h when the angles are
   /// shared by all heads.
   SmallVector<Value> angleIndex(Value t, Value s) {
-    SmallVector<Value> i = {bIdx};
+    SmallVector<Value> i = {dataBatch};
     if (!L.step)
-      i.push_back(t);
+      i.push_back(packed(t));
     if (!L.broadcastAngles)
       i.push_back(hIdx);
     i.push_back(s);
@@ -173,8 +181,8 @@ protected:
   }
   /// (b, h, [t]) for ADT, DT, Trap.
   SmallVector<Value> coeffIndex(Value t) {
-    return L.step ? SmallVector<Value>{bIdx, hIdx}
-                  : SmallVector<Value>{bIdx, hIdx, t};
+    return L.step ? SmallVector<Value>{dataBatch, hIdx}
+                  : SmallVector<Value>{dataBatch, hIdx, packed(t)};
   }
   /// The two state entries rotary pair `pair` (0 .. roundUp(N, 2) / 2)
   /// rotates together: (2i, 2i + 1), or (i, i + N/2) for half-split pairs
@@ -203,7 +211,8 @@ protected:
     return L.mimo ? SmallVector<Value>{bIdx, hIdx, r, x}
                   : SmallVector<Value>{bIdx, hIdx, x};
   }
-  /// Thread, lane, warp and (head, batch, group) of the block.
+  /// Thread, lane, warp and (head, batch, group) of the block, and where
+  /// its sequence lies in the token tensors.
   void emitIds() {
     tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
     lane = remui(tid, 32);
@@ -211,6 +220,19 @@ protected:
     hIdx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
     bIdx = gpu::BlockIdOp::create(b, gpu::Dimension::y);
     gIdx = divui(hIdx, L.heads / L.groups);
+    if (!L.varlen) {
+      dataBatch = bIdx;
+      seqLength = idx(L.step ? 1 : L.seqLen);
+      return;
+    }
+    // Sequence bIdx is tokens [cu[bIdx], cu[bIdx + 1]) of batch row 0.
+    auto offset = [&](Value i) -> Value {
+      Value x = memref::LoadOp::create(b, a.cuSeqlens, ValueRange{i});
+      return arith::IndexCastUIOp::create(b, b.getIndexType(), x);
+    };
+    dataBatch = idx(0);
+    tokenStart = offset(bIdx);
+    seqLength = arith::SubIOp::create(b, offset(addi(bIdx, 1)), tokenStart);
   }
 
   ImplicitLocOpBuilder &b;
@@ -218,6 +240,9 @@ protected:
   const KernelArgs &a;
   int64_t threads, warps;
   Value tid, lane, warp, hIdx, bIdx, gIdx;
+  /// Batch row of the token tensors (bIdx, or 0 for varlen), the first
+  /// token of the block's sequence there (null: 0) and its length.
+  Value dataBatch, tokenStart, seqLength;
 };
 
 /// What one launch of the chunked tensor-core kernel does.

@@ -4,6 +4,21 @@
 
 include "mlir/Pass/PassBase.td"
 
+def SsmSplitSequences : Pass<"ssm-split-sequences"> {
+  let summary = "Turn a packed variable-length scan into a loop of scans";
+  let description = [{
+    Rewrites every ssm.scan with `cu_seqlens` into an scf.for over the
+    sequences. Each trip reads the sequence's token range from cu_seqlens,
+    slices it out of the packed operands (a dynamic L) together with the
+    sequence's initial states, runs a batch-1 ssm.scan without cu_seqlens,
+    and inserts its out and final states into the loop-carried packed
+    results. Later passes see only ordinary scans.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def SsmDecompose : Pass<"ssm-decompose"> {
   let summary = "Split ssm.scan / ssm.step into discretize, rotary, recurrence and the epilogue";
   let description = [{

@@ -10,6 +10,7 @@ using namespace mlir::ssm;
 
 void mlir::ssm::buildSsmExpansionPipeline(OpPassManager &pm,
                                           const SsmPipelineOptions &options) {
+  pm.addPass(createSsmSplitSequences());
   pm.addPass(createSsmDecompose());
   pm.addPass(createSsmExpandDiscretization());
   pm.addPass(createSsmExpandRotary());

@@ -138,8 +138,7 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
     memref::StoreOp::create(b, v, vBuf, ValueRange{addi(i, idx(R * P))});
   });
 
-  int64_t seqLen = L.step ? 1 : L.seqLen;
-  auto loop = scf::ForOp::create(b, zero, idx(seqLen), idx(1), init);
+  auto loop = scf::ForOp::create(b, zero, seqLength, idx(1), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -299,13 +298,16 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
     storeState(results.slice(ci * W, W), a.ssm, c);
   if (S > 0)
     ifThen(ownsAngle, [&] { store(results.back(), a.angle, {bIdx, hIdx, tid}); });
-  int64_t lastHalf = (seqLen - 1) % 2;
+  // Token L - 1 wrote half (L - 1) % 2 = (L + 1) % 2.
+  Value lastHalf = L.varlen ? remui(addi(seqLength, 1), 2)
+                            : idx((L.seqLen + 1) % 2);
+  Value kLast = muli(lastHalf, R * N), vLast = muli(lastHalf, R * P);
   strided(R * N, [&](Value i) {
-    Value v = memref::LoadOp::create(b, kBuf, ValueRange{addi(i, idx(lastHalf * R * N))});
+    Value v = memref::LoadOp::create(b, kBuf, ValueRange{addi(i, kLast)});
     store(v, a.k, stateIndex(divui(i, N), remui(i, N)));
   });
   strided(R * P, [&](Value i) {
-    Value v = memref::LoadOp::create(b, vBuf, ValueRange{addi(i, idx(lastHalf * R * P))});
+    Value v = memref::LoadOp::create(b, vBuf, ValueRange{addi(i, vLast)});
     store(v, a.v, stateIndex(divui(i, P), remui(i, P)));
   });
   gpu::ReturnOp::create(b);
@@ -327,6 +329,12 @@ LayerShape shapeOf(OpTy op, bool step) {
   s.broadcastAngles = op.hasBroadcastAngles();
   s.batch = q[0];
   s.seqLen = step ? 1 : q[1];
+  if constexpr (std::is_same_v<OpTy, ScanOp>) {
+    s.varlen = op.isVarlen();
+    // The sequences: the states' batch axis.
+    if (s.varlen)
+      s.batch = dims(op.getFinalSsm())[0];
+  }
   s.rank = mimo ? q[q.size() - 3] : 1;
   s.groups = q[q.size() - 2];
   s.n = q.back();
@@ -370,6 +378,8 @@ KernelArgs argsOf(OpTy op, ValueRange kernelArgs) {
   a.mimoV = segment(15);
   a.mimoZ = segment(16);
   a.mimoO = segment(17);
+  if constexpr (std::is_same_v<OpTy, ScanOp>)
+    a.cuSeqlens = segment(18);
   return a;
 }
 
@@ -516,10 +526,17 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
               "rows, at least 4): "
            << chunked.threads << " threads, not "
            << static_cast<int64_t>(request.blockSize);
+  if (parallelAsked && shape.varlen)
+    return op.emitOpError()
+           << "ssm-to-gpu schedule=chunk-parallel: a varlen batch "
+              "(cu_seqlens) has its chunk boundaries in the data, which the "
+              "chunk-parallel grid cannot size; use schedule=chunked or "
+              "tokens";
   // Chunk-parallel when one block per (head, batch) leaves SMs idle and
   // there is more than one chunk to spread.
   bool useParallel =
       parallelAsked || (useChunked && request.schedule == "auto" &&
+                        !shape.varlen &&
                         shape.batch * shape.heads < request.smCount &&
                         chunked.chunks >= 2);
   if (useParallel) {

@@ -83,7 +83,7 @@ float fromBf16(uint16_t h) {
 }
 
 size_t elementSize(const std::string &dtype) {
-  return dtype == "f32" ? 4 : dtype == "bf16" ? 2 : 0;
+  return dtype == "f32" || dtype == "i32" ? 4 : dtype == "bf16" ? 2 : 0;
 }
 
 void packElements(const std::vector<double> &src, const std::string &dtype,
@@ -92,6 +92,11 @@ void packElements(const std::vector<double> &src, const std::string &dtype,
     for (size_t i = 0; i < src.size(); ++i) {
       float f = static_cast<float>(src[i]);
       std::memcpy(dst + 4 * i, &f, 4);
+    }
+  } else if (dtype == "i32") {
+    for (size_t i = 0; i < src.size(); ++i) {
+      int32_t x = static_cast<int32_t>(src[i]);
+      std::memcpy(dst + 4 * i, &x, 4);
     }
   } else {
     for (size_t i = 0; i < src.size(); ++i) {
@@ -108,6 +113,10 @@ void unpackElements(const unsigned char *src, const std::string &dtype,
       float f;
       std::memcpy(&f, src + 4 * i, 4);
       dst[i] = f;
+    } else if (dtype == "i32") {
+      int32_t x;
+      std::memcpy(&x, src + 4 * i, 4);
+      dst[i] = x;
     } else {
       uint16_t h;
       std::memcpy(&h, src + 2 * i, 2);
@@ -215,6 +224,7 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   c.boolean("has_d", cfg.hasD);
   c.boolean("has_z", cfg.hasZ);
   c.boolean("broadcast_angles", cfg.broadcastAngles);
+  c.boolean("varlen", cfg.varlen);
   std::string stateDtype;
   c.str("state_dtype", stateDtype);
   if (c.error.empty() && stateDtype != "f32" && stateDtype != "bf16")
@@ -270,7 +280,7 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
       if (role != "input" && role != "output")
         a.fail("'role' is '" + role + "', not 'input' or 'output'");
       if (elementSize(arg.dtype) == 0)
-        a.fail("'dtype' is '" + arg.dtype + "', not 'f32' or 'bf16'");
+        a.fail("'dtype' is '" + arg.dtype + "', not 'f32', 'bf16' or 'i32'");
       for (const JsonValue &axis : axes->items())
         if (axis.isString())
           arg.axes.push_back(axis.asString());
@@ -403,6 +413,9 @@ int64_t layerAxisSize(const LayerConfig &cfg, const std::string &axis) {
   if (axis == "N") return cfg.state;
   if (axis == "P") return cfg.headdim;
   if (axis == "S") return cfg.angles;
+  // Varlen layers: the packed batch row of token tensors, and cu_seqlens.
+  if (axis == "1") return 1;
+  if (axis == "b+1") return cfg.batch + 1;
   return -1;
 }
 
@@ -434,6 +447,7 @@ std::string checkBundleConfig(const BundleManifest &m,
       {"has_d", {b.hasD, cfg.hasD}},
       {"has_z", {b.hasZ, cfg.hasZ}},
       {"broadcast_angles", {b.broadcastAngles, cfg.broadcastAngles}},
+      {"varlen", {b.varlen, cfg.varlen}},
       {"bf16 state (state_dtype)", {b.bf16State, cfg.bf16State}},
       {"wrap_angle", {b.wrapAngle, cfg.wrapAngle}}};
   for (const auto &[field, values] : flags)
@@ -487,6 +501,8 @@ std::vector<std::string> cpuCompileArguments(const LayerConfig &cfg, bool step,
     args.push_back("--no-wrap-angle");
   if (cfg.broadcastAngles)
     args.push_back("--broadcast-angles");
+  if (cfg.varlen && !step)
+    args.push_back("--varlen");
   if (cfg.bf16State)
     args.insert(args.end(), {"--state-dtype", "bf16"});
   if (step)
@@ -554,7 +570,8 @@ bool packBundleArguments(
         {"Z", &LayerInputs::Z},          {"angle0", &LayerInputs::angle0},
         {"ssm0", &LayerInputs::ssm0},    {"k0", &LayerInputs::k0},
         {"v0", &LayerInputs::v0},        {"mimo_v", &LayerInputs::MimoV},
-        {"mimo_z", &LayerInputs::MimoZ}, {"mimo_o", &LayerInputs::MimoO}};
+        {"mimo_z", &LayerInputs::MimoZ}, {"mimo_o", &LayerInputs::MimoO},
+        {"cu_seqlens", &LayerInputs::CuSeqlens}};
     for (const auto &[key, member] : map)
       if (name == key)
         return &(in.*member);
@@ -607,6 +624,12 @@ bool packBundleArguments(
         error = "input '" + arg.name + "' has shape " +
                 shapeString(t->shape) + ", but the bundle expects " +
                 shapeString(shape) + " for this config";
+        return false;
+      } else if (arg.name == "cu_seqlens" &&
+                 !checkSequenceOffsets(*t, cfg.seqlen).empty()) {
+        // Kernels trust the offsets: a bad one would read or write out of
+        // bounds.
+        error = "input " + checkSequenceOffsets(*t, cfg.seqlen);
         return false;
       } else {
         packElements(t->data, arg.dtype, buffers[i].data());

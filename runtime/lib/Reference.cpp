@@ -46,6 +46,8 @@ struct OperandSpec {
 std::vector<OperandSpec> operandSpecs(const LayerConfig &cfg, bool decode) {
   const int64_t b = cfg.batch, L = cfg.seqlen, H = cfg.heads, G = cfg.groups,
                 N = cfg.state, P = cfg.headdim, S = cfg.angles, R = cfg.rank;
+  // Token tensors of a varlen layer pack every sequence into batch row 0.
+  const int64_t bd = cfg.varlen ? 1 : b;
   // Prefill layouts carry L where the comment in Reference.h puts it; decode
   // layouts drop it.
   auto withL = [&](std::vector<int64_t> shape, size_t at) {
@@ -53,8 +55,8 @@ std::vector<OperandSpec> operandSpecs(const LayerConfig &cfg, bool decode) {
       shape.insert(shape.begin() + at, L);
     return shape;
   };
-  std::vector<int64_t> qk = cfg.mimo ? std::vector<int64_t>{b, R, G, N}
-                                     : std::vector<int64_t>{b, G, N};
+  std::vector<int64_t> qk = cfg.mimo ? std::vector<int64_t>{bd, R, G, N}
+                                     : std::vector<int64_t>{bd, G, N};
   std::vector<int64_t> bias =
       cfg.mimo ? std::vector<int64_t>{H, R, N} : std::vector<int64_t>{H, N};
   std::vector<int64_t> k0 = cfg.mimo ? std::vector<int64_t>{b, H, R, N}
@@ -68,22 +70,22 @@ std::vector<OperandSpec> operandSpecs(const LayerConfig &cfg, bool decode) {
   return {
       {"Q", &I::Q, withL(qk, 1), Presence::Required},
       {"K", &I::K, withL(qk, 1), Presence::Required},
-      {"V", &I::V, withL({b, H, P}, 1), Presence::Required},
-      {"ADT", &I::ADT, withL({b, H}, 2), Presence::Required},
-      {"DT", &I::DT, withL({b, H}, 2), Presence::Required},
+      {"V", &I::V, withL({bd, H, P}, 1), Presence::Required},
+      {"ADT", &I::ADT, withL({bd, H}, 2), Presence::Required},
+      {"DT", &I::DT, withL({bd, H}, 2), Presence::Required},
       // The Euler rule fixes lambda to 1 and does not read Trap.
-      {"Trap", &I::Trap, withL({b, H}, 2),
+      {"Trap", &I::Trap, withL({bd, H}, 2),
        cfg.rule == Discretization::Euler ? Presence::Optional
                                          : Presence::Required},
       {"Q_bias", &I::QBias, bias, Presence::Required},
       {"K_bias", &I::KBias, bias, Presence::Required},
       {"Angles", &I::Angles,
-       withL(cfg.broadcastAngles ? std::vector<int64_t>{b, S}
-                                 : std::vector<int64_t>{b, H, S},
+       withL(cfg.broadcastAngles ? std::vector<int64_t>{bd, S}
+                                 : std::vector<int64_t>{bd, H, S},
              1),
        Presence::Required},
       {"D", &I::D, {H}, when(cfg.hasD)},
-      {"Z", &I::Z, withL({b, H, P}, 1), when(cfg.hasZ)},
+      {"Z", &I::Z, withL({bd, H, P}, 1), when(cfg.hasZ)},
       {"MIMO_V", &I::MimoV, {H, R, P}, when(cfg.mimo)},
       {"MIMO_Z", &I::MimoZ, {H, R, P}, when(cfg.mimo && cfg.hasZ)},
       {"MIMO_O", &I::MimoO, {H, R, P}, when(cfg.mimo)},
@@ -91,6 +93,7 @@ std::vector<OperandSpec> operandSpecs(const LayerConfig &cfg, bool decode) {
       {"ssm0", &I::ssm0, {b, H, P, N}, Presence::Optional},
       {"k0", &I::k0, k0, Presence::Optional},
       {"v0", &I::v0, v0, Presence::Optional},
+      {"cu_seqlens", &I::CuSeqlens, {b + 1}, when(cfg.varlen)},
   };
 }
 
@@ -254,7 +257,7 @@ LayerOutputs allocateOutputs(const LayerConfig &cfg) {
   const int64_t b = cfg.batch, L = cfg.seqlen, H = cfg.heads, N = cfg.state,
                 P = cfg.headdim, S = cfg.angles, R = cfg.rank;
   LayerOutputs o;
-  o.out = Tensor({b, L, H, P});
+  o.out = Tensor({cfg.varlen ? 1 : b, L, H, P});
   o.angle = Tensor({b, H, S});
   o.ssm = Tensor({b, H, P, N});
   o.k = cfg.mimo ? Tensor({b, H, R, N}) : Tensor({b, H, N});
@@ -337,6 +340,10 @@ std::string LayerConfig::validate() const {
   if (!mimo && rank != 1)
     return "rank (R = " + std::to_string(rank) +
            ") must be 1 for a SISO layer (set mimo for rank > 1)";
+  if (varlen && seqlen < batch)
+    return "a varlen batch of " + std::to_string(batch) +
+           " sequences needs at least as many tokens, got seqlen = " +
+           std::to_string(seqlen);
   return "";
 }
 
@@ -353,6 +360,8 @@ std::string mamba3::checkInputs(const LayerConfig &cfg, const LayerInputs &in,
     if (spec.presence == Presence::Absent) {
       std::string why = spec.name == std::string("D")   ? "cfg.hasD is false"
                         : spec.name == std::string("Z") ? "cfg.hasZ is false"
+                        : spec.name == std::string("cu_seqlens")
+                            ? "cfg.varlen is false"
                         : !cfg.mimo ? "the layer is SISO (cfg.mimo is false)"
                                     : "cfg.hasZ is false";
       return std::string("input ") + spec.name + " is given but " + why;
@@ -362,8 +371,78 @@ std::string mamba3::checkInputs(const LayerConfig &cfg, const LayerInputs &in,
       return std::string("input ") + spec.name + " has shape " +
              t.shapeString() + ", expected " + shapeText(spec.shape);
   }
+  if (cfg.varlen)
+    return checkSequenceOffsets(in.CuSeqlens, cfg.seqlen);
   return "";
 }
+
+std::string mamba3::checkSequenceOffsets(const Tensor &cu, int64_t seqlen) {
+  const std::vector<double> &x = cu.data;
+  if (cu.rank() != 1 || x.size() < 2)
+    return "cu_seqlens must hold at least 2 offsets (one sequence), got shape " +
+           cu.shapeString();
+  for (size_t i = 0; i < x.size(); ++i)
+    if (x[i] != std::floor(x[i]) || x[i] < 0 || x[i] > 2147483647.0)
+      return "cu_seqlens[" + std::to_string(i) + "] = " + std::to_string(x[i]) +
+             " is not a non-negative int32";
+  if (x.front() != 0)
+    return "cu_seqlens[0] must be 0, got " +
+           std::to_string(static_cast<int64_t>(x.front()));
+  for (size_t i = 1; i < x.size(); ++i)
+    if (x[i] <= x[i - 1])
+      return "cu_seqlens must increase strictly (every sequence has at least "
+             "one token), but cu_seqlens[" +
+             std::to_string(i) + "] = " +
+             std::to_string(static_cast<int64_t>(x[i])) + " after " +
+             std::to_string(static_cast<int64_t>(x[i - 1]));
+  if (x.back() != static_cast<double>(seqlen))
+    return "cu_seqlens ends at " + std::to_string(static_cast<int64_t>(x.back())) +
+           ", but the packed sequence has seqlen = " + std::to_string(seqlen) +
+           " tokens";
+  return "";
+}
+
+namespace {
+
+/// Runs `scan` on every sequence of a packed varlen batch as a batch of one
+/// and packs the results back: the definition of cu_seqlens.
+template <typename ScanFn>
+LayerOutputs scanEachSequence(const LayerConfig &cfg, const LayerInputs &in,
+                              ScanFn scan) {
+  LayerOutputs o = allocateOutputs(cfg);
+  // Token axis of each packed input: 1 for (1, L, ...), 2 for (1, H, L).
+  const std::pair<Tensor LayerInputs::*, int64_t> tokenInputs[] = {
+      {&LayerInputs::Q, 1},    {&LayerInputs::K, 1},   {&LayerInputs::V, 1},
+      {&LayerInputs::ADT, 2},  {&LayerInputs::DT, 2},  {&LayerInputs::Trap, 2},
+      {&LayerInputs::Angles, 1}, {&LayerInputs::Z, 1}};
+  Tensor LayerInputs::*const states[] = {&LayerInputs::angle0, &LayerInputs::ssm0,
+                                         &LayerInputs::k0, &LayerInputs::v0};
+  for (int64_t s = 0; s < cfg.batch; ++s) {
+    const int64_t start = static_cast<int64_t>(in.CuSeqlens.data[s]);
+    const int64_t len = static_cast<int64_t>(in.CuSeqlens.data[s + 1]) - start;
+    LayerConfig one = cfg;
+    one.varlen = false;
+    one.batch = 1;
+    one.seqlen = len;
+    LayerInputs part = in;
+    part.CuSeqlens = Tensor();
+    for (const auto &[member, axis] : tokenInputs)
+      if (!(in.*member).empty())
+        part.*member = sliceAxis(in.*member, axis, start, len);
+    for (Tensor LayerInputs::*member : states)
+      if (!(in.*member).empty())
+        part.*member = sliceAxis(in.*member, 0, s, 1);
+    LayerOutputs r = scan(one, part);
+    insertAxis(o.out, r.out, 1, start);
+    insertAxis(o.angle, r.angle, 0, s);
+    insertAxis(o.ssm, r.ssm, 0, s);
+    insertAxis(o.k, r.k, 0, s);
+    insertAxis(o.v, r.v, 0, s);
+  }
+  return o;
+}
+
+} // namespace
 
 //===----------------------------------------------------------------------===//
 // Token-by-token recurrence
@@ -373,6 +452,8 @@ LayerOutputs mamba3::referenceScan(const LayerConfig &cfg,
                                    const LayerInputs &in) {
   if (!usable(cfg, in, /*decode=*/false))
     return {};
+  if (cfg.varlen)
+    return scanEachSequence(cfg, in, referenceScan);
   const int64_t L = cfg.seqlen, N = cfg.state, P = cfg.headdim, R = cfg.rank;
   LayerOutputs o = allocateOutputs(cfg);
   std::vector<double> y(L * R * P);
@@ -414,6 +495,11 @@ LayerOutputs mamba3::referenceScanChunked(const LayerConfig &cfg,
                                           int64_t chunk) {
   if (chunk < 1 || !usable(cfg, in, /*decode=*/false))
     return {};
+  if (cfg.varlen)
+    return scanEachSequence(cfg, in,
+                            [chunk](const LayerConfig &c, const LayerInputs &i) {
+                              return referenceScanChunked(c, i, chunk);
+                            });
   const int64_t L = cfg.seqlen, N = cfg.state, P = cfg.headdim, R = cfg.rank;
   LayerOutputs o = allocateOutputs(cfg);
   std::vector<double> y(L * R * P);
@@ -500,6 +586,7 @@ LayerOutputs mamba3::referenceStep(const LayerConfig &cfg,
                                    const LayerInputs &in) {
   LayerConfig one = cfg;
   one.seqlen = 1;
+  one.varlen = false; // a step has one token per sequence
   if (!usable(one, in, /*decode=*/true))
     return {};
   // A step is the scan of one token: the decode layouts are the prefill ones
@@ -568,6 +655,26 @@ double toBf16(double x) {
 
 double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
 
+/// Offsets of `sequences` random lengths (each >= 1) that add up to
+/// `tokens`: the first sequence is one token long when there are two or more
+/// (what a kernel's per-sequence edge cases need), the other cuts are
+/// distinct uniform draws.
+Tensor randomSequenceOffsets(int64_t sequences, int64_t tokens, Random &rng) {
+  std::vector<int64_t> cuts = {0, tokens};
+  if (sequences >= 2)
+    cuts.push_back(1);
+  while (static_cast<int64_t>(cuts.size()) < sequences + 1) {
+    int64_t cut = 1 + static_cast<int64_t>(rng.uniform() * (tokens - 1));
+    if (std::find(cuts.begin(), cuts.end(), cut) == cuts.end())
+      cuts.push_back(cut);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  Tensor cu({sequences + 1});
+  for (int64_t i = 0; i <= sequences; ++i)
+    cu.data[i] = static_cast<double>(cuts[i]);
+  return cu;
+}
+
 } // namespace
 
 LayerInputs mamba3::randomInputs(const LayerConfig &cfg, uint64_t seed,
@@ -613,6 +720,10 @@ LayerInputs mamba3::randomInputs(const LayerConfig &cfg, uint64_t seed,
         name == "angle0" || name == "ssm0" || name == "k0" || name == "v0";
     if (state ? !cfg.hasInitialState : spec.presence == Presence::Absent)
       continue;
+    if (name == "cu_seqlens") {
+      in.CuSeqlens = randomSequenceOffsets(cfg.batch, cfg.seqlen, rng);
+      continue;
+    }
     if (name == "ADT")
       continue; // ADT = A * DT needs DT, which comes next
     Tensor t(spec.shape);

@@ -35,6 +35,46 @@ int64_t Tensor::index(std::initializer_list<int64_t> idx) const {
   return flat;
 }
 
+namespace {
+/// (outer, axis, inner) extents of `shape` around `axis`.
+struct AxisSplit {
+  int64_t outer = 1, inner = 1;
+  AxisSplit(const std::vector<int64_t> &shape, int64_t axis) {
+    for (int64_t i = 0; i < axis; ++i)
+      outer *= shape[i];
+    for (size_t i = axis + 1; i < shape.size(); ++i)
+      inner *= shape[i];
+  }
+};
+} // namespace
+
+Tensor mamba3::sliceAxis(const Tensor &t, int64_t axis, int64_t start,
+                         int64_t length) {
+  assert(axis < t.rank() && start >= 0 && start + length <= t.shape[axis]);
+  std::vector<int64_t> shape = t.shape;
+  shape[axis] = length;
+  Tensor out(shape);
+  AxisSplit split(t.shape, axis);
+  for (int64_t o = 0; o < split.outer; ++o)
+    for (int64_t i = 0; i < length; ++i)
+      for (int64_t n = 0; n < split.inner; ++n)
+        out.data[(o * length + i) * split.inner + n] =
+            t.data[(o * t.shape[axis] + start + i) * split.inner + n];
+  return out;
+}
+
+void mamba3::insertAxis(Tensor &dst, const Tensor &part, int64_t axis,
+                        int64_t start) {
+  const int64_t length = part.shape[axis];
+  assert(axis < dst.rank() && start + length <= dst.shape[axis]);
+  AxisSplit split(dst.shape, axis);
+  for (int64_t o = 0; o < split.outer; ++o)
+    for (int64_t i = 0; i < length; ++i)
+      for (int64_t n = 0; n < split.inner; ++n)
+        dst.data[(o * dst.shape[axis] + start + i) * split.inner + n] =
+            part.data[(o * length + i) * split.inner + n];
+}
+
 std::string Tensor::shapeString() const {
   std::string s = "(";
   for (size_t i = 0; i < shape.size(); ++i)

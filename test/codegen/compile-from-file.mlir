@@ -29,12 +29,12 @@
 // MANIFEST-NEXT: "entry": "_mlir_ciface_mamba3_scan",
 // MANIFEST-NEXT: "calling_convention": "mlir-c-interface: one StridedMemRef descriptor pointer per argument",
 // MANIFEST-NEXT: "config_hash": "{{[0-9a-f]+}}",
-// MANIFEST-NEXT: "config": {"angles":2,"batch":-1,"broadcast_angles":false,"dtype":"f32","groups":1,"has_d":true,"has_initial_state":true,"has_z":false,"headdim":4,"heads":4,"mimo":true,"pairing":"half_split","rank":2,"rule":"euler","seqlen":-1,"state":8,"state_dtype":"f32","wrap_angle":false},
+// MANIFEST-NEXT: "config": {"angles":2,"batch":-1,"broadcast_angles":false,"dtype":"f32","groups":1,"has_d":true,"has_initial_state":true,"has_z":false,"headdim":4,"heads":4,"mimo":true,"pairing":"half_split","rank":2,"rule":"euler","seqlen":-1,"state":8,"state_dtype":"f32","varlen":false,"wrap_angle":false},
 // MANIFEST-NEXT: "chunk_size": 8,
 // MANIFEST-NEXT: "pipeline": "ssm-to-cpu{chunk-size=8}",
 // MANIFEST-NEXT: "host": {"cpu":"generic","triple":"{{.*}}"},
-// MANIFEST-NEXT: "config_string": "kind=scan;batch=?;seqlen=?;heads=4;groups=1;state=8;headdim=4;angles=2;rank=2;mimo=1;d=1;z=0;init=1;wrap=0;broadcast_angles=0;state_dtype=f32;rule=euler;pairing=half_split;dtype=f32;chunk=8",
-// MANIFEST-NEXT: "pass_pipeline": "builtin.module(ssm-decompose,
+// MANIFEST-NEXT: "config_string": "kind=scan;batch=?;seqlen=?;heads=4;groups=1;state=8;headdim=4;angles=2;rank=2;mimo=1;d=1;z=0;init=1;wrap=0;broadcast_angles=0;varlen=0;state_dtype=f32;rule=euler;pairing=half_split;dtype=f32;chunk=8",
+// MANIFEST-NEXT: "pass_pipeline": "builtin.module(ssm-split-sequences,ssm-decompose,
 // MANIFEST-SAME: ssm-chunk{chunk-size=8}
 // MANIFEST-SAME: one-shot-bufferize{
 // MANIFEST-SAME: convert-func-to-llvm

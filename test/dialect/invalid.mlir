@@ -286,3 +286,61 @@ func.func @step_with_sequence_axis(%q: tensor<2x16x2x1x32xf32>, %v: tensor<2x4x1
       -> (tensor<2x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
   return
 }
+
+// -----
+
+func.func @varlen_offsets_not_i32(%q: tensor<1x16x1x32xf32>, %k: tensor<1x16x1x32xf32>, %v: tensor<1x16x4x16xf32>, %adt: tensor<1x4x16xf32>, %dt: tensor<1x4x16xf32>, %trap: tensor<1x4x16xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<1x16x4x8xf32>, %cu: tensor<4xi64>) {
+  // expected-error @+1 {{'cu_seqlens' must be a 1-D tensor of i32 (sequences + 1 offsets), got 'tensor<4xi64>'}}
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) cu_seqlens(%cu)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<1x16x1x32xf32>, tensor<1x16x1x32xf32>, tensor<1x16x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<1x16x4x8xf32>, tensor<4xi64>)
+      -> (tensor<1x16x4x16xf32>, tensor<3x4x8xf32>, tensor<3x4x16x32xf32>, tensor<3x4x32xf32>, tensor<3x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @varlen_data_batch_not_one(%q: tensor<2x16x1x32xf32>, %k: tensor<2x16x1x32xf32>, %v: tensor<2x16x4x16xf32>, %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>, %cu: tensor<4xi32>) {
+  // expected-error @+1 {{with 'cu_seqlens' the sequences are packed along L: 'Q' dimension 0 (b) must be 1, got 2}}
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) cu_seqlens(%cu)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<2x16x1x32xf32>, tensor<2x16x1x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x16x4x8xf32>, tensor<4xi32>)
+      -> (tensor<2x16x4x16xf32>, tensor<3x4x8xf32>, tensor<3x4x16x32xf32>, tensor<3x4x32xf32>, tensor<3x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @varlen_too_few_offsets(%q: tensor<1x16x1x32xf32>, %k: tensor<1x16x1x32xf32>, %v: tensor<1x16x4x16xf32>, %adt: tensor<1x4x16xf32>, %dt: tensor<1x4x16xf32>, %trap: tensor<1x4x16xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<1x16x4x8xf32>, %cu: tensor<1xi32>) {
+  // expected-error @+1 {{'cu_seqlens' needs at least 2 entries (one sequence), got 1}}
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) cu_seqlens(%cu)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<1x16x1x32xf32>, tensor<1x16x1x32xf32>, tensor<1x16x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<1x16x4x8xf32>, tensor<1xi32>)
+      -> (tensor<1x16x4x16xf32>, tensor<0x4x8xf32>, tensor<0x4x16x32xf32>, tensor<0x4x32xf32>, tensor<0x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @varlen_states_per_sequence(%q: tensor<1x16x1x32xf32>, %k: tensor<1x16x1x32xf32>, %v: tensor<1x16x4x16xf32>, %adt: tensor<1x4x16xf32>, %dt: tensor<1x4x16xf32>, %trap: tensor<1x4x16xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<1x16x4x8xf32>, %cu: tensor<4xi32>,
+    %a0: tensor<1x4x8xf32>, %h0: tensor<3x4x16x32xf32>, %k0: tensor<3x4x32xf32>, %v0: tensor<3x4x16xf32>) {
+  // expected-error @+1 {{'angle state' dimension 0 (sequences) is 1, but 'cu_seqlens' gives sequences = 3}}
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang)
+      initial(%a0, %h0, %k0, %v0) cu_seqlens(%cu)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<1x16x1x32xf32>, tensor<1x16x1x32xf32>, tensor<1x16x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<1x16x4x8xf32>,
+         tensor<1x4x8xf32>, tensor<3x4x16x32xf32>, tensor<3x4x32xf32>, tensor<3x4x16xf32>, tensor<4xi32>)
+      -> (tensor<1x16x4x16xf32>, tensor<3x4x8xf32>, tensor<3x4x16x32xf32>, tensor<3x4x32xf32>, tensor<3x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @varlen_final_state_per_sequence(%q: tensor<1x16x1x32xf32>, %k: tensor<1x16x1x32xf32>, %v: tensor<1x16x4x16xf32>, %adt: tensor<1x4x16xf32>, %dt: tensor<1x4x16xf32>, %trap: tensor<1x4x16xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<1x16x4x8xf32>, %cu: tensor<4xi32>) {
+  // expected-error @+1 {{'final ssm' dimension 0 (sequences) is 1, but 'cu_seqlens' gives sequences = 3}}
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) cu_seqlens(%cu)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<1x16x1x32xf32>, tensor<1x16x1x32xf32>, tensor<1x16x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<1x16x4x8xf32>, tensor<4xi32>)
+      -> (tensor<1x16x4x16xf32>, tensor<3x4x8xf32>, tensor<1x4x16x32xf32>, tensor<3x4x32xf32>, tensor<3x4x16xf32>)
+  return
+}

@@ -47,6 +47,29 @@ func.func @siso_scan_full_dynamic(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x2x64x
   return %h : tensor<?x4x32x64xf32>
 }
 
+// A packed varlen batch: data in batch row 1, states per sequence.
+// CHECK-LABEL: func.func @siso_scan_varlen
+func.func @siso_scan_varlen(%q: tensor<1x?x2x64xbf16>, %k: tensor<1x?x2x64xbf16>,
+    %v: tensor<1x?x4x32xbf16>, %adt: tensor<1x4x?xf32>, %dt: tensor<1x4x?xf32>,
+    %trap: tensor<1x4x?xf32>, %qb: tensor<4x64xf32>, %kb: tensor<4x64xf32>,
+    %ang: tensor<1x?x16xf32>, %a0: tensor<?x4x16xf32>, %h0: tensor<?x4x32x64xf32>,
+    %k0: tensor<?x4x64xbf16>, %v0: tensor<?x4x32xbf16>, %cu: tensor<?xi32>)
+    -> tensor<?x4x32x64xf32> {
+  // CHECK: ssm.scan
+  // CHECK-SAME: initial(%{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}}) cu_seqlens(%{{[a-z0-9_]+}})
+  %out, %a, %h, %kk, %vv = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap)
+      bias(%qb, %kb) angles(%ang) initial(%a0, %h0, %k0, %v0) cu_seqlens(%cu)
+      {rotary = #ssm.rotary<angles = 16, pairing = adjacent>}
+      : (tensor<1x?x2x64xbf16>, tensor<1x?x2x64xbf16>, tensor<1x?x4x32xbf16>,
+         tensor<1x4x?xf32>, tensor<1x4x?xf32>, tensor<1x4x?xf32>,
+         tensor<4x64xf32>, tensor<4x64xf32>, tensor<1x?x16xf32>,
+         tensor<?x4x16xf32>, tensor<?x4x32x64xf32>, tensor<?x4x64xbf16>,
+         tensor<?x4x32xbf16>, tensor<?xi32>)
+      -> (tensor<1x?x4x32xbf16>, tensor<?x4x16xf32>, tensor<?x4x32x64xf32>,
+          tensor<?x4x64xbf16>, tensor<?x4x32xbf16>)
+  return %h : tensor<?x4x32x64xf32>
+}
+
 // CHECK-LABEL: func.func @mimo_scan
 func.func @mimo_scan(%q: tensor<2x100x4x1x32xbf16>, %k: tensor<2x100x4x1x32xbf16>,
     %v: tensor<2x100x4x16xbf16>, %adt: tensor<2x4x100xf32>, %dt: tensor<2x4x100xf32>,

@@ -88,6 +88,12 @@ cl::opt<bool> broadcastAnglesOpt(
     "broadcast-angles",
     cl::desc("Angles (b, L, S) shared by all heads, not (b, L, H, S)"),
     cl::cat(configCat));
+cl::opt<bool> varlenOpt(
+    "varlen",
+    cl::desc("packed variable-length batch: --batch sequences packed into "
+             "one row of --seqlen tokens, offsets in the i32 input "
+             "cu_seqlens (batch + 1)"),
+    cl::cat(configCat));
 cl::opt<bool> initOpt("init", cl::desc("initial states are inputs"),
                       cl::cat(configCat));
 cl::opt<bool> noWrapOpt("no-wrap-angle",
@@ -192,6 +198,7 @@ bool specFromFlags(LayerSpec &spec) {
   spec.hasInitialState = initOpt;
   spec.wrapAngle = !noWrapOpt;
   spec.broadcastAngles = broadcastAnglesOpt;
+  spec.varlen = varlenOpt;
   if (stateDtypeOpt != "f32" && stateDtypeOpt != "bf16")
     return fail("--state-dtype must be f32 or bf16, got '" + stateDtypeOpt +
                 "'"),
@@ -222,7 +229,7 @@ bool anyConfigFlagGiven(std::string &which) {
   for (cl::Option *opt : std::initializer_list<cl::Option *>{
            &batchOpt, &seqlenOpt, &headsOpt, &groupsOpt, &stateOpt,
            &headdimOpt, &anglesOpt, &rankOpt, &mimoOpt, &noDOpt, &noZOpt,
-           &initOpt, &noWrapOpt, &broadcastAnglesOpt, &stateDtypeOpt,
+           &initOpt, &noWrapOpt, &broadcastAnglesOpt, &varlenOpt, &stateDtypeOpt,
            &ruleOpt, &pairingOpt,
            &stepOpt, &dtypeOpt})
     if (opt->getNumOccurrences()) {

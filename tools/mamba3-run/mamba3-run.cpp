@@ -97,6 +97,8 @@ config flags (with --random; defaults in brackets):
   --batch B [1]  --seqlen L [64]  --heads H [4]  --groups G [1]
   --state N [64]  --headdim P [32]  --angles S [16]  --rank R [1]
   --mimo  --no-d  --no-z  --init  --no-wrap-angle  --broadcast-angles
+  --varlen              B sequences of random lengths (the first one token
+                        long) packed into L tokens, offsets in cu_seqlens
   --state-dtype f32|bf16
   --rule trapezoid|euler [trapezoid]  --pairing adjacent|half_split [adjacent]
   --seed X [0]
@@ -346,7 +348,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
     }
     if (name == "random" || name == "time-only" || name == "step" || name == "mimo" ||
         name == "no-d" || name == "no-z" || name == "init" ||
-        name == "no-wrap-angle" || name == "broadcast-angles") {
+        name == "no-wrap-angle" || name == "broadcast-angles" ||
+        name == "varlen") {
       if (!noValue())
         return false;
       if (name == "time-only") {
@@ -372,6 +375,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
         cfg.hasInitialState = true;
       else if (name == "broadcast-angles")
         cfg.broadcastAngles = true;
+      else if (name == "varlen")
+        cfg.varlen = true;
       else
         cfg.wrapAngle = false;
       opts.configFlags.push_back(name);
@@ -884,6 +889,8 @@ std::string configText(const LayerConfig &c) {
     s += " noZ";
   if (c.broadcastAngles)
     s += " broadcast-angles";
+  if (c.varlen)
+    s += " varlen";
   if (c.bf16State)
     s += " bf16-state";
   if (c.hasInitialState)

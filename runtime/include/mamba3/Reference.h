@@ -23,6 +23,8 @@ enum class Discretization { Trapezoid, Euler };
 enum class RotaryPairing { Adjacent, HalfSplit };
 
 struct LayerConfig {
+  /// With `varlen`: batch is the number of sequences and seqlen the packed
+  /// tokens of all of them.
   int64_t batch = 1, seqlen = 1, heads = 1, groups = 1;
   int64_t state = 16;   // N
   int64_t headdim = 16; // P
@@ -44,6 +46,11 @@ struct LayerConfig {
   /// state_type); the recurrence still runs in full precision, and the
   /// final state is rounded to bf16. Random initial states are bf16 values.
   bool bf16State = false;
+  /// A packed variable-length batch (prefill only, as the official API's
+  /// cu_seqlens): data tensors have batch 1 and `seqlen` tokens holding the
+  /// `batch` sequences back to back; CuSeqlens (batch + 1) gives their
+  /// offsets; states have one entry per sequence.
+  bool varlen = false;
   Discretization rule = Discretization::Trapezoid;
   RotaryPairing pairing = RotaryPairing::Adjacent;
 
@@ -57,6 +64,9 @@ struct LayerInputs {
   Tensor D, Z;                   // optional (empty when absent)
   Tensor MimoV, MimoZ, MimoO;    // MIMO only
   Tensor angle0, ssm0, k0, v0;   // optional initial states (empty: zeros)
+  /// varlen only: (batch + 1) integer offsets, 0 = cu[0] < cu[1] < ... <
+  /// cu[batch] = seqlen (every sequence has at least one token).
+  Tensor CuSeqlens;
 };
 
 struct LayerOutputs {
@@ -72,6 +82,9 @@ struct LayerOutputs {
 std::string checkInputs(const LayerConfig &cfg, const LayerInputs &in,
                         bool decode = false);
 
+/// Empty when `cu` is a valid cu_seqlens for `seqlen` packed tokens, else a
+/// message naming the first bad offset.
+std::string checkSequenceOffsets(const Tensor &cu, int64_t seqlen);
 /// Token-by-token recurrence (the definition).
 LayerOutputs referenceScan(const LayerConfig &cfg, const LayerInputs &in);
 
@@ -86,6 +99,8 @@ LayerOutputs referenceStep(const LayerConfig &cfg, const LayerInputs &in);
 /// Fresh random inputs of the given config (prefill layouts, or decode layouts
 /// when `decode`), drawn like the model's: bf16-representable Q/K/V/Z/Trap and
 /// SISO biases, ADT < 0, DT > 0. Initial states drawn when cfg.hasInitialState.
+/// A varlen config gets random sequence lengths (the first sequence one
+/// token long when there are at least two).
 LayerInputs randomInputs(const LayerConfig &cfg, uint64_t seed,
                          bool decode = false);
 

@@ -31,6 +31,13 @@ struct Tensor {
   std::string shapeString() const;
 };
 
+/// Entries [start, start + length) of axis `axis`, all of the other axes.
+Tensor sliceAxis(const Tensor &t, int64_t axis, int64_t start, int64_t length);
+
+/// Writes `part` into `dst` at `start` along `axis` (the inverse of
+/// sliceAxis; the other axes must match).
+void insertAxis(Tensor &dst, const Tensor &part, int64_t axis, int64_t start);
+
 /// ||got - ref||_2 / ||ref||_2 (0 when both are zero). Returns +inf when the
 /// shapes differ or when `got` holds a NaN, so that a comparison always fails.
 double relativeL2(const Tensor &got, const Tensor &ref);
