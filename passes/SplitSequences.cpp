@@ -76,8 +76,8 @@ void splitSequences(ScanOp op) {
   Location loc = op.getLoc();
   Value cu = op.getCuSeqlens();
   Value one = indexConstant(b, loc, 1);
-  Value sequences = arith::SubIOp::create(
-      b, loc, tensor::DimOp::create(b, loc, cu, 0).getResult(), one);
+  Value sequences = b.createOrFold<arith::SubIOp>(
+      loc, b.createOrFold<tensor::DimOp>(loc, cu, 0), one);
 
   // The packed results start empty: the sequences cover every token and
   // every state entry (cu_seqlens is increasing from 0 to L).
@@ -120,17 +120,20 @@ void splitSequences(ScanOp op) {
         SmallVector<Type> types;
         for (auto [i, init] : llvm::enumerate(packed))
           types.push_back(i == 0 ? sliceType(init, 1) : sliceType(init, -1));
+        // Slices in operand order (named, since argument evaluation order is
+        // unspecified).
+        Value q = tokens(op.getQ(), 1), k = tokens(op.getK(), 1),
+              v = tokens(op.getV(), 1), adt = tokens(op.getADT(), 2),
+              dt = tokens(op.getDT(), 2), trap = tokens(op.getTrap(), 2),
+              angles = tokens(op.getAngles(), 1), z = tokens(op.getZ(), 1),
+              angle0 = state(op.getInitAngle()), ssm0 = state(op.getInitSsm()),
+              k0 = state(op.getInitK()), v0 = state(op.getInitV());
         auto scan = ScanOp::create(
-            nb, l, types, tokens(op.getQ(), 1), tokens(op.getK(), 1),
-            tokens(op.getV(), 1), tokens(op.getADT(), 2),
-            tokens(op.getDT(), 2), tokens(op.getTrap(), 2), op.getQBias(),
-            op.getKBias(), tokens(op.getAngles(), 1), op.getD(),
-            tokens(op.getZ(), 1), state(op.getInitAngle()),
-            state(op.getInitSsm()), state(op.getInitK()),
-            state(op.getInitV()), op.getMimoV(), op.getMimoZ(),
-            op.getMimoO(), /*cu_seqlens=*/Value(), op.getRuleAttr(),
-            op.getRotaryAttr(), op.getRankAttr(), op.getStateTypeAttr(),
-            op.getWrapAngleAttr());
+            nb, l, types, q, k, v, adt, dt, trap, op.getQBias(), op.getKBias(),
+            angles, op.getD(), z, angle0, ssm0, k0, v0, op.getMimoV(),
+            op.getMimoZ(), op.getMimoO(), /*cu_seqlens=*/Value(),
+            op.getRuleAttr(), op.getRotaryAttr(), op.getRankAttr(),
+            op.getStateTypeAttr(), op.getWrapAngleAttr());
 
         SmallVector<Value> next;
         for (auto [i, part] : llvm::enumerate(scan->getResults()))

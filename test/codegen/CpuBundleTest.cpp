@@ -141,6 +141,22 @@ std::vector<NumericCase> numericCases() {
       {"mimo_no_z_token_by_token",
        mimo(with(base, [](LayerConfig &c) { c.hasZ = false; }), 3), false, 0,
        false},
+      {"siso_varlen", with(base,
+                           [](LayerConfig &c) {
+                             c.varlen = true;
+                             c.hasInitialState = true;
+                           }),
+       false, 8, false},
+      {"mimo_varlen_static_shapes", mimo(with(base,
+                                              [](LayerConfig &c) {
+                                                c.varlen = true;
+                                                c.hasInitialState = true;
+                                              }),
+                                         2),
+       false, 4, true},
+      {"siso_varlen_token_by_token", with(base,
+                                          [](LayerConfig &c) { c.varlen = true; }),
+       false, 0, false},
       {"siso_step", base, true, 64, false},
       {"mimo_step", mimo(base, 2), true, 64, false},
   };
@@ -184,6 +200,22 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<NumericCase> &info) {
       return std::string(info.param.name);
     });
+
+// Kernels trust cu_seqlens; the runtime refuses bad offsets before a call.
+TEST(CpuBundle, VarlenRefusesBadOffsets) {
+  LayerConfig cfg = siso(2, 9, 2, 1, 8, 4, 2);
+  cfg.varlen = true;
+  std::unique_ptr<CpuBundle> bundle =
+      compileAndLoad(cfg, /*step=*/false, 8, "varlen_bad_offsets");
+  ASSERT_TRUE(bundle);
+  LayerInputs in = randomInputs(cfg, 7);
+  in.CuSeqlens.data = {0, 12, 9};
+  LayerOutputs got;
+  std::string error;
+  EXPECT_FALSE(bundle->run(cfg, in, got, error));
+  EXPECT_EQ(error, "input cu_seqlens must increase strictly (every sequence "
+                   "has at least one token), but cu_seqlens[2] = 9 after 12");
+}
 
 TEST(CpuBundle, StepWithoutStatesStartsFromZero) {
   LayerConfig cfg = siso(2, 1, 2, 1, 8, 4, 2);

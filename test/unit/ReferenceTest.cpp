@@ -653,3 +653,96 @@ TEST(Tensor, RelativeL2) {
   EXPECT_EQ(relativeL2(ref, Tensor({2, 2})), inf) << "zero reference";
   EXPECT_EQ(relativeL2(Tensor(), Tensor()), 0) << "both absent";
 }
+
+//===----------------------------------------------------------------------===//
+// Variable-length batches
+//===----------------------------------------------------------------------===//
+
+// b sequences of equal length L packed into one row of b*L tokens
+// (cu_seqlens = 0, L, 2L, ...) give the outputs of the batched layer: the
+// recurrence restarts at every sequence and the states are per sequence.
+TEST(Reference, VarlenOfEqualLengthsIsTheBatchedLayer) {
+  for (bool isMimo : {false, true}) {
+    SCOPED_TRACE(isMimo ? "mimo" : "siso");
+    const int64_t b = 3, L = 7;
+    LayerConfig batched = siso(b, L, 4, 2, 16, 8, 4);
+    batched.hasInitialState = true;
+    if (isMimo)
+      batched = mimo(batched, 2);
+    LayerInputs in = randomInputs(batched, 11);
+    LayerConfig packed = batched;
+    packed.varlen = true;
+    packed.seqlen = b * L;
+    LayerInputs pin = in;
+    // (b, L, ...) is (1, b*L, ...) in row-major order; (b, H, L) is not.
+    for (Tensor *t : {&pin.Q, &pin.K, &pin.V, &pin.Z, &pin.Angles}) {
+      t->shape[1] *= t->shape[0];
+      t->shape[0] = 1;
+    }
+    for (Tensor *t : {&pin.ADT, &pin.DT, &pin.Trap}) {
+      const int64_t H = t->shape[1];
+      Tensor row({1, H, b * L});
+      for (int64_t i = 0; i < b; ++i)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t l = 0; l < L; ++l)
+            row.data[h * b * L + i * L + l] = t->data[(i * H + h) * L + l];
+      *t = row;
+    }
+    pin.CuSeqlens = Tensor({b + 1});
+    for (int64_t i = 0; i <= b; ++i)
+      pin.CuSeqlens.data[i] = static_cast<double>(i * L);
+    ASSERT_EQ(checkInputs(packed, pin), "");
+    LayerOutputs want = referenceScan(batched, in);
+    want.out.shape = {1, b * L, batched.heads, batched.headdim};
+    expectClose(referenceScan(packed, pin), want, "varlen");
+    expectClose(referenceScanChunked(packed, pin, 4), want, "varlen, chunked");
+  }
+}
+
+// Random lengths: the first sequence is one token, all are at least one,
+// they add up to L; the chunked form agrees with the recurrence.
+TEST(Reference, VarlenRandomLengths) {
+  LayerConfig cfg = siso(5, 40, 2, 1, 16, 8, 4);
+  cfg.varlen = true;
+  cfg.hasInitialState = true;
+  LayerInputs in = randomInputs(cfg, 2);
+  ASSERT_EQ(in.CuSeqlens.shape, std::vector<int64_t>{6});
+  EXPECT_EQ(in.CuSeqlens.data[0], 0);
+  EXPECT_EQ(in.CuSeqlens.data[1], 1);
+  EXPECT_EQ(in.CuSeqlens.data[5], 40);
+  EXPECT_EQ(in.Q.shape[0], 1);
+  EXPECT_EQ(in.ssm0.shape[0], 5);
+  ASSERT_EQ(checkInputs(cfg, in), "");
+  LayerOutputs tokens = referenceScan(cfg, in);
+  EXPECT_EQ(tokens.ssm.shape[0], 5);
+  expectClose(referenceScanChunked(cfg, in, 3), tokens, "chunk 3");
+}
+
+TEST(Reference, VarlenOffsetsAreChecked) {
+  LayerConfig cfg = siso(3, 10, 2, 1, 16, 8, 4);
+  cfg.varlen = true;
+  LayerInputs in = randomInputs(cfg, 2);
+  auto offsets = [&](std::vector<double> cu) {
+    in.CuSeqlens = Tensor({static_cast<int64_t>(cu.size())});
+    in.CuSeqlens.data = cu;
+    return checkInputs(cfg, in);
+  };
+  EXPECT_EQ(offsets({0, 4, 5, 10}), "");
+  EXPECT_EQ(offsets({1, 4, 5, 10}), "cu_seqlens[0] must be 0, got 1");
+  EXPECT_EQ(offsets({0, 4, 4, 10}),
+            "cu_seqlens must increase strictly (every sequence has at least "
+            "one token), but cu_seqlens[2] = 4 after 4");
+  EXPECT_EQ(offsets({0, 4, 5, 9}),
+            "cu_seqlens ends at 9, but the packed sequence has seqlen = 10 "
+            "tokens");
+  EXPECT_EQ(offsets({0, 4.5, 5, 10}),
+            "cu_seqlens[1] = 4.500000 is not a non-negative int32");
+  EXPECT_EQ(offsets({0, 5, 10}),
+            "input cu_seqlens has shape (3), expected (4)");
+  EXPECT_TRUE(referenceScan(cfg, in).out.empty());
+  LayerConfig tooShort = cfg;
+  tooShort.seqlen = 2;
+  EXPECT_EQ(tooShort.validate(),
+            "a varlen batch of 3 sequences needs at least as many tokens, got "
+            "seqlen = 2");
+}
