@@ -17,6 +17,9 @@ every configuration the check runs is compiled ahead into OUTDIR:
                        MIMO, odd N on that kernel
   sweep/variants/...   half-split pairing, Euler rule, no angle wrap, no D/Z,
                        angles shared by all heads, bf16 state
+  sweep/varlen/...     packed variable-length batches (random lengths, the
+                       first sequence one token) on the chunked and token
+                       kernels: SISO and MIMO, with and without states
   bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
 OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it;
 OUTDIR/golden-data holds the golden files and OUTDIR-cubin the manifests and
@@ -128,6 +131,27 @@ for name, extra in (("half_split", ["--pairing", "half_split"]), ("euler", ["--r
         build("sweep/variants/%s_%s" % (name, schedule), flags + ["--schedule", schedule],
               "random")
 
+# Variable-length batches: sequences of random lengths packed into one row,
+# so most chunks straddle no boundary and the lengths are not multiples of
+# the chunk.
+for name, flags in (
+        ("siso_n64_p64", ["--state", "64", "--headdim", "64", "--angles", "16", "--init"]),
+        ("siso_n128_p64", ["--state", "128", "--headdim", "64", "--angles", "16", "--init"]),
+        ("siso_n256_p32", ["--state", "256", "--headdim", "32", "--angles", "16", "--init"]),
+        ("siso_n96_p128_no_init", ["--state", "96", "--headdim", "128", "--angles", "16"]),
+        ("siso_n64_p64_broadcast_angles_bf16_state",
+         ["--state", "64", "--headdim", "64", "--angles", "16", "--init", "--broadcast-angles",
+          "--state-dtype", "bf16"]),
+        ("mimo_r2_n64_p64", ["--state", "64", "--headdim", "64", "--angles", "16", "--init",
+                             "--mimo", "--rank", "2", "--no-wrap-angle"]),
+        ("mimo_r4_n128_p64", ["--state", "128", "--headdim", "64", "--angles", "16", "--init",
+                              "--mimo", "--rank", "4", "--no-wrap-angle"])):
+    for seqs, tokens in ((5, 700), (12, 333)):
+        for schedule in ("chunked", "tokens"):
+            build("sweep/varlen/%s_s%d_l%d_%s" % (name, seqs, tokens, schedule),
+                  ["--varlen", "--batch", str(seqs), "--seqlen", str(tokens), "--heads", "4",
+                   "--groups", "2", "--schedule", schedule] + flags, "random")
+
 for n in (64, 128, 256):
     build("bench/prefill_b8_l4096_h32_n%d" % n,
           ["--batch", "8", "--seqlen", "4096", "--heads", "32", "--state", str(n),
@@ -137,6 +161,10 @@ build("bench/prefill_b1_l16384_h32_n128",
        "--headdim", "64", "--angles", "16"], "bench")
 build("bench/prefill_b16_l2048_h64_n128",
       ["--batch", "16", "--seqlen", "2048", "--heads", "64", "--state", "128",
+       "--headdim", "64", "--angles", "16"], "bench")
+# 8 sequences of random lengths packed into the tokens of b=8, L=4096.
+build("bench/varlen_s8_l32768_h32_n128",
+      ["--varlen", "--batch", "8", "--seqlen", "32768", "--heads", "32", "--state", "128",
        "--headdim", "64", "--angles", "16"], "bench")
 # Angles shared by all heads (what the model produces): less to read.
 build("bench/prefill_b8_l4096_h32_n128_broadcast_angles",

@@ -61,6 +61,28 @@ public:
   std::string error;
 };
 
+/// Runs `read` on a FieldReader for every element of the manifest array
+/// `key` (named "manifest.json: key[i]" in messages). Returns false with
+/// `error` set at the first element that is not an object or that `read`
+/// fails on.
+template <typename ReadFn>
+bool readObjects(const JsonValue &array, const std::string &key,
+                 std::string &error, ReadFn read) {
+  for (size_t i = 0; i < array.items().size(); ++i) {
+    const JsonValue &item = array.items()[i];
+    FieldReader r(item, "manifest.json: " + key + "[" + std::to_string(i) + "]");
+    if (!item.isObject())
+      r.fail("is not an object");
+    else
+      read(r);
+    if (!r.error.empty()) {
+      error = r.error;
+      return false;
+    }
+  }
+  return true;
+}
+
 //===----------------------------------------------------------------------===//
 // Element conversion
 //===----------------------------------------------------------------------===//
@@ -260,47 +282,39 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
     return false;
   }
   m.arguments.clear();
-  for (size_t i = 0; i < args->items().size(); ++i) {
-    const JsonValue &item = args->items()[i];
-    std::string where = "manifest.json: arguments[" + std::to_string(i) + "]";
-    if (!item.isObject()) {
-      error = where + " is not an object";
-      return false;
-    }
-    FieldReader a(item, where);
-    BundleArgument arg;
-    std::string role;
-    a.str("name", arg.name);
-    a.str("role", role);
-    a.str("dtype", arg.dtype);
-    const JsonValue *axes = a.member("axes", JsonValue::Kind::Array, "an array");
-    const JsonValue *shape =
-        a.member("shape", JsonValue::Kind::Array, "an array");
-    if (a.error.empty()) {
-      if (role != "input" && role != "output")
-        a.fail("'role' is '" + role + "', not 'input' or 'output'");
-      if (elementSize(arg.dtype) == 0)
-        a.fail("'dtype' is '" + arg.dtype + "', not 'f32', 'bf16' or 'i32'");
-      for (const JsonValue &axis : axes->items())
-        if (axis.isString())
-          arg.axes.push_back(axis.asString());
-        else
-          a.fail("'axes' holds a non-string");
-      for (const JsonValue &size : shape->items())
-        if (size.isNumber())
-          arg.shape.push_back(size.asInt());
-        else
-          a.fail("'shape' holds a non-number");
-      if (arg.axes.size() != arg.shape.size())
-        a.fail("'axes' and 'shape' differ in length");
-    }
-    if (!a.error.empty()) {
-      error = a.error;
-      return false;
-    }
-    arg.isOutput = role == "output";
-    m.arguments.push_back(std::move(arg));
-  }
+  if (!readObjects(*args, "arguments", error, [&](FieldReader &a) {
+        BundleArgument arg;
+        std::string role;
+        a.str("name", arg.name);
+        a.str("role", role);
+        a.str("dtype", arg.dtype);
+        const JsonValue *axes =
+            a.member("axes", JsonValue::Kind::Array, "an array");
+        const JsonValue *shape =
+            a.member("shape", JsonValue::Kind::Array, "an array");
+        if (!a.error.empty())
+          return;
+        if (role != "input" && role != "output")
+          a.fail("'role' is '" + role + "', not 'input' or 'output'");
+        if (elementSize(arg.dtype) == 0)
+          a.fail("'dtype' is '" + arg.dtype +
+                 "', not 'f32', 'bf16' or 'i32'");
+        for (const JsonValue &axis : axes->items())
+          if (axis.isString())
+            arg.axes.push_back(axis.asString());
+          else
+            a.fail("'axes' holds a non-string");
+        for (const JsonValue &size : shape->items())
+          if (size.isNumber())
+            arg.shape.push_back(size.asInt());
+          else
+            a.fail("'shape' holds a non-number");
+        if (arg.axes.size() != arg.shape.size())
+          a.fail("'axes' and 'shape' differ in length");
+        arg.isOutput = role == "output";
+        m.arguments.push_back(std::move(arg));
+      }))
+    return false;
   m.launches.clear();
   m.scratch.clear();
   if (const JsonValue *launches = root.get("launches")) {
@@ -308,75 +322,58 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
       error = "manifest.json: 'launches' is not a non-empty array";
       return false;
     }
-    for (size_t i = 0; i < launches->items().size(); ++i) {
-      const JsonValue &item = launches->items()[i];
-      FieldReader l(item, "manifest.json: launches[" + std::to_string(i) + "]");
-      BundleManifest::Launch launch;
-      const JsonValue *grid = nullptr, *block = nullptr;
-      if (!item.isObject()) {
-        l.fail("is not an object");
-      } else {
-        l.str("kernel", launch.kernel);
-        grid = l.member("grid", JsonValue::Kind::Array, "an array");
-        block = grid ? l.member("block", JsonValue::Kind::Array, "an array")
-                     : nullptr;
-      }
-      if (block && (grid->items().size() != 3 || block->items().size() != 3))
-        l.fail("'grid' and 'block' need 3 entries each");
-      else if (block && l.error.empty()) {
-        for (const JsonValue &g : grid->items())
-          if (g.isString())
-            launch.grid.push_back(g.asString());
-          else if (g.isNumber() && g.asInt() >= 1)
-            launch.grid.push_back(std::to_string(g.asInt()));
-          else
-            l.fail("'grid' holds an entry that is neither an axis name nor a "
-                   "positive integer");
-        for (const JsonValue &b : block->items())
-          if (b.isNumber() && b.asInt() >= 1 && b.asInt() <= 1024)
-            launch.block.push_back(b.asInt());
-          else
-            l.fail("'block' holds an entry that is not a thread count in "
-                   "[1, 1024]");
-        if (const JsonValue *shared = item.get("dynamic_shared_bytes")) {
-          if (shared->isNumber() && shared->asInt() >= 0 &&
-              shared->asInt() <= kMaxDynamicSharedBytes)
-            launch.dynamicSharedBytes = shared->asInt();
-          else
-            l.fail("'dynamic_shared_bytes' is not a byte count in [0, " +
-                   std::to_string(kMaxDynamicSharedBytes) + "]");
-        }
-      }
-      if (!l.error.empty()) {
-        error = l.error;
-        return false;
-      }
-      m.launches.push_back(std::move(launch));
-    }
+    if (!readObjects(*launches, "launches", error, [&](FieldReader &l) {
+          BundleManifest::Launch launch;
+          l.str("kernel", launch.kernel);
+          const JsonValue *grid =
+              l.member("grid", JsonValue::Kind::Array, "an array");
+          const JsonValue *block =
+              grid ? l.member("block", JsonValue::Kind::Array, "an array")
+                   : nullptr;
+          if (!l.error.empty())
+            return;
+          if (grid->items().size() != 3 || block->items().size() != 3)
+            return l.fail("'grid' and 'block' need 3 entries each");
+          for (const JsonValue &g : grid->items())
+            if (g.isString())
+              launch.grid.push_back(g.asString());
+            else if (g.isNumber() && g.asInt() >= 1)
+              launch.grid.push_back(std::to_string(g.asInt()));
+            else
+              l.fail("'grid' holds an entry that is neither an axis name "
+                     "nor a positive integer");
+          for (const JsonValue &b : block->items())
+            if (b.isNumber() && b.asInt() >= 1 && b.asInt() <= 1024)
+              launch.block.push_back(b.asInt());
+            else
+              l.fail("'block' holds an entry that is not a thread count in "
+                     "[1, 1024]");
+          if (const JsonValue *shared = l.object.get("dynamic_shared_bytes")) {
+            if (shared->isNumber() && shared->asInt() >= 0 &&
+                shared->asInt() <= kMaxDynamicSharedBytes)
+              launch.dynamicSharedBytes = shared->asInt();
+            else
+              l.fail("'dynamic_shared_bytes' is not a byte count in [0, " +
+                     std::to_string(kMaxDynamicSharedBytes) + "]");
+          }
+          m.launches.push_back(std::move(launch));
+        }))
+      return false;
   }
   if (const JsonValue *scratch = root.get("scratch")) {
     if (!scratch->isArray()) {
       error = "manifest.json: 'scratch' is not an array";
       return false;
     }
-    for (size_t i = 0; i < scratch->items().size(); ++i) {
-      const JsonValue &item = scratch->items()[i];
-      FieldReader r(item, "manifest.json: scratch[" + std::to_string(i) + "]");
-      BundleManifest::Scratch buffer;
-      if (!item.isObject())
-        r.fail("is not an object");
-      else {
-        r.str("name", buffer.name);
-        r.integer("bytes", buffer.bytes);
-        if (r.error.empty() && buffer.bytes < 1)
-          r.fail("'bytes' is not a positive byte count");
-      }
-      if (!r.error.empty()) {
-        error = r.error;
-        return false;
-      }
-      m.scratch.push_back(std::move(buffer));
-    }
+    if (!readObjects(*scratch, "scratch", error, [&](FieldReader &r) {
+          BundleManifest::Scratch buffer;
+          r.str("name", buffer.name);
+          r.integer("bytes", buffer.bytes);
+          if (r.error.empty() && buffer.bytes < 1)
+            r.fail("'bytes' is not a positive byte count");
+          m.scratch.push_back(std::move(buffer));
+        }))
+      return false;
   }
   if (m.arguments.size() > kMaxArguments) {
     error = "manifest.json: " + std::to_string(m.arguments.size()) +
