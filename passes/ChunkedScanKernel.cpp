@@ -7,7 +7,10 @@
 //   stage     the trapezoid weights, the angle increments pi tanh(angle) dt
 //             and V^T into shared memory; prefix-sum the decay a_t and the
 //             angles theta_t over the chunk (segmented, two short chains)
-//   rotate    q and k (bias, then Rot(theta_t)) into shared memory as bf16
+//   rotate    q and k (bias, then Rot(theta_t)) into shared memory as bf16;
+//             the raw bf16 q and k rows arrive there by cp.async, issued
+//             at the start of the chunk so that their latency overlaps the
+//             staging and the scan, and are rotated in place
 //   scores    S = Q K^T on tensor cores, weighted by the causal 3-term
 //             mask W(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1})
 //   output    Y^T = (H + beta_c v_{c-1} k_{c-1}^T) Q^T diag(exp(a_t))
@@ -31,6 +34,7 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "llvm/Support/MathExtras.h"
 
 #include <numeric>
@@ -225,6 +229,19 @@ private:
     return {tok, arith::MinUIOp::create(b, tok, last), ult(tok, seqLength)};
   }
 
+  /// Bytes of one cp.async of raw Q/K (16, 8 or 4: the largest that
+  /// divides a row of N bf16), or 0 when N is odd and rotateChunk reads
+  /// global memory itself.
+  int64_t qkCopyBytes() const {
+    for (int64_t bytes : {16, 8, 4})
+      if ((L.n * 2) % bytes == 0)
+        return bytes;
+    return 0;
+  }
+  /// Starts the asynchronous copies of the chunk's raw bf16 Q and K rows
+  /// into qs / ks (rows t * R + r, columns 0..N-1; tokens past the end copy
+  /// the clamped last token, which the rotation zeroes).
+  void copyRawQK(Value chunkStart);
   void stageChunk(Value chunkStart);
   void scanChunk();
   /// a_t - a_{c-1} for token t of the chunk (after the scan).
@@ -281,6 +298,26 @@ private:
   Value ys, scan, cosTab, sinTab, segSum, gammaS, betaS, wEnd, decay, kPrev,
       vPrev, qBiasS, kBiasS, thetaCarry;
 };
+
+void ChunkedKernelBuilder::copyRawQK(Value chunkStart) {
+  const int64_t N = L.n, bytes = qkCopyBytes(), elems = bytes / 2;
+  const int64_t pieces = N / elems;
+  auto dstElements = b.getIndexAttr(elems);
+  // 16-byte copies bypass L1 (.cg): the rows are read once per block.
+  UnitAttr bypassL1 = bytes == 16 ? b.getUnitAttr() : UnitAttr();
+  for (auto [src, rows] : {std::pair<Value, Value>{a.Q, qs}, {a.K, ks}})
+    strided(
+        M.CR * pieces,
+        [&](Value i) {
+          Value row = divui(i, pieces), n = muli(remui(i, pieces), elems);
+          Value tc = token(chunkStart, tokenOf(row)).clamped;
+          nvgpu::DeviceAsyncCopyOp::create(
+              b, rows, ValueRange{row, n}, src, qkIndex(tc, rankOf(row), n),
+              dstElements, /*srcElements=*/Value(), bypassL1);
+        },
+        4);
+  NVVM::CpAsyncCommitGroupOp::create(b);
+}
 
 void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
   const int64_t C = M.C, S = L.s, P = L.p;
@@ -393,13 +430,19 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
         auto [n0, n1] = pairEntries(pair);
         Value in0 = andi(valid, ult(n0, N)), in1 = andi(valid, ult(n1, N));
         Value c0 = minui(n0, N - 1), c1 = minui(n1, N - 1);
-        auto biased = [&](Value src, Value bias, Value n, Value in) {
-          Value x = add(load(src, qkIndex(tc, r, n)),
-                        memref::LoadOp::create(b, bias, ValueRange{r, n}));
+        // Raw values from the cp.async rows (each thread rotates its pair in
+        // place), or from global memory for an odd N. Out-of-range entries
+        // read a clamped neighbour and are zeroed by the select.
+        bool staged = qkCopyBytes() != 0;
+        auto biased = [&](Value src, Value rows, Value bias, Value n, Value in) {
+          Value raw = staged ? load(rows, {row, n}) : load(src, qkIndex(tc, r, n));
+          Value x = add(raw, memref::LoadOp::create(b, bias, ValueRange{r, n}));
           return select(in, x, f32(0.0));
         };
-        Value q0 = biased(a.Q, qBiasS, c0, in0), q1 = biased(a.Q, qBiasS, c1, in1);
-        Value k0 = biased(a.K, kBiasS, c0, in0), k1 = biased(a.K, kBiasS, c1, in1);
+        Value q0 = biased(a.Q, qs, qBiasS, c0, in0),
+              q1 = biased(a.Q, qs, qBiasS, c1, in1);
+        Value k0 = biased(a.K, ks, kBiasS, c0, in0),
+              k1 = biased(a.K, ks, kBiasS, c1, in1);
         if (S > 0) {
           Value rotated = ult(pair, S);
           Value s = minui(pair, S - 1);
@@ -677,9 +720,16 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
                                                       ValueRange state) {
   // The previous chunk's epilogue still reads ys, ks and vt.
   gpu::BarrierOp::create(b);
+  if (qkCopyBytes())
+    copyRawQK(chunkStart);
   stageChunk(chunkStart);
   gpu::BarrierOp::create(b);
   scanChunk();
+  if (qkCopyBytes()) {
+    // This thread's copies have landed; the barrier makes all of them
+    // visible.
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  }
   gpu::BarrierOp::create(b);
   rotateChunk(chunkStart);
   gpu::BarrierOp::create(b);

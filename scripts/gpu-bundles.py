@@ -96,7 +96,15 @@ for name, flags in (
         ("mimo_r2_n64_p32_l100", ["--seqlen", "100", "--mimo", "--rank", "2", "--state", "64",
                                   "--headdim", "32", "--init", "--no-wrap-angle"]),
         ("tokens_n30_p24_l50", ["--seqlen", "50", "--state", "30", "--headdim", "24",
-                                "--init", "--schedule", "tokens"])):
+                                "--init", "--schedule", "tokens"]),
+        # Raw q/k rows of 40 and 36 bytes: 8- and 4-byte cp.async pieces;
+        # odd N: the rotation reads global memory itself.
+        ("chunked_n20_p32_l150", ["--seqlen", "150", "--state", "20", "--headdim", "32",
+                                  "--init", "--schedule", "chunked"]),
+        ("chunked_n18_p32_l150", ["--seqlen", "150", "--state", "18", "--headdim", "32",
+                                  "--init", "--schedule", "chunked"]),
+        ("chunked_n17_p32_l150", ["--seqlen", "150", "--state", "17", "--headdim", "32",
+                                  "--init", "--schedule", "chunked"])):
     build("sweep/" + name, ["--batch", "2", "--heads", "4", "--groups", "2",
                             "--angles", "8"] + flags, "random")
 

@@ -13,11 +13,11 @@
 // The ranks' biases and initial k per rank, then the chunk loop.
 // CHECK: memref.load %arg6[%block_id_x, %{{.*}}, %{{.*}}] : memref<2x4x32xf32>
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c3{{.*}} step %c1{{.*}} iter_args(
+// q, k of row (t, r) from Q[b, t, r, g, :], copied raw.
+// CHECK: nvgpu.device_async_copy %arg0[%block_id_y, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}], %{{.*}}[%{{.*}}, %{{.*}}], 8 {bypassL1} : memref<1x40x4x1x32xbf16>
 // V^T holds v_{t,r} = MIMO_V[h, r] * V_t.
 // CHECK: memref.load %arg2[
 // CHECK: memref.load %arg10[%block_id_x,
-// q, k of row (t, r) from Q[b, t, r, g, :].
-// CHECK: memref.load %arg0[%block_id_y, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<1x40x4x1x32xbf16>
 // CHECK: nvvm.mma.sync
 // The epilogue gates each rank with MIMO_Z z and sums MIMO_O y over ranks.
 // CHECK: memref.load %arg11[%block_id_x,

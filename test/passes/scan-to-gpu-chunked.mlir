@@ -17,17 +17,23 @@
 // CHECK: memref.view {{.*}} to memref<64x20xi32, #gpu.address_space<workgroup>>
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c1{{.*}} step %c1{{.*}} iter_args(
 // CHECK-SAME: -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
-// Stage (angle increments, V^T), the two steps of the segmented scan (cos
-// and sin once per token and angle), rotate (and wrap the carried angles),
-// then the scores on tensor cores with the causal mask.
+// The raw q and k rows start copying to shared memory (cp.async, 16 bytes
+// a piece, one group), then stage (angle increments, V^T), the two steps of
+// the segmented scan (cos and sin once per token and angle), wait for the
+// copies, rotate in place (and wrap the carried angles), then the scores on
+// tensor cores with the causal mask.
 // CHECK: gpu.barrier
+// CHECK: nvgpu.device_async_copy %arg0[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x1x32xbf16> to memref<64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_copy %arg1[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x1x32xbf16> to memref<64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.cp.async.commit.group
 // CHECK: math.tanh
 // CHECK: arith.truncf {{.*}} : f32 to bf16
 // CHECK: gpu.barrier
-// CHECK: gpu.barrier
 // CHECK: math.cos
 // CHECK: math.sin
+// CHECK: nvvm.cp.async.wait.group 0
 // CHECK: gpu.barrier
+// CHECK-NOT: memref.load %arg0[
 // CHECK: math.floor
 // CHECK: gpu.barrier
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}

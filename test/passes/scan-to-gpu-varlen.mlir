@@ -25,7 +25,7 @@
 // CHUNKED: scf.for %{{.*}} = %c0{{.*}} to %[[CHUNKS]] step
 // Token data in batch row 0, from the sequence's start.
 // CHUNKED: %[[TOK:.*]] = arith.addi %{{.*}}, %[[START]] : index
-// CHUNKED: memref.load %arg4[%c0, %block_id_x, %[[TOK]]] : memref<1x2x100xf32>
+// CHUNKED: nvgpu.device_async_copy %arg0[%c0, %[[TOK]], %{{.*}}, %{{.*}}]
 // Final states of the block's sequence.
 // CHUNKED: memref.store %{{.*}}, %arg16[%block_id_y, %block_id_x, %{{.*}}, %{{.*}}] : memref<3x2x16x32xf32>
 
