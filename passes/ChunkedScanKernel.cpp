@@ -46,6 +46,23 @@ namespace {
 
 /// The most dynamic shared memory one block may use on sm_90 (227 KiB).
 constexpr int64_t kMaxSharedBytes = 232448;
+/// Shared memory of one sm_90 SM (228 KiB) and what the driver reserves per
+/// block (1 KiB): how many blocks a layout lets an SM hold.
+constexpr int64_t kSharedBytesPerSm = 233472;
+constexpr int64_t kReservedSharedBytesPerBlock = 1024;
+
+int64_t blocksPerSm(int64_t sharedBytes) {
+  return kSharedBytesPerSm / (sharedBytes + kReservedSharedBytesPerBlock);
+}
+
+/// The largest cp.async piece (16, 8 or 4 bytes) that divides a row of
+/// `bytes`, or 0.
+int64_t copyPieceBytes(int64_t bytes) {
+  for (int64_t piece : {16, 8, 4})
+    if (bytes % piece == 0)
+      return piece;
+  return 0;
+}
 /// Largest state size: the state fragments take N/2 registers per thread.
 constexpr int64_t kMaxStateSize = 256;
 /// Largest head dim: one warp per 16 state rows, at most 16 warps.
@@ -70,6 +87,10 @@ struct SharedLayout {
   static constexpr int64_t kSegments = 8;
   int64_t qs, ks, kt, vt, sm, ys, scan, cosT, sinT, segSum, gamma, beta,
       wEnd, decay, kPrev, vPrev, qBias, kBias, thetaCarry, total;
+  /// Raw V and Z rows ((C, P) bf16 each) that cp.async fills at the start
+  /// of a chunk, when the rows split into copy pieces and the bytes cost
+  /// no block per SM (then vzPiece > 0); Z only with a gate.
+  int64_t vzPiece = 0, vs = 0, zs = 0;
 
   SharedLayout(const LayerShape &L, int64_t chunk) {
     C = chunk;
@@ -115,6 +136,16 @@ struct SharedLayout {
     vPrev = take(R * Pp * 4);
     thetaCarry = take(S * 4);
     total = at;
+    int64_t piece = copyPieceBytes(L.p * 2);
+    int64_t rows = C * L.p * 2, staged = roundUp(rows, 16) * (L.hasZ ? 2 : 1);
+    if (piece && total + staged <= kMaxSharedBytes &&
+        blocksPerSm(total + staged) >= blocksPerSm(total)) {
+      vzPiece = piece;
+      vs = take(rows);
+      if (L.hasZ)
+        zs = take(rows);
+      total = at;
+    }
   }
 };
 
@@ -242,6 +273,12 @@ private:
   /// into qs / ks (rows t * R + r, columns 0..N-1; tokens past the end copy
   /// the clamped last token, which the rotation zeroes).
   void copyRawQK(Value chunkStart);
+  /// Starts the copies of the chunk's raw V and Z rows (token t, all P)
+  /// into vRaw / zRaw.
+  void copyRawVZ(Value chunkStart);
+  /// V^T (with the MIMO V up-projection) from the raw V rows, or from
+  /// global memory without staging.
+  void transposeV(Value chunkStart, bool fromRaw);
   void stageChunk(Value chunkStart);
   void scanChunk();
   /// a_t - a_{c-1} for token t of the chunk (after the scan).
@@ -297,6 +334,8 @@ private:
   Value qs, ks, kt, vt, sm, qsW, ksW, ktW, vtW, smW;
   Value ys, scan, cosTab, sinTab, segSum, gammaS, betaS, wEnd, decay, kPrev,
       vPrev, qBiasS, kBiasS, thetaCarry;
+  /// The cp.async rows of V and Z (null without staging).
+  Value vRaw, zRaw;
 };
 
 void ChunkedKernelBuilder::copyRawQK(Value chunkStart) {
@@ -346,6 +385,10 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
           store(select(valid, inc, f32(0.0)), scan, {t, s});
         },
         8);
+}
+
+void ChunkedKernelBuilder::transposeV(Value chunkStart, bool fromRaw) {
+  const int64_t P = L.p;
   // V^T, so that both of its matmuls read k-contiguous pairs; for MIMO the
   // column of row (t, r) is v_{t,r} = MIMO_V[h, r] * V_t.
   strided(
@@ -353,14 +396,38 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
       [&](Value i) {
         // Consecutive threads read consecutive p: coalesced loads of V.
         Value row = divui(i, M.Pp), p = remui(i, M.Pp);
-        auto [tok, tc, valid] = token(chunkStart, tokenOf(row));
+        Value t = tokenOf(row);
+        auto [tok, tc, valid] = token(chunkStart, t);
         Value pc = minui(p, P - 1);
-        Value v = load(a.V, tokenIndex(tc, pc));
+        Value v = fromRaw ? load(vRaw, {t, pc}) : load(a.V, tokenIndex(tc, pc));
         if (L.mimo)
           v = mul(v, load(a.mimoV, {hIdx, rankOf(row), pc}));
         store(select(andi(valid, ult(p, P)), v, f32(0.0)), vt, {p, row});
       },
       8);
+}
+
+void ChunkedKernelBuilder::copyRawVZ(Value chunkStart) {
+  const int64_t P = L.p, elems = M.vzPiece / 2, pieces = P / elems;
+  auto dstElements = b.getIndexAttr(elems);
+  UnitAttr bypassL1 = M.vzPiece == 16 ? b.getUnitAttr() : UnitAttr();
+  // Phase 1 of chunk-parallel computes no outputs: no Z.
+  Value gate = computesOutput() ? zRaw : Value();
+  for (auto [src, rows] : {std::pair<Value, Value>{a.V, vRaw}, {a.Z, gate}}) {
+    if (!rows)
+      continue;
+    strided(
+        M.C * pieces,
+        [&](Value i) {
+          Value t = divui(i, pieces), p = muli(remui(i, pieces), elems);
+          Value tc = token(chunkStart, t).clamped;
+          nvgpu::DeviceAsyncCopyOp::create(b, rows, ValueRange{t, p}, src,
+                                           tokenIndex(tc, p), dstElements,
+                                           /*srcElements=*/Value(), bypassL1);
+        },
+        4);
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b);
 }
 
 void ChunkedKernelBuilder::scanChunk() {
@@ -623,7 +690,9 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
         // Loads from a clamped token, only the store under the condition:
         // the unrolled copies' loads are then all in flight together.
         auto [tok, tc, valid] = token(chunkStart, t);
-        Value z = L.hasZ ? load(a.Z, tokenIndex(tc, p)) : Value();
+        Value z;
+        if (L.hasZ)
+          z = zRaw ? load(zRaw, {t, p}) : load(a.Z, tokenIndex(tc, p));
         // out_t = sum_r MIMO_O[h, r] * (y_{t,r} + D v_{t,r}) silu(z_{t,r}).
         Value out;
         for (int64_t r = 0; r < R; ++r) {
@@ -722,16 +791,22 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
   gpu::BarrierOp::create(b);
   if (qkCopyBytes())
     copyRawQK(chunkStart);
+  if (M.vzPiece)
+    copyRawVZ(chunkStart);
   stageChunk(chunkStart);
+  if (!M.vzPiece)
+    transposeV(chunkStart, /*fromRaw=*/false);
   gpu::BarrierOp::create(b);
   scanChunk();
-  if (qkCopyBytes()) {
+  if (qkCopyBytes() || M.vzPiece) {
     // This thread's copies have landed; the barrier makes all of them
     // visible.
     NVVM::CpAsyncWaitGroupOp::create(b, 0);
   }
   gpu::BarrierOp::create(b);
   rotateChunk(chunkStart);
+  if (M.vzPiece)
+    transposeV(chunkStart, /*fromRaw=*/true);
   gpu::BarrierOp::create(b);
   if (computesOutput()) {
     scoreTiles();
@@ -801,6 +876,11 @@ void ChunkedKernelBuilder::build() {
   kPrev = view(M.kPrev, {R, Np}, f32t);
   vPrev = view(M.vPrev, {R, M.Pp}, f32t);
   thetaCarry = view(M.thetaCarry, {M.S}, f32t);
+  if (M.vzPiece) {
+    vRaw = view(M.vs, {C, P}, bf16);
+    if (L.hasZ)
+      zRaw = view(M.zs, {C, P}, bf16);
+  }
 
   Value zero = idx(0);
   bool sequential = phase == ChunkedScanPhase::Sequential;

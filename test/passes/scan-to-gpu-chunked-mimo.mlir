@@ -15,8 +15,12 @@
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c3{{.*}} step %c1{{.*}} iter_args(
 // q, k of row (t, r) from Q[b, t, r, g, :], copied raw.
 // CHECK: nvgpu.device_async_copy %arg0[%block_id_y, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}], %{{.*}}[%{{.*}}, %{{.*}}], 8 {bypassL1} : memref<1x40x4x1x32xbf16>
-// V^T holds v_{t,r} = MIMO_V[h, r] * V_t.
-// CHECK: memref.load %arg2[
+// The raw V and Z rows (one per token) follow the same way.
+// CHECK: nvgpu.device_async_copy %arg2[%block_id_y, %{{.*}}, %block_id_x, %{{.*}}], %{{.*}}[%{{.*}}, %{{.*}}], 8 {bypassL1} : memref<1x40x2x16xbf16> to memref<16x16xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_copy %arg9[%block_id_y, %{{.*}}, %block_id_x, %{{.*}}], %{{.*}}[%{{.*}}, %{{.*}}], 8 {bypassL1} : memref<1x40x2x16xbf16> to memref<16x16xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.cp.async.wait.group 0
+// V^T holds v_{t,r} = MIMO_V[h, r] * V_t, from the raw rows.
+// CHECK-NOT: memref.load %arg2[
 // CHECK: memref.load %arg10[%block_id_x,
 // CHECK: nvvm.mma.sync
 // The epilogue gates each rank with MIMO_Z z and sums MIMO_O y over ranks.
