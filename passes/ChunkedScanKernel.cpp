@@ -55,6 +55,12 @@ int64_t blocksPerSm(int64_t sharedBytes) {
   return kSharedBytesPerSm / (sharedBytes + kReservedSharedBytesPerBlock);
 }
 
+/// Blocks of `threads` an SM holds when ptxas gives each thread the 255
+/// registers the state fragments and the unrolled phases usually take.
+int64_t blocksPerSmByRegisters(int64_t threads) {
+  return std::max<int64_t>(1, 65536 / (threads * 256));
+}
+
 /// The largest cp.async piece (16, 8 or 4 bytes) that divides a row of
 /// `bytes`, or 0.
 int64_t copyPieceBytes(int64_t bytes) {
@@ -92,7 +98,7 @@ struct SharedLayout {
   /// no block per SM (then vzPiece > 0); Z only with a gate.
   int64_t vzPiece = 0, vs = 0, zs = 0;
 
-  SharedLayout(const LayerShape &L, int64_t chunk) {
+  SharedLayout(const LayerShape &L, int64_t chunk, int64_t threads) {
     C = chunk;
     R = L.rank;
     CR = C * R;
@@ -138,8 +144,11 @@ struct SharedLayout {
     total = at;
     int64_t piece = copyPieceBytes(L.p * 2);
     int64_t rows = C * L.p * 2, staged = roundUp(rows, 16) * (L.hasZ ? 2 : 1);
+    // Staging may not cost a block per SM: the blocks an SM holds are the
+    // fewer of what the shared memory and the registers allow.
+    int64_t blocks = std::min(blocksPerSm(total), blocksPerSmByRegisters(threads));
     if (piece && total + staged <= kMaxSharedBytes &&
-        blocksPerSm(total + staged) >= blocksPerSm(total)) {
+        blocksPerSm(total + staged) >= blocks) {
       vzPiece = piece;
       vs = take(rows);
       if (L.hasZ)
@@ -1004,13 +1013,14 @@ ChunkedKernelPlan mlir::ssm::planChunkedScanKernel(const LayerShape &shape,
     return fail("uses one warp per 16 state rows: P <= " +
                 std::to_string(kMaxHeadDim) + ", got " +
                 std::to_string(shape.p));
-  SharedLayout layout(shape, plan.tokensPerChunk);
+  // One warp per 16 state rows, at least 4.
+  plan.threads = 32 * std::max<int64_t>(4, roundUp(shape.p, 16) / 16);
+  SharedLayout layout(shape, plan.tokensPerChunk, plan.threads);
   if (layout.total > kMaxSharedBytes)
     return fail("needs " + std::to_string(layout.total) +
                 " bytes of shared memory for chunk " +
                 std::to_string(plan.tokensPerChunk) + " tokens, more than the " +
                 std::to_string(kMaxSharedBytes) + " of an sm_90 block");
-  plan.threads = 32 * std::max<int64_t>(4, layout.Pp / 16);
   plan.sharedBytes = layout.total;
   plan.chunks = layout.chunks;
   return plan;
@@ -1021,7 +1031,7 @@ void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
                                        const KernelArgs &args, int64_t threads,
                                        int64_t tokensPerChunk,
                                        ChunkedScanPhase phase) {
-  SharedLayout layout(shape, tokensPerChunk);
+  SharedLayout layout(shape, tokensPerChunk, threads);
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   b.setInsertionPointToStart(&kernel.getBody().front());
   ChunkedKernelBuilder(b, shape, args, threads, layout, phase).build();

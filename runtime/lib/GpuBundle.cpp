@@ -91,8 +91,11 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
               "': " + d.describe(r);
       return nullptr;
     }
-    // Past 48 KiB a kernel must opt in to its dynamic shared memory.
-    if (launch.dynamicSharedBytes > 48 * 1024 &&
+    // Past 48 KiB of static plus dynamic shared memory a kernel must opt
+    // in to its dynamic part (the static part is at least the 1-byte
+    // dynamic-shared-memory symbol, so exactly 48 KiB dynamic needs it
+    // too); opting in below that is harmless.
+    if (launch.dynamicSharedBytes > 0 &&
         (r = d.cuFuncSetAttribute(function, kCuFuncAttrMaxDynamicSharedSize,
                                   static_cast<int>(launch.dynamicSharedBytes)))) {
       error = dir + ": kernel '" + launch.kernel + "' cannot have " +

@@ -18,21 +18,25 @@
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c1{{.*}} step %c1{{.*}} iter_args(
 // CHECK-SAME: -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // The raw q and k rows start copying to shared memory (cp.async, 16 bytes
-// a piece, one group), then stage (angle increments, V^T), the two steps of
-// the segmented scan (cos and sin once per token and angle), wait for the
-// copies, rotate in place (and wrap the carried angles), then the scores on
-// tensor cores with the causal mask.
+// a piece, one group), then the raw V and Z rows (their staging tiles fit
+// without costing a block per SM), then stage (angle increments), the two
+// steps of the segmented scan (cos and sin once per token and angle), wait
+// for the copies, rotate in place (and wrap the carried angles) and
+// transpose V, then the scores on tensor cores with the causal mask.
 // CHECK: gpu.barrier
 // CHECK: nvgpu.device_async_copy %arg0[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x1x32xbf16> to memref<64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy %arg1[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x1x32xbf16> to memref<64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvvm.cp.async.commit.group
+// CHECK: nvgpu.device_async_copy %arg2[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x4x16xbf16> to memref<64x16xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_copy %arg10[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x4x16xbf16> to memref<64x16xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.cp.async.commit.group
 // CHECK: math.tanh
-// CHECK: arith.truncf {{.*}} : f32 to bf16
 // CHECK: gpu.barrier
 // CHECK: math.cos
 // CHECK: math.sin
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK: gpu.barrier
+// CHECK: arith.truncf {{.*}} : f32 to bf16
 // CHECK-NOT: memref.load %arg0[
 // CHECK: math.floor
 // CHECK: gpu.barrier
