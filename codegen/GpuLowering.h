@@ -46,8 +46,9 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
       llvm::cl::init("auto")};
   Option<int64_t> chunkSize{
       *this, "chunk-size",
-      llvm::cl::desc("tokens per chunk of the chunked schedule"),
-      llvm::cl::init(64)};
+      llvm::cl::desc("rank-1 terms per chunk of the chunked schedules (0: "
+                     "chosen by the compiler)"),
+      llvm::cl::init(0)};
   Option<int64_t> smCount{
       *this, "sm-count",
       llvm::cl::desc("SMs of the target (auto's chunk-parallel threshold)"),

@@ -286,6 +286,8 @@ struct ChunkedKernelPlan {
   int64_t chunks = 0;
   std::string unsupported;
 };
+/// `chunkSize` counts rank-1 terms; 0 lets the planner choose (64, or 32
+/// when that lets an SM hold more blocks).
 ChunkedKernelPlan planChunkedScanKernel(const LayerShape &shape,
                                         int64_t chunkSize);
 

@@ -167,9 +167,10 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     Option<"smCount", "sm-count", "int64_t", /*default=*/"132",
            "streaming multiprocessors of the target (132 on the H100 SXM): "
            "auto takes chunk-parallel when batch * heads is below it">,
-    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
-           "tokens per chunk of the chunked schedule (a multiple of 16, 16 "
-           "to 128)">
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"0",
+           "rank-1 terms (tokens x ranks) per chunk of the chunked "
+           "schedules (a multiple of 16, 16 to 128); 0 lets the compiler "
+           "choose: 64, or 32 where that lets an SM hold more blocks">
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::memref::MemRefDialect",

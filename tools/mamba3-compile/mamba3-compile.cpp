@@ -111,7 +111,9 @@ cl::opt<std::string> dtypeOpt("dtype",
                               cl::init("f32"), cl::cat(configCat));
 
 cl::opt<int64_t> chunkOpt("chunk",
-                          cl::desc("tokens per chunk; 0 = token by token"),
+                          cl::desc("tokens per chunk (cpu; GPU: rank-1 terms, "
+                                   "chosen by the compiler when absent); 0 = "
+                                   "token by token"),
                           cl::init(64), cl::cat(outputCat));
 cl::opt<std::string> targetOpt("target",
                                cl::desc("cpu | sm_90a (NVIDIA H100)"),
@@ -279,7 +281,8 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   options.schedule = chunkOpt == 0 && scheduleOpt == "auto"
                          ? std::string("tokens")
                          : scheduleOpt.getValue();
-  options.chunkSize = chunkOpt == 0 ? 64 : chunkOpt.getValue();
+  // Without --chunk the compiler chooses the chunk size (ssm-to-gpu's 0).
+  options.chunkSize = chunkOpt.getNumOccurrences() ? chunkOpt.getValue() : 0;
   PassManager gpuPm(&context, ModuleOp::getOperationName());
   gpuPm.addPass(createSsmToGpu(options.toGpuOptions()));
   if (failed(gpuPm.run(module)))
@@ -363,11 +366,16 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
 
   BundleDescription description;
   description.target = targetOpt;
+  // The chunk size the kernel got (rank-1 terms: tokens x ranks), so that
+  // the recorded pipeline rebuilds it also when the compiler chose it.
+  int64_t chunkTerms = options.chunkSize;
+  if (chunkTerms == 0 && spec.chunkSize != 0)
+    chunkTerms = spec.chunkSize * (spec.mimo ? spec.rank : 1);
   description.pipeline = "ssm-to-nvvm{chip=" + targetOpt + " block-size=" +
                          std::to_string(kernel.launches.front().block[0]) +
                          " schedule=" +
                          kernel.schedule + " chunk-size=" +
-                         std::to_string(options.chunkSize) + "}";
+                         std::to_string(chunkTerms) + "}";
   description.passPipeline = passPipeline;
   if (llvm::Error err =
           writeGpuBundle(outputDir, spec, inputModule, kernel, description))
