@@ -4,13 +4,14 @@
 // form of spec/mamba3-core.md), carrying the P x N fp32 state in registers as
 // mma.sync accumulator fragments. Per chunk of C tokens:
 //
-//   stage     the trapezoid weights, the angle increments pi tanh(angle) dt
-//             and V^T into shared memory; prefix-sum the decay a_t and the
-//             angles theta_t over the chunk (segmented, two short chains)
-//   rotate    q and k (bias, then Rot(theta_t)) into shared memory as bf16;
-//             the raw bf16 q and k rows arrive there by cp.async, issued
-//             at the start of the chunk so that their latency overlaps the
-//             staging and the scan, and are rotated in place
+//   copy      cp.async of the chunk's raw bf16 q, k rows into the q/k
+//             tiles and (where the tiles fit) of its V and Z rows, issued
+//             first so that their latency overlaps staging and the scan
+//   stage     the trapezoid weights and the angle increments
+//             pi tanh(angle) dt into shared memory; prefix-sum the decay a_t
+//             and the angles theta_t over the chunk (segmented, two short
+//             chains)
+//   rotate    q and k (bias, then Rot(theta_t)) in place as bf16, and V^T
 //   scores    S = Q K^T on tensor cores, weighted by the causal 3-term
 //             mask W(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1})
 //   output    Y^T = (H + beta_c v_{c-1} k_{c-1}^T) Q^T diag(exp(a_t))
@@ -269,15 +270,16 @@ private:
     return {tok, arith::MinUIOp::create(b, tok, last), ult(tok, seqLength)};
   }
 
-  /// Bytes of one cp.async of raw Q/K (16, 8 or 4: the largest that
-  /// divides a row of N bf16), or 0 when N is odd and rotateChunk reads
-  /// global memory itself.
-  int64_t qkCopyBytes() const {
-    for (int64_t bytes : {16, 8, 4})
-      if ((L.n * 2) % bytes == 0)
-        return bytes;
-    return 0;
-  }
+  /// Bytes of one cp.async of raw Q/K (the largest piece that divides a
+  /// row of N bf16), or 0 when N is odd and rotateChunk reads global memory
+  /// itself.
+  int64_t qkCopyBytes() const { return copyPieceBytes(L.n * 2); }
+  /// Starts cp.async copies of `count` rows of `rowElems` bf16 from `src`
+  /// into the shared tile `dst` ([row][column]), in pieces of `pieceBytes`;
+  /// `srcIndex(row, column)` addresses the first element of a piece.
+  void copyRows(Value src, Value dst, int64_t count, int64_t rowElems,
+                int64_t pieceBytes,
+                function_ref<SmallVector<Value>(Value, Value)> srcIndex);
   /// Starts the asynchronous copies of the chunk's raw bf16 Q and K rows
   /// into qs / ks (rows t * R + r, columns 0..N-1; tokens past the end copy
   /// the clamped last token, which the rotation zeroes).
@@ -347,28 +349,36 @@ private:
   Value vRaw, zRaw;
 };
 
-void ChunkedKernelBuilder::copyRawQK(Value chunkStart) {
-  const int64_t N = L.n, bytes = qkCopyBytes(), elems = bytes / 2;
-  const int64_t pieces = N / elems;
+void ChunkedKernelBuilder::copyRows(
+    Value src, Value dst, int64_t count, int64_t rowElems, int64_t pieceBytes,
+    function_ref<SmallVector<Value>(Value, Value)> srcIndex) {
+  const int64_t elems = pieceBytes / 2, pieces = rowElems / elems;
   auto dstElements = b.getIndexAttr(elems);
   // 16-byte copies bypass L1 (.cg): the rows are read once per block.
-  UnitAttr bypassL1 = bytes == 16 ? b.getUnitAttr() : UnitAttr();
+  UnitAttr bypassL1 = pieceBytes == 16 ? b.getUnitAttr() : UnitAttr();
+  strided(
+      count * pieces,
+      [&](Value i) {
+        Value row = divui(i, pieces), col = muli(remui(i, pieces), elems);
+        nvgpu::DeviceAsyncCopyOp::create(b, dst, ValueRange{row, col}, src,
+                                         srcIndex(row, col), dstElements,
+                                         /*srcElements=*/Value(), bypassL1);
+      },
+      4);
+}
+
+void ChunkedKernelBuilder::copyRawQK(Value chunkStart) {
+  // Row t * R + r of the tile is rank r of token t.
   for (auto [src, rows] : {std::pair<Value, Value>{a.Q, qs}, {a.K, ks}})
-    strided(
-        M.CR * pieces,
-        [&](Value i) {
-          Value row = divui(i, pieces), n = muli(remui(i, pieces), elems);
-          Value tc = token(chunkStart, tokenOf(row)).clamped;
-          nvgpu::DeviceAsyncCopyOp::create(
-              b, rows, ValueRange{row, n}, src, qkIndex(tc, rankOf(row), n),
-              dstElements, /*srcElements=*/Value(), bypassL1);
-        },
-        4);
+    copyRows(src, rows, M.CR, L.n, qkCopyBytes(), [&](Value row, Value n) {
+      Value tc = token(chunkStart, tokenOf(row)).clamped;
+      return qkIndex(tc, rankOf(row), n);
+    });
   NVVM::CpAsyncCommitGroupOp::create(b);
 }
 
 void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
-  const int64_t C = M.C, S = L.s, P = L.p;
+  const int64_t C = M.C, S = L.s;
   // Per-token coefficients; padding tokens past L get dt = 0 and a = 0, so
   // they neither decay nor feed the state.
   strided(C, [&](Value t) {
@@ -417,25 +427,13 @@ void ChunkedKernelBuilder::transposeV(Value chunkStart, bool fromRaw) {
 }
 
 void ChunkedKernelBuilder::copyRawVZ(Value chunkStart) {
-  const int64_t P = L.p, elems = M.vzPiece / 2, pieces = P / elems;
-  auto dstElements = b.getIndexAttr(elems);
-  UnitAttr bypassL1 = M.vzPiece == 16 ? b.getUnitAttr() : UnitAttr();
   // Phase 1 of chunk-parallel computes no outputs: no Z.
   Value gate = computesOutput() ? zRaw : Value();
-  for (auto [src, rows] : {std::pair<Value, Value>{a.V, vRaw}, {a.Z, gate}}) {
-    if (!rows)
-      continue;
-    strided(
-        M.C * pieces,
-        [&](Value i) {
-          Value t = divui(i, pieces), p = muli(remui(i, pieces), elems);
-          Value tc = token(chunkStart, t).clamped;
-          nvgpu::DeviceAsyncCopyOp::create(b, rows, ValueRange{t, p}, src,
-                                           tokenIndex(tc, p), dstElements,
-                                           /*srcElements=*/Value(), bypassL1);
-        },
-        4);
-  }
+  for (auto [src, rows] : {std::pair<Value, Value>{a.V, vRaw}, {a.Z, gate}})
+    if (rows)
+      copyRows(src, rows, M.C, L.p, M.vzPiece, [&](Value t, Value p) {
+        return tokenIndex(token(chunkStart, t).clamped, p);
+      });
   NVVM::CpAsyncCommitGroupOp::create(b);
 }
 
