@@ -2,6 +2,9 @@
 
 #include "codegen/BundleWriter.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
@@ -10,6 +13,13 @@
 using namespace mlir;
 using namespace mlir::ssm;
 namespace json = llvm::json;
+
+/// A float as the decimal it was written as (1e-05, not 9.99999975e-06).
+static double shortDecimal(float value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", static_cast<double>(value));
+  return std::strtod(text, nullptr);
+}
 
 static int64_t manifestDim(int64_t size) {
   return ShapedType::isDynamic(size) ? -1 : size;
@@ -33,6 +43,8 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
       {"has_z", spec.hasZ},
       {"broadcast_angles", spec.broadcastAngles},
       {"varlen", spec.varlen},
+      {"rmsnorm", spec.rmsNorm},
+      {"norm_eps", shortDecimal(spec.normEps)},
       {"state_dtype", spec.bf16State ? "bf16" : "f32"},
       {"has_initial_state", spec.step || spec.hasInitialState},
       {"wrap_angle", spec.wrapAngle},

@@ -52,8 +52,11 @@ std::string LayerSpec::canonicalString() const {
      << ";angles=" << angles << ";rank=" << rank << ";mimo=" << mimo
      << ";d=" << hasD << ";z=" << hasZ
      << ";init=" << (step || hasInitialState) << ";wrap=" << wrapAngle
-     << ";broadcast_angles=" << broadcastAngles << ";varlen=" << varlen
-     << ";state_dtype=" << (bf16State ? "bf16" : "f32")
+     << ";broadcast_angles=" << broadcastAngles << ";varlen=" << varlen;
+  // Only when on, so that the hashes of layers without it stay as they were.
+  if (rmsNorm)
+    os << ";rmsnorm=1;norm_eps=" << llvm::format("%g", normEps);
+  os << ";state_dtype=" << (bf16State ? "bf16" : "f32")
      << ";rule=" << stringifyDiscretizationRule(rule)
      << ";pairing=" << stringifyRotaryPairing(pairing)
      << ";dtype=" << stringifyLayerDataType(dataType)
@@ -178,6 +181,8 @@ std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
       add("mimo_z", in, {"H", "R", "P"}, false);
     add("mimo_o", in, {"H", "R", "P"}, false);
   }
+  if (s.rmsNorm)
+    add("norm_weight", in, {"H", "P"}, false);
   if (s.varlen) {
     LayerArgument cu;
     cu.name = "cu_seqlens";
@@ -278,16 +283,17 @@ OwningOpRef<ModuleOp> mlir::ssm::buildLayerModule(MLIRContext &ctx,
         b, loc, resultTypes, get("Q"), get("K"), get("V"), get("ADT"),
         get("DT"), get("Trap"), get("Q_bias"), get("K_bias"), get("Angles"),
         get("D"), get("Z"), get("angle0"), get("ssm0"), get("k0"), get("v0"),
-        get("mimo_v"), get("mimo_z"), get("mimo_o"), spec.rule, rotary,
-        static_cast<uint64_t>(spec.rank), stateType, spec.wrapAngle);
+        get("mimo_v"), get("mimo_z"), get("mimo_o"), get("norm_weight"),
+        spec.rule, rotary, static_cast<uint64_t>(spec.rank), stateType,
+        spec.wrapAngle, llvm::APFloat(spec.normEps));
   else
     layer = ScanOp::create(
         b, loc, resultTypes, get("Q"), get("K"), get("V"), get("ADT"),
         get("DT"), get("Trap"), get("Q_bias"), get("K_bias"), get("Angles"),
         get("D"), get("Z"), get("angle0"), get("ssm0"), get("k0"), get("v0"),
-        get("mimo_v"), get("mimo_z"), get("mimo_o"), get("cu_seqlens"),
-        spec.rule, rotary, static_cast<uint64_t>(spec.rank), stateType,
-        spec.wrapAngle);
+        get("mimo_v"), get("mimo_z"), get("mimo_o"), get("norm_weight"),
+        get("cu_seqlens"), spec.rule, rotary, static_cast<uint64_t>(spec.rank),
+        stateType, spec.wrapAngle, llvm::APFloat(spec.normEps));
 
   for (auto [result, dest] : llvm::zip(layer->getResults(), outputs))
     bufferization::MaterializeInDestinationOp::create(
@@ -329,6 +335,8 @@ LayerSpec specFromOp(OpTy op, bool step) {
   s.bf16State = op.getStateElementType().isBF16();
   s.hasD = static_cast<bool>(op.getD());
   s.hasZ = static_cast<bool>(op.getZ());
+  s.rmsNorm = static_cast<bool>(op.getNormWeight());
+  s.normEps = op.getNormEps().convertToFloat();
   s.dataType = vType.getElementType().isBF16() ? LayerDataType::bf16
                                                : LayerDataType::f32;
   return s;

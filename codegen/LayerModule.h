@@ -10,6 +10,7 @@
 //            [D], [Z],                      (hasD, hasZ)
 //            [angle0, ssm0, k0, v0],        (hasInitialState; always for step)
 //            [mimo_v, [mimo_z], mimo_o]     (mimo; mimo_z with hasZ)
+//            [norm_weight]                  (rmsNorm)
 //            [cu_seqlens]                   (varlen)
 //   outputs  out, angle, ssm, k, v          (final / new states)
 //
@@ -68,6 +69,10 @@ struct LayerSpec {
   bool step = false;
   /// A packed variable-length batch (scan only): cu_seqlens is an input.
   bool varlen = false;
+  /// The per-head RMSNorm of y before the gate: norm_weight (H, P) is an
+  /// input, normEps the op's norm_eps.
+  bool rmsNorm = false;
+  float normEps = 1e-5f;
   LayerDataType dataType = LayerDataType::f32;
   /// Tokens per chunk for ssm-chunk; 0 lowers the recurrence token by token.
   int64_t chunkSize = 64;

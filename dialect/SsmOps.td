@@ -17,7 +17,9 @@ defvar Ssm_LayerAttrs = (ins
   DefaultValuedAttr<ConfinedAttr<I64Attr, [IntMinValue<1>]>, "1">:$rank,
   // Element type of the ssm state; f32 when absent.
   OptionalAttr<TypeAttr>:$state_type,
-  UnitAttr:$wrap_angle
+  UnitAttr:$wrap_angle,
+  // Epsilon of the optional per-head RMSNorm (with `norm_weight`).
+  DefaultValuedAttr<F32Attr, "1.0e-5f">:$norm_eps
 );
 
 def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
@@ -39,6 +41,11 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
       state (b, H, S); ssm state (b, H, P, N).
 
     Results: out, and the final angle, ssm, k and v states.
+
+    Per-head RMSNorm (the optional fused variant of the spec's MIMO
+    section, for SISO too): with `norm_weight` (H, P) f32, each y_{t,r} =
+    H_t q_{t,r} + D v_{t,r} is scaled by rsqrt(mean_p y_{t,r,p}^2 +
+    norm_eps) and by norm_weight[h] before the gate.
 
     Variable-length batches (`cu_seqlens`, as in the official API): with
     `cu_seqlens` (i32, sequences + 1 entries) the data tensors hold one packed
@@ -67,6 +74,7 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
     Optional<AnyRankedTensor>:$init_k, Optional<AnyRankedTensor>:$init_v,
     Optional<AnyRankedTensor>:$mimo_v, Optional<AnyRankedTensor>:$mimo_z,
     Optional<AnyRankedTensor>:$mimo_o,
+    Optional<AnyRankedTensor>:$norm_weight,
     Optional<AnyRankedTensor>:$cu_seqlens), Ssm_LayerAttrs);
   let results = (outs AnyRankedTensor:$out, AnyRankedTensor:$final_angle,
                       AnyRankedTensor:$final_ssm, AnyRankedTensor:$final_k,
@@ -79,6 +87,7 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
     (`initial` `(` $init_angle^ `,` $init_ssm `,` $init_k `,` $init_v `)`)?
     (`mimo_v` `(` $mimo_v^ `)`)? (`mimo_z` `(` $mimo_z^ `)`)?
     (`mimo_o` `(` $mimo_o^ `)`)?
+    (`norm` `(` $norm_weight^ `)`)?
     (`cu_seqlens` `(` $cu_seqlens^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
@@ -115,7 +124,8 @@ def Ssm_StepOp : Ssm_Op<"step", [Pure, AttrSizedOperandSegments]> {
     AnyRankedTensor:$state_angle, AnyRankedTensor:$state_ssm,
     AnyRankedTensor:$state_k, AnyRankedTensor:$state_v,
     Optional<AnyRankedTensor>:$mimo_v, Optional<AnyRankedTensor>:$mimo_z,
-    Optional<AnyRankedTensor>:$mimo_o), Ssm_LayerAttrs);
+    Optional<AnyRankedTensor>:$mimo_o,
+    Optional<AnyRankedTensor>:$norm_weight), Ssm_LayerAttrs);
   let results = (outs AnyRankedTensor:$out, AnyRankedTensor:$new_angle,
                       AnyRankedTensor:$new_ssm, AnyRankedTensor:$new_k,
                       AnyRankedTensor:$new_v);
@@ -127,6 +137,7 @@ def Ssm_StepOp : Ssm_Op<"step", [Pure, AttrSizedOperandSegments]> {
     `state` `(` $state_angle `,` $state_ssm `,` $state_k `,` $state_v `)`
     (`mimo_v` `(` $mimo_v^ `)`)? (`mimo_z` `(` $mimo_z^ `)`)?
     (`mimo_o` `(` $mimo_o^ `)`)?
+    (`norm` `(` $norm_weight^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

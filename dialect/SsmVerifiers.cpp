@@ -84,6 +84,8 @@ struct LayerOperands {
   Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;
   Value angle0, ssm0, k0, v0;
   Value mimoV, mimoZ, mimoO;
+  /// Optional per-head RMSNorm weights (H, P).
+  Value normWeight;
   /// ssm.scan only: packed variable-length batch.
   Value cuSeqlens;
   ValueRange results;
@@ -101,7 +103,8 @@ LayerOperands getLayerOperands(OpTy op, Value angle0, Value ssm0, Value k0,
                        op.getD(),      op.getZ(),      angle0,
                        ssm0,           k0,             v0,
                        op.getMimoV(), op.getMimoZ(), op.getMimoO(),
-                       cuSeqlens,     op->getResults(), op.getRotary(),
+                       op.getNormWeight(), cuSeqlens, op->getResults(),
+                       op.getRotary(),
                        op.getRank(),  op.getStateElementType()};
 }
 
@@ -304,6 +307,10 @@ LogicalResult verifyLayer(Operation *op, const LayerOperands &x, bool hasSeq) {
                     failed(v.f32(name, value))))
         return failure();
   }
+
+  if (x.normWeight && (failed(v.shape("norm_weight", x.normWeight, {H, P})) ||
+                       failed(v.f32("norm_weight", x.normWeight))))
+    return failure();
 
   // Results: out in V's type, then the final angle, ssm, k and v states.
   Value out = x.results[0], angle = x.results[1], ssm = x.results[2],

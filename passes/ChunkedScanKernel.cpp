@@ -690,6 +690,30 @@ ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
 void ChunkedKernelBuilder::epilogue(Value chunkStart) {
   const int64_t C = M.C, R = M.R, P = L.p, N = L.n;
   Value d = L.hasD ? load(a.D, {hIdx}) : Value();
+  // y + D v of row (t, r), from the output tile and V^T.
+  auto yOf = [&](Value row, Value p) {
+    Value y = memref::LoadOp::create(b, ys, ValueRange{row, p});
+    return d ? add(y, mul(d, load(vt, {p, row}))) : y;
+  };
+  if (L.rmsNorm) {
+    // The RMSNorm scale of each row, rsqrt(mean_p y^2 + eps), into wEnd
+    // (its state-update weights are used by now).
+    strided(M.CR, [&](Value row) {
+      auto sum = scf::ForOp::create(
+          b, idx(0), idx(P), idx(1), ValueRange{f32(0.0)},
+          [&](OpBuilder &nb, Location loc, Value p, ValueRange acc) {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+            Value y = yOf(row, p);
+            scf::YieldOp::create(b, add(acc[0], mul(y, y)));
+          });
+      Value mean = mul(sum.getResult(0), f32(1.0 / P));
+      memref::StoreOp::create(
+          b, math::RsqrtOp::create(b, add(mean, f32(L.normEps))), wEnd,
+          ValueRange{row});
+    });
+    gpu::BarrierOp::create(b);
+  }
   strided(
       C * P,
       [&](Value i) {
@@ -704,9 +728,10 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
         Value out;
         for (int64_t r = 0; r < R; ++r) {
           Value row = R == 1 ? t : addi(muli(t, R), r);
-          Value y = memref::LoadOp::create(b, ys, ValueRange{row, p});
-          if (d)
-            y = add(y, mul(d, load(vt, {p, row})));
+          Value y = yOf(row, p);
+          if (L.rmsNorm)
+            y = mul(y, mul(memref::LoadOp::create(b, wEnd, ValueRange{row}),
+                           load(a.normWeight, {hIdx, p})));
           if (z) {
             Value zr = L.mimo ? mul(z, load(a.mimoZ, {hIdx, idx(r), p})) : z;
             y = mul(y, mul(zr, sigmoid(zr, arith::FastMathFlags::afn)));

@@ -26,6 +26,9 @@ struct ScanOperands {
   Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;
   Value angle0, ssm0, k0, v0;
   Value mimoV, mimoZ, mimoO;
+  /// Per-head RMSNorm weights (H, P) and epsilon (null: no norm).
+  Value normWeight;
+  float normEps = 0;
 };
 
 /// Inserts a unit axis at position `axis` (reassociation groups it with the
@@ -135,7 +138,48 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
       disc.getBetaOverAlpha(), disc.getGamma(), h0, k0, v0,
       /*terms_per_token=*/1);
 
-  // out = sum_r MIMO_O[h,r] * (y + D v) * silu(z), z = MIMO_Z[h,r] * Z.
+  // The per-head RMSNorm scale of y_{t,r} + D v_{t,r}: rsqrt(mean over P of
+  // its squares + eps), in (b, L, R, H).
+  Value normScale;
+  if (x.normWeight) {
+    SmallVector<Value> sqIns = {rec.getY(), vUp};
+    SmallVector<AffineMap> sqMaps = {AffineMap::getMultiDimIdentityMap(5, ctx),
+                                     AffineMap::getMultiDimIdentityMap(5, ctx)};
+    if (x.D) {
+      sqIns.push_back(x.D);
+      sqMaps.push_back(projection(ctx, 5, {3}));
+    }
+    sqMaps.push_back(projection(ctx, 5, {0, 1, 2, 3}));
+    Value sumSq = buildGeneric(
+        b, loc, sqIns, filledTensor(b, loc, {bS, lS, rS, hS}, f32, 0.0), sqMaps,
+        {kPar, kPar, kPar, kPar, kRed},
+        [&](OpBuilder &nb, Location nl, ValueRange a) {
+          Value y = a[0];
+          if (x.D)
+            y = arith::AddFOp::create(nb, nl, y,
+                                      arith::MulFOp::create(nb, nl, a[2], a[1]));
+          Value sq = arith::MulFOp::create(nb, nl, y, y);
+          linalg::YieldOp::create(
+              nb, nl, arith::AddFOp::create(nb, nl, a.back(), sq).getResult());
+        })[0];
+    // P is static (the verifier's rule).
+    Value invP = f32Constant(b, loc, 1.0 / *getConstantIntValue(pS));
+    normScale = buildGeneric(
+        b, loc, {sumSq}, emptyTensor(b, loc, {bS, lS, rS, hS}, f32),
+        {AffineMap::getMultiDimIdentityMap(4, ctx),
+         AffineMap::getMultiDimIdentityMap(4, ctx)},
+        SmallVector<Iter>(4, kPar),
+        [&](OpBuilder &nb, Location nl, ValueRange a) {
+          Value mean = arith::MulFOp::create(nb, nl, a[0], invP);
+          Value eps = f32Constant(nb, nl, x.normEps);
+          linalg::YieldOp::create(
+              nb, nl,
+              math::RsqrtOp::create(nb, nl, arith::AddFOp::create(nb, nl, mean, eps))
+                  .getResult());
+        })[0];
+  }
+
+  // out = sum_r MIMO_O[h,r] * norm(y + D v) * silu(z), z = MIMO_Z[h,r] * Z.
   SmallVector<Value> ins = {rec.getY(), vUp};
   SmallVector<AffineMap> maps = {projection(ctx, 5, {0, 1, 4, 2, 3}),
                                  projection(ctx, 5, {0, 1, 4, 2, 3})};
@@ -149,6 +193,8 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
   int64_t zIdx = x.Z ? addInput(x.Z, {0, 1, 2, 3}) : -1;
   int64_t mzIdx = x.mimoZ ? addInput(x.mimoZ, {2, 4, 3}) : -1;
   int64_t moIdx = mimo ? addInput(x.mimoO, {2, 4, 3}) : -1;
+  int64_t scaleIdx = normScale ? addInput(normScale, {0, 1, 4, 2}) : -1;
+  int64_t weightIdx = normScale ? addInput(x.normWeight, {2, 3}) : -1;
   maps.push_back(projection(ctx, 5, {0, 1, 2, 3}));
   Value outF32 = buildGeneric(
       b, loc, ins, filledTensor(b, loc, {bS, lS, hS, pS}, f32, 0.0), maps,
@@ -158,6 +204,9 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
         if (dIdx >= 0)
           y = arith::AddFOp::create(nb, nl, y,
                                     arith::MulFOp::create(nb, nl, a[dIdx], a[1]));
+        if (scaleIdx >= 0)
+          y = arith::MulFOp::create(
+              nb, nl, y, arith::MulFOp::create(nb, nl, a[scaleIdx], a[weightIdx]));
         if (zIdx >= 0) {
           Value z = scalarToF32(nb, nl, a[zIdx]);
           if (mzIdx >= 0)
@@ -205,7 +254,8 @@ void decompose(ScanOp op) {
                  op.getQBias(),  op.getKBias(),    op.getAngles(),
                  op.getD(),      op.getZ(),        op.getInitAngle(),
                  op.getInitSsm(), op.getInitK(),   op.getInitV(),
-                 op.getMimoV(),  op.getMimoZ(),    op.getMimoO()};
+                 op.getMimoV(),  op.getMimoZ(),    op.getMimoO(),
+                 op.getNormWeight(), op.getNormEps().convertToFloat()};
   Decomposed d = decomposeScan(b, op.getLoc(), x, op.getRule(), op.getRotary(),
                                op.getWrapAngle(), op->getResultTypes());
   op->replaceAllUsesWith(ValueRange{d.out, d.angle, d.ssm, d.k, d.v});
@@ -224,7 +274,8 @@ void decompose(StepOp op) {
                  seq(op.getZ(), 1),      op.getStateAngle(),
                  op.getStateSsm(),       op.getStateK(),
                  op.getStateV(),         op.getMimoV(),
-                 op.getMimoZ(),          op.getMimoO()};
+                 op.getMimoZ(),          op.getMimoO(),
+                 op.getNormWeight(),     op.getNormEps().convertToFloat()};
   SmallVector<Type> types(op->getResultTypes());
   auto outType = cast<RankedTensorType>(types[0]);
   SmallVector<int64_t> outShape(outType.getShape());

@@ -31,6 +31,9 @@ struct LayerShape {
   /// axis and grid y) share the single batch row of `seqLen` tokens, at the
   /// offsets in cu_seqlens.
   bool varlen = false;
+  /// The per-head RMSNorm of y before the gate (norm_weight, norm_eps).
+  bool rmsNorm = false;
+  float normEps = 0;
   int64_t batch, seqLen, rank, groups, n, heads, p, s;
   /// Element type of Q, K and V (bf16 or f32).
   Type dataType;
@@ -39,7 +42,7 @@ struct LayerShape {
 /// The kernel's memref arguments (null where the op has no such operand).
 struct KernelArgs {
   Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;
-  Value angle0, ssm0, k0, v0, mimoV, mimoZ, mimoO;
+  Value angle0, ssm0, k0, v0, mimoV, mimoZ, mimoO, normWeight;
   Value out, angle, ssm, k, v;
   /// varlen only: the (batch + 1) i32 sequence offsets.
   Value cuSeqlens;

@@ -56,6 +56,8 @@ public:
 void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
   Value kBuf = workgroup[0], vBuf = workgroup[1], qBuf = workgroup[2],
         cosBuf = workgroup[3], sinBuf = workgroup[4];
+  // y + D v of every rank, for the RMSNorm.
+  Value normBuf = L.rmsNorm ? Value(workgroup[5]) : Value();
   const int64_t R = L.rank, N = L.n, P = L.p, S = L.s;
   const StateLayout layout(L, warps);
   const int64_t W = layout.width;
@@ -251,9 +253,10 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
     // y_{t,r}[p] = sum_n H[p,n] q_r[n]: lane partials, then a warp butterfly.
     Value d = L.hasD ? load(a.D, {hIdx}) : Value();
     const int64_t colTrips = layout.colTrips;
+    // ys[i][r]: y + D v of row i's p and rank r.
+    SmallVector<SmallVector<Value>> ys(layout.rowTrips);
     for (int64_t i = 0; i < layout.rowTrips; ++i) {
       const Cell &row = cells[i * colTrips];
-      Value outAcc = f32(0.0);
       for (int64_t r = 0; r < R; ++r) {
         Value partial = f32(0.0);
         for (int64_t j = 0; j < colTrips; ++j)
@@ -273,6 +276,46 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
             b, vBuf, ValueRange{addi(vCur, addi(idx(r * P), row.pClamped))});
         if (d)
           y = add(y, mul(d, v));
+        ys[i].push_back(y);
+      }
+    }
+    // The per-head RMSNorm needs all P values of a rank: they meet in
+    // shared memory, and every thread sums the squares of the ranks it
+    // needs (P values each; a step's P is small).
+    SmallVector<Value> scale;
+    if (L.rmsNorm) {
+      for (int64_t i = 0; i < layout.rowTrips; ++i) {
+        const Cell &row = cells[i * colTrips];
+        Value writes = arith::AndIOp::create(b, eq(laneInRow, 0),
+                                             ult(row.p, idx(P)));
+        for (int64_t r = 0; r < R; ++r)
+          ifThen(writes, [&] {
+            memref::StoreOp::create(b, ys[i][r], normBuf,
+                                    ValueRange{addi(row.p, idx(r * P))});
+          });
+      }
+      gpu::BarrierOp::create(b);
+      for (int64_t r = 0; r < R; ++r) {
+        auto sum = scf::ForOp::create(
+            b, zero, idx(P), idx(1), ValueRange{f32(0.0)},
+            [&](OpBuilder &nb, Location loc, Value p, ValueRange acc) {
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+              Value y = memref::LoadOp::create(b, normBuf,
+                                               ValueRange{addi(p, idx(r * P))});
+              scf::YieldOp::create(b, add(acc[0], mul(y, y)));
+            });
+        Value mean = mul(sum.getResult(0), f32(1.0 / P));
+        scale.push_back(math::RsqrtOp::create(b, add(mean, f32(L.normEps))));
+      }
+    }
+    for (int64_t i = 0; i < layout.rowTrips; ++i) {
+      const Cell &row = cells[i * colTrips];
+      Value outAcc = f32(0.0);
+      for (int64_t r = 0; r < R; ++r) {
+        Value y = ys[i][r];
+        if (L.rmsNorm)
+          y = mul(y, mul(scale[r], load(a.normWeight, {hIdx, row.pClamped})));
         if (L.hasZ) {
           Value z = load(a.Z, tokenIndex(t, row.pClamped));
           if (L.mimo)
@@ -327,6 +370,8 @@ LayerShape shapeOf(OpTy op, bool step) {
   s.euler = op.getRule() == DiscretizationRule::euler;
   s.halfSplit = op.getRotary().getPairing() == RotaryPairing::half_split;
   s.broadcastAngles = op.hasBroadcastAngles();
+  s.rmsNorm = static_cast<bool>(op.getNormWeight());
+  s.normEps = op.getNormEps().convertToFloat();
   s.batch = q[0];
   s.seqLen = step ? 1 : q[1];
   if constexpr (std::is_same_v<OpTy, ScanOp>) {
@@ -378,8 +423,9 @@ KernelArgs argsOf(OpTy op, ValueRange kernelArgs) {
   a.mimoV = segment(15);
   a.mimoZ = segment(16);
   a.mimoO = segment(17);
+  a.normWeight = segment(18);
   if constexpr (std::is_same_v<OpTy, ScanOp>)
-    a.cuSeqlens = segment(18);
+    a.cuSeqlens = segment(19);
   return a;
 }
 
@@ -568,6 +614,9 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
                         MemRefLayoutAttrInterface(), wg),
         MemRefType::get({std::max<int64_t>(shape.s, 1)}, f32,
                         MemRefLayoutAttrInterface(), wg)};
+  if (!useChunked && shape.rmsNorm)
+    workgroup.push_back(
+        MemRefType::get({R * P}, f32, MemRefLayoutAttrInterface(), wg));
   gpu::GPUFuncOp kernel = createKernel(
       ob, func.getLoc(), func.getName(), argTypes, workgroup, blockSize,
       {shape.heads, shape.batch, 1}, useChunked ? "chunked" : "tokens",

@@ -131,9 +131,10 @@ void splitSequences(ScanOp op) {
         auto scan = ScanOp::create(
             nb, l, types, q, k, v, adt, dt, trap, op.getQBias(), op.getKBias(),
             angles, op.getD(), z, angle0, ssm0, k0, v0, op.getMimoV(),
-            op.getMimoZ(), op.getMimoO(), /*cu_seqlens=*/Value(),
-            op.getRuleAttr(), op.getRotaryAttr(), op.getRankAttr(),
-            op.getStateTypeAttr(), op.getWrapAngleAttr());
+            op.getMimoZ(), op.getMimoO(), op.getNormWeight(),
+            /*cu_seqlens=*/Value(), op.getRuleAttr(), op.getRotaryAttr(),
+            op.getRankAttr(), op.getStateTypeAttr(), op.getWrapAngleAttr(),
+            op.getNormEpsAttr());
 
         SmallVector<Value> next;
         for (auto [i, part] : llvm::enumerate(scan->getResults()))

@@ -20,6 +20,7 @@ every configuration the check runs is compiled ahead into OUTDIR:
   sweep/varlen/...     packed variable-length batches (random lengths, the
                        first sequence one token) on the chunked and token
                        kernels: SISO and MIMO, with and without states
+  sweep/rmsnorm/...    the per-head RMSNorm on every kernel
   bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
 OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it;
 OUTDIR/golden-data holds the golden files and OUTDIR-cubin the manifests and
@@ -159,6 +160,23 @@ for name, flags in (
             build("sweep/varlen/%s_s%d_l%d_%s" % (name, seqs, tokens, schedule),
                   ["--varlen", "--batch", str(seqs), "--seqlen", str(tokens), "--heads", "4",
                    "--groups", "2", "--schedule", schedule] + flags, "random")
+
+# The per-head RMSNorm before the gate on every kernel.
+norm = ["--batch", "2", "--heads", "4", "--groups", "2", "--state", "64", "--headdim", "64",
+        "--angles", "16", "--rmsnorm"]
+for name, flags in (
+        ("siso_chunked", ["--seqlen", "300", "--init", "--schedule", "chunked"]),
+        ("siso_chunk-parallel", ["--seqlen", "300", "--init", "--schedule", "chunk-parallel"]),
+        ("siso_tokens", ["--seqlen", "100", "--init", "--schedule", "tokens"]),
+        ("siso_no_d_eps", ["--seqlen", "300", "--no-d", "--norm-eps", "0.001"]),
+        ("siso_step", ["--step"]),
+        ("mimo_r4_chunked", ["--seqlen", "300", "--init", "--mimo", "--rank", "4",
+                             "--no-wrap-angle", "--schedule", "chunked"]),
+        ("mimo_r4_chunk-parallel", ["--seqlen", "300", "--init", "--mimo", "--rank", "4",
+                                    "--no-wrap-angle", "--schedule", "chunk-parallel"]),
+        ("mimo_r2_step", ["--step", "--mimo", "--rank", "2", "--no-wrap-angle"]),
+        ("varlen_chunked", ["--varlen", "--seqlen", "333", "--init"])):
+    build("sweep/rmsnorm/" + name, norm + flags, "random")
 
 for n in (64, 128, 256):
     build("bench/prefill_b8_l4096_h32_n%d" % n,

@@ -6,6 +6,8 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
 #include <fstream>
@@ -42,6 +44,10 @@ public:
   void str(const std::string &key, std::string &out) {
     if (auto *v = member(key, JsonValue::Kind::String, "a string"))
       out = v->asString();
+  }
+  void number(const std::string &key, double &out) {
+    if (auto *v = member(key, JsonValue::Kind::Number, "a number"))
+      out = v->asNumber();
   }
   template <typename Int> void integer(const std::string &key, Int &out) {
     if (auto *v = member(key, JsonValue::Kind::Number, "a number"))
@@ -247,6 +253,8 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   c.boolean("has_z", cfg.hasZ);
   c.boolean("broadcast_angles", cfg.broadcastAngles);
   c.boolean("varlen", cfg.varlen);
+  c.boolean("rmsnorm", cfg.rmsNorm);
+  c.number("norm_eps", cfg.normEps);
   std::string stateDtype;
   c.str("state_dtype", stateDtype);
   if (c.error.empty() && stateDtype != "f32" && stateDtype != "bf16")
@@ -445,11 +453,15 @@ std::string checkBundleConfig(const BundleManifest &m,
       {"has_z", {b.hasZ, cfg.hasZ}},
       {"broadcast_angles", {b.broadcastAngles, cfg.broadcastAngles}},
       {"varlen", {b.varlen, cfg.varlen}},
+      {"rmsnorm", {b.rmsNorm, cfg.rmsNorm}},
       {"bf16 state (state_dtype)", {b.bf16State, cfg.bf16State}},
       {"wrap_angle", {b.wrapAngle, cfg.wrapAngle}}};
   for (const auto &[field, values] : flags)
     if (values.first != values.second)
       return differs(field, yesNo(values.first), yesNo(values.second));
+  if (b.rmsNorm && std::abs(b.normEps - cfg.normEps) > 1e-6 * cfg.normEps)
+    return differs("norm_eps", std::to_string(b.normEps),
+                   std::to_string(cfg.normEps));
   // A step always takes its states; for a scan they are part of the kernel.
   if (!m.isStep() && b.hasInitialState != cfg.hasInitialState)
     return differs("has_initial_state", yesNo(b.hasInitialState),
@@ -500,6 +512,11 @@ std::vector<std::string> cpuCompileArguments(const LayerConfig &cfg, bool step,
     args.push_back("--broadcast-angles");
   if (cfg.varlen && !step)
     args.push_back("--varlen");
+  if (cfg.rmsNorm) {
+    char eps[32];
+    std::snprintf(eps, sizeof(eps), "%.9g", cfg.normEps);
+    args.insert(args.end(), {"--rmsnorm", "--norm-eps", eps});
+  }
   if (cfg.bf16State)
     args.insert(args.end(), {"--state-dtype", "bf16"});
   if (step)
@@ -568,7 +585,8 @@ bool packBundleArguments(
         {"ssm0", &LayerInputs::ssm0},    {"k0", &LayerInputs::k0},
         {"v0", &LayerInputs::v0},        {"mimo_v", &LayerInputs::MimoV},
         {"mimo_z", &LayerInputs::MimoZ}, {"mimo_o", &LayerInputs::MimoO},
-        {"cu_seqlens", &LayerInputs::CuSeqlens}};
+        {"cu_seqlens", &LayerInputs::CuSeqlens},
+        {"norm_weight", &LayerInputs::NormWeight}};
     for (const auto &[key, member] : map)
       if (name == key)
         return &(in.*member);

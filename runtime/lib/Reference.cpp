@@ -93,6 +93,7 @@ std::vector<OperandSpec> operandSpecs(const LayerConfig &cfg, bool decode) {
       {"ssm0", &I::ssm0, {b, H, P, N}, Presence::Optional},
       {"k0", &I::k0, k0, Presence::Optional},
       {"v0", &I::v0, v0, Presence::Optional},
+      {"norm_weight", &I::NormWeight, {H, P}, when(cfg.rmsNorm)},
       {"cu_seqlens", &I::CuSeqlens, {b + 1}, when(cfg.varlen)},
   };
 }
@@ -200,8 +201,8 @@ HeadSequence prepareHead(const LayerConfig &cfg, const LayerInputs &in,
 }
 
 /// Turns y (L, R, P) = H_t q_{t,r} into the layer output of head h: adds
-/// D * v, applies the SiLU gate, sums the ranks through MIMO_O, and writes
-/// out (b, L, H, P).
+/// D * v (in place), applies the RMSNorm when asked and the SiLU gate, sums
+/// the ranks through MIMO_O, and writes out (b, L, H, P).
 void writeOutput(const LayerConfig &cfg, const LayerInputs &in, int64_t b,
                  int64_t h, const HeadSequence &seq, std::vector<double> &y,
                  Tensor &out) {
@@ -214,10 +215,23 @@ void writeOutput(const LayerConfig &cfg, const LayerInputs &in, int64_t b,
     for (int64_t r = 0; r < R; ++r) {
       double *yr = &y[(t * R + r) * P];
       const double *v = seq.vAt(t, r);
+      if (cfg.hasD)
+        for (int64_t p = 0; p < P; ++p)
+          yr[p] += in.D.data[h] * v[p];
+      // The per-head RMSNorm before the gate.
+      double scale = 1.0;
+      const double *weight = nullptr;
+      if (cfg.rmsNorm) {
+        double sumSq = 0;
+        for (int64_t p = 0; p < P; ++p)
+          sumSq += yr[p] * yr[p];
+        scale = 1.0 / std::sqrt(sumSq / P + cfg.normEps);
+        weight = &in.NormWeight.data[h * P];
+      }
       for (int64_t p = 0; p < P; ++p) {
         double value = yr[p];
-        if (cfg.hasD)
-          value += in.D.data[h] * v[p];
+        if (weight)
+          value *= scale * weight[p];
         if (Z) {
           double z =
               cfg.mimo ? in.MimoZ.data[(h * R + r) * P + p] * Z[p] : Z[p];
@@ -340,6 +354,8 @@ std::string LayerConfig::validate() const {
   if (!mimo && rank != 1)
     return "rank (R = " + std::to_string(rank) +
            ") must be 1 for a SISO layer (set mimo for rank > 1)";
+  if (rmsNorm && !(normEps > 0))
+    return "normEps must be positive, got " + std::to_string(normEps);
   if (varlen && seqlen < batch)
     return "a varlen batch of " + std::to_string(batch) +
            " sequences needs at least as many tokens, got seqlen = " +
@@ -362,6 +378,8 @@ std::string mamba3::checkInputs(const LayerConfig &cfg, const LayerInputs &in,
                         : spec.name == std::string("Z") ? "cfg.hasZ is false"
                         : spec.name == std::string("cu_seqlens")
                             ? "cfg.varlen is false"
+                        : spec.name == std::string("norm_weight")
+                            ? "cfg.rmsNorm is false"
                         : !cfg.mimo ? "the layer is SISO (cfg.mimo is false)"
                                     : "cfg.hasZ is false";
       return std::string("input ") + spec.name + " is given but " + why;
@@ -703,6 +721,8 @@ LayerInputs mamba3::randomInputs(const LayerConfig &cfg, uint64_t seed,
       return toFloat((1.0 + 0.3 * rng.normal()) * invRank);
     if (name == "MIMO_Z")
       return toFloat(1.0 + 0.3 * rng.normal());
+    if (name == "norm_weight")
+      return toFloat(1.0 + 0.2 * rng.normal());
     if (name == "angle0")
       return toFloat(2 * kPi * rng.uniform());
     if (name == "ssm0")

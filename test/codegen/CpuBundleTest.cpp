@@ -157,6 +157,16 @@ std::vector<NumericCase> numericCases() {
       {"siso_varlen_token_by_token", with(base,
                                           [](LayerConfig &c) { c.varlen = true; }),
        false, 0, false},
+      {"siso_rmsnorm", with(base,
+                            [](LayerConfig &c) {
+                              c.rmsNorm = true;
+                              c.normEps = 1e-3;
+                              c.hasInitialState = true;
+                            }),
+       false, 8, false},
+      {"mimo_step_rmsnorm",
+       mimo(with(base, [](LayerConfig &c) { c.rmsNorm = true; }), 2), true,
+       64, false},
       {"siso_step", base, true, 64, false},
       {"mimo_step", mimo(base, 2), true, 64, false},
   };

@@ -344,3 +344,28 @@ func.func @varlen_final_state_per_sequence(%q: tensor<1x16x1x32xf32>, %k: tensor
       -> (tensor<1x16x4x16xf32>, tensor<3x4x8xf32>, tensor<1x4x16x32xf32>, tensor<3x4x32xf32>, tensor<3x4x16xf32>)
   return
 }
+
+// -----
+
+func.func @norm_weight_wrong_shape(%q: tensor<2x16x1x32xf32>, %k: tensor<2x16x1x32xf32>, %v: tensor<2x16x4x16xf32>, %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>, %w: tensor<4x32xf32>) {
+  // expected-error @+1 {{'norm_weight' dimension 1 (P) is 32, but 'V' gives P = 16}}
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) norm(%w)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<2x16x1x32xf32>, tensor<2x16x1x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x16x4x8xf32>, tensor<4x32xf32>)
+      -> (tensor<2x16x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @norm_weight_not_f32(%q: tensor<2x1x32xf32>, %k: tensor<2x1x32xf32>, %v: tensor<2x4x16xf32>, %adt: tensor<2x4xf32>, %dt: tensor<2x4xf32>, %trap: tensor<2x4xf32>, %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x4x8xf32>,
+    %a0: tensor<2x4x8xf32>, %h0: tensor<2x4x16x32xf32>, %k0: tensor<2x4x32xf32>, %v0: tensor<2x4x16xf32>, %w: tensor<4x16xbf16>) {
+  // expected-error @+1 {{'norm_weight' must have element type f32, got 'bf16'}}
+  %r:5 = ssm.step q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang)
+      state(%a0, %h0, %k0, %v0) norm(%w)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<2x1x32xf32>, tensor<2x1x32xf32>, tensor<2x4x16xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x4x8xf32>,
+         tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>, tensor<4x16xbf16>)
+      -> (tensor<2x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
+  return
+}

@@ -70,6 +70,21 @@ func.func @siso_scan_varlen(%q: tensor<1x?x2x64xbf16>, %k: tensor<1x?x2x64xbf16>
   return %h : tensor<?x4x32x64xf32>
 }
 
+// The per-head RMSNorm: weights (H, P) and a non-default epsilon.
+// CHECK-LABEL: func.func @siso_scan_rmsnorm
+func.func @siso_scan_rmsnorm(%q: tensor<2x16x1x32xf32>, %k: tensor<2x16x1x32xf32>, %v: tensor<2x16x4x16xf32>,
+    %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>, %qb: tensor<4x32xf32>,
+    %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>, %w: tensor<4x16xf32>) -> tensor<2x16x4x16xf32> {
+  // CHECK: ssm.scan
+  // CHECK-SAME: norm(%{{[a-z0-9_]+}}) {norm_eps = 1.000000e-03 : f32
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) norm(%w)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, norm_eps = 1.0e-3 : f32}
+      : (tensor<2x16x1x32xf32>, tensor<2x16x1x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>,
+         tensor<2x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x16x4x8xf32>, tensor<4x16xf32>)
+      -> (tensor<2x16x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
+  return %r#0 : tensor<2x16x4x16xf32>
+}
+
 // CHECK-LABEL: func.func @mimo_scan
 func.func @mimo_scan(%q: tensor<2x100x4x1x32xbf16>, %k: tensor<2x100x4x1x32xbf16>,
     %v: tensor<2x100x4x16xbf16>, %adt: tensor<2x4x100xf32>, %dt: tensor<2x4x100xf32>,

@@ -91,3 +91,29 @@ func.func @siso_step(%q: tensor<4x2x64xf32>, %k: tensor<4x2x64xf32>, %v: tensor<
       -> (tensor<4x4x32xf32>, tensor<4x4x16xf32>, tensor<4x4x32x64xf32>, tensor<4x4x64xf32>, tensor<4x4x32xf32>)
   return %r#0, %r#2 : tensor<4x4x32xf32>, tensor<4x4x32x64xf32>
 }
+
+// -----
+
+// The per-head RMSNorm: the sum of squares of y + D v over P per (b, L, R,
+// H), rsqrt(mean + eps), then the epilogue scales by it and the weight
+// before the gate.
+// CHECK-LABEL: func.func @scan_rmsnorm
+// CHECK: %[[Y:.*]], %{{.*}} = ssm.recurrence
+// CHECK: %[[SQ:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[Y]], %{{.*}}, %arg9 : {{.*}}) outs(%{{.*}} : tensor<2x16x1x4xf32>)
+// CHECK: %[[SCALE:.*]] = linalg.generic {{.*}} ins(%[[SQ]] : tensor<2x16x1x4xf32>)
+// CHECK:   arith.mulf %in, %{{.*}} : f32
+// CHECK:   arith.constant 1.000000e-03 : f32
+// CHECK:   math.rsqrt
+// CHECK: linalg.generic {{.*}} ins(%[[Y]], %{{.*}}, %arg9, %arg10, %[[SCALE]], %arg11 :
+func.func @scan_rmsnorm(%q: tensor<2x16x1x32xf32>, %k: tensor<2x16x1x32xf32>, %v: tensor<2x16x4x16xf32>,
+    %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>,
+    %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>, %d: tensor<4xf32>,
+    %z: tensor<2x16x4x16xf32>, %w: tensor<4x16xf32>) -> tensor<2x16x4x16xf32> {
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) d(%d) z(%z) norm(%w)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, norm_eps = 1.0e-3 : f32}
+      : (tensor<2x16x1x32xf32>, tensor<2x16x1x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>,
+         tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x16x4x8xf32>,
+         tensor<4xf32>, tensor<2x16x4x16xf32>, tensor<4x16xf32>)
+      -> (tensor<2x16x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
+  return %r#0 : tensor<2x16x4x16xf32>
+}

@@ -746,3 +746,49 @@ TEST(Reference, VarlenOffsetsAreChecked) {
             "a varlen batch of 3 sequences needs at least as many tokens, got "
             "seqlen = 2");
 }
+
+//===----------------------------------------------------------------------===//
+// Per-head RMSNorm
+//===----------------------------------------------------------------------===//
+
+// y is linear in v (and in the initial states), and the RMSNorm divides
+// that scale out: multiplying V and the initial ssm/v states by c leaves
+// `out` unchanged up to eps (1e-30 here), while without the norm `out`
+// scales by c (the gate does not depend on v). The same holds for MIMO and
+// for a step.
+TEST(Reference, RmsNormDividesOutTheScaleOfV) {
+  for (bool isMimo : {false, true})
+    for (bool step : {false, true}) {
+      SCOPED_TRACE(std::string(isMimo ? "mimo" : "siso") + (step ? " step" : ""));
+      LayerConfig cfg = siso(2, step ? 1 : 13, 4, 2, 16, 8, 4);
+      cfg.hasInitialState = true;
+      cfg.rmsNorm = true;
+      cfg.normEps = 1e-30;
+      if (isMimo)
+        cfg = mimo(cfg, 2);
+      LayerInputs in = randomInputs(cfg, 21, step);
+      ASSERT_EQ(in.NormWeight.shape, (std::vector<int64_t>{4, 8}));
+      const double c = 3.5;
+      LayerInputs scaled = in;
+      for (Tensor *t : {&scaled.V, &scaled.ssm0, &scaled.v0})
+        for (double &x : t->data)
+          x *= c;
+      auto run = [&](const LayerConfig &config, const LayerInputs &inputs) {
+        return step ? referenceStep(config, inputs)
+                    : referenceScan(config, inputs);
+      };
+      EXPECT_LT(relativeL2(run(cfg, scaled).out, run(cfg, in).out), 1e-12);
+      LayerConfig plain = cfg;
+      plain.rmsNorm = false;
+      LayerInputs plainIn = in, plainScaled = scaled;
+      plainIn.NormWeight = plainScaled.NormWeight = Tensor();
+      Tensor grown = run(plain, plainIn).out;
+      for (double &x : grown.data)
+        x *= c;
+      EXPECT_LT(relativeL2(run(plain, plainScaled).out, grown), 1e-12);
+      if (!step)
+        EXPECT_LT(relativeL2(referenceScanChunked(cfg, in, 4).out,
+                             referenceScan(cfg, in).out),
+                  1e-12);
+    }
+}

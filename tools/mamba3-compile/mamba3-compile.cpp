@@ -88,6 +88,14 @@ cl::opt<bool> broadcastAnglesOpt(
     "broadcast-angles",
     cl::desc("Angles (b, L, S) shared by all heads, not (b, L, H, S)"),
     cl::cat(configCat));
+cl::opt<bool> rmsNormOpt(
+    "rmsnorm",
+    cl::desc("per-head RMSNorm of y before the gate, weights norm_weight "
+             "(H, P) as an input"),
+    cl::cat(configCat));
+cl::opt<float> normEpsOpt("norm-eps",
+                          cl::desc("epsilon of --rmsnorm"), cl::init(1e-5f),
+                          cl::cat(configCat));
 cl::opt<bool> varlenOpt(
     "varlen",
     cl::desc("packed variable-length batch: --batch sequences packed into "
@@ -201,6 +209,12 @@ bool specFromFlags(LayerSpec &spec) {
   spec.wrapAngle = !noWrapOpt;
   spec.broadcastAngles = broadcastAnglesOpt;
   spec.varlen = varlenOpt;
+  spec.rmsNorm = rmsNormOpt;
+  spec.normEps = normEpsOpt;
+  if (normEpsOpt.getNumOccurrences() && !rmsNormOpt)
+    return fail("--norm-eps needs --rmsnorm"), false;
+  if (!(normEpsOpt > 0))
+    return fail("--norm-eps must be positive"), false;
   if (stateDtypeOpt != "f32" && stateDtypeOpt != "bf16")
     return fail("--state-dtype must be f32 or bf16, got '" + stateDtypeOpt +
                 "'"),
@@ -231,7 +245,8 @@ bool anyConfigFlagGiven(std::string &which) {
   for (cl::Option *opt : std::initializer_list<cl::Option *>{
            &batchOpt, &seqlenOpt, &headsOpt, &groupsOpt, &stateOpt,
            &headdimOpt, &anglesOpt, &rankOpt, &mimoOpt, &noDOpt, &noZOpt,
-           &initOpt, &noWrapOpt, &broadcastAnglesOpt, &varlenOpt, &stateDtypeOpt,
+           &initOpt, &noWrapOpt, &broadcastAnglesOpt, &varlenOpt, &rmsNormOpt,
+           &normEpsOpt, &stateDtypeOpt,
            &ruleOpt, &pairingOpt,
            &stepOpt, &dtypeOpt})
     if (opt->getNumOccurrences()) {

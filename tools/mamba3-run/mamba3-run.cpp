@@ -99,6 +99,8 @@ config flags (with --random; defaults in brackets):
   --mimo  --no-d  --no-z  --init  --no-wrap-angle  --broadcast-angles
   --varlen              B sequences of random lengths (the first one token
                         long) packed into L tokens, offsets in cu_seqlens
+  --rmsnorm [--norm-eps X]  per-head RMSNorm of y before the gate, weights
+                        norm_weight (H, P) [eps 1e-5]
   --state-dtype f32|bf16
   --rule trapezoid|euler [trapezoid]  --pairing adjacent|half_split [adjacent]
   --seed X [0]
@@ -284,7 +286,7 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
 
     if (name == "target" || name == "golden" || name == "case" ||
         name == "chunk" || name == "tol" || name == "seed" || name == "rule" ||
-        name == "pairing" || name == "state-dtype") {
+        name == "pairing" || name == "state-dtype" || name == "norm-eps") {
       if (!takeValue())
         return false;
       if (name == "target") {
@@ -320,6 +322,12 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
         cfg.rule = value == "euler" ? Discretization::Euler
                                     : Discretization::Trapezoid;
         opts.configFlags.push_back(name);
+      } else if (name == "norm-eps") {
+        if (!parseDouble(value, cfg.normEps) || cfg.normEps <= 0) {
+          error = "--norm-eps expects a positive number, got '" + value + "'";
+          return false;
+        }
+        opts.configFlags.push_back(name);
       } else if (name == "state-dtype") {
         if (value != "f32" && value != "bf16") {
           error = "--state-dtype must be f32 or bf16, got '" + value + "'";
@@ -349,7 +357,7 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
     if (name == "random" || name == "time-only" || name == "step" || name == "mimo" ||
         name == "no-d" || name == "no-z" || name == "init" ||
         name == "no-wrap-angle" || name == "broadcast-angles" ||
-        name == "varlen") {
+        name == "varlen" || name == "rmsnorm") {
       if (!noValue())
         return false;
       if (name == "time-only") {
@@ -377,6 +385,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
         cfg.broadcastAngles = true;
       else if (name == "varlen")
         cfg.varlen = true;
+      else if (name == "rmsnorm")
+        cfg.rmsNorm = true;
       else
         cfg.wrapAngle = false;
       opts.configFlags.push_back(name);
@@ -891,6 +901,8 @@ std::string configText(const LayerConfig &c) {
     s += " broadcast-angles";
   if (c.varlen)
     s += " varlen";
+  if (c.rmsNorm)
+    s += " rmsnorm";
   if (c.bf16State)
     s += " bf16-state";
   if (c.hasInitialState)

@@ -51,6 +51,10 @@ struct LayerConfig {
   /// `batch` sequences back to back; CuSeqlens (batch + 1) gives their
   /// offsets; states have one entry per sequence.
   bool varlen = false;
+  /// The per-head RMSNorm before the gate (the spec's optional fused
+  /// variant): y_{t,r} <- y_{t,r} rsqrt(mean_p y^2 + normEps) NormWeight[h].
+  bool rmsNorm = false;
+  double normEps = 1e-5;
   Discretization rule = Discretization::Trapezoid;
   RotaryPairing pairing = RotaryPairing::Adjacent;
 
@@ -67,6 +71,8 @@ struct LayerInputs {
   /// varlen only: (batch + 1) integer offsets, 0 = cu[0] < cu[1] < ... <
   /// cu[batch] = seqlen (every sequence has at least one token).
   Tensor CuSeqlens;
+  /// rmsNorm only: (H, P) weights.
+  Tensor NormWeight;
 };
 
 struct LayerOutputs {
