@@ -138,6 +138,13 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
       disc.getBetaOverAlpha(), disc.getGamma(), h0, k0, v0,
       /*terms_per_token=*/1);
 
+  // y + D v inside a linalg body (d null: no skip).
+  auto withSkip = [](OpBuilder &nb, Location nl, Value y, Value d, Value v) {
+    return d ? arith::AddFOp::create(nb, nl, y, arith::MulFOp::create(nb, nl, d, v))
+                   .getResult()
+             : y;
+  };
+
   // The per-head RMSNorm scale of y_{t,r} + D v_{t,r}: rsqrt(mean over P of
   // its squares + eps), in (b, L, R, H).
   Value normScale;
@@ -154,10 +161,7 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
         b, loc, sqIns, filledTensor(b, loc, {bS, lS, rS, hS}, f32, 0.0), sqMaps,
         {kPar, kPar, kPar, kPar, kRed},
         [&](OpBuilder &nb, Location nl, ValueRange a) {
-          Value y = a[0];
-          if (x.D)
-            y = arith::AddFOp::create(nb, nl, y,
-                                      arith::MulFOp::create(nb, nl, a[2], a[1]));
+          Value y = withSkip(nb, nl, a[0], x.D ? a[2] : Value(), a[1]);
           Value sq = arith::MulFOp::create(nb, nl, y, y);
           linalg::YieldOp::create(
               nb, nl, arith::AddFOp::create(nb, nl, a.back(), sq).getResult());
@@ -200,10 +204,7 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
       b, loc, ins, filledTensor(b, loc, {bS, lS, hS, pS}, f32, 0.0), maps,
       {kPar, kPar, kPar, kPar, kRed},
       [&](OpBuilder &nb, Location nl, ValueRange a) {
-        Value y = a[0];
-        if (dIdx >= 0)
-          y = arith::AddFOp::create(nb, nl, y,
-                                    arith::MulFOp::create(nb, nl, a[dIdx], a[1]));
+        Value y = withSkip(nb, nl, a[0], dIdx >= 0 ? a[dIdx] : Value(), a[1]);
         if (scaleIdx >= 0)
           y = arith::MulFOp::create(
               nb, nl, y, arith::MulFOp::create(nb, nl, a[scaleIdx], a[weightIdx]));

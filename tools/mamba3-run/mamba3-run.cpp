@@ -178,6 +178,18 @@ bool parseDouble(const std::string &text, double &value) {
   return true;
 }
 
+/// The positive number of option --`name`; false with `error` set otherwise.
+bool parsePositive(const std::string &name, const std::string &text,
+                   double &value, std::string &error) {
+  double v;
+  if (!parseDouble(text, v) || v <= 0) {
+    error = "--" + name + " expects a positive number, got '" + text + "'";
+    return false;
+  }
+  value = v;
+  return true;
+}
+
 std::vector<std::string> splitList(const std::string &text) {
   std::vector<std::string> parts;
   size_t start = 0;
@@ -303,10 +315,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
         }
         opts.hasChunk = true;
       } else if (name == "tol") {
-        if (!parseDouble(value, opts.tolerance) || opts.tolerance <= 0) {
-          error = "--tol expects a positive number, got '" + value + "'";
+        if (!parsePositive(name, value, opts.tolerance, error))
           return false;
-        }
         opts.hasTolerance = true;
       } else if (name == "seed") {
         if (!parseUnsigned(value, opts.seed)) {
@@ -323,10 +333,8 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
                                     : Discretization::Trapezoid;
         opts.configFlags.push_back(name);
       } else if (name == "norm-eps") {
-        if (!parseDouble(value, cfg.normEps) || cfg.normEps <= 0) {
-          error = "--norm-eps expects a positive number, got '" + value + "'";
+        if (!parsePositive(name, value, cfg.normEps, error))
           return false;
-        }
         opts.configFlags.push_back(name);
       } else if (name == "state-dtype") {
         if (value != "f32" && value != "bf16") {
