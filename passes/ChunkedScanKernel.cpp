@@ -24,8 +24,10 @@
 // need nothing but H, k_{c-1} and v_{c-1} from their predecessor.
 //
 // Every matmul is m16n8k16 bf16 x bf16 -> f32 (nvvm.mma.sync). Fragments are
-// read from shared memory as 32-bit pairs; row strides are padded so that the
-// 32 lanes of a fragment load hit 32 different banks. The warps that own
+// read from shared memory with ldmatrix (four 8x8 matrices per instruction;
+// K's transposed B operand of the state update through its transpose, so no
+// K^T copy); row strides are padded so that the eight rows of a matrix hit
+// different banks. The warps that own
 // state rows (16 rows each) do the output and state matmuls; all warps stage,
 // rotate and compute score tiles.
 //
@@ -56,10 +58,13 @@ int64_t blocksPerSm(int64_t sharedBytes) {
   return kSharedBytesPerSm / (sharedBytes + kReservedSharedBytesPerBlock);
 }
 
+/// Registers a thread may hold (255, allocated in units that round to 256).
+constexpr int64_t kRegistersPerThread = 256;
+
 /// Blocks of `threads` an SM holds when ptxas gives each thread the 255
 /// registers the state fragments and the unrolled phases usually take.
 int64_t blocksPerSmByRegisters(int64_t threads) {
-  return std::max<int64_t>(1, 65536 / (threads * 256));
+  return std::max<int64_t>(1, 65536 / (threads * kRegistersPerThread));
 }
 
 /// The largest cp.async piece (16, 8 or 4 bytes) that divides a row of
@@ -92,12 +97,18 @@ struct SharedLayout {
   int64_t scanCols;
   /// The scan splits the chunk into this many segments of tokens.
   static constexpr int64_t kSegments = 8;
-  int64_t qs, ks, kt, vt, sm, ys, scan, cosT, sinT, segSum, gamma, beta,
+  int64_t qs, ks, vt, sm, ys, scan, cosT, sinT, segSum, gamma, beta,
       wEnd, decay, kPrev, vPrev, qBias, kBias, thetaCarry, total;
   /// Raw V and Z rows ((C, P) bf16 each) that cp.async fills at the start
   /// of a chunk, when the rows split into copy pieces and the bytes cost
   /// no block per SM (then vzPiece > 0); Z only with a gate.
   int64_t vzPiece = 0, vs = 0, zs = 0;
+  /// Whether the staged V rows serve as V^T (SISO, P % 16 == 0: the
+  /// matmuls read them through ldmatrix's transpose, and there is no V^T
+  /// tile), and the row stride of the staged V rows in elements (padded
+  /// then, so that the eight rows of an ldmatrix hit different banks).
+  bool vtFromRaw = false;
+  int64_t vRawStride = 0;
 
   SharedLayout(const LayerShape &L, int64_t chunk, int64_t threads) {
     C = chunk;
@@ -121,8 +132,6 @@ struct SharedLayout {
     };
     qs = take(CR * qkStride * 2);
     ks = take(CR * qkStride * 2);
-    kt = take(Np * tStride * 2);
-    vt = take(Pp * tStride * 2);
     sm = take(CR * tStride * 2);
     // The scanned angles and decay exponents and the cos/sin tables are dead
     // once the scores are weighted, before the output tile is written: they
@@ -142,20 +151,29 @@ struct SharedLayout {
     kBias = take(R * Np * 4);
     vPrev = take(R * Pp * 4);
     thetaCarry = take(S * 4);
-    total = at;
-    int64_t piece = copyPieceBytes(L.p * 2);
-    int64_t rows = C * L.p * 2, staged = roundUp(rows, 16) * (L.hasZ ? 2 : 1);
-    // Staging may not cost a block per SM: the blocks an SM holds are the
-    // fewer of what the shared memory and the registers allow.
-    int64_t blocks = std::min(blocksPerSm(total), blocksPerSmByRegisters(threads));
-    if (piece && total + staged <= kMaxSharedBytes &&
-        blocksPerSm(total + staged) >= blocks) {
+    // V: a V^T tile, or the staged raw V (and Z) rows, with or without the
+    // V^T tile. Staging may not cost a block per SM: the blocks an SM holds
+    // are the fewer of what the shared memory and the registers allow.
+    const int64_t vtBytes = roundUp(Pp * tStride * 2, 16);
+    const int64_t piece = copyPieceBytes(L.p * 2);
+    const bool rawIsVt = R == 1 && L.p % 16 == 0;
+    const int64_t rawStride = L.p + (rawIsVt ? 8 : 0);
+    const int64_t vRows = roundUp(C * rawStride * 2, 16);
+    const int64_t zRows = L.hasZ ? roundUp(C * L.p * 2, 16) : 0;
+    const int64_t plain = at + vtBytes;
+    const int64_t staged = at + vRows + zRows + (rawIsVt ? 0 : vtBytes);
+    int64_t blocks = std::min(blocksPerSm(plain), blocksPerSmByRegisters(threads));
+    if (piece && staged <= kMaxSharedBytes && blocksPerSm(staged) >= blocks) {
       vzPiece = piece;
-      vs = take(rows);
+      vtFromRaw = rawIsVt;
+      vRawStride = rawStride;
+      vs = take(C * rawStride * 2);
       if (L.hasZ)
-        zs = take(rows);
-      total = at;
+        zs = take(C * L.p * 2);
     }
+    if (!vtFromRaw)
+      vt = take(vtBytes);
+    total = at;
   }
 };
 
@@ -183,9 +201,6 @@ private:
   }
 
   // bf16 pairs packed in 32-bit words, the operand format of mma.sync.
-  Value word(Value view, Value row, Value col) {
-    return memref::LoadOp::create(b, view, ValueRange{row, col});
-  }
   Value pack(Value lo, Value hi) {
     auto half = [&](Value x) {
       Value h = arith::BitcastOp::create(
@@ -226,18 +241,50 @@ private:
     Value z = f32(0.0);
     return {z, z, z, z};
   }
-  /// A operand (16 x 16 tile at rows r0.., words w0..) of a row-major
-  /// bf16 array seen as words.
-  SmallVector<Value> loadA(Value words, Value r0, int64_t w0) {
-    Value rLo = addi(r0, g), rHi = addi(rLo, 8);
-    Value cLo = addi(q, w0), cHi = addi(q, w0 + 4);
-    return {word(words, rLo, cLo), word(words, rHi, cLo), word(words, rLo, cHi),
-            word(words, rHi, cHi)};
+  /// Where lane l points ldmatrix: matrix m = l / 8 has its row l % 8 at
+  /// (row, column) offset (8 * rowSel(m) + l % 8, 8 * colSel(m)) from the
+  /// origin of a call.
+  struct LaneOffsets {
+    Value row, col;
+  };
+  /// Four 8x8 bf16 matrices of `view`, one 32-bit word each per lane (the
+  /// pair of row lane / 4, columns 2 (lane % 4) and + 1; with `transpose`
+  /// of the transposed matrix): one shared-memory instruction in place of
+  /// four 32-bit loads. Row strides are odd multiples of 16 bytes, so the
+  /// eight rows of a matrix hit eight different 4-bank groups.
+  SmallVector<Value> ldmatrix(Value view, Value r0, Value c0,
+                              const LaneOffsets &at, bool transpose = false) {
+    Type bf16 = b.getBF16Type(), i32t = b.getI32Type();
+    auto type = VectorType::get({4, 2}, bf16);
+    Value tiles = nvgpu::LdMatrixOp::create(
+        b, type, view, ValueRange{addi(r0, at.row), addi(c0, at.col)},
+        transpose, /*numTiles=*/4);
+    SmallVector<Value> words;
+    for (int64_t m = 0; m < 4; ++m) {
+      Value pair = vector::ExtractOp::create(b, tiles, ArrayRef<int64_t>{m});
+      Value word = vector::BitCastOp::create(b, VectorType::get({1}, i32t), pair);
+      words.push_back(vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0}));
+    }
+    return words;
   }
-  /// B operand (16 x 8, k x n) stored n-major: element (k, n) at [n0 + n][k].
-  SmallVector<Value> loadB(Value words, Value n0, int64_t w0) {
-    Value row = addi(n0, g);
-    return {word(words, row, addi(q, w0)), word(words, row, addi(q, w0 + 4))};
+  /// The A operand (16 x 16 at rows r0, columns c0) of a row-major bf16
+  /// array.
+  SmallVector<Value> loadA(Value view, Value r0, int64_t c0) {
+    return ldmatrix(view, r0, idx(c0), aLanes);
+  }
+  /// The B operands (16 x 8, k x n) of n-tiles n0 and n0 + 8 at k0, from
+  /// an array stored n-major (element (k, n) at [n][k]): {b(n0), b(n0 + 8)}.
+  std::pair<SmallVector<Value>, SmallVector<Value>>
+  loadBPair(Value view, Value n0, int64_t k0) {
+    SmallVector<Value> w = ldmatrix(view, n0, idx(k0), nPairLanes);
+    return {{w[0], w[1]}, {w[2], w[3]}};
+  }
+  /// The same from an array stored k-major (element (k, n) at [k][n]),
+  /// through ldmatrix's transpose.
+  std::pair<SmallVector<Value>, SmallVector<Value>>
+  loadBPairKMajor(Value view, int64_t k0, Value n0) {
+    SmallVector<Value> w = ldmatrix(view, idx(k0), n0, aLanes, /*transpose=*/true);
+    return {{w[0], w[1]}, {w[2], w[3]}};
   }
 
   /// Runs `body` in the warps that own state rows and returns its values;
@@ -305,10 +352,17 @@ private:
                   select(ult(u, t), betaNext, f32(0.0)));
     return mul(w, math::ExpOp::create(b, sub(aAt(t), aAt(u))));
   }
+  /// v of a row of the chunk at p: the staged V rows when they serve as
+  /// V^T, else V^T.
+  Value vOf(Value row, Value p) {
+    return M.vtFromRaw ? load(vRaw, {row, p}) : load(vt, {p, row});
+  }
   /// The token of a row of the chunk (row t * R + r).
   Value tokenOf(Value row) { return M.R == 1 ? row : divui(row, M.R); }
   Value rankOf(Value row) { return M.R == 1 ? idx(0) : remui(row, M.R); }
   void rotateChunk(Value chunkStart);
+  /// rotateChunk with 16-byte accesses: adjacent rotary pairs, N % 8 == 0.
+  void rotateGroups(Value chunkStart);
   void scoreTiles();
   SmallVector<Value> outputAndState(ArrayRef<Value> state);
   /// Y^T of the chunk into ys, from H' (the state with the previous-token
@@ -341,8 +395,12 @@ private:
   ChunkedScanPhase phase;
   int64_t ownerWarps;
   Value smem, g, q;
-  // Views: bf16 element views and their 32-bit word twins.
-  Value qs, ks, kt, vt, sm, qsW, ksW, ktW, vtW, smW;
+  /// ldmatrix lane offsets: A operands (and k-major B pairs, transposed)
+  /// take matrices (rows, columns) 0-7 x 0-7, 8-15 x 0-7, 0-7 x 8-15,
+  /// 8-15 x 8-15; n-major B pairs 0-7 x 0-7, 0-7 x 8-15, 8-15 x 0-7,
+  /// 8-15 x 8-15.
+  LaneOffsets aLanes, nPairLanes;
+  Value qs, ks, vt, sm;
   Value ys, scan, cosTab, sinTab, segSum, gammaS, betaS, wEnd, decay, kPrev,
       vPrev, qBiasS, kBiasS, thetaCarry;
   /// The cp.async rows of V and Z (null without staging).
@@ -491,50 +549,125 @@ void ChunkedKernelBuilder::scanChunk() {
   });
 }
 
+void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
+  // Eight adjacent entries (four rotary pairs) of a row per item: one
+  // 16-byte access each for raw q and k and for their rotated bf16 values,
+  // in place of eight 2-byte ones. N % 8 == 0: a group is wholly in or out.
+  const int64_t N = L.n, S = L.s, groups = M.Np / 8;
+  Type bf16 = b.getBF16Type(), f32t = b.getF32Type();
+  auto vec = [&](int64_t n, Type elem) { return VectorType::get({n}, elem); };
+  // Shared arrays and their rows start 16-byte aligned.
+  auto vload = [&](Type type, Value view, ValueRange at) -> Value {
+    auto vt = cast<VectorType>(type);
+    int64_t bytes = vt.getNumElements() * vt.getElementTypeBitWidth() / 8;
+    return vector::LoadOp::create(b, vt, view, at, /*nontemporal=*/false,
+                                  llvm::MaybeAlign(std::min<int64_t>(bytes, 16)));
+  };
+  strided(
+      M.CR * groups,
+      [&](Value i) {
+        Value row = divui(i, groups), group = remui(i, groups);
+        Value t = tokenOf(row), r = rankOf(row);
+        Value n0 = muli(group, 8);
+        Value in = andi(token(chunkStart, t).valid, ult(n0, N));
+        auto biased = [&](Value rows, Value bias) {
+          Value raw = arith::ExtFOp::create(
+              b, vec(8, f32t), vload(vec(8, bf16), rows, {row, n0}));
+          Value x = add(raw, vload(vec(8, f32t), bias, {r, n0}));
+          return select(in, x, arith::ConstantOp::create(
+                                   b, DenseElementsAttr::get(
+                                          cast<ShapedType>(x.getType()), 0.0f)));
+        };
+        Value qv = biased(qs, qBiasS), kv = biased(ks, kBiasS);
+        if (S > 0) {
+          // cos/sin of pairs 4 group .. 4 group + 3 (identity past S).
+          Value pair0 = muli(group, 4);
+          Value cs, sn;
+          if (S % 4 == 0) {
+            Value rotated = ult(pair0, S);
+            Value s0 = minui(pair0, S - 4);
+            auto splat = [&](float x) {
+              return arith::ConstantOp::create(
+                  b, DenseElementsAttr::get(vec(4, f32t), x));
+            };
+            cs = select(rotated, vload(vec(4, f32t), cosTab, {t, s0}), splat(1.0f));
+            sn = select(rotated, vload(vec(4, f32t), sinTab, {t, s0}), splat(0.0f));
+          } else {
+            SmallVector<Value> c4, s4;
+            for (int64_t e = 0; e < 4; ++e) {
+              Value pair = addi(pair0, e), sc = minui(pair, S - 1);
+              Value rotated = ult(pair, S);
+              c4.push_back(select(rotated,
+                                  memref::LoadOp::create(b, cosTab, ValueRange{t, sc}),
+                                  f32(1.0)));
+              s4.push_back(select(rotated,
+                                  memref::LoadOp::create(b, sinTab, ValueRange{t, sc}),
+                                  f32(0.0)));
+            }
+            cs = vector::FromElementsOp::create(b, vec(4, f32t), c4);
+            sn = vector::FromElementsOp::create(b, vec(4, f32t), s4);
+          }
+          for (Value *x : {&qv, &kv}) {
+            Value x0 = vector::ShuffleOp::create(b, *x, *x, ArrayRef<int64_t>{0, 2, 4, 6});
+            Value x1 = vector::ShuffleOp::create(b, *x, *x, ArrayRef<int64_t>{1, 3, 5, 7});
+            rotatePair(x0, x1, cs, sn);
+            *x = vector::ShuffleOp::create(b, x0, x1,
+                                           ArrayRef<int64_t>{0, 4, 1, 5, 2, 6, 3, 7});
+          }
+        }
+        for (auto [x, rows] : {std::pair<Value, Value>{qv, qs}, {kv, ks}})
+          vector::StoreOp::create(b, arith::TruncFOp::create(b, vec(8, bf16), x),
+                                  rows, ValueRange{row, n0},
+                                  /*nontemporal=*/false, llvm::MaybeAlign(16));
+      },
+      4);
+}
+
 void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
   const int64_t C = M.C, N = L.n, S = L.s;
   const int64_t pairs = M.Np / 2;
-  strided(
-      M.CR * pairs,
-      [&](Value i) {
-        Value row = divui(i, pairs), pair = remui(i, pairs);
-        Value t = tokenOf(row), r = rankOf(row);
-        auto [tok, tc, valid] = token(chunkStart, t);
-        // Entries (n0, n1) rotate together by angle `pair`.
-        auto [n0, n1] = pairEntries(pair);
-        Value in0 = andi(valid, ult(n0, N)), in1 = andi(valid, ult(n1, N));
-        Value c0 = minui(n0, N - 1), c1 = minui(n1, N - 1);
-        // Raw values from the cp.async rows (each thread rotates its pair in
-        // place), or from global memory for an odd N. Out-of-range entries
-        // read a clamped neighbour and are zeroed by the select.
-        bool staged = qkCopyBytes() != 0;
-        auto biased = [&](Value src, Value rows, Value bias, Value n, Value in) {
-          Value raw = staged ? load(rows, {row, n}) : load(src, qkIndex(tc, r, n));
-          Value x = add(raw, memref::LoadOp::create(b, bias, ValueRange{r, n}));
-          return select(in, x, f32(0.0));
-        };
-        Value q0 = biased(a.Q, qs, qBiasS, c0, in0),
-              q1 = biased(a.Q, qs, qBiasS, c1, in1);
-        Value k0 = biased(a.K, ks, kBiasS, c0, in0),
-              k1 = biased(a.K, ks, kBiasS, c1, in1);
-        if (S > 0) {
-          Value rotated = ult(pair, S);
-          Value s = minui(pair, S - 1);
-          Value cs = select(rotated, memref::LoadOp::create(b, cosTab, ValueRange{t, s}),
-                            f32(1.0));
-          Value sn = select(rotated, memref::LoadOp::create(b, sinTab, ValueRange{t, s}),
-                            f32(0.0));
-          rotatePair(q0, q1, cs, sn);
-          rotatePair(k0, k1, cs, sn);
-        }
-        store(q0, qs, {row, n0});
-        store(q1, qs, {row, n1});
-        store(k0, ks, {row, n0});
-        store(k1, ks, {row, n1});
-        store(k0, kt, {n0, row});
-        store(k1, kt, {n1, row});
-      },
-      8);
+  if (qkCopyBytes() == 16 && !L.halfSplit)
+    rotateGroups(chunkStart);
+  else
+    strided(
+        M.CR * pairs,
+        [&](Value i) {
+          Value row = divui(i, pairs), pair = remui(i, pairs);
+          Value t = tokenOf(row), r = rankOf(row);
+          auto [tok, tc, valid] = token(chunkStart, t);
+          // Entries (n0, n1) rotate together by angle `pair`.
+          auto [n0, n1] = pairEntries(pair);
+          Value in0 = andi(valid, ult(n0, N)), in1 = andi(valid, ult(n1, N));
+          Value c0 = minui(n0, N - 1), c1 = minui(n1, N - 1);
+          // Raw values from the cp.async rows (each thread rotates its pair in
+          // place), or from global memory for an odd N. Out-of-range entries
+          // read a clamped neighbour and are zeroed by the select.
+          bool staged = qkCopyBytes() != 0;
+          auto biased = [&](Value src, Value rows, Value bias, Value n, Value in) {
+            Value raw = staged ? load(rows, {row, n}) : load(src, qkIndex(tc, r, n));
+            Value x = add(raw, memref::LoadOp::create(b, bias, ValueRange{r, n}));
+            return select(in, x, f32(0.0));
+          };
+          Value q0 = biased(a.Q, qs, qBiasS, c0, in0),
+                q1 = biased(a.Q, qs, qBiasS, c1, in1);
+          Value k0 = biased(a.K, ks, kBiasS, c0, in0),
+                k1 = biased(a.K, ks, kBiasS, c1, in1);
+          if (S > 0) {
+            Value rotated = ult(pair, S);
+            Value s = minui(pair, S - 1);
+            Value cs = select(rotated, memref::LoadOp::create(b, cosTab, ValueRange{t, s}),
+                              f32(1.0));
+            Value sn = select(rotated, memref::LoadOp::create(b, sinTab, ValueRange{t, s}),
+                              f32(0.0));
+            rotatePair(q0, q1, cs, sn);
+            rotatePair(k0, k1, cs, sn);
+          }
+          store(q0, qs, {row, n0});
+          store(q1, qs, {row, n1});
+          store(k0, ks, {row, n0});
+          store(k1, ks, {row, n1});
+        },
+        8);
   // The angles the next chunk starts from (sin and cos do not see the wrap).
   if (S > 0)
     strided(S, [&](Value s) {
@@ -552,8 +685,9 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
 }
 
 void ChunkedKernelBuilder::scoreTiles() {
+  // 16 x 16 tiles: one A fragment of Q serves two n-tiles of K.
   const int64_t CR = M.CR;
-  const int64_t tilesPerRow = CR / 8, tiles = (CR / 16) * tilesPerRow;
+  const int64_t tilesPerRow = CR / 16, tiles = tilesPerRow * tilesPerRow;
   const int64_t slots = llvm::divideCeil(tiles, warps);
   scf::ForOp::create(
       b, idx(0), idx(slots), idx(1), ValueRange{},
@@ -562,31 +696,38 @@ void ChunkedKernelBuilder::scoreTiles() {
         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
         Value tile = addi(warp, muli(slot, warps));
         Value mt = divui(tile, tilesPerRow), nt = remui(tile, tilesPerRow);
-        Value t0 = muli(mt, 16), u0 = muli(nt, 8);
+        Value t0 = muli(mt, 16), u0 = muli(nt, 16);
         // Slots past the end do nothing; tiles wholly above the diagonal
         // (of tokens: the ranks of a token weigh each other) are zero.
         Value live = ule(tokenOf(u0), tokenOf(addi(t0, 15)));
         ifThen(ult(tile, tiles), [&] {
-          auto op = scf::IfOp::create(b, SmallVector<Type>(4, b.getF32Type()),
+          auto op = scf::IfOp::create(b, SmallVector<Type>(8, b.getF32Type()),
                                       live, /*withElseRegion=*/true);
           {
             OpBuilder::InsertionGuard g2(b);
             b.setInsertionPointToStart(&op.getThenRegion().front());
-            Acc acc = zeroAcc();
-            for (int64_t kk = 0; kk < M.Np / 16; ++kk)
-              acc = mma(loadA(qsW, t0, kk * 8), loadB(ksW, u0, kk * 8), acc);
-            scf::YieldOp::create(b, ValueRange(acc));
+            Acc lo = zeroAcc(), hi = zeroAcc();
+            for (int64_t kk = 0; kk < M.Np / 16; ++kk) {
+              SmallVector<Value> qA = loadA(qs, t0, kk * 16);
+              auto [kLo, kHi] = loadBPair(ks, u0, kk * 16);
+              lo = mma(qA, kLo, lo);
+              hi = mma(qA, kHi, hi);
+            }
+            SmallVector<Value> both(lo.begin(), lo.end());
+            both.append(hi.begin(), hi.end());
+            scf::YieldOp::create(b, both);
             b.setInsertionPointToStart(&op.getElseRegion().front());
-            Acc z = zeroAcc();
-            scf::YieldOp::create(b, ValueRange(z));
+            scf::YieldOp::create(b, SmallVector<Value>(8, f32(0.0)));
           }
-          for (int64_t e = 0; e < 4; ++e) {
-            Value t = accRow(t0, e), u = accCol(u0, e);
-            Value tt = tokenOf(t), ut = tokenOf(u);
-            Value s = select(ule(ut, tt), mul(op.getResult(e), weight(tt, ut)),
-                             f32(0.0));
-            store(s, sm, {t, u});
-          }
+          for (int64_t half = 0; half < 2; ++half)
+            for (int64_t e = 0; e < 4; ++e) {
+              Value t = accRow(t0, e), u = accCol(addi(u0, half * 8), e);
+              Value tt = tokenOf(t), ut = tokenOf(u);
+              Value s = select(ule(ut, tt),
+                               mul(op.getResult(half * 4 + e), weight(tt, ut)),
+                               f32(0.0));
+              store(s, sm, {t, u});
+            }
         });
         scf::YieldOp::create(b);
       });
@@ -617,7 +758,11 @@ SmallVector<Value> ChunkedKernelBuilder::outputAndState(ArrayRef<Value> state) {
 
   SmallVector<SmallVector<Value>> vA;
   for (int64_t kk = 0; kk < M.CR / 16; ++kk)
-    vA.push_back(loadA(vtW, p0, kk * 8));
+    vA.push_back(M.vtFromRaw
+                     // V^T (p, u) stored k-major as the V rows [u][p].
+                     ? ldmatrix(vRaw, idx(kk * 16), p0, nPairLanes,
+                                /*transpose=*/true)
+                     : loadA(vt, p0, kk * 16));
   if (computesOutput())
     outputTile(h, vA);
   if (!updatesState())
@@ -638,23 +783,38 @@ void ChunkedKernelBuilder::outputTile(ArrayRef<Value> h,
     hA.push_back({pack(lo[0], lo[1]), pack(lo[2], lo[3]), pack(hi[0], hi[1]),
                   pack(hi[2], hi[3])});
   }
-  for (int64_t j = 0; j < CR / 8; ++j) {
-    Value t0 = idx(j * 8);
-    Acc acc = zeroAcc();
-    for (int64_t kk = 0; kk < Np / 16; ++kk)
-      acc = mma(hA[kk], loadB(qsW, t0, kk * 8), acc);
-    Value tLo = accCol(t0, 0), tHi = accCol(t0, 1);
-    Value dLo = memref::LoadOp::create(b, decay, ValueRange{tLo});
-    Value dHi = memref::LoadOp::create(b, decay, ValueRange{tHi});
-    acc = {mul(acc[0], dLo), mul(acc[1], dHi), mul(acc[2], dLo), mul(acc[3], dHi)};
-    // Causal: score columns u past this tile's last token are zero.
-    for (int64_t kk = 0; kk < CR / 16 && kk * 16 / R <= (j * 8 + 7) / R; ++kk)
-      acc = mma(vA[kk], loadB(smW, t0, kk * 8), acc);
+  // Column tiles in pairs (t0, t0 + 8): one ldmatrix gives both B operands.
+  for (int64_t j = 0; j < CR / 16; ++j) {
+    Value t0 = idx(j * 16);
+    std::array<Acc, 2> acc = {zeroAcc(), zeroAcc()};
+    for (int64_t kk = 0; kk < Np / 16; ++kk) {
+      auto [bLo, bHi] = loadBPair(qs, t0, kk * 16);
+      acc[0] = mma(hA[kk], bLo, acc[0]);
+      acc[1] = mma(hA[kk], bHi, acc[1]);
+    }
+    for (int64_t half = 0; half < 2; ++half) {
+      Value c0 = idx(j * 16 + half * 8);
+      Value dLo = memref::LoadOp::create(b, decay, ValueRange{accCol(c0, 0)});
+      Value dHi = memref::LoadOp::create(b, decay, ValueRange{accCol(c0, 1)});
+      Acc &a = acc[half];
+      a = {mul(a[0], dLo), mul(a[1], dHi), mul(a[2], dLo), mul(a[3], dHi)};
+    }
+    // Causal: score columns u past this pair's last token are zero.
+    for (int64_t kk = 0; kk < CR / 16 && kk * 16 / R <= (j * 16 + 15) / R; ++kk) {
+      auto [sLo, sHi] = loadBPair(sm, t0, kk * 16);
+      acc[0] = mma(vA[kk], sLo, acc[0]);
+      acc[1] = mma(vA[kk], sHi, acc[1]);
+    }
     Value pLo = accRow(p0, 0), pHi = accRow(p0, 2);
-    store(acc[0], ys, {tLo, pLo});
-    store(acc[1], ys, {tHi, pLo});
-    store(acc[2], ys, {tLo, pHi});
-    store(acc[3], ys, {tHi, pHi});
+    for (int64_t half = 0; half < 2; ++half) {
+      Value c0 = idx(j * 16 + half * 8);
+      Value tLo = accCol(c0, 0), tHi = accCol(c0, 1);
+      const Acc &a = acc[half];
+      store(a[0], ys, {tLo, pLo});
+      store(a[1], ys, {tHi, pLo});
+      store(a[2], ys, {tLo, pHi});
+      store(a[3], ys, {tHi, pHi});
+    }
   }
 }
 
@@ -677,11 +837,16 @@ ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
         a[2 * half + r] = pack(mul(lo, wLo), mul(hi, wHi));
       }
     }
-    for (int64_t j = 0; j < Np / 8; ++j) {
-      Acc c = {h[4 * j], h[4 * j + 1], h[4 * j + 2], h[4 * j + 3]};
-      c = mma(a, loadB(ktW, idx(j * 8), kk * 8), c);
-      for (int64_t e = 0; e < 4; ++e)
-        h[4 * j + e] = c[e];
+    // K is stored k-major (token rows): ldmatrix transposes it.
+    for (int64_t j = 0; j < Np / 8; j += 2) {
+      auto [bLo, bHi] = loadBPairKMajor(ks, kk * 16, idx(j * 8));
+      for (auto [tile, bw] : {std::pair<int64_t, SmallVector<Value> *>{j, &bLo},
+                              {j + 1, &bHi}}) {
+        Acc c = {h[4 * tile], h[4 * tile + 1], h[4 * tile + 2], h[4 * tile + 3]};
+        c = mma(a, *bw, c);
+        for (int64_t e = 0; e < 4; ++e)
+          h[4 * tile + e] = c[e];
+      }
     }
   }
   return h;
@@ -693,7 +858,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
   // y + D v of row (t, r), from the output tile and V^T.
   auto yOf = [&](Value row, Value p) {
     Value y = memref::LoadOp::create(b, ys, ValueRange{row, p});
-    return d ? add(y, mul(d, load(vt, {p, row}))) : y;
+    return d ? add(y, mul(d, vOf(row, p))) : y;
   };
   if (L.rmsNorm) {
     // The RMSNorm scale of each row, rsqrt(mean_p y^2 + eps), into wEnd
@@ -714,35 +879,93 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
     });
     gpu::BarrierOp::create(b);
   }
-  strided(
-      C * P,
-      [&](Value i) {
-        Value t = divui(i, P), p = remui(i, P);
-        // Loads from a clamped token, only the store under the condition:
-        // the unrolled copies' loads are then all in flight together.
-        auto [tok, tc, valid] = token(chunkStart, t);
-        Value z;
-        if (L.hasZ)
-          z = zRaw ? load(zRaw, {t, p}) : load(a.Z, tokenIndex(tc, p));
-        // out_t = sum_r MIMO_O[h, r] * (y_{t,r} + D v_{t,r}) silu(z_{t,r}).
-        Value out;
-        for (int64_t r = 0; r < R; ++r) {
-          Value row = R == 1 ? t : addi(muli(t, R), r);
-          Value y = yOf(row, p);
-          if (L.rmsNorm)
-            y = mul(y, mul(memref::LoadOp::create(b, wEnd, ValueRange{row}),
-                           load(a.normWeight, {hIdx, p})));
-          if (z) {
-            Value zr = L.mimo ? mul(z, load(a.mimoZ, {hIdx, idx(r), p})) : z;
-            y = mul(y, mul(zr, sigmoid(zr, arith::FastMathFlags::afn)));
+  // out_t = sum_r MIMO_O[h, r] * (y_{t,r} + D v_{t,r}) silu(z_{t,r}), with
+  // y scaled by the RMSNorm: one output element.
+  auto outOf = [&](Value t, Value p, Value z,
+                   function_ref<Value(Value row)> yOfRow) {
+    Value out;
+    for (int64_t r = 0; r < R; ++r) {
+      Value row = R == 1 ? t : addi(muli(t, R), r);
+      Value y = yOfRow(row);
+      if (L.rmsNorm)
+        y = mul(y, mul(memref::LoadOp::create(b, wEnd, ValueRange{row}),
+                       load(a.normWeight, {hIdx, p})));
+      if (z) {
+        Value zr = L.mimo ? mul(z, load(a.mimoZ, {hIdx, idx(r), p})) : z;
+        y = mul(y, mul(zr, sigmoid(zr, arith::FastMathFlags::afn)));
+      }
+      if (L.mimo)
+        y = mul(y, load(a.mimoO, {hIdx, idx(r), p}));
+      out = out ? add(out, y) : y;
+    }
+    return out;
+  };
+  if (R == 1 && P % 8 == 0) {
+    // Eight adjacent p per item: 16-byte accesses to y, the staged V and Z
+    // rows and out, in place of 2- and 4-byte ones.
+    const int64_t groups = P / 8;
+    Type bf16 = b.getBF16Type(), f32t = b.getF32Type();
+    auto vload = [&](int64_t n, Type elem, Value view, ValueRange at) {
+      SmallVector<Value> values;
+      for (int64_t k = 0; k < 8; k += n) {
+        SmallVector<Value> idxs(at.begin(), at.end());
+        idxs.back() = addi(idxs.back(), k);
+        Value v = vector::LoadOp::create(b, VectorType::get({n}, elem), view,
+                                         idxs, /*nontemporal=*/false,
+                                         llvm::MaybeAlign(16));
+        for (int64_t e = 0; e < n; ++e)
+          values.push_back(toF32(vector::ExtractOp::create(b, v, e)));
+      }
+      return values;
+    };
+    strided(
+        C * groups,
+        [&](Value i) {
+          Value t = divui(i, groups), p0 = muli(remui(i, groups), 8);
+          auto [tok, tc, valid] = token(chunkStart, t);
+          SmallVector<Value> y = vload(4, f32t, ys, {t, p0});
+          SmallVector<Value> v, z;
+          if (d && M.vtFromRaw)
+            v = vload(8, bf16, vRaw, {t, p0});
+          if (L.hasZ)
+            z = zRaw ? vload(8, bf16, zRaw, {t, p0})
+                     : vload(8, bf16, a.Z, tokenIndex(tc, p0));
+          SmallVector<Value> outs;
+          for (int64_t e = 0; e < 8; ++e) {
+            Value p = addi(p0, e);
+            outs.push_back(outOf(t, p, z.empty() ? Value() : z[e], [&](Value) {
+              if (!d)
+                return y[e];
+              return add(y[e], mul(d, v.empty() ? vOf(t, p) : v[e]));
+            }));
           }
-          if (L.mimo)
-            y = mul(y, load(a.mimoO, {hIdx, idx(r), p}));
-          out = out ? add(out, y) : y;
-        }
-        ifThen(valid, [&] { store(out, a.out, tokenIndex(tok, p)); });
-      },
-      4);
+          SmallVector<Value> narrow;
+          for (Value x : outs)
+            narrow.push_back(arith::TruncFOp::create(b, bf16, x));
+          Value packed =
+              vector::FromElementsOp::create(b, VectorType::get({8}, bf16), narrow);
+          ifThen(valid, [&] {
+            vector::StoreOp::create(b, packed, a.out, tokenIndex(tok, p0),
+                                    /*nontemporal=*/false, llvm::MaybeAlign(16));
+          });
+        },
+        2);
+  } else {
+    strided(
+        C * P,
+        [&](Value i) {
+          Value t = divui(i, P), p = remui(i, P);
+          // Loads from a clamped token, only the store under the condition:
+          // the unrolled copies' loads are then all in flight together.
+          auto [tok, tc, valid] = token(chunkStart, t);
+          Value z;
+          if (L.hasZ)
+            z = zRaw ? load(zRaw, {t, p}) : load(a.Z, tokenIndex(tc, p));
+          Value out = outOf(t, p, z, [&](Value row) { return yOf(row, p); });
+          ifThen(valid, [&] { store(out, a.out, tokenIndex(tok, p)); });
+        },
+        4);
+  }
   // k and v of the chunk's last real token: the next chunk's previous token.
   Value remaining = arith::SubIOp::create(b, seqLength, chunkStart);
   Value lastRow = muli(arith::SubIOp::create(b, minui(remaining, C), idx(1)), R);
@@ -752,7 +975,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
   });
   strided(R * P, [&](Value i) {
     Value r = divui(i, P), p = remui(i, P);
-    store(load(vt, {p, addi(lastRow, r)}), vPrev, {r, p});
+    store(vOf(addi(lastRow, r), p), vPrev, {r, p});
   });
 }
 
@@ -837,7 +1060,7 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
   }
   gpu::BarrierOp::create(b);
   rotateChunk(chunkStart);
-  if (M.vzPiece)
+  if (M.vzPiece && !M.vtFromRaw)
     transposeV(chunkStart, /*fromRaw=*/true);
   gpu::BarrierOp::create(b);
   if (computesOutput()) {
@@ -877,23 +1100,22 @@ void ChunkedKernelBuilder::build() {
   emitIds();
   g = divui(lane, 4);
   q = remui(lane, 4);
+  Value lrow = remui(lane, 8), mat = divui(lane, 8);
+  Value matLow = muli(remui(mat, 2), 8), matHigh = muli(divui(mat, 2), 8);
+  aLanes = {addi(lrow, matLow), matHigh};
+  nPairLanes = {addi(lrow, matHigh), matLow};
   auto wg = gpu::AddressSpaceAttr::get(b.getContext(),
                                        gpu::AddressSpace::Workgroup);
   smem = gpu::DynamicSharedMemoryOp::create(
       b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                          MemRefLayoutAttrInterface(), wg));
-  Type bf16 = b.getBF16Type(), f32t = b.getF32Type(), i32t = b.getI32Type();
+  Type bf16 = b.getBF16Type(), f32t = b.getF32Type();
   const int64_t CR = M.CR, R = M.R;
   qs = view(M.qs, {CR, M.qkStride}, bf16);
-  qsW = view(M.qs, {CR, M.qkStride / 2}, i32t);
   ks = view(M.ks, {CR, M.qkStride}, bf16);
-  ksW = view(M.ks, {CR, M.qkStride / 2}, i32t);
-  kt = view(M.kt, {Np, M.tStride}, bf16);
-  ktW = view(M.kt, {Np, M.tStride / 2}, i32t);
-  vt = view(M.vt, {M.Pp, M.tStride}, bf16);
-  vtW = view(M.vt, {M.Pp, M.tStride / 2}, i32t);
+  if (!M.vtFromRaw)
+    vt = view(M.vt, {M.Pp, M.tStride}, bf16);
   sm = view(M.sm, {CR, M.tStride}, bf16);
-  smW = view(M.sm, {CR, M.tStride / 2}, i32t);
   ys = view(M.ys, {CR, M.ysStride}, f32t);
   scan = view(M.scan, {C, M.scanCols}, f32t);
   segSum = view(M.segSum, {M.scanCols, SharedLayout::kSegments}, f32t);
@@ -909,7 +1131,7 @@ void ChunkedKernelBuilder::build() {
   vPrev = view(M.vPrev, {R, M.Pp}, f32t);
   thetaCarry = view(M.thetaCarry, {M.S}, f32t);
   if (M.vzPiece) {
-    vRaw = view(M.vs, {C, P}, bf16);
+    vRaw = view(M.vs, {C, M.vRawStride}, bf16);
     if (L.hasZ)
       zRaw = view(M.zs, {C, P}, bf16);
   }
@@ -1021,13 +1243,18 @@ ChunkedKernelPlan mlir::ssm::planChunkedScanKernel(const LayerShape &shape,
   if (chunkSize != 0)
     return planForChunkSize(shape, chunkSize);
   // Chosen by the compiler: 64 terms, or 32 where the smaller tiles let an
-  // SM hold more blocks (H100, N = 256, P = 64: 161 KB at 64 holds one
-  // block, 83 KB at 32 two; 3.13 -> 2.04 ms at b=8, L=4096, H=32).
+  // SM hold more blocks, or where the state fragments alone take half of a
+  // thread's registers (N > 224: N / 2 f32 values), so that the 64-term
+  // output tiles spill. Measured at b=8, L=4096, H=32, N=256, P=64: 3.13 ms
+  // at 64 against 2.04 at 32 with a K^T tile (one block per SM at 64); with
+  // ldmatrix's transpose both hold two blocks, and 64 spills 544 bytes
+  // (2.32 ms against 1.56 on an H200).
   ChunkedKernelPlan wide = planForChunkSize(shape, 64);
   ChunkedKernelPlan narrow = planForChunkSize(shape, 32);
   if (!narrow.unsupported.empty())
     return wide;
-  if (!wide.unsupported.empty() || occupancy(narrow) > occupancy(wide))
+  if (!wide.unsupported.empty() || occupancy(narrow) > occupancy(wide) ||
+      roundUp(shape.n, 16) / 2 >= kRegistersPerThread / 2)
     return narrow;
   return wide;
 }

@@ -50,7 +50,7 @@
 // CHECK: math.cos
 // CHECK: memref.load %arg16[
 // CHECK: nvvm.mma.sync
-// CHECK: memref.store {{.*}}, %arg11[
+// CHECK: vector.store {{.*}}, %arg11[
 // CHECK-NOT: memref.store {{.*}}, %arg13[
 // CHECK: arith.cmpi eq, %block_id_z, %c3
 // CHECK: memref.store {{.*}}, %arg12[

@@ -14,20 +14,22 @@
 // CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>, known_grid_size = array<i32: 4, 2, 1>, ssm.chunk_size = 64 : i64, ssm.dynamic_shared_bytes = {{[0-9]+}} : i64, ssm.schedule = "chunked"}
 // CHECK: gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK: memref.view {{.*}} to memref<64x40xbf16, #gpu.address_space<workgroup>>
-// CHECK: memref.view {{.*}} to memref<64x20xi32, #gpu.address_space<workgroup>>
+// CHECK-NOT: memref<32x72xbf16
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c1{{.*}} step %c1{{.*}} iter_args(
 // CHECK-SAME: -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // The raw q and k rows start copying to shared memory (cp.async, 16 bytes
 // a piece, one group), then the raw V and Z rows (their staging tiles fit
-// without costing a block per SM), then stage (angle increments), the two
-// steps of the segmented scan (cos and sin once per token and angle), wait
-// for the copies, rotate in place (and wrap the carried angles) and
-// transpose V, then the scores on tensor cores with the causal mask.
+// without costing a block per SM; V's rows padded to 24 for ldmatrix, as
+// they serve as V^T), then stage (angle increments), the two steps of the
+// segmented scan (cos and sin once per token and angle), wait for the
+// copies, rotate in place eight entries (16 bytes) at a time (and wrap the
+// carried angles), then the scores on tensor cores with the causal mask,
+// their operands read by ldmatrix.
 // CHECK: gpu.barrier
 // CHECK: nvgpu.device_async_copy %arg0[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x1x32xbf16> to memref<64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy %arg1[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x1x32xbf16> to memref<64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvvm.cp.async.commit.group
-// CHECK: nvgpu.device_async_copy %arg2[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x4x16xbf16> to memref<64x16xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_copy %arg2[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x4x16xbf16> to memref<64x24xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy %arg10[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x4x16xbf16> to memref<64x16xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvvm.cp.async.commit.group
 // CHECK: math.tanh
@@ -36,19 +38,36 @@
 // CHECK: math.sin
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK: gpu.barrier
-// CHECK: arith.truncf {{.*}} : f32 to bf16
+// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<64x40xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<1x32xf32, #gpu.address_space<workgroup>>, vector<8xf32>
+// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<64x8xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK: vector.shuffle
+// CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
+// CHECK: vector.store {{.*}} {alignment = 16 : i64} : memref<64x40xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
 // CHECK-NOT: memref.load %arg0[
 // CHECK: math.floor
 // CHECK: gpu.barrier
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK: math.exp
 // CHECK: gpu.barrier
-// Output and state matmuls run in the one warp that owns state rows.
+// Output and state matmuls run in the one warp that owns state rows; they
+// read V (token rows) and, in the state update, K through ldmatrix's
+// transpose, so the kernel keeps no V^T or K^T tile.
 // CHECK: scf.if
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<64x24xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK: nvvm.mma.sync
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK: nvvm.mma.sync
 // CHECK: scf.yield
+// The epilogue: eight p of a token per item, 16-byte loads of y and of the
+// staged V and Z rows, one 16-byte store of out.
 // CHECK: gpu.barrier
-// CHECK: arith.truncf {{.*}} : f32 to bf16
+// CHECK: vector.load {{.*}} : memref<64x20xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK: vector.load {{.*}} : memref<64x24xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// CHECK: vector.load {{.*}} : memref<64x16xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// CHECK: vector.store {{.*}}, %arg11[{{.*}}] {alignment = 16 : i64} : memref<2x16x4x16xbf16>, vector<8xbf16>
 // CHECK: scf.yield
 // CHECK: gpu.return
 
