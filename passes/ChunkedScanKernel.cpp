@@ -23,11 +23,16 @@
 // boundary is folded into the state before the chunk (H' above), so chunks
 // need nothing but H, k_{c-1} and v_{c-1} from their predecessor.
 //
-// Every matmul is m16n8k16 bf16 x bf16 -> f32 (nvvm.mma.sync). Fragments are
-// read from shared memory with ldmatrix (four 8x8 matrices per instruction;
-// K's transposed B operand of the state update through its transpose, so no
-// K^T copy); row strides are padded so that the eight rows of a matrix hit
-// different banks. The warps that own
+// The scores run on warpgroup MMA (wgmma m64nWk16, both operands read by
+// the tensor cores from q and k tiles in the 128-byte-swizzled layout of
+// its matrix descriptors) where N % 64 == 0, chunks are 64 rows and the
+// block is whole warpgroups; everything else is m16n8k16 bf16 x bf16 -> f32
+// (nvvm.mma.sync) with the state as accumulator fragments. Their fragments
+// are read from shared memory with ldmatrix (four 8x8 matrices per
+// instruction; the transposed operands, K of the state update and V^T from
+// the staged V rows, through its transpose, so there is no K^T or V^T
+// copy); padded row strides (or the swizzle) make the eight rows of a
+// matrix hit different banks. The warps that own
 // state rows (16 rows each) do the output and state matmuls; all warps stage,
 // rotate and compute score tiles.
 //
@@ -103,6 +108,15 @@ struct SharedLayout {
   /// of a chunk, when the rows split into copy pieces and the bytes cost
   /// no block per SM (then vzPiece > 0); Z only with a gate.
   int64_t vzPiece = 0, vs = 0, zs = 0;
+  /// Whether q and k live in the 128-byte-swizzled K-major layout of
+  /// warpgroup MMA (wgmma), which then computes the scores: element
+  /// (row, n) of a tile at [n / 64][row][(n / 8 % 8 xor row % 8) * 8 + n % 8],
+  /// atoms of 8 rows x 128 bytes that start 1024-byte aligned. Needs
+  /// N % 64 == 0 (whole atoms), 64-row chunks and whole warpgroups.
+  bool swizzledQK = false;
+  /// Bytes the kernel may skip at the start of the dynamic shared memory to
+  /// align the swizzled tiles to 1024.
+  static constexpr int64_t kSwizzleAlign = 1024;
   /// Whether the staged V rows serve as V^T (SISO, P % 16 == 0: the
   /// matmuls read them through ldmatrix's transpose, and there is no V^T
   /// tile), and the row stride of the staged V rows in elements (padded
@@ -130,6 +144,9 @@ struct SharedLayout {
       at = roundUp(at + bytes, 16);
       return offset;
     };
+    swizzledQK = L.n % 64 == 0 && CR == 64 && threads % 128 == 0;
+    if (swizzledQK)
+      qkStride = Np;
     qs = take(CR * qkStride * 2);
     ks = take(CR * qkStride * 2);
     sm = take(CR * tStride * 2);
@@ -156,12 +173,13 @@ struct SharedLayout {
     // are the fewer of what the shared memory and the registers allow.
     const int64_t vtBytes = roundUp(Pp * tStride * 2, 16);
     const int64_t piece = copyPieceBytes(L.p * 2);
-    const bool rawIsVt = R == 1 && L.p % 16 == 0;
+    const bool rawIsVt = !L.mimo && L.p % 16 == 0;
     const int64_t rawStride = L.p + (rawIsVt ? 8 : 0);
     const int64_t vRows = roundUp(C * rawStride * 2, 16);
     const int64_t zRows = L.hasZ ? roundUp(C * L.p * 2, 16) : 0;
-    const int64_t plain = at + vtBytes;
-    const int64_t staged = at + vRows + zRows + (rawIsVt ? 0 : vtBytes);
+    const int64_t pad = swizzledQK ? kSwizzleAlign : 0;
+    const int64_t plain = at + vtBytes + pad;
+    const int64_t staged = at + vRows + zRows + (rawIsVt ? 0 : vtBytes) + pad;
     int64_t blocks = std::min(blocksPerSm(plain), blocksPerSmByRegisters(threads));
     if (piece && staged <= kMaxSharedBytes && blocksPerSm(staged) >= blocks) {
       vzPiece = piece;
@@ -173,7 +191,7 @@ struct SharedLayout {
     }
     if (!vtFromRaw)
       vt = take(vtBytes);
-    total = at;
+    total = at + pad;
   }
 };
 
@@ -197,7 +215,15 @@ private:
     auto wg = gpu::AddressSpaceAttr::get(b.getContext(),
                                          gpu::AddressSpace::Workgroup);
     auto type = MemRefType::get(shape, elem, MemRefLayoutAttrInterface(), wg);
-    return memref::ViewOp::create(b, type, smem, idx(offset), ValueRange{});
+    return memref::ViewOp::create(b, type, smem, addi(smemPad, offset),
+                                  ValueRange{});
+  }
+  /// Indices of element (row, n) of the q or k tile.
+  SmallVector<Value> qkAt(Value row, Value n) {
+    if (!M.swizzledQK)
+      return {row, n};
+    Value chunk = arith::XOrIOp::create(b, remui(divui(n, 8), 8), remui(row, 8));
+    return {divui(n, 64), row, addi(muli(chunk, 8), remui(n, 8))};
   }
 
   // bf16 pairs packed in 32-bit words, the operand format of mma.sync.
@@ -256,9 +282,12 @@ private:
                               const LaneOffsets &at, bool transpose = false) {
     Type bf16 = b.getBF16Type(), i32t = b.getI32Type();
     auto type = VectorType::get({4, 2}, bf16);
-    Value tiles = nvgpu::LdMatrixOp::create(
-        b, type, view, ValueRange{addi(r0, at.row), addi(c0, at.col)},
-        transpose, /*numTiles=*/4);
+    Value row = addi(r0, at.row), col = addi(c0, at.col);
+    SmallVector<Value> indices = {row, col};
+    if (view == qs || view == ks)
+      indices = qkAt(row, col);
+    Value tiles = nvgpu::LdMatrixOp::create(b, type, view, indices, transpose,
+                                            /*numTiles=*/4);
     SmallVector<Value> words;
     for (int64_t m = 0; m < 4; ++m) {
       Value pair = vector::ExtractOp::create(b, tiles, ArrayRef<int64_t>{m});
@@ -326,7 +355,8 @@ private:
   /// `srcIndex(row, column)` addresses the first element of a piece.
   void copyRows(Value src, Value dst, int64_t count, int64_t rowElems,
                 int64_t pieceBytes,
-                function_ref<SmallVector<Value>(Value, Value)> srcIndex);
+                function_ref<SmallVector<Value>(Value, Value)> srcIndex,
+                function_ref<SmallVector<Value>(Value, Value)> dstIndex);
   /// Starts the asynchronous copies of the chunk's raw bf16 Q and K rows
   /// into qs / ks (rows t * R + r, columns 0..N-1; tokens past the end copy
   /// the clamped last token, which the rotation zeroes).
@@ -364,6 +394,8 @@ private:
   /// rotateChunk with 16-byte accesses: adjacent rotary pairs, N % 8 == 0.
   void rotateGroups(Value chunkStart);
   void scoreTiles();
+  /// scoreTiles on warpgroup MMA from the swizzled q/k tiles.
+  void scoreTilesWgmma();
   SmallVector<Value> outputAndState(ArrayRef<Value> state);
   /// Y^T of the chunk into ys, from H' (the state with the previous-token
   /// term folded in) and the V^T fragments.
@@ -394,7 +426,10 @@ private:
   const SharedLayout &M;
   ChunkedScanPhase phase;
   int64_t ownerWarps;
-  Value smem, g, q;
+  /// smemPad: bytes skipped at the start of the dynamic shared memory so
+  /// that the swizzled tiles start 1024-byte aligned; smemBase: the shared
+  /// address after them.
+  Value smem, smemPad, smemBase, g, q;
   /// ldmatrix lane offsets: A operands (and k-major B pairs, transposed)
   /// take matrices (rows, columns) 0-7 x 0-7, 8-15 x 0-7, 0-7 x 8-15,
   /// 8-15 x 8-15; n-major B pairs 0-7 x 0-7, 0-7 x 8-15, 8-15 x 0-7,
@@ -409,7 +444,8 @@ private:
 
 void ChunkedKernelBuilder::copyRows(
     Value src, Value dst, int64_t count, int64_t rowElems, int64_t pieceBytes,
-    function_ref<SmallVector<Value>(Value, Value)> srcIndex) {
+    function_ref<SmallVector<Value>(Value, Value)> srcIndex,
+    function_ref<SmallVector<Value>(Value, Value)> dstIndex) {
   const int64_t elems = pieceBytes / 2, pieces = rowElems / elems;
   auto dstElements = b.getIndexAttr(elems);
   // 16-byte copies bypass L1 (.cg): the rows are read once per block.
@@ -418,7 +454,7 @@ void ChunkedKernelBuilder::copyRows(
       count * pieces,
       [&](Value i) {
         Value row = divui(i, pieces), col = muli(remui(i, pieces), elems);
-        nvgpu::DeviceAsyncCopyOp::create(b, dst, ValueRange{row, col}, src,
+        nvgpu::DeviceAsyncCopyOp::create(b, dst, dstIndex(row, col), src,
                                          srcIndex(row, col), dstElements,
                                          /*srcElements=*/Value(), bypassL1);
       },
@@ -428,10 +464,13 @@ void ChunkedKernelBuilder::copyRows(
 void ChunkedKernelBuilder::copyRawQK(Value chunkStart) {
   // Row t * R + r of the tile is rank r of token t.
   for (auto [src, rows] : {std::pair<Value, Value>{a.Q, qs}, {a.K, ks}})
-    copyRows(src, rows, M.CR, L.n, qkCopyBytes(), [&](Value row, Value n) {
-      Value tc = token(chunkStart, tokenOf(row)).clamped;
-      return qkIndex(tc, rankOf(row), n);
-    });
+    copyRows(
+        src, rows, M.CR, L.n, qkCopyBytes(),
+        [&](Value row, Value n) {
+          Value tc = token(chunkStart, tokenOf(row)).clamped;
+          return qkIndex(tc, rankOf(row), n);
+        },
+        [&](Value row, Value n) { return qkAt(row, n); });
   NVVM::CpAsyncCommitGroupOp::create(b);
 }
 
@@ -489,9 +528,12 @@ void ChunkedKernelBuilder::copyRawVZ(Value chunkStart) {
   Value gate = computesOutput() ? zRaw : Value();
   for (auto [src, rows] : {std::pair<Value, Value>{a.V, vRaw}, {a.Z, gate}})
     if (rows)
-      copyRows(src, rows, M.C, L.p, M.vzPiece, [&](Value t, Value p) {
-        return tokenIndex(token(chunkStart, t).clamped, p);
-      });
+      copyRows(
+          src, rows, M.C, L.p, M.vzPiece,
+          [&](Value t, Value p) {
+            return tokenIndex(token(chunkStart, t).clamped, p);
+          },
+          [](Value t, Value p) { return SmallVector<Value>{t, p}; });
   NVVM::CpAsyncCommitGroupOp::create(b);
 }
 
@@ -572,7 +614,7 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
         Value in = andi(token(chunkStart, t).valid, ult(n0, N));
         auto biased = [&](Value rows, Value bias) {
           Value raw = arith::ExtFOp::create(
-              b, vec(8, f32t), vload(vec(8, bf16), rows, {row, n0}));
+              b, vec(8, f32t), vload(vec(8, bf16), rows, qkAt(row, n0)));
           Value x = add(raw, vload(vec(8, f32t), bias, {r, n0}));
           return select(in, x, arith::ConstantOp::create(
                                    b, DenseElementsAttr::get(
@@ -617,7 +659,7 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
         }
         for (auto [x, rows] : {std::pair<Value, Value>{qv, qs}, {kv, ks}})
           vector::StoreOp::create(b, arith::TruncFOp::create(b, vec(8, bf16), x),
-                                  rows, ValueRange{row, n0},
+                                  rows, qkAt(row, n0),
                                   /*nontemporal=*/false, llvm::MaybeAlign(16));
       },
       4);
@@ -644,7 +686,7 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
           // read a clamped neighbour and are zeroed by the select.
           bool staged = qkCopyBytes() != 0;
           auto biased = [&](Value src, Value rows, Value bias, Value n, Value in) {
-            Value raw = staged ? load(rows, {row, n}) : load(src, qkIndex(tc, r, n));
+            Value raw = staged ? load(rows, qkAt(row, n)) : load(src, qkIndex(tc, r, n));
             Value x = add(raw, memref::LoadOp::create(b, bias, ValueRange{r, n}));
             return select(in, x, f32(0.0));
           };
@@ -662,10 +704,10 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
             rotatePair(q0, q1, cs, sn);
             rotatePair(k0, k1, cs, sn);
           }
-          store(q0, qs, {row, n0});
-          store(q1, qs, {row, n1});
-          store(k0, ks, {row, n0});
-          store(k1, ks, {row, n1});
+          store(q0, qs, qkAt(row, n0));
+          store(q1, qs, qkAt(row, n1));
+          store(k0, ks, qkAt(row, n0));
+          store(k1, ks, qkAt(row, n1));
         },
         8);
   // The angles the next chunk starts from (sin and cos do not see the wrap).
@@ -682,9 +724,74 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
     store(weight(idx(C - 1), t), wEnd, {row});
     store(math::ExpOp::create(b, aAt(t)), decay, {row});
   });
+  // The rotated tiles were written through the generic proxy; warpgroup
+  // MMA reads them through the async proxy (after the barrier that follows).
+  if (M.swizzledQK)
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKindAttr::get(b.getContext(), NVVM::ProxyKind::async_shared),
+        NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+}
+
+void ChunkedKernelBuilder::scoreTilesWgmma() {
+  // S = Q K^T as one chain of m64nWk16 warpgroup MMAs per warpgroup, both
+  // operands read from the swizzled tiles through descriptors: warpgroup w
+  // computes score columns [w W, (w + 1) W), W = CR / warpgroups.
+  const int64_t CR = M.CR, groups = warps / 4, width = CR / groups;
+  MLIRContext *ctx = b.getContext();
+  Type f32t = b.getF32Type(), i64t = b.getI64Type();
+  auto accType = LLVM::LLVMStructType::getLiteral(
+      ctx, SmallVector<Type>(width / 2, f32t));
+  Value acc = LLVM::PoisonOp::create(b, accType);
+  for (int64_t i = 0; i < width / 2; ++i)
+    acc = LLVM::InsertValueOp::create(b, acc, f32(0.0), ArrayRef<int64_t>{i});
+  Value u0 = muli(divui(warp, 4), width);
+  // The matrix descriptor of the 64- (or W-) row slice from `row0` of a
+  // tile, k-columns 16 kk .. 16 kk + 15: start address / 16, the stride
+  // between 8-row groups (1024 bytes) / 16 at bit 32, 128-byte swizzle
+  // (1 at bit 62). Within an atom the k-step moves the start by 32 bytes;
+  // the hardware applies the swizzle to the addresses it forms.
+  auto descriptor = [&](int64_t tile, Value row0, int64_t kk) {
+    Value addr = addi(addi(smemBase, tile + (kk / 4) * CR * 128 + (kk % 4) * 32),
+                      muli(row0, 128));
+    Value a64 = arith::IndexCastUIOp::create(b, i64t, addr);
+    auto c64 = [&](int64_t v) {
+      return arith::ConstantIntOp::create(b, i64t, v).getResult();
+    };
+    Value start = arith::ShRUIOp::create(
+        b, arith::AndIOp::create(b, a64, c64(0x3FFFF)), c64(4));
+    return arith::OrIOp::create(b, start,
+                                c64((int64_t(1024 >> 4) << 32) | (int64_t(1) << 62)))
+        .getResult();
+  };
+  auto bf16t = NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::bf16);
+  auto one = NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one);
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  for (int64_t kk = 0; kk < M.Np / 16; ++kk)
+    acc = NVVM::WgmmaMmaAsyncOp::create(
+        b, accType, acc, descriptor(M.qs, idx(0), kk), descriptor(M.ks, u0, kk),
+        NVVM::MMAShapeAttr::get(ctx, 64, width, 16), bf16t, bf16t,
+        NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
+        NVVM::WGMMAScaleOutAttr::get(ctx, NVVM::WGMMAScaleOut::one), one, one,
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
+        NVVM::MMAIntOverflowAttr());
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  // The accumulator layout is that of m16n8 tiles: warp w % 4 of the
+  // warpgroup holds rows 16 (w % 4) .. + 15, n-tile j in values 4j .. 4j + 3.
+  Value t0 = muli(remui(warp, 4), 16);
+  for (int64_t j = 0; j < width / 8; ++j)
+    for (int64_t e = 0; e < 4; ++e) {
+      Value t = accRow(t0, e), u = accCol(addi(u0, j * 8), e);
+      Value tt = tokenOf(t), ut = tokenOf(u);
+      Value x = LLVM::ExtractValueOp::create(b, acc, ArrayRef<int64_t>{4 * j + e});
+      store(select(ule(ut, tt), mul(x, weight(tt, ut)), f32(0.0)), sm, {t, u});
+    }
 }
 
 void ChunkedKernelBuilder::scoreTiles() {
+  if (M.swizzledQK)
+    return scoreTilesWgmma();
   // 16 x 16 tiles: one A fragment of Q serves two n-tiles of K.
   const int64_t CR = M.CR;
   const int64_t tilesPerRow = CR / 16, tiles = tilesPerRow * tilesPerRow;
@@ -971,7 +1078,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
   Value lastRow = muli(arith::SubIOp::create(b, minui(remaining, C), idx(1)), R);
   strided(R * N, [&](Value i) {
     Value r = divui(i, N), n = remui(i, N);
-    store(load(ks, {addi(lastRow, r), n}), kPrev, {r, n});
+    store(load(ks, qkAt(addi(lastRow, r), n)), kPrev, {r, n});
   });
   strided(R * P, [&](Value i) {
     Value r = divui(i, P), p = remui(i, P);
@@ -1111,8 +1218,19 @@ void ChunkedKernelBuilder::build() {
                          MemRefLayoutAttrInterface(), wg));
   Type bf16 = b.getBF16Type(), f32t = b.getF32Type();
   const int64_t CR = M.CR, R = M.R;
-  qs = view(M.qs, {CR, M.qkStride}, bf16);
-  ks = view(M.ks, {CR, M.qkStride}, bf16);
+  if (M.swizzledQK) {
+    Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
+    const int64_t align = SharedLayout::kSwizzleAlign;
+    smemPad = remui(arith::SubIOp::create(b, idx(align), remui(address, align)),
+                    align);
+    smemBase = addi(address, smemPad);
+    qs = view(M.qs, {M.Np / 64, CR, 64}, bf16);
+    ks = view(M.ks, {M.Np / 64, CR, 64}, bf16);
+  } else {
+    smemPad = idx(0);
+    qs = view(M.qs, {CR, M.qkStride}, bf16);
+    ks = view(M.ks, {CR, M.qkStride}, bf16);
+  }
   if (!M.vtFromRaw)
     vt = view(M.vt, {M.Pp, M.tStride}, bf16);
   sm = view(M.sm, {CR, M.tStride}, bf16);
