@@ -101,7 +101,7 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
   manifest["entry"] = spec.entryName();
   manifest["calling_convention"] =
       "bare-pointers: one device pointer per argument, then one per scratch "
-      "buffer";
+      "buffer, then one per tensor map";
   manifest["schedule"] = gpu->schedule;
   json::Array launches;
   for (const GpuLaunchBuild &l : gpu->launches) {
@@ -122,6 +122,13 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
   for (const GpuScratchBuild &b : gpu->scratch)
     scratch.push_back(json::Object{{"name", b.name}, {"bytes", b.bytes}});
   manifest["scratch"] = std::move(scratch);
+  json::Array maps;
+  for (const GpuTensorMapBuild &t : gpu->tensorMaps)
+    maps.push_back(json::Object{{"name", t.name},
+                                {"argument", t.argument},
+                                {"box", json::Array(t.box)},
+                                {"swizzle_bytes", t.swizzleBytes}});
+  manifest["tensor_maps"] = std::move(maps);
   return manifest;
 }
 
@@ -135,6 +142,7 @@ void mlir::ssm::printManifest(llvm::raw_ostream &os,
       "library",    "entry",          "calling_convention", "config_hash",
       "config",     "chunk_size",     "pipeline",      "host",
       "ptx",        "schedule",       "launches",      "scratch",
+      "tensor_maps",
       "config_string", "pass_pipeline", "arguments"};
   llvm::SmallVector<llvm::StringRef> keys(std::begin(order), std::end(order));
   for (const auto &member : manifest)

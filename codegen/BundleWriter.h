@@ -22,9 +22,14 @@
 //     spill_load_bytes, stack_bytes, shared_bytes} is what ptxas reported,
 //     for reading and for tests,
 //   scratch [{name, bytes}]: device buffers the runtime allocates (contents
-//     undefined) for the kernels to pass data between launches.
+//     undefined) for the kernels to pass data between launches,
+//   tensor_maps [{name, argument, box, swizzle_bytes}]: TMA tensor maps the
+//     runtime encodes (cuTensorMapEncodeTiled) over the buffer of argument
+//     `argument` (row-major, its dims innermost first), copying boxes of
+//     `box` elements (innermost first) with that swizzle, and places in
+//     device memory (128 bytes each).
 // Every GPU kernel takes one device pointer per argument in the order above,
-// then one per scratch buffer.
+// then one per scratch buffer, then one per tensor map.
 //
 // The manifest is written last, so a directory with a manifest holds a
 // complete bundle.
@@ -73,6 +78,14 @@ struct GpuScratchBuild {
   int64_t bytes = 0;
 };
 
+/// A TMA tensor map the runtime encodes over a layer argument's buffer.
+struct GpuTensorMapBuild {
+  std::string name;
+  int64_t argument = 0;
+  std::vector<int64_t> box;
+  int64_t swizzleBytes = 0;
+};
+
 /// The GPU kernels of a bundle, as the runtime launches them.
 struct GpuKernelBuild {
   std::string ptx;
@@ -80,6 +93,7 @@ struct GpuKernelBuild {
   /// In launch order; every launch takes the same parameters.
   std::vector<GpuLaunchBuild> launches;
   std::vector<GpuScratchBuild> scratch;
+  std::vector<GpuTensorMapBuild> tensorMaps;
   /// ssm-to-gpu's schedule: "tokens", "chunked" or "chunk-parallel".
   std::string schedule = "tokens";
 };

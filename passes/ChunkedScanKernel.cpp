@@ -102,6 +102,8 @@ struct SharedLayout {
   int64_t scanCols;
   /// The scan splits the chunk into this many segments of tokens.
   static constexpr int64_t kSegments = 8;
+  /// The mbarrier that the TMA copies of the swizzled tiles complete on.
+  int64_t mbar = 0;
   int64_t qs, ks, vt, sm, ys, scan, cosT, sinT, segSum, gamma, beta,
       wEnd, decay, kPrev, vPrev, qBias, kBias, thetaCarry, total;
   /// Raw V and Z rows ((C, P) bf16 each) that cp.async fills at the start
@@ -168,6 +170,8 @@ struct SharedLayout {
     kBias = take(R * Np * 4);
     vPrev = take(R * Pp * 4);
     thetaCarry = take(S * 4);
+    if (swizzledQK)
+      mbar = take(8);
     // V: a V^T tile, or the staged raw V (and Z) rows, with or without the
     // V^T tile. Staging may not cost a block per SM: the blocks an SM holds
     // are the fewer of what the shared memory and the registers allow.
@@ -361,6 +365,13 @@ private:
   /// into qs / ks (rows t * R + r, columns 0..N-1; tokens past the end copy
   /// the clamped last token, which the rotation zeroes).
   void copyRawQK(Value chunkStart);
+  /// The same by TMA: thread 0 expects the bytes on the mbarrier and issues
+  /// one box per 64 entries of Q and of K into the swizzled tiles.
+  void loadRawQKWithTma(Value chunkStart);
+  /// A shared-memory pointer (!llvm.ptr<3>) to byte `offset` past the
+  /// aligned base, and the generic pointer of a device-memory memref.
+  Value sharedPtr(int64_t offset, Value extra = Value());
+  Value globalPtr(Value memref);
   /// Starts the copies of the chunk's raw V and Z rows (token t, all P)
   /// into vRaw / zRaw.
   void copyRawVZ(Value chunkStart);
@@ -430,6 +441,9 @@ private:
   /// that the swizzled tiles start 1024-byte aligned; smemBase: the shared
   /// address after them.
   Value smem, smemPad, smemBase, g, q;
+  /// The parity of the mbarrier phase the current chunk's TMA copies
+  /// complete (i32; chunks alternate phases).
+  Value tmaPhase;
   /// ldmatrix lane offsets: A operands (and k-major B pairs, transposed)
   /// take matrices (rows, columns) 0-7 x 0-7, 8-15 x 0-7, 0-7 x 8-15,
   /// 8-15 x 8-15; n-major B pairs 0-7 x 0-7, 0-7 x 8-15, 8-15 x 0-7,
@@ -472,6 +486,55 @@ void ChunkedKernelBuilder::copyRawQK(Value chunkStart) {
         },
         [&](Value row, Value n) { return qkAt(row, n); });
   NVVM::CpAsyncCommitGroupOp::create(b);
+}
+
+Value ChunkedKernelBuilder::sharedPtr(int64_t offset, Value extra) {
+  Value address = addi(smemBase, offset);
+  if (extra)
+    address = addi(address, extra);
+  Value i64v = arith::IndexCastUIOp::create(b, b.getI64Type(), address);
+  return LLVM::IntToPtrOp::create(
+      b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/3), i64v);
+}
+
+Value ChunkedKernelBuilder::globalPtr(Value memref) {
+  Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, memref);
+  Value i64v = arith::IndexCastUIOp::create(b, b.getI64Type(), address);
+  return LLVM::IntToPtrOp::create(b, LLVM::LLVMPointerType::get(b.getContext()),
+                                  i64v);
+}
+
+void ChunkedKernelBuilder::loadRawQKWithTma(Value chunkStart) {
+  const int64_t atoms = M.Np / 64, boxBytes = 128 * M.CR;
+  Type i32t = b.getI32Type();
+  auto i32of = [&](Value v) {
+    return arith::IndexCastOp::create(b, i32t, v).getResult();
+  };
+  ifThen(eq(tid, 0), [&] {
+    Value bar = sharedPtr(M.mbar);
+    NVVM::MBarrierArriveExpectTxOp::create(
+        b, Type(), bar, i32(static_cast<int32_t>(2 * atoms * boxBytes)),
+        NVVM::MemScopeKindAttr(), BoolAttr(), Value());
+    // Box coordinates, innermost first: entry, group, [rank,] token, batch.
+    // Tokens past L (or past the packed row) read as zeros.
+    for (auto [map, tile] : {std::pair<Value, int64_t>{a.qMap, M.qs}, {a.kMap, M.ks}})
+      for (int64_t atom = 0; atom < atoms; ++atom) {
+        SmallVector<Value> coords = {i32(static_cast<int32_t>(atom * 64)),
+                                     i32of(gIdx)};
+        if (L.mimo)
+          coords.push_back(i32(0));
+        coords.append({i32of(packed(chunkStart)), i32of(dataBatch)});
+        // The destination in the shared::cluster window (a block is a
+        // cluster of one).
+        Value dst = LLVM::AddrSpaceCastOp::create(
+            b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/7),
+            sharedPtr(tile + atom * boxBytes));
+        NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+            b, dst, globalPtr(map), coords, bar,
+            ValueRange{}, Value(), Value(), NVVM::TMALoadModeAttr(), BoolAttr(),
+            NVVM::CTAGroupKindAttr(), Value());
+      }
+  });
 }
 
 void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
@@ -1151,7 +1214,9 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
                                                       ValueRange state) {
   // The previous chunk's epilogue still reads ys, ks and vt.
   gpu::BarrierOp::create(b);
-  if (qkCopyBytes())
+  if (a.qMap)
+    loadRawQKWithTma(chunkStart);
+  else if (qkCopyBytes())
     copyRawQK(chunkStart);
   if (M.vzPiece)
     copyRawVZ(chunkStart);
@@ -1160,11 +1225,15 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
     transposeV(chunkStart, /*fromRaw=*/false);
   gpu::BarrierOp::create(b);
   scanChunk();
-  if (qkCopyBytes() || M.vzPiece) {
+  if ((qkCopyBytes() && !a.qMap) || M.vzPiece) {
     // This thread's copies have landed; the barrier makes all of them
     // visible.
     NVVM::CpAsyncWaitGroupOp::create(b, 0);
   }
+  if (a.qMap)
+    // Every thread waits for the chunk's phase of the TMA mbarrier.
+    NVVM::MBarrierTryWaitParityOp::create(b, sharedPtr(M.mbar), tmaPhase,
+                                          i32(0x989680));
   gpu::BarrierOp::create(b);
   rotateChunk(chunkStart);
   if (M.vzPiece && !M.vtFromRaw)
@@ -1254,6 +1323,16 @@ void ChunkedKernelBuilder::build() {
       zRaw = view(M.zs, {C, P}, bf16);
   }
 
+  if (a.qMap) {
+    // One arrival (thread 0's expect-tx) per phase; the TMA copies complete
+    // the transaction bytes.
+    ifThen(eq(tid, 0), [&] {
+      NVVM::MBarrierInitOp::create(b, sharedPtr(M.mbar), i32(1), Value());
+      NVVM::FenceMbarrierInitOp::create(b);
+    });
+    gpu::BarrierOp::create(b);
+  }
+
   Value zero = idx(0);
   bool sequential = phase == ChunkedScanPhase::Sequential;
   // The chunk-parallel phases run one chunk per block along grid z.
@@ -1289,6 +1368,7 @@ void ChunkedKernelBuilder::build() {
     }
 
   if (!sequential) {
+    tmaPhase = i32(0);
     SmallVector<Value> state = processChunk(firstStart, init);
     if (phase == ChunkedScanPhase::ChunkStates) {
       // The chunk's contribution, its decay and its angle increment (the
@@ -1326,6 +1406,8 @@ void ChunkedKernelBuilder::build() {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value chunkStart = muli(loop.getInductionVar(), C);
+    tmaPhase = arith::IndexCastOp::create(b, b.getI32Type(),
+                                          remui(loop.getInductionVar(), 2));
     scf::YieldOp::create(
         b, processChunk(chunkStart, loop.getRegionIterArgs()));
   }
@@ -1417,6 +1499,16 @@ ChunkedKernelPlan planForChunkSize(const LayerShape &shape, int64_t chunkSize) {
                 std::to_string(plan.tokensPerChunk) + " tokens, more than the " +
                 std::to_string(kMaxSharedBytes) + " of an sm_90 block");
   plan.sharedBytes = layout.total;
+  // The swizzled tiles arrive by TMA: one box of 64 entries (128 bytes,
+  // the swizzle span) x 1 group [x R ranks] x the chunk's tokens x 1 batch
+  // row of Q (b, L, [R,] G, N), innermost first.
+  if (layout.swizzledQK) {
+    plan.tensorMaps = true;
+    plan.tensorMapBox = {64, 1};
+    if (shape.mimo)
+      plan.tensorMapBox.push_back(shape.rank);
+    plan.tensorMapBox.append({plan.tokensPerChunk, 1});
+  }
   plan.chunks = layout.chunks;
   return plan;
 }

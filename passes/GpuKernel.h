@@ -51,6 +51,9 @@ struct KernelArgs {
   /// (b, H, chunks), the angle increment of each chunk and the angles
   /// entering it (b, H, chunks, max(S, 1)).
   Value chunkStates, chunkDecay, chunkAngleEnd, chunkAngleStart;
+  /// TMA tensor maps of Q and K (memref<16xi64> in device memory; null when
+  /// the kernel copies with cp.async).
+  Value qMap, kMap;
 };
 
 /// Emits scalar arith/memref/scf code into a kernel body. Loads widen to
@@ -287,6 +290,10 @@ struct ChunkedKernelPlan {
   int64_t tokensPerChunk = 0;
   /// Chunks in the sequence.
   int64_t chunks = 0;
+  /// Whether the kernel loads each chunk's raw Q and K rows with TMA (then
+  /// it takes their tensor maps, boxes `tensorMapBox`, innermost first).
+  bool tensorMaps = false;
+  SmallVector<int64_t> tensorMapBox;
   std::string unsupported;
 };
 /// `chunkSize` counts rank-1 terms; 0 lets the planner choose (64, or 32

@@ -38,6 +38,11 @@ inline constexpr llvm::StringLiteral kChunkSizeAttrName = "ssm.chunk_size";
 /// its role (an argument attribute).
 inline constexpr llvm::StringLiteral kLaunchIndexAttrName = "ssm.launch_index";
 inline constexpr llvm::StringLiteral kScratchAttrName = "ssm.scratch";
+/// Marks a kernel argument that points at a TMA tensor map (a 128-byte
+/// CUtensorMap in device memory) of a layer argument: a dictionary with
+/// `argument` (the layer argument's index), `box` (the copied box, innermost
+/// dimension first) and `swizzle` (bytes: 128).
+inline constexpr llvm::StringLiteral kTensorMapAttrName = "ssm.tensor_map";
 
 /// Options of the named pipelines.
 struct SsmPipelineOptions : public PassPipelineOptions<SsmPipelineOptions> {

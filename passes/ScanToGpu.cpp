@@ -450,6 +450,35 @@ struct KernelRequest {
   int64_t smCount;
 };
 
+/// Appends the kernel arguments for the TMA tensor maps of Q and K (layer
+/// arguments 0 and 1) where the plan loads with TMA; returns how many.
+unsigned appendTensorMapArgs(OpBuilder &ob, const ChunkedKernelPlan &plan,
+                             SmallVector<Type> &argTypes) {
+  if (!plan.tensorMaps)
+    return 0;
+  // A CUtensorMap: 128 bytes.
+  Type map = MemRefType::get({16}, ob.getI64Type());
+  argTypes.append({map, map});
+  return 2;
+}
+
+/// Marks the tensor-map arguments from `first` on and points `args` at them.
+void markTensorMapArgs(OpBuilder &ob, gpu::GPUFuncOp kernel, unsigned first,
+                       unsigned count, const ChunkedKernelPlan &plan,
+                       KernelArgs &args) {
+  for (unsigned i = 0; i < count; ++i)
+    kernel.setArgAttr(
+        first + i, kTensorMapAttrName,
+        ob.getDictionaryAttr(
+            {ob.getNamedAttr("argument", ob.getI64IntegerAttr(i)),
+             ob.getNamedAttr("box", ob.getDenseI64ArrayAttr(plan.tensorMapBox)),
+             ob.getNamedAttr("swizzle", ob.getI64IntegerAttr(128))}));
+  if (count) {
+    args.qMap = kernel.getArgument(first);
+    args.kMap = kernel.getArgument(first + 1);
+  }
+}
+
 /// Threads per block of the chunk-boundary pass (phase 2).
 constexpr int64_t kChunkBoundaryThreads = 128;
 
@@ -503,6 +532,8 @@ void buildChunkParallelKernels(OpTy op, func::FuncOp func,
                    MemRefType::get({B, H, chunks}, f32),
                    MemRefType::get({B, H, chunks, angles}, f32),
                    MemRefType::get({B, H, chunks, angles}, f32)});
+  // Every launch of a bundle takes the same parameters: the tensor maps too.
+  unsigned maps = appendTensorMapArgs(ob, plan, argTypes);
 
   auto create = [&](StringRef suffix, int64_t launchIndex, int64_t threads,
                     int64_t gridZ, int64_t sharedBytes) {
@@ -519,6 +550,7 @@ void buildChunkParallelKernels(OpTy op, func::FuncOp func,
     args.chunkDecay = kernel.getArgument(layerArgs + 1);
     args.chunkAngleEnd = kernel.getArgument(layerArgs + 2);
     args.chunkAngleStart = kernel.getArgument(layerArgs + 3);
+    markTensorMapArgs(ob, kernel, layerArgs + 4, maps, plan, args);
     return std::make_pair(kernel, args);
   };
   auto [states, statesArgs] =
@@ -598,8 +630,11 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
                             << static_cast<int64_t>(blockSize);
 
   SmallVector<Type> argTypes = layerArgumentTypes(op);
+  const unsigned layerArgs = argTypes.size();
   OpBuilder ob(module.getBodyRegion());
   ob.setInsertionPointToEnd(module.getBody());
+  const unsigned maps =
+      useChunked ? appendTensorMapArgs(ob, chunked, argTypes) : 0;
   auto wg = gpu::AddressSpaceAttr::get(ob.getContext(),
                                        gpu::AddressSpace::Workgroup);
   Type f32 = ob.getF32Type();
@@ -622,6 +657,7 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
       {shape.heads, shape.batch, 1}, useChunked ? "chunked" : "tokens",
       useChunked ? chunked.sharedBytes : 0);
   KernelArgs args = argsOf(op, kernel.getArguments());
+  markTensorMapArgs(ob, kernel, layerArgs, maps, chunked, args);
   if (useChunked) {
     buildChunkedScanKernel(kernel, shape, args, blockSize,
                            chunked.tokensPerChunk, ChunkedScanPhase::Sequential);

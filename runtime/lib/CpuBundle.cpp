@@ -325,6 +325,7 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
     return false;
   m.launches.clear();
   m.scratch.clear();
+  m.tensorMaps.clear();
   if (const JsonValue *launches = root.get("launches")) {
     if (!launches->isArray() || launches->items().empty()) {
       error = "manifest.json: 'launches' is not a non-empty array";
@@ -380,6 +381,49 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
           if (r.error.empty() && buffer.bytes < 1)
             r.fail("'bytes' is not a positive byte count");
           m.scratch.push_back(std::move(buffer));
+        }))
+      return false;
+  }
+  if (const JsonValue *maps = root.get("tensor_maps")) {
+    if (!maps->isArray()) {
+      error = "manifest.json: 'tensor_maps' is not an array";
+      return false;
+    }
+    if (!readObjects(*maps, "tensor_maps", error, [&](FieldReader &r) {
+          BundleManifest::TensorMap map;
+          r.str("name", map.name);
+          r.integer("argument", map.argument);
+          r.integer("swizzle_bytes", map.swizzleBytes);
+          const JsonValue *box = r.error.empty()
+                                     ? r.member("box", JsonValue::Kind::Array,
+                                                "an array")
+                                     : nullptr;
+          if (!r.error.empty())
+            return;
+          if (map.argument < 0 ||
+              map.argument >= static_cast<int64_t>(m.arguments.size()))
+            return r.fail("'argument' is not the index of an argument");
+          const BundleArgument &arg = m.arguments[map.argument];
+          if (arg.dtype != "bf16")
+            return r.fail("describes '" + arg.name + "' of dtype " +
+                          arg.dtype + "; tensor maps are for bf16 arguments");
+          if (box->items().size() != arg.shape.size())
+            return r.fail("'box' has " + std::to_string(box->items().size()) +
+                          " entries for the " +
+                          std::to_string(arg.shape.size()) + " dimensions of '" +
+                          arg.name + "'");
+          for (const JsonValue &size : box->items())
+            if (size.isNumber() && size.asInt() >= 1 && size.asInt() <= 256)
+              map.box.push_back(size.asInt());
+            else
+              return r.fail("'box' holds an entry that is not in [1, 256]");
+          if (map.swizzleBytes != 128)
+            return r.fail("'swizzle_bytes' is " +
+                          std::to_string(map.swizzleBytes) +
+                          "; this runtime encodes 128-byte swizzles");
+          if (map.box[0] * 2 > map.swizzleBytes)
+            return r.fail("the box's inner extent exceeds the swizzle span");
+          m.tensorMaps.push_back(std::move(map));
         }))
       return false;
   }

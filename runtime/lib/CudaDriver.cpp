@@ -75,7 +75,9 @@ const CudaDriver *CudaDriver::get(std::string &error) {
         bind(lib, d.cuEventSynchronize, "cuEventSynchronize", nullptr, missing) &&
         bind(lib, d.cuEventElapsedTime, "cuEventElapsedTime", nullptr, missing) &&
         bind(lib, d.cuGetErrorName, "cuGetErrorName", nullptr, missing) &&
-        bind(lib, d.cuGetErrorString, "cuGetErrorString", nullptr, missing);
+        bind(lib, d.cuGetErrorString, "cuGetErrorString", nullptr, missing) &&
+        bind(lib, d.cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled", nullptr,
+             missing);
     if (!ok) {
       loadError = "the CUDA driver in libcuda.so.1 lacks " + missing +
                   "; update the NVIDIA driver";

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -182,7 +183,8 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
         }
   }
   DeviceBuffers buffers{
-      &d, std::vector<CUdeviceptr>(host.size() + m.scratch.size(), 0)};
+      &d, std::vector<CUdeviceptr>(
+              host.size() + m.scratch.size() + m.tensorMaps.size(), 0)};
   // What each kernel parameter points at (shared buffers appear twice here,
   // once in `buffers`).
   std::vector<CUdeviceptr> args(buffers.pointers.size(), 0);
@@ -216,6 +218,42 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
                ("cuMemAlloc (scratch '" + m.scratch[j].name + "', " +
                 std::to_string(m.scratch[j].bytes) + " bytes)")
                    .c_str()))
+      return false;
+    args[i] = buffers.pointers[i];
+    params[i] = &args[i];
+  }
+  // TMA tensor maps over argument buffers (row-major: dimensions innermost
+  // first, strides in bytes), encoded here and copied to device memory,
+  // where the kernels' bulk tensor copies read them.
+  for (size_t j = 0; j < m.tensorMaps.size(); ++j) {
+    const BundleManifest::TensorMap &t = m.tensorMaps[j];
+    const std::vector<int64_t> &shape = shapes[t.argument];
+    const size_t rank = shape.size();
+    std::vector<unsigned long long> dims(rank), strides(rank);
+    std::vector<unsigned> box(rank), elementStrides(rank, 1);
+    unsigned long long stride = 2; // bf16
+    for (size_t k = 0; k < rank; ++k) {
+      dims[k] = static_cast<unsigned long long>(shape[rank - 1 - k]);
+      strides[k] = stride;
+      stride *= dims[k];
+      // Boxes may reach past the tensor (TMA fills zeros there) and must
+      // not shrink: the kernels expect the whole box's bytes.
+      box[k] = static_cast<unsigned>(t.box[k]);
+    }
+    alignas(64) unsigned char map[kCuTensorMapBytes];
+    CUresult r = d.cuTensorMapEncodeTiled(
+        map, kCuTensorMapDataTypeBfloat16, static_cast<unsigned>(rank),
+        reinterpret_cast<void *>(static_cast<uintptr_t>(args[t.argument])),
+        dims.data(), strides.data() + 1, box.data(), elementStrides.data(),
+        kCuTensorMapInterleaveNone, kCuTensorMapSwizzle128B,
+        kCuTensorMapL2Promotion256B, kCuTensorMapFloatOobFillNone);
+    std::string what = "tensor map '" + t.name + "'";
+    size_t i = host.size() + m.scratch.size() + j;
+    if (!check(r, ("cuTensorMapEncodeTiled (" + what + ")").c_str()) ||
+        !check(d.cuMemAlloc(&buffers.pointers[i], kCuTensorMapBytes),
+               ("cuMemAlloc (" + what + ")").c_str()) ||
+        !check(d.cuMemcpyHtoD(buffers.pointers[i], map, kCuTensorMapBytes),
+               ("cuMemcpyHtoD (" + what + ")").c_str()))
       return false;
     args[i] = buffers.pointers[i];
     params[i] = &args[i];

@@ -348,6 +348,16 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
       kernel.scratch.push_back(
           {name.str(), type.getNumElements() * type.getElementTypeBitWidth() / 8});
     }
+  // The TMA tensor maps: the arguments marked as such, after the scratch.
+  for (unsigned i = 0; i < first.getNumArguments(); ++i)
+    if (auto map = first.getArgAttrOfType<DictionaryAttr>(i, kTensorMapAttrName)) {
+      GpuTensorMapBuild t;
+      t.argument = map.getAs<IntegerAttr>("argument").getInt();
+      t.name = getLayerArguments(spec)[t.argument].name + "_map";
+      llvm::append_range(t.box, map.getAs<DenseI64ArrayAttr>("box").asArrayRef());
+      t.swizzleBytes = map.getAs<IntegerAttr>("swizzle").getInt();
+      kernel.tensorMaps.push_back(std::move(t));
+    }
 
   PassManager pm(&context, ModuleOp::getOperationName());
   addGpuLoweringPasses(pm, options);

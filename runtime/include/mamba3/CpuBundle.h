@@ -63,6 +63,17 @@ struct BundleManifest {
     int64_t bytes = 0;
   };
   std::vector<Scratch> scratch;
+  /// GPU bundles only: TMA tensor maps over argument buffers, which every
+  /// kernel takes after the scratch buffers (a pointer to 128 bytes each).
+  struct TensorMap {
+    std::string name;
+    /// The argument whose buffer the map describes (row-major, its shape).
+    int64_t argument = 0;
+    /// The box each copy moves, innermost dimension first.
+    std::vector<int64_t> box;
+    int64_t swizzleBytes = 0;
+  };
+  std::vector<TensorMap> tensorMaps;
 
   bool isStep() const { return kind == "step"; }
 };

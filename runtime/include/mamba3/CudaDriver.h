@@ -66,6 +66,16 @@ struct CudaDriver {
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
   CUresult (*cuGetErrorName)(CUresult, const char **);
   CUresult (*cuGetErrorString)(CUresult, const char **);
+  /// Encodes a TMA tensor map (CUtensorMap: 128 opaque bytes). The enums
+  /// are ints (kCuTensorMap* below).
+  CUresult (*cuTensorMapEncodeTiled)(void *tensorMap, int dataType,
+                                     unsigned rank, void *globalAddress,
+                                     const unsigned long long *globalDim,
+                                     const unsigned long long *globalStrides,
+                                     const unsigned *boxDim,
+                                     const unsigned *elementStrides,
+                                     int interleave, int swizzle,
+                                     int l2Promotion, int oobFill);
 
   /// Loads libcuda.so.1 and initializes the driver once per process. Returns
   /// nullptr with `error` set ("no CUDA driver ...") when that fails.
@@ -82,6 +92,13 @@ enum : int {
   kCuDevAttrComputeCapabilityMinor = 76,
   kCuFuncAttrMaxDynamicSharedSize = 8,
   kCuStreamCaptureModeGlobal = 0,
+  kCuTensorMapDataTypeBfloat16 = 9,
+  kCuTensorMapInterleaveNone = 0,
+  kCuTensorMapSwizzle128B = 3,
+  kCuTensorMapL2Promotion256B = 3,
+  kCuTensorMapFloatOobFillNone = 0,
+  /// Bytes of a CUtensorMap.
+  kCuTensorMapBytes = 128,
 };
 
 /// The primary context of device 0, current on the calling thread.
