@@ -68,6 +68,9 @@ constexpr int64_t kRegistersPerThread = 256;
 
 /// Blocks of `threads` an SM holds when ptxas gives each thread the 255
 /// registers the state fragments and the unrolled phases usually take.
+/// (Capping them for a third block at N = 64 with .minnctapersm 3 gave 168
+/// registers without spills but ran 40% slower on an H200: 837 against
+/// 596 us at b=8, L=4096, H=32, P=64.)
 int64_t blocksPerSmByRegisters(int64_t threads) {
   return std::max<int64_t>(1, 65536 / (threads * kRegistersPerThread));
 }
@@ -102,7 +105,8 @@ struct SharedLayout {
   int64_t scanCols;
   /// The scan splits the chunk into this many segments of tokens.
   static constexpr int64_t kSegments = 8;
-  /// The mbarrier that the TMA copies of the swizzled tiles complete on.
+  /// The mbarriers (one per q/k buffer) that the TMA copies of the swizzled
+  /// tiles complete on.
   int64_t mbar = 0;
   int64_t qs, ks, vt, sm, ys, scan, cosT, sinT, segSum, gamma, beta,
       wEnd, decay, kPrev, vPrev, qBias, kBias, thetaCarry, total;
@@ -126,7 +130,29 @@ struct SharedLayout {
   bool vtFromRaw = false;
   int64_t vRawStride = 0;
 
+  /// Q/K tiles per kind: 2 where the one-pass kernel loads chunk c + 1 by
+  /// TMA while chunk c computes (when the second pair of tiles costs no
+  /// block per SM), else 1. Buffer b of q starts at qs + b * tileBytes.
+  int64_t qkBuffers = 1, tileBytes = 0;
+
   SharedLayout(const LayerShape &L, int64_t chunk, int64_t threads) {
+    layOut(L, chunk, threads, 1);
+    if (!swizzledQK)
+      return;
+    SharedLayout doubled = *this;
+    doubled.layOut(L, chunk, threads, 2);
+    int64_t blocks = std::min(blocksPerSm(total), blocksPerSmByRegisters(threads));
+    if (doubled.total <= kMaxSharedBytes && blocksPerSm(doubled.total) >= blocks)
+      *this = doubled;
+  }
+
+private:
+  void layOut(const LayerShape &L, int64_t chunk, int64_t threads,
+              int64_t buffers) {
+    qkBuffers = buffers;
+    vzPiece = vs = zs = 0;
+    vtFromRaw = false;
+    vRawStride = 0;
     C = chunk;
     R = L.rank;
     CR = C * R;
@@ -149,8 +175,9 @@ struct SharedLayout {
     swizzledQK = L.n % 64 == 0 && CR == 64 && threads % 128 == 0;
     if (swizzledQK)
       qkStride = Np;
-    qs = take(CR * qkStride * 2);
-    ks = take(CR * qkStride * 2);
+    tileBytes = CR * qkStride * 2;
+    qs = take(qkBuffers * tileBytes);
+    ks = take(qkBuffers * tileBytes);
     sm = take(CR * tStride * 2);
     // The scanned angles and decay exponents and the cos/sin tables are dead
     // once the scores are weighted, before the output tile is written: they
@@ -171,7 +198,7 @@ struct SharedLayout {
     vPrev = take(R * Pp * 4);
     thetaCarry = take(S * 4);
     if (swizzledQK)
-      mbar = take(8);
+      mbar = take(8 * qkBuffers);
     // V: a V^T tile, or the staged raw V (and Z) rows, with or without the
     // V^T tile. Staging may not cost a block per SM: the blocks an SM holds
     // are the fewer of what the shared memory and the registers allow.
@@ -227,7 +254,7 @@ private:
     if (!M.swizzledQK)
       return {row, n};
     Value chunk = arith::XOrIOp::create(b, remui(divui(n, 8), 8), remui(row, 8));
-    return {divui(n, 64), row, addi(muli(chunk, 8), remui(n, 8))};
+    return {qkBuf, divui(n, 64), row, addi(muli(chunk, 8), remui(n, 8))};
   }
 
   // bf16 pairs packed in 32-bit words, the operand format of mma.sync.
@@ -367,7 +394,7 @@ private:
   void copyRawQK(Value chunkStart);
   /// The same by TMA: thread 0 expects the bytes on the mbarrier and issues
   /// one box per 64 entries of Q and of K into the swizzled tiles.
-  void loadRawQKWithTma(Value chunkStart);
+  void loadRawQKWithTma(Value chunkStart, Value buffer);
   /// A shared-memory pointer (!llvm.ptr<3>) to byte `offset` past the
   /// aligned base, and the generic pointer of a device-memory memref.
   Value sharedPtr(int64_t offset, Value extra = Value());
@@ -441,9 +468,12 @@ private:
   /// that the swizzled tiles start 1024-byte aligned; smemBase: the shared
   /// address after them.
   Value smem, smemPad, smemBase, g, q;
-  /// The parity of the mbarrier phase the current chunk's TMA copies
-  /// complete (i32; chunks alternate phases).
-  Value tmaPhase;
+  /// The q/k buffer of the current chunk (index), and the parity of the
+  /// phase of its mbarrier that the chunk's TMA copies complete (i32).
+  Value qkBuf, tmaPhase;
+  /// In the one-pass kernel with two q/k buffers: the current chunk's
+  /// index and the block's chunk count, for loading the next chunk.
+  Value chunkIndex, chunkCount;
   /// ldmatrix lane offsets: A operands (and k-major B pairs, transposed)
   /// take matrices (rows, columns) 0-7 x 0-7, 8-15 x 0-7, 0-7 x 8-15,
   /// 8-15 x 8-15; n-major B pairs 0-7 x 0-7, 0-7 x 8-15, 8-15 x 0-7,
@@ -504,14 +534,14 @@ Value ChunkedKernelBuilder::globalPtr(Value memref) {
                                   i64v);
 }
 
-void ChunkedKernelBuilder::loadRawQKWithTma(Value chunkStart) {
+void ChunkedKernelBuilder::loadRawQKWithTma(Value chunkStart, Value buffer) {
   const int64_t atoms = M.Np / 64, boxBytes = 128 * M.CR;
   Type i32t = b.getI32Type();
   auto i32of = [&](Value v) {
     return arith::IndexCastOp::create(b, i32t, v).getResult();
   };
   ifThen(eq(tid, 0), [&] {
-    Value bar = sharedPtr(M.mbar);
+    Value bar = sharedPtr(M.mbar, muli(buffer, 8));
     NVVM::MBarrierArriveExpectTxOp::create(
         b, Type(), bar, i32(static_cast<int32_t>(2 * atoms * boxBytes)),
         NVVM::MemScopeKindAttr(), BoolAttr(), Value());
@@ -528,7 +558,7 @@ void ChunkedKernelBuilder::loadRawQKWithTma(Value chunkStart) {
         // cluster of one).
         Value dst = LLVM::AddrSpaceCastOp::create(
             b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/7),
-            sharedPtr(tile + atom * boxBytes));
+            sharedPtr(tile + atom * boxBytes, muli(buffer, M.tileBytes)));
         NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
             b, dst, globalPtr(map), coords, bar,
             ValueRange{}, Value(), Value(), NVVM::TMALoadModeAttr(), BoolAttr(),
@@ -815,7 +845,7 @@ void ChunkedKernelBuilder::scoreTilesWgmma() {
   // the hardware applies the swizzle to the addresses it forms.
   auto descriptor = [&](int64_t tile, Value row0, int64_t kk) {
     Value addr = addi(addi(smemBase, tile + (kk / 4) * CR * 128 + (kk % 4) * 32),
-                      muli(row0, 128));
+                      addi(muli(row0, 128), muli(qkBuf, M.tileBytes)));
     Value a64 = arith::IndexCastUIOp::create(b, i64t, addr);
     auto c64 = [&](int64_t v) {
       return arith::ConstantIntOp::create(b, i64t, v).getResult();
@@ -1214,9 +1244,15 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
                                                       ValueRange state) {
   // The previous chunk's epilogue still reads ys, ks and vt.
   gpu::BarrierOp::create(b);
-  if (a.qMap)
-    loadRawQKWithTma(chunkStart);
-  else if (qkCopyBytes())
+  if (a.qMap && chunkIndex) {
+    // The next chunk's q/k into the other buffer, while this one computes
+    // (its buffer's last reader, chunk c - 1, is past the barrier above).
+    Value next = addi(chunkIndex, 1);
+    ifThen(ult(next, chunkCount),
+           [&] { loadRawQKWithTma(addi(chunkStart, M.C), remui(next, 2)); });
+  } else if (a.qMap) {
+    loadRawQKWithTma(chunkStart, qkBuf);
+  } else if (qkCopyBytes())
     copyRawQK(chunkStart);
   if (M.vzPiece)
     copyRawVZ(chunkStart);
@@ -1232,8 +1268,8 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
   }
   if (a.qMap)
     // Every thread waits for the chunk's phase of the TMA mbarrier.
-    NVVM::MBarrierTryWaitParityOp::create(b, sharedPtr(M.mbar), tmaPhase,
-                                          i32(0x989680));
+    NVVM::MBarrierTryWaitParityOp::create(
+        b, sharedPtr(M.mbar, muli(qkBuf, 8)), tmaPhase, i32(0x989680));
   gpu::BarrierOp::create(b);
   rotateChunk(chunkStart);
   if (M.vzPiece && !M.vtFromRaw)
@@ -1287,14 +1323,15 @@ void ChunkedKernelBuilder::build() {
                          MemRefLayoutAttrInterface(), wg));
   Type bf16 = b.getBF16Type(), f32t = b.getF32Type();
   const int64_t CR = M.CR, R = M.R;
+  qkBuf = idx(0);
   if (M.swizzledQK) {
     Value address = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
     const int64_t align = SharedLayout::kSwizzleAlign;
     smemPad = remui(arith::SubIOp::create(b, idx(align), remui(address, align)),
                     align);
     smemBase = addi(address, smemPad);
-    qs = view(M.qs, {M.Np / 64, CR, 64}, bf16);
-    ks = view(M.ks, {M.Np / 64, CR, 64}, bf16);
+    qs = view(M.qs, {M.qkBuffers, M.Np / 64, CR, 64}, bf16);
+    ks = view(M.ks, {M.qkBuffers, M.Np / 64, CR, 64}, bf16);
   } else {
     smemPad = idx(0);
     qs = view(M.qs, {CR, M.qkStride}, bf16);
@@ -1327,7 +1364,9 @@ void ChunkedKernelBuilder::build() {
     // One arrival (thread 0's expect-tx) per phase; the TMA copies complete
     // the transaction bytes.
     ifThen(eq(tid, 0), [&] {
-      NVVM::MBarrierInitOp::create(b, sharedPtr(M.mbar), i32(1), Value());
+      for (int64_t buffer = 0; buffer < M.qkBuffers; ++buffer)
+        NVVM::MBarrierInitOp::create(b, sharedPtr(M.mbar + 8 * buffer), i32(1),
+                                     Value());
       NVVM::FenceMbarrierInitOp::create(b);
     });
     gpu::BarrierOp::create(b);
@@ -1368,6 +1407,7 @@ void ChunkedKernelBuilder::build() {
     }
 
   if (!sequential) {
+    qkBuf = zero;
     tmaPhase = i32(0);
     SmallVector<Value> state = processChunk(firstStart, init);
     if (phase == ChunkedScanPhase::ChunkStates) {
@@ -1401,13 +1441,27 @@ void ChunkedKernelBuilder::build() {
 
   // A varlen sequence has ceil(length / C) chunks.
   Value chunks = L.varlen ? divui(addi(seqLength, C - 1), C) : idx(M.chunks);
+  // With two q/k buffers, chunk 0's copies start before the loop and each
+  // chunk starts the next one's.
+  const bool prefetch = a.qMap && M.qkBuffers == 2;
+  if (prefetch)
+    loadRawQKWithTma(zero, zero);
   auto loop = scf::ForOp::create(b, zero, chunks, idx(1), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
-    Value chunkStart = muli(loop.getInductionVar(), C);
-    tmaPhase = arith::IndexCastOp::create(b, b.getI32Type(),
-                                          remui(loop.getInductionVar(), 2));
+    Value c = loop.getInductionVar();
+    Value chunkStart = muli(c, C);
+    // Chunk c uses buffer c % 2 for the (c / 2)-th time with two buffers,
+    // buffer 0 for the c-th time with one; phases alternate per use.
+    Value use = c;
+    if (prefetch) {
+      qkBuf = remui(c, 2);
+      use = divui(c, 2);
+      chunkIndex = c;
+      chunkCount = chunks;
+    }
+    tmaPhase = arith::IndexCastOp::create(b, b.getI32Type(), remui(use, 2));
     scf::YieldOp::create(
         b, processChunk(chunkStart, loop.getRegionIterArgs()));
   }
