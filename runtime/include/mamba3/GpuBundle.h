@@ -6,8 +6,10 @@
 // toolkit: it talks to libcuda through CudaDriver (dlopened), loads the
 // cubin (the PTX when the driver rejects the cubin), and runs the manifest's
 // launches in order (one kernel, or the three of the chunk-parallel
-// schedule), each with its grid and block, one device pointer per argument
-// and then one per scratch buffer.
+// schedule), each with its grid and block, one device pointer per argument,
+// then one per scratch buffer, then one per TMA tensor map (encoded here
+// with cuTensorMapEncodeTiled over an argument's buffer, 128 bytes in
+// device memory).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MAMBA3_GPUBUNDLE_H
