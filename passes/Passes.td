@@ -124,12 +124,17 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     `schedule=chunked` (ChunkedScanKernel.cpp): the chunked form of the
     spec. Per chunk of `chunk-size` tokens the block stages the chunk in
     shared memory, scans the decay and the rotary angles, rotates q/k to
-    bf16, and runs the three matmuls on tensor cores (nvvm.mma.sync
-    m16n8k16, bf16 in, f32 accumulate): the masked scores Q K^T o W, the
-    output Y^T = H' Q^T diag(exp a) + V^T S^T with the state fragments as
-    the A operand, and the state update H <- exp(a_end) H' + V^T diag(w) K.
-    One warp per 16 state rows (at least 4 warps); shared memory is
-    dynamic. Applies to bf16 prefill with N <= 256, P <= 256, rank <= 8;
+    bf16, and runs the three matmuls on tensor cores (bf16 in, f32
+    accumulate): the masked scores Q K^T o W, the output
+    Y^T = H' Q^T diag(exp a) + V^T S^T with the state fragments as the A
+    operand, and the state update H <- exp(a_end) H' + V^T diag(w) K
+    (nvvm.mma.sync m16n8k16 with ldmatrix fragments). Where N % 64 == 0,
+    chunks are 64 rows and the block is whole warpgroups, q and k arrive
+    by TMA (nvvm.cp.async.bulk.tensor on an mbarrier; the kernel then takes
+    two tensor-map arguments marked `ssm.tensor_map` after the others) in
+    the 128-byte-swizzled layout, and the scores run on warpgroup MMA
+    (nvvm.wgmma.mma_async). One warp per 16 state rows (at least 4 warps);
+    shared memory is dynamic. Applies to bf16 prefill with N <= 256, P <= 256, rank <= 8;
     for MIMO a chunk of `chunk-size` rank-1 terms is chunk-size / R tokens
     (rounded to whole 16-row tiles), row t * R + r holding rank r of token
     t, with the block-structured weights W((t, r), (u, r')) = w(t, u).

@@ -75,9 +75,12 @@ const CudaDriver *CudaDriver::get(std::string &error) {
         bind(lib, d.cuEventSynchronize, "cuEventSynchronize", nullptr, missing) &&
         bind(lib, d.cuEventElapsedTime, "cuEventElapsedTime", nullptr, missing) &&
         bind(lib, d.cuGetErrorName, "cuGetErrorName", nullptr, missing) &&
-        bind(lib, d.cuGetErrorString, "cuGetErrorString", nullptr, missing) &&
-        bind(lib, d.cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled", nullptr,
-             missing);
+        bind(lib, d.cuGetErrorString, "cuGetErrorString", nullptr, missing);
+    // Optional: only bundles whose kernels load by TMA need it (drivers of
+    // CUDA 12 and later have it); GpuBundle says so when it is absent.
+    d.cuTensorMapEncodeTiled =
+        reinterpret_cast<decltype(d.cuTensorMapEncodeTiled)>(
+            dlsym(lib, "cuTensorMapEncodeTiled"));
     if (!ok) {
       loadError = "the CUDA driver in libcuda.so.1 lacks " + missing +
                   "; update the NVIDIA driver";

@@ -225,6 +225,12 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
   // TMA tensor maps over argument buffers (row-major: dimensions innermost
   // first, strides in bytes), encoded here and copied to device memory,
   // where the kernels' bulk tensor copies read them.
+  if (!m.tensorMaps.empty() && !d.cuTensorMapEncodeTiled) {
+    error = "the bundle's kernels load by TMA, and the CUDA driver in "
+            "libcuda.so.1 lacks cuTensorMapEncodeTiled; use a driver of CUDA "
+            "12 or later";
+    return false;
+  }
   for (size_t j = 0; j < m.tensorMaps.size(); ++j) {
     const BundleManifest::TensorMap &t = m.tensorMaps[j];
     const std::vector<int64_t> &shape = shapes[t.argument];

@@ -67,7 +67,7 @@ struct CudaDriver {
   CUresult (*cuGetErrorName)(CUresult, const char **);
   CUresult (*cuGetErrorString)(CUresult, const char **);
   /// Encodes a TMA tensor map (CUtensorMap: 128 opaque bytes). The enums
-  /// are ints (kCuTensorMap* below).
+  /// are ints (kCuTensorMap* below). Null with a driver older than CUDA 12.
   CUresult (*cuTensorMapEncodeTiled)(void *tensorMap, int dataType,
                                      unsigned rank, void *globalAddress,
                                      const unsigned long long *globalDim,
