@@ -249,6 +249,13 @@ private:
     return memref::ViewOp::create(b, type, smem, addi(smemPad, offset),
                                   ValueRange{});
   }
+  /// Indices of element (row, column) of a shared tile: the q and k tiles
+  /// may be swizzled (qkAt), the others are row-major.
+  SmallVector<Value> tileIndex(Value view, Value row, Value column) {
+    if (view == qs || view == ks)
+      return qkAt(row, column);
+    return {row, column};
+  }
   /// Indices of element (row, n) of the q or k tile.
   SmallVector<Value> qkAt(Value row, Value n) {
     if (!M.swizzledQK)
@@ -313,12 +320,10 @@ private:
                               const LaneOffsets &at, bool transpose = false) {
     Type bf16 = b.getBF16Type(), i32t = b.getI32Type();
     auto type = VectorType::get({4, 2}, bf16);
-    Value row = addi(r0, at.row), col = addi(c0, at.col);
-    SmallVector<Value> indices = {row, col};
-    if (view == qs || view == ks)
-      indices = qkAt(row, col);
-    Value tiles = nvgpu::LdMatrixOp::create(b, type, view, indices, transpose,
-                                            /*numTiles=*/4);
+    Value tiles = nvgpu::LdMatrixOp::create(
+        b, type, view,
+        tileIndex(view, addi(r0, at.row), addi(c0, at.col)), transpose,
+        /*numTiles=*/4);
     SmallVector<Value> words;
     for (int64_t m = 0; m < 4; ++m) {
       Value pair = vector::ExtractOp::create(b, tiles, ArrayRef<int64_t>{m});
