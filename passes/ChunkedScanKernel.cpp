@@ -4,20 +4,25 @@
 // form of spec/mamba3-core.md), carrying the P x N fp32 state in registers as
 // mma.sync accumulator fragments. Per chunk of C tokens:
 //
-//   copy      cp.async of the chunk's raw bf16 q, k rows into the q/k
-//             tiles and (where the tiles fit) of its V and Z rows, issued
-//             first so that their latency overlaps staging and the scan
+//   copy      the chunk's raw bf16 q, k rows into the q/k tiles: by TMA
+//             (bulk tensor copies completing on an mbarrier; with two
+//             buffers, started during the previous chunk) into swizzled
+//             tiles, else by cp.async; its V and Z rows by cp.async where
+//             the tiles fit; issued first so that their latency overlaps
+//             staging and the scan
 //   stage     the trapezoid weights and the angle increments
 //             pi tanh(angle) dt into shared memory; prefix-sum the decay a_t
 //             and the angles theta_t over the chunk (segmented, two short
 //             chains)
 //   rotate    q and k (bias, then Rot(theta_t)) in place as bf16, and V^T
+//             where the staged V rows cannot serve as it
 //   scores    S = Q K^T on tensor cores, weighted by the causal 3-term
 //             mask W(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1})
 //   output    Y^T = (H + beta_c v_{c-1} k_{c-1}^T) Q^T diag(exp(a_t))
 //                   + V^T S^T                       (H as the A operand)
 //   state     H <- exp(a_end) H' + V^T diag(w_end) K
-//   epilogue  skip, gate and the bf16 store of out, coalesced along P
+//   epilogue  skip, gate and the bf16 store of out, 16 bytes at a time
+//             along P
 //
 // The previous-token term of the trapezoid rule that crosses the chunk
 // boundary is folded into the state before the chunk (H' above), so chunks
@@ -32,9 +37,9 @@
 // instruction; the transposed operands, K of the state update and V^T from
 // the staged V rows, through its transpose, so there is no K^T or V^T
 // copy); padded row strides (or the swizzle) make the eight rows of a
-// matrix hit different banks. The warps that own
-// state rows (16 rows each) do the output and state matmuls; all warps stage,
-// rotate and compute score tiles.
+// matrix hit different banks. The warps that own state rows (16 rows each)
+// do the output and state matmuls; all warps stage, rotate and compute the
+// scores.
 //
 //===----------------------------------------------------------------------===//
 
