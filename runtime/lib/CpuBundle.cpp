@@ -404,6 +404,9 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
               map.argument >= static_cast<int64_t>(m.arguments.size()))
             return r.fail("'argument' is not the index of an argument");
           const BundleArgument &arg = m.arguments[map.argument];
+          if (arg.isOutput)
+            return r.fail("describes the output '" + arg.name +
+                          "'; tensor maps are for inputs the kernels load");
           if (arg.dtype != "bf16")
             return r.fail("describes '" + arg.name + "' of dtype " +
                           arg.dtype + "; tensor maps are for bf16 arguments");
