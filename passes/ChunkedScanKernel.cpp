@@ -430,6 +430,19 @@ private:
                   select(ult(u, t), betaNext, f32(0.0)));
     return mul(w, math::ExpOp::create(b, sub(aAt(t), aAt(u))));
   }
+  /// A vector of `type` from `view` at `at`: shared arrays, their rows and
+  /// the global rows read here start 16-byte aligned.
+  Value loadVector(VectorType type, Value view, ValueRange at) {
+    int64_t bytes = type.getNumElements() * type.getElementTypeBitWidth() / 8;
+    return vector::LoadOp::create(b, type, view, at, /*nontemporal=*/false,
+                                  llvm::MaybeAlign(std::min<int64_t>(bytes, 16)));
+  }
+  /// Stores score (t, u) of the chunk, its q.k product `dot` weighted by
+  /// the causal 3-term mask (zero above the diagonal of tokens).
+  void storeScore(Value t, Value u, Value dot) {
+    Value tt = tokenOf(t), ut = tokenOf(u);
+    store(select(ule(ut, tt), mul(dot, weight(tt, ut)), f32(0.0)), sm, {t, u});
+  }
   /// v of a row of the chunk at p: the staged V rows when they serve as
   /// V^T, else V^T.
   Value vOf(Value row, Value p) {
@@ -701,13 +714,6 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
   const int64_t N = L.n, S = L.s, groups = M.Np / 8;
   Type bf16 = b.getBF16Type(), f32t = b.getF32Type();
   auto vec = [&](int64_t n, Type elem) { return VectorType::get({n}, elem); };
-  // Shared arrays and their rows start 16-byte aligned.
-  auto vload = [&](Type type, Value view, ValueRange at) -> Value {
-    auto vt = cast<VectorType>(type);
-    int64_t bytes = vt.getNumElements() * vt.getElementTypeBitWidth() / 8;
-    return vector::LoadOp::create(b, vt, view, at, /*nontemporal=*/false,
-                                  llvm::MaybeAlign(std::min<int64_t>(bytes, 16)));
-  };
   strided(
       M.CR * groups,
       [&](Value i) {
@@ -717,8 +723,8 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
         Value in = andi(token(chunkStart, t).valid, ult(n0, N));
         auto biased = [&](Value rows, Value bias) {
           Value raw = arith::ExtFOp::create(
-              b, vec(8, f32t), vload(vec(8, bf16), rows, qkAt(row, n0)));
-          Value x = add(raw, vload(vec(8, f32t), bias, {r, n0}));
+              b, vec(8, f32t), loadVector(vec(8, bf16), rows, qkAt(row, n0)));
+          Value x = add(raw, loadVector(vec(8, f32t), bias, {r, n0}));
           return select(in, x, arith::ConstantOp::create(
                                    b, DenseElementsAttr::get(
                                           cast<ShapedType>(x.getType()), 0.0f)));
@@ -735,8 +741,8 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
               return arith::ConstantOp::create(
                   b, DenseElementsAttr::get(vec(4, f32t), x));
             };
-            cs = select(rotated, vload(vec(4, f32t), cosTab, {t, s0}), splat(1.0f));
-            sn = select(rotated, vload(vec(4, f32t), sinTab, {t, s0}), splat(0.0f));
+            cs = select(rotated, loadVector(vec(4, f32t), cosTab, {t, s0}), splat(1.0f));
+            sn = select(rotated, loadVector(vec(4, f32t), sinTab, {t, s0}), splat(0.0f));
           } else {
             SmallVector<Value> c4, s4;
             for (int64_t e = 0; e < 4; ++e) {
@@ -886,9 +892,7 @@ void ChunkedKernelBuilder::scoreTilesWgmma() {
   for (int64_t j = 0; j < width / 8; ++j)
     for (int64_t e = 0; e < 4; ++e) {
       Value t = accRow(t0, e), u = accCol(addi(u0, j * 8), e);
-      Value tt = tokenOf(t), ut = tokenOf(u);
-      Value x = LLVM::ExtractValueOp::create(b, acc, ArrayRef<int64_t>{4 * j + e});
-      store(select(ule(ut, tt), mul(x, weight(tt, ut)), f32(0.0)), sm, {t, u});
+      storeScore(t, u, LLVM::ExtractValueOp::create(b, acc, ArrayRef<int64_t>{4 * j + e}));
     }
 }
 
@@ -932,11 +936,7 @@ void ChunkedKernelBuilder::scoreTiles() {
           for (int64_t half = 0; half < 2; ++half)
             for (int64_t e = 0; e < 4; ++e) {
               Value t = accRow(t0, e), u = accCol(addi(u0, half * 8), e);
-              Value tt = tokenOf(t), ut = tokenOf(u);
-              Value s = select(ule(ut, tt),
-                               mul(op.getResult(half * 4 + e), weight(tt, ut)),
-                               f32(0.0));
-              store(s, sm, {t, u});
+              storeScore(t, u, op.getResult(half * 4 + e));
             }
         });
         scf::YieldOp::create(b);
@@ -1120,9 +1120,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
       for (int64_t k = 0; k < 8; k += n) {
         SmallVector<Value> idxs(at.begin(), at.end());
         idxs.back() = addi(idxs.back(), k);
-        Value v = vector::LoadOp::create(b, VectorType::get({n}, elem), view,
-                                         idxs, /*nontemporal=*/false,
-                                         llvm::MaybeAlign(16));
+        Value v = loadVector(VectorType::get({n}, elem), view, idxs);
         for (int64_t e = 0; e < n; ++e)
           values.push_back(toF32(vector::ExtractOp::create(b, v, e)));
       }
