@@ -89,6 +89,22 @@ bool readObjects(const JsonValue &array, const std::string &key,
   return true;
 }
 
+/// readObjects over the optional manifest array `key` of `root`: true when
+/// it is absent; false with `error` set when it is not an array or an
+/// element fails.
+template <typename ReadFn>
+bool readOptionalObjects(const JsonValue &root, const std::string &key,
+                         std::string &error, ReadFn read) {
+  const JsonValue *array = root.get(key);
+  if (!array)
+    return true;
+  if (!array->isArray()) {
+    error = "manifest.json: '" + key + "' is not an array";
+    return false;
+  }
+  return readObjects(*array, key, error, read);
+}
+
 //===----------------------------------------------------------------------===//
 // Element conversion
 //===----------------------------------------------------------------------===//
@@ -369,12 +385,7 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
         }))
       return false;
   }
-  if (const JsonValue *scratch = root.get("scratch")) {
-    if (!scratch->isArray()) {
-      error = "manifest.json: 'scratch' is not an array";
-      return false;
-    }
-    if (!readObjects(*scratch, "scratch", error, [&](FieldReader &r) {
+  if (!readOptionalObjects(root, "scratch", error, [&](FieldReader &r) {
           BundleManifest::Scratch buffer;
           r.str("name", buffer.name);
           r.integer("bytes", buffer.bytes);
@@ -382,14 +393,8 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
             r.fail("'bytes' is not a positive byte count");
           m.scratch.push_back(std::move(buffer));
         }))
-      return false;
-  }
-  if (const JsonValue *maps = root.get("tensor_maps")) {
-    if (!maps->isArray()) {
-      error = "manifest.json: 'tensor_maps' is not an array";
-      return false;
-    }
-    if (!readObjects(*maps, "tensor_maps", error, [&](FieldReader &r) {
+    return false;
+  if (!readOptionalObjects(root, "tensor_maps", error, [&](FieldReader &r) {
           BundleManifest::TensorMap map;
           r.str("name", map.name);
           r.integer("argument", map.argument);
@@ -428,8 +433,7 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
             return r.fail("the box's inner extent exceeds the swizzle span");
           m.tensorMaps.push_back(std::move(map));
         }))
-      return false;
-  }
+    return false;
   if (m.arguments.size() > kMaxArguments) {
     error = "manifest.json: " + std::to_string(m.arguments.size()) +
             " arguments; this runtime calls entries with at most " +
