@@ -113,7 +113,7 @@ struct SharedLayout {
   /// The mbarriers (one per q/k buffer) that the TMA copies of the swizzled
   /// tiles complete on.
   int64_t mbar = 0;
-  int64_t qs, ks, vt, sm, ys, scan, cosT, sinT, segSum, gamma, beta,
+  int64_t qs, ks, vt, sm, ys, scan, segSum, gamma, beta,
       wEnd, decay, kPrev, vPrev, qBias, kBias, thetaCarry, total;
   /// Raw V and Z rows ((C, P) bf16 each) that cp.async fills at the start
   /// of a chunk, when the rows split into copy pieces and the bytes cost
@@ -125,6 +125,17 @@ struct SharedLayout {
   /// atoms of 8 rows x 128 bytes that start 1024-byte aligned. Needs
   /// N % 64 == 0 (whole atoms), 64-row chunks and whole warpgroups.
   bool swizzledQK = false;
+  /// Whether the output and state matmuls run on warpgroup MMA as well,
+  /// with A in registers (the state and V^T fragments, already in the
+  /// m64k16 A layout) and B read through descriptors: Q^T and S^T from the
+  /// K-major swizzled q and score tiles, K from the k tile as MN-major.
+  /// Needs the swizzled q/k tiles and whole warpgroups of state rows with
+  /// no other warps (P % 64 == 0); the score tile is then swizzled too.
+  /// SISO with N <= 128 only: the 64 x 64 output accumulator lives beside
+  /// the state and its bf16 copy (N / 2 + N / 4 + 32 registers), and past
+  /// that, or with MIMO's epilogue, ptxas spills (MIMO R = 4, N = 128 on an
+  /// H200: 160 bytes, 4.38 ms against 2.83 ms on mma.sync).
+  bool matmulsOnWgmma = false;
   /// Bytes the kernel may skip at the start of the dynamic shared memory to
   /// align the swizzled tiles to 1024.
   static constexpr int64_t kSwizzleAlign = 1024;
@@ -178,18 +189,23 @@ private:
       return offset;
     };
     swizzledQK = L.n % 64 == 0 && CR == 64 && threads % 128 == 0;
+    matmulsOnWgmma = swizzledQK && L.p % 64 == 0 &&
+                     threads == 32 * (L.p / 16) && !L.mimo && L.n <= 128;
     if (swizzledQK)
       qkStride = Np;
+    if (matmulsOnWgmma)
+      tStride = CR;
     tileBytes = CR * qkStride * 2;
     qs = take(qkBuffers * tileBytes);
     ks = take(qkBuffers * tileBytes);
     sm = take(CR * tStride * 2);
-    // The scanned angles and decay exponents and the cos/sin tables are dead
+    // The q/k tiles are whole 1 KiB atoms, so the score tile starts aligned.
+    assert((!matmulsOnWgmma || sm % kSwizzleAlign == 0) &&
+           "the swizzled score tile must start 1 KiB aligned");
+    // The scanned angles and decay exponents are dead
     // once the scores are weighted, before the output tile is written: they
     // share bytes with it.
-    ys = scan = take(std::max(CR * ysStride, C * scanCols + 2 * C * S) * 4);
-    cosT = scan + C * scanCols * 4;
-    sinT = cosT + C * S * 4;
+    ys = scan = take(std::max(CR * ysStride, C * scanCols) * 4);
     segSum = take(scanCols * kSegments * 4);
     gamma = take(C * 4);
     beta = take(C * 4);
@@ -259,14 +275,21 @@ private:
   SmallVector<Value> tileIndex(Value view, Value row, Value column) {
     if (view == qs || view == ks)
       return qkAt(row, column);
+    if (view == sm && M.matmulsOnWgmma)
+      return {row, swizzledColumn(row, column)};
     return {row, column};
   }
   /// Indices of element (row, n) of the q or k tile.
   SmallVector<Value> qkAt(Value row, Value n) {
     if (!M.swizzledQK)
       return {row, n};
-    Value chunk = arith::XOrIOp::create(b, remui(divui(n, 8), 8), remui(row, 8));
-    return {qkBuf, divui(n, 64), row, addi(muli(chunk, 8), remui(n, 8))};
+    return {qkBuf, divui(n, 64), row, swizzledColumn(row, n)};
+  }
+  /// Where entry n of a row of a 128-byte-swizzled atom lives: the 16-byte
+  /// piece n / 8 moves to piece (n / 8) xor (row % 8).
+  Value swizzledColumn(Value row, Value n) {
+    Value piece = arith::XOrIOp::create(b, remui(divui(n, 8), 8), remui(row, 8));
+    return addi(muli(piece, 8), remui(n, 8));
   }
 
   // bf16 pairs packed in 32-bit words, the operand format of mma.sync.
@@ -357,6 +380,85 @@ private:
     return {{w[0], w[1]}, {w[2], w[3]}};
   }
 
+  /// Orders this thread's generic-proxy writes to shared memory before
+  /// reads through the async proxy (warpgroup MMA's descriptors).
+  void fenceProxyAsync() {
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKindAttr::get(b.getContext(), NVVM::ProxyKind::async_shared),
+        NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+  }
+  /// A wgmma matrix descriptor of a 128-byte-swizzled operand at shared
+  /// address `address` (an index): the start address / 16 (bits 0-13), the
+  /// leading byte offset / 16 (bits 16-29; the distance between the
+  /// 64-entry column blocks of an MN-major operand, unused for K-major
+  /// ones), the stride between 8-row groups, 1024 bytes / 16 (bits 32-45),
+  /// and the 128-byte swizzle (1 at bit 62). The hardware applies the
+  /// swizzle to the addresses it forms, so a start inside an atom (the
+  /// k-steps of a K-major operand) is the unswizzled address.
+  Value wgmmaDescriptor(Value address, int64_t leadingBytes) {
+    Type i64t = b.getI64Type();
+    auto c64 = [&](int64_t v) {
+      return arith::ConstantIntOp::create(b, i64t, v).getResult();
+    };
+    Value a64 = arith::IndexCastUIOp::create(b, i64t, address);
+    Value start = arith::ShRUIOp::create(
+        b, arith::AndIOp::create(b, a64, c64(0x3FFFF)), c64(4));
+    int64_t fields = ((leadingBytes >> 4) << 16) | (int64_t(1024 >> 4) << 32) |
+                     (int64_t(1) << 62);
+    return arith::OrIOp::create(b, start, c64(fields)).getResult();
+  }
+  /// The descriptor of the K-major operand made of rows row0.. of the
+  /// swizzled tile at byte `tile` (+ `extra`), k-columns 16 kk .. 16 kk + 15
+  /// (column blocks of 64 entries, CR rows x 128 bytes each).
+  Value kMajorDescriptor(int64_t tile, Value extra, Value row0, int64_t kk) {
+    Value address =
+        addi(addi(smemBase, tile + (kk / 4) * M.CR * 128 + (kk % 4) * 32),
+             addi(muli(row0, 128), extra));
+    return wgmmaDescriptor(address, 0);
+  }
+  /// One m64nWk16 warpgroup MMA, D = A B + D with W = 2 acc.size(): A in
+  /// registers (four packed bf16 pairs per thread, per warp the m16k16 A
+  /// layout of mma.sync), B through `descB`, K-major or, with `transposeB`,
+  /// MN-major; D in the m16n8 accumulator layout (value 4 j + e of n-tile
+  /// j). MLIR's nvvm.wgmma.mma_async reads A only through a descriptor, so
+  /// this is the PTX instruction inline; the caller fences, commits and
+  /// waits.
+  SmallVector<Value> wgmmaRegisterA(ArrayRef<Value> acc, ArrayRef<Value> a,
+                                    Value descB, bool transposeB) {
+    const int64_t k = acc.size();
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+       << "wgmma.mma_async.sync.aligned.m64n" << 2 * k
+       << "k16.f32.bf16.bf16 {";
+    for (int64_t i = 0; i < k; ++i)
+      os << (i ? ", $" : "$") << i;
+    // Outputs $0.., then the tied accumulator inputs, A and the descriptor.
+    os << "}, {$" << 2 * k << ", $" << 2 * k + 1 << ", $" << 2 * k + 2
+       << ", $" << 2 * k + 3 << "}, $" << 2 * k + 4 << ", p, 1, 1, "
+       << (transposeB ? 1 : 0) << ";\n}\n";
+    std::string constraints;
+    for (int64_t i = 0; i < k; ++i)
+      constraints += "=f,";
+    for (int64_t i = 0; i < k; ++i)
+      constraints += std::to_string(i) + ",";
+    constraints += "r,r,r,r,l";
+    SmallVector<Value> operands(acc);
+    operands.append(a.begin(), a.end());
+    operands.push_back(descB);
+    auto resultType = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(k, b.getF32Type()));
+    auto op = LLVM::InlineAsmOp::create(
+        b, resultType, operands, text, constraints, /*has_side_effects=*/true,
+        /*is_align_stack=*/false, LLVM::TailCallKind::None,
+        LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+        /*operand_attrs=*/ArrayAttr());
+    SmallVector<Value> d;
+    for (int64_t i = 0; i < k; ++i)
+      d.push_back(LLVM::ExtractValueOp::create(b, op.getRes(), ArrayRef<int64_t>{i}));
+    return d;
+  }
+
   /// Runs `body` in the warps that own state rows and returns its values;
   /// the other warps pass `current` through.
   SmallVector<Value> inOwnerWarps(ValueRange current,
@@ -428,7 +530,7 @@ private:
         b, betaS, ValueRange{minui(addi(u, 1), M.C - 1)});
     Value w = add(memref::LoadOp::create(b, gammaS, ValueRange{u}),
                   select(ult(u, t), betaNext, f32(0.0)));
-    return mul(w, math::ExpOp::create(b, sub(aAt(t), aAt(u))));
+    return mul(w, fastExp(sub(aAt(t), aAt(u))));
   }
   /// A vector of `type` from `view` at `at`: shared arrays, their rows and
   /// the global rows read here start 16-byte aligned.
@@ -437,16 +539,37 @@ private:
     return vector::LoadOp::create(b, type, view, at, /*nontemporal=*/false,
                                   llvm::MaybeAlign(std::min<int64_t>(bytes, 16)));
   }
-  /// Stores score (t, u) of the chunk, its q.k product `dot` weighted by
-  /// the causal 3-term mask (zero above the diagonal of tokens).
-  void storeScore(Value t, Value u, Value dot) {
-    Value tt = tokenOf(t), ut = tokenOf(u);
-    store(select(ule(ut, tt), mul(dot, weight(tt, ut)), f32(0.0)), sm, {t, u});
+  /// Stores scores (t, u) and (t, u + 1) of the chunk, u even (the two
+  /// columns of an accumulator row), as one 4-byte store of the bf16 pair:
+  /// their q.k products `dot0`, `dot1` weighted by the causal 3-term mask
+  /// (zero above the diagonal of tokens).
+  void storeScorePair(Value t, Value u, Value dot0, Value dot1) {
+    Value tt = tokenOf(t);
+    SmallVector<Value> pair;
+    for (auto [col, dot] : {std::pair<Value, Value>{u, dot0}, {addi(u, 1), dot1}}) {
+      Value ut = tokenOf(col);
+      Value x = select(ule(ut, tt), mul(dot, weight(tt, ut)), f32(0.0));
+      pair.push_back(arith::TruncFOp::create(b, b.getBF16Type(), x));
+    }
+    vector::StoreOp::create(
+        b, vector::FromElementsOp::create(b, VectorType::get({2}, b.getBF16Type()), pair),
+        sm, tileIndex(sm, t, u), /*nontemporal=*/false, llvm::MaybeAlign(4));
   }
   /// v of a row of the chunk at p: the staged V rows when they serve as
   /// V^T, else V^T.
   Value vOf(Value row, Value p) {
     return M.vtFromRaw ? load(vRaw, {row, p}) : load(vt, {p, row});
+  }
+  /// cos and sin of the angle theta_t of rotary pair `pair` (the scanned
+  /// angle; identity for pairs past S). Computed where q and k are rotated
+  /// (once per token and pair for both) rather than tabulated during the
+  /// scan, whose few threads per column would compute them serially.
+  std::pair<Value, Value> pairCosSin(Value t, Value pair) {
+    Value rotated = ult(pair, L.s);
+    Value theta = memref::LoadOp::create(
+        b, scan, ValueRange{t, minui(pair, L.s - 1)});
+    auto [cs, sn] = cosSin(theta);
+    return {select(rotated, cs, f32(1.0)), select(rotated, sn, f32(0.0))};
   }
   /// The token of a row of the chunk (row t * R + r).
   Value tokenOf(Value row) { return M.R == 1 ? row : divui(row, M.R); }
@@ -461,6 +584,9 @@ private:
   /// Y^T of the chunk into ys, from H' (the state with the previous-token
   /// term folded in) and the V^T fragments.
   void outputTile(ArrayRef<Value> h, ArrayRef<SmallVector<Value>> vA);
+  /// outputTile on warpgroup MMA, from the state's A fragments `hA`.
+  void outputTileWgmma(ArrayRef<SmallVector<Value>> hA,
+                       ArrayRef<SmallVector<Value>> vA);
   /// exp(a_end) H' + V^T diag(w_end) K.
   SmallVector<Value> stateUpdate(SmallVector<Value> h,
                                  ArrayRef<SmallVector<Value>> vA);
@@ -503,7 +629,7 @@ private:
   /// 8-15 x 8-15.
   LaneOffsets aLanes, nPairLanes;
   Value qs, ks, vt, sm;
-  Value ys, scan, cosTab, sinTab, segSum, gammaS, betaS, wEnd, decay, kPrev,
+  Value ys, scan, segSum, gammaS, betaS, wEnd, decay, kPrev,
       vPrev, qBiasS, kBiasS, thetaCarry;
   /// The cp.async rows of V and Z (null without staging).
   Value vRaw, zRaw;
@@ -599,8 +725,7 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
     Value dt = select(valid, load(a.DT, coeffIndex(tc)), f32(0.0));
     Value adt = select(valid, load(a.ADT, coeffIndex(tc)), f32(0.0));
     Value lambda = L.euler ? f32(1.0)
-                           : sigmoid(load(a.Trap, coeffIndex(tc)),
-                                     arith::FastMathFlags::afn);
+                           : fastSigmoid(load(a.Trap, coeffIndex(tc)));
     store(adt, scan, {t, idx(S)});
     store(mul(lambda, dt), gammaS, {t});
     store(mul(sub(f32(1.0), lambda), dt), betaS, {t});
@@ -687,22 +812,10 @@ void ChunkedKernelBuilder::scanChunk() {
       run = add(run, select(ult(idx(j), seg), part, f32(0.0)));
     }
     Value t0 = muli(seg, segLen);
-    Value isAngle = S > 0 ? ult(col, S) : Value();
-    Value s = S > 0 ? minui(col, S - 1) : Value();
     for (int64_t j = 0; j < segLen; ++j) {
       Value t = addi(t0, j);
       run = add(run, memref::LoadOp::create(b, scan, ValueRange{t, col}));
       memref::StoreOp::create(b, run, scan, ValueRange{t, col});
-      // cos/sin once per (token, angle), for both q and k.
-      if (S > 0) {
-        Value theta = run;
-        ifThen(isAngle, [&] {
-          memref::StoreOp::create(b, math::CosOp::create(b, theta), cosTab,
-                                  ValueRange{t, s});
-          memref::StoreOp::create(b, math::SinOp::create(b, theta), sinTab,
-                                  ValueRange{t, s});
-        });
-      }
     }
   });
 }
@@ -734,30 +847,14 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
           // cos/sin of pairs 4 group .. 4 group + 3 (identity past S).
           Value pair0 = muli(group, 4);
           Value cs, sn;
-          if (S % 4 == 0) {
-            Value rotated = ult(pair0, S);
-            Value s0 = minui(pair0, S - 4);
-            auto splat = [&](float x) {
-              return arith::ConstantOp::create(
-                  b, DenseElementsAttr::get(vec(4, f32t), x));
-            };
-            cs = select(rotated, loadVector(vec(4, f32t), cosTab, {t, s0}), splat(1.0f));
-            sn = select(rotated, loadVector(vec(4, f32t), sinTab, {t, s0}), splat(0.0f));
-          } else {
-            SmallVector<Value> c4, s4;
-            for (int64_t e = 0; e < 4; ++e) {
-              Value pair = addi(pair0, e), sc = minui(pair, S - 1);
-              Value rotated = ult(pair, S);
-              c4.push_back(select(rotated,
-                                  memref::LoadOp::create(b, cosTab, ValueRange{t, sc}),
-                                  f32(1.0)));
-              s4.push_back(select(rotated,
-                                  memref::LoadOp::create(b, sinTab, ValueRange{t, sc}),
-                                  f32(0.0)));
-            }
-            cs = vector::FromElementsOp::create(b, vec(4, f32t), c4);
-            sn = vector::FromElementsOp::create(b, vec(4, f32t), s4);
+          SmallVector<Value> c4, s4;
+          for (int64_t e = 0; e < 4; ++e) {
+            auto [c, sn] = pairCosSin(t, addi(pair0, e));
+            c4.push_back(c);
+            s4.push_back(sn);
           }
+          cs = vector::FromElementsOp::create(b, vec(4, f32t), c4);
+          sn = vector::FromElementsOp::create(b, vec(4, f32t), s4);
           for (Value *x : {&qv, &kv}) {
             Value x0 = vector::ShuffleOp::create(b, *x, *x, ArrayRef<int64_t>{0, 2, 4, 6});
             Value x1 = vector::ShuffleOp::create(b, *x, *x, ArrayRef<int64_t>{1, 3, 5, 7});
@@ -771,7 +868,10 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
                                   rows, qkAt(row, n0),
                                   /*nontemporal=*/false, llvm::MaybeAlign(16));
       },
-      4);
+      // Two items per trip: four left MIMO R = 4 at N = 128 spilling 128
+      // bytes (3.22 ms against 2.69 ms on an H200) and gained nothing at
+      // N = 64 and 128 (the raw rows come from shared memory).
+      2);
 }
 
 void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
@@ -804,12 +904,7 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
           Value k0 = biased(a.K, ks, kBiasS, c0, in0),
                 k1 = biased(a.K, ks, kBiasS, c1, in1);
           if (S > 0) {
-            Value rotated = ult(pair, S);
-            Value s = minui(pair, S - 1);
-            Value cs = select(rotated, memref::LoadOp::create(b, cosTab, ValueRange{t, s}),
-                              f32(1.0));
-            Value sn = select(rotated, memref::LoadOp::create(b, sinTab, ValueRange{t, s}),
-                              f32(0.0));
+            auto [cs, sn] = pairCosSin(t, pair);
             rotatePair(q0, q1, cs, sn);
             rotatePair(k0, k1, cs, sn);
           }
@@ -831,14 +926,12 @@ void ChunkedKernelBuilder::rotateChunk(Value chunkStart) {
   strided(M.CR, [&](Value row) {
     Value t = tokenOf(row);
     store(weight(idx(C - 1), t), wEnd, {row});
-    store(math::ExpOp::create(b, aAt(t)), decay, {row});
+    store(fastExp(aAt(t)), decay, {row});
   });
   // The rotated tiles were written through the generic proxy; warpgroup
   // MMA reads them through the async proxy (after the barrier that follows).
   if (M.swizzledQK)
-    NVVM::FenceProxyOp::create(
-        b, NVVM::ProxyKindAttr::get(b.getContext(), NVVM::ProxyKind::async_shared),
-        NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+    fenceProxyAsync();
 }
 
 void ChunkedKernelBuilder::scoreTilesWgmma() {
@@ -847,30 +940,15 @@ void ChunkedKernelBuilder::scoreTilesWgmma() {
   // computes score columns [w W, (w + 1) W), W = CR / warpgroups.
   const int64_t CR = M.CR, groups = warps / 4, width = CR / groups;
   MLIRContext *ctx = b.getContext();
-  Type f32t = b.getF32Type(), i64t = b.getI64Type();
+  Type f32t = b.getF32Type();
   auto accType = LLVM::LLVMStructType::getLiteral(
       ctx, SmallVector<Type>(width / 2, f32t));
   Value acc = LLVM::PoisonOp::create(b, accType);
   for (int64_t i = 0; i < width / 2; ++i)
     acc = LLVM::InsertValueOp::create(b, acc, f32(0.0), ArrayRef<int64_t>{i});
   Value u0 = muli(divui(warp, 4), width);
-  // The matrix descriptor of the 64- (or W-) row slice from `row0` of a
-  // tile, k-columns 16 kk .. 16 kk + 15: start address / 16, the stride
-  // between 8-row groups (1024 bytes) / 16 at bit 32, 128-byte swizzle
-  // (1 at bit 62). Within an atom the k-step moves the start by 32 bytes;
-  // the hardware applies the swizzle to the addresses it forms.
   auto descriptor = [&](int64_t tile, Value row0, int64_t kk) {
-    Value addr = addi(addi(smemBase, tile + (kk / 4) * CR * 128 + (kk % 4) * 32),
-                      addi(muli(row0, 128), muli(qkBuf, M.tileBytes)));
-    Value a64 = arith::IndexCastUIOp::create(b, i64t, addr);
-    auto c64 = [&](int64_t v) {
-      return arith::ConstantIntOp::create(b, i64t, v).getResult();
-    };
-    Value start = arith::ShRUIOp::create(
-        b, arith::AndIOp::create(b, a64, c64(0x3FFFF)), c64(4));
-    return arith::OrIOp::create(b, start,
-                                c64((int64_t(1024 >> 4) << 32) | (int64_t(1) << 62)))
-        .getResult();
+    return kMajorDescriptor(tile, muli(qkBuf, M.tileBytes), row0, kk);
   };
   auto bf16t = NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::bf16);
   auto one = NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one);
@@ -889,11 +967,13 @@ void ChunkedKernelBuilder::scoreTilesWgmma() {
   // The accumulator layout is that of m16n8 tiles: warp w % 4 of the
   // warpgroup holds rows 16 (w % 4) .. + 15, n-tile j in values 4j .. 4j + 3.
   Value t0 = muli(remui(warp, 4), 16);
+  auto value = [&](int64_t i) {
+    return LLVM::ExtractValueOp::create(b, acc, ArrayRef<int64_t>{i}).getResult();
+  };
   for (int64_t j = 0; j < width / 8; ++j)
-    for (int64_t e = 0; e < 4; ++e) {
-      Value t = accRow(t0, e), u = accCol(addi(u0, j * 8), e);
-      storeScore(t, u, LLVM::ExtractValueOp::create(b, acc, ArrayRef<int64_t>{4 * j + e}));
-    }
+    for (int64_t e = 0; e < 4; e += 2)
+      storeScorePair(accRow(t0, e), accCol(addi(u0, j * 8), e),
+                     value(4 * j + e), value(4 * j + e + 1));
 }
 
 void ChunkedKernelBuilder::scoreTiles() {
@@ -934,10 +1014,10 @@ void ChunkedKernelBuilder::scoreTiles() {
             scf::YieldOp::create(b, SmallVector<Value>(8, f32(0.0)));
           }
           for (int64_t half = 0; half < 2; ++half)
-            for (int64_t e = 0; e < 4; ++e) {
-              Value t = accRow(t0, e), u = accCol(addi(u0, half * 8), e);
-              storeScore(t, u, op.getResult(half * 4 + e));
-            }
+            for (int64_t e = 0; e < 4; e += 2)
+              storeScorePair(accRow(t0, e), accCol(addi(u0, half * 8), e),
+                             op.getResult(half * 4 + e),
+                             op.getResult(half * 4 + e + 1));
         });
         scf::YieldOp::create(b);
       });
@@ -993,6 +1073,8 @@ void ChunkedKernelBuilder::outputTile(ArrayRef<Value> h,
     hA.push_back({pack(lo[0], lo[1]), pack(lo[2], lo[3]), pack(hi[0], hi[1]),
                   pack(hi[2], hi[3])});
   }
+  if (M.matmulsOnWgmma)
+    return outputTileWgmma(hA, vA);
   // Column tiles in pairs (t0, t0 + 8): one ldmatrix gives both B operands.
   for (int64_t j = 0; j < CR / 16; ++j) {
     Value t0 = idx(j * 16);
@@ -1028,6 +1110,39 @@ void ChunkedKernelBuilder::outputTile(ArrayRef<Value> h,
   }
 }
 
+void ChunkedKernelBuilder::outputTileWgmma(
+    ArrayRef<SmallVector<Value>> hA, ArrayRef<SmallVector<Value>> vA) {
+  const int64_t CR = M.CR, Np = M.Np;
+  Value p0 = muli(warp, 16);
+  // Each warpgroup: its 64 rows p of Y^T, all CR columns t, in two chains:
+  // H' Q^T (K = N; Q^T from the q tile, K-major like the scores' B), then,
+  // after the column scaling, + V^T S^T (K = CR; S^T from the swizzled
+  // score tile, whose zeros above the diagonal keep it causal).
+  SmallVector<Value> acc(CR / 2, f32(0.0));
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  for (int64_t kk = 0; kk < Np / 16; ++kk)
+    acc = wgmmaRegisterA(
+        acc, hA[kk], kMajorDescriptor(M.qs, muli(qkBuf, M.tileBytes), idx(0), kk),
+        /*transposeB=*/false);
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  for (int64_t j = 0; j < CR / 8; ++j)
+    for (int64_t e = 0; e < 2; ++e) {
+      Value d = memref::LoadOp::create(b, decay, ValueRange{accCol(idx(j * 8), e)});
+      acc[4 * j + e] = mul(acc[4 * j + e], d);
+      acc[4 * j + 2 + e] = mul(acc[4 * j + 2 + e], d);
+    }
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  for (int64_t kk = 0; kk < CR / 16; ++kk)
+    acc = wgmmaRegisterA(acc, vA[kk], kMajorDescriptor(M.sm, idx(0), idx(0), kk),
+                         /*transposeB=*/false);
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  for (int64_t j = 0; j < CR / 8; ++j)
+    for (int64_t e = 0; e < 4; ++e)
+      store(acc[4 * j + e], ys, {accCol(idx(j * 8), e), accRow(p0, e)});
+}
+
 SmallVector<Value>
 ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
                                   ArrayRef<SmallVector<Value>> vA) {
@@ -1036,6 +1151,7 @@ ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
   Value chunkDecay = memref::LoadOp::create(b, decay, ValueRange{idx(CR - 1)});
   for (Value &x : h)
     x = mul(x, chunkDecay);
+  SmallVector<SmallVector<Value>> scaledA;
   for (int64_t kk = 0; kk < CR / 16; ++kk) {
     SmallVector<Value> a = vA[kk];
     for (int64_t half = 0; half < 2; ++half) {
@@ -1046,6 +1162,10 @@ ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
         auto [lo, hi] = unpack(a[2 * half + r]);
         a[2 * half + r] = pack(mul(lo, wLo), mul(hi, wHi));
       }
+    }
+    if (M.matmulsOnWgmma) {
+      scaledA.push_back(std::move(a));
+      continue;
     }
     // K is stored k-major (token rows): ldmatrix transposes it.
     for (int64_t j = 0; j < Np / 8; j += 2) {
@@ -1058,6 +1178,19 @@ ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
           h[4 * tile + e] = c[e];
       }
     }
+  }
+  if (M.matmulsOnWgmma) {
+    // Each warpgroup: its 64 state rows, all N columns, one m64nNk16 per 16
+    // rows u of K; the k tile, rows u and columns n in 64-column blocks, is
+    // the MN-major B (8-row groups 1024 bytes apart, blocks CR rows apart).
+    Value kTile = addi(smemBase, addi(idx(M.ks), muli(qkBuf, M.tileBytes)));
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    for (int64_t kk = 0; kk < CR / 16; ++kk)
+      h = wgmmaRegisterA(h, scaledA[kk],
+                         wgmmaDescriptor(addi(kTile, kk * 16 * 128), CR * 128),
+                         /*transposeB=*/true);
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
   }
   return h;
 }
@@ -1102,7 +1235,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
                        load(a.normWeight, {hIdx, p})));
       if (z) {
         Value zr = L.mimo ? mul(z, load(a.mimoZ, {hIdx, idx(r), p})) : z;
-        y = mul(y, mul(zr, sigmoid(zr, arith::FastMathFlags::afn)));
+        y = mul(y, mul(zr, fastSigmoid(zr)));
       }
       if (L.mimo)
         y = mul(y, load(a.mimoO, {hIdx, idx(r), p}));
@@ -1285,6 +1418,9 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
   gpu::BarrierOp::create(b);
   if (computesOutput()) {
     scoreTiles();
+    // The output's warpgroup MMA reads the scores through the async proxy.
+    if (M.matmulsOnWgmma)
+      fenceProxyAsync();
     gpu::BarrierOp::create(b);
   }
   SmallVector<Value> next = inOwnerWarps(state, [&] {
@@ -1351,8 +1487,6 @@ void ChunkedKernelBuilder::build() {
   ys = view(M.ys, {CR, M.ysStride}, f32t);
   scan = view(M.scan, {C, M.scanCols}, f32t);
   segSum = view(M.segSum, {M.scanCols, SharedLayout::kSegments}, f32t);
-  cosTab = view(M.cosT, {C, M.S}, f32t);
-  sinTab = view(M.sinT, {C, M.S}, f32t);
   qBiasS = view(M.qBias, {R, Np}, f32t);
   kBiasS = view(M.kBias, {R, Np}, f32t);
   gammaS = view(M.gamma, {C}, f32t);

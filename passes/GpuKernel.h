@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -117,6 +118,18 @@ protected:
     Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
     return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e), division);
   }
+  /// exp(x) as ex2.approx(x log2 e) (about 2 ulp, two instructions; the
+  /// libdevice expf takes nine).
+  Value fastExp(Value x) {
+    return math::ExpOp::create(b, x, arith::FastMathFlags::afn);
+  }
+  /// sigmoid on the special function unit: ex2.approx and rcp.approx.ftz
+  /// (1 + exp(-x) >= 1 is never subnormal; +inf gives 0), about 3 ulp in
+  /// four instructions where the afn division alone takes seven.
+  Value fastSigmoid(Value x) {
+    Value e = fastExp(arith::NegFOp::create(b, x));
+    return NVVM::RcpApproxFtzF32Op::create(b, b.getF32Type(), add(f32(1.0), e));
+  }
   /// theta mod 2 pi in [0, 2 pi): the angle states the reference returns.
   Value wrapAngle(Value theta) {
     Value twoPi = f32(2 * llvm::numbers::pi);
@@ -205,6 +218,26 @@ protected:
     Value padded = muli(pair, 2);
     return {select(inHalf, pair, padded),
             select(inHalf, addi(pair, N / 2), addi(padded, 1))};
+  }
+  /// cos and sin of an angle on the special function unit (sin.approx /
+  /// cos.approx, absolute error about 2^-21 on [-pi, pi]) after reducing it
+  /// to [-pi, pi] with a two-part 2 pi, so that large unwrapped angles stay
+  /// accurate; the libdevice functions cost ~40 instructions and a
+  /// slow-path branch each.
+  std::pair<Value, Value> cosSin(Value theta) {
+    auto afn = arith::FastMathFlags::afn;
+    // 2 pi = twoPiHigh + twoPiLow; twoPiHigh has 8 significant bits, so
+    // turns * twoPiHigh is exact below 2^16 turns.
+    const float twoPiHigh = 6.28125f;
+    const float twoPiLow = static_cast<float>(2 * llvm::numbers::pi - 6.28125);
+    Value turns = math::RoundEvenOp::create(
+        b, mul(theta, f32(static_cast<float>(1 / (2 * llvm::numbers::pi)))));
+    Value reduced = math::FmaOp::create(b, arith::NegFOp::create(b, turns),
+                                        f32(twoPiHigh), theta);
+    reduced = math::FmaOp::create(b, arith::NegFOp::create(b, turns),
+                                  f32(twoPiLow), reduced);
+    return {math::CosOp::create(b, reduced, afn),
+            math::SinOp::create(b, reduced, afn)};
   }
   /// Rotates the pair (x0, x1) in place by the angle with cosine `cs` and
   /// sine `sn`: Rot(theta) of spec/mamba3-core.md.

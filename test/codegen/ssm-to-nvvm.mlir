@@ -11,8 +11,10 @@
 // CHECK-SAME: nvvm.maxntid = array<i32: 128, 1, 1>
 // CHECK: nvvm.barrier0
 // CHECK: llvm.call @__nv_tanhf
+// CHECK: llvm.call @__nv_fast_cosf
+// CHECK: llvm.call @__nv_fast_sinf
 // CHECK: nvvm.mma.sync
-// CHECK: llvm.call @__nv_expf
+// CHECK: llvm.call @__nv_fast_expf
 // CHECK-NOT: memref.
 // CHECK-NOT: scf.
 

@@ -20,11 +20,13 @@
 // The raw q and k rows start copying to shared memory (cp.async, 16 bytes
 // a piece, one group), then the raw V and Z rows (their staging tiles fit
 // without costing a block per SM; V's rows padded to 24 for ldmatrix, as
-// they serve as V^T), then stage (angle increments), the two steps of the
-// segmented scan (cos and sin once per token and angle), wait for the
-// copies, rotate in place eight entries (16 bytes) at a time (and wrap the
-// carried angles), then the scores on tensor cores with the causal mask,
-// their operands read by ldmatrix.
+// they serve as V^T), then stage (the trapezoid sigmoid on the special
+// function unit, angle increments), the two steps of the segmented scan,
+// wait for the copies, rotate in place eight entries (16 bytes) at a time
+// with cos and sin of the scanned angles reduced to [-pi, pi] (sin.approx
+// and cos.approx once per token and pair; and wrap the carried angles),
+// then the scores on tensor cores with the causal mask (ex2.approx), their
+// operands read by ldmatrix, stored as bf16 pairs.
 // CHECK: gpu.barrier
 // CHECK: nvgpu.device_async_copy %arg0[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x1x32xbf16> to memref<64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy %arg1[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x1x32xbf16> to memref<64x40xbf16, #gpu.address_space<workgroup>>
@@ -32,15 +34,21 @@
 // CHECK: nvgpu.device_async_copy %arg2[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x4x16xbf16> to memref<64x24xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy %arg10[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x4x16xbf16> to memref<64x16xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvvm.cp.async.commit.group
+// CHECK: math.exp {{.*}} fastmath<afn> : f32
+// CHECK: nvvm.rcp.approx.ftz.f
 // CHECK: math.tanh
 // CHECK: gpu.barrier
-// CHECK: math.cos
-// CHECK: math.sin
+// CHECK-NOT: math.cos
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK: gpu.barrier
 // CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<64x40xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
 // CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<1x32xf32, #gpu.address_space<workgroup>>, vector<8xf32>
-// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<64x8xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK: memref.load {{.*}} : memref<64x9xf32, #gpu.address_space<workgroup>>
+// CHECK: math.roundeven
+// CHECK: math.fma
+// CHECK: math.fma
+// CHECK: math.cos {{.*}} fastmath<afn> : f32
+// CHECK: math.sin {{.*}} fastmath<afn> : f32
 // CHECK: vector.shuffle
 // CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: vector.store {{.*}} {alignment = 16 : i64} : memref<64x40xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
@@ -49,7 +57,8 @@
 // CHECK: gpu.barrier
 // CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
-// CHECK: math.exp
+// CHECK: math.exp {{.*}} fastmath<afn> : f32
+// CHECK: vector.store {{.*}} {alignment = 4 : i64} : memref<64x72xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
 // CHECK: gpu.barrier
 // Output and state matmuls run in the one warp that owns state rows; they
 // read V (token rows) and, in the state update, K through ldmatrix's
