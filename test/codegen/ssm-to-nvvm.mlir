@@ -14,7 +14,7 @@
 // CHECK: llvm.call @__nv_fast_cosf
 // CHECK: llvm.call @__nv_fast_sinf
 // CHECK: nvvm.mma.sync
-// CHECK: llvm.call @__nv_fast_expf
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK-NOT: memref.
 // CHECK-NOT: scf.
 

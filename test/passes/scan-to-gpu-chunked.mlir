@@ -24,7 +24,8 @@
 // function unit, angle increments), the two steps of the segmented scan,
 // wait for the copies, rotate in place eight entries (16 bytes) at a time
 // with cos and sin of the scanned angles reduced to [-pi, pi] (sin.approx
-// and cos.approx once per token and pair; and wrap the carried angles),
+// and cos.approx once per token and pair; a warp's items share a group, and
+// groups past the S rotated pairs skip this; and wrap the carried angles),
 // then the scores on tensor cores with the causal mask (ex2.approx), their
 // operands read by ldmatrix, stored as bf16 pairs.
 // CHECK: gpu.barrier
@@ -34,7 +35,7 @@
 // CHECK: nvgpu.device_async_copy %arg2[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x4x16xbf16> to memref<64x24xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy %arg10[{{.*}}], %{{.*}}[{{.*}}], 8 {bypassL1} : memref<2x16x4x16xbf16> to memref<64x16xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvvm.cp.async.commit.group
-// CHECK: math.exp {{.*}} fastmath<afn> : f32
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK: nvvm.rcp.approx.ftz.f
 // CHECK: math.tanh
 // CHECK: gpu.barrier
@@ -43,6 +44,7 @@
 // CHECK: gpu.barrier
 // CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<64x40xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
 // CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<1x32xf32, #gpu.address_space<workgroup>>, vector<8xf32>
+// CHECK: scf.if %{{.*}} -> (vector<8xf32>, vector<8xf32>)
 // CHECK: memref.load {{.*}} : memref<64x9xf32, #gpu.address_space<workgroup>>
 // CHECK: math.roundeven
 // CHECK: math.fma
@@ -57,7 +59,7 @@
 // CHECK: gpu.barrier
 // CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
-// CHECK: math.exp {{.*}} fastmath<afn> : f32
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK: vector.store {{.*}} {alignment = 4 : i64} : memref<64x72xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
 // CHECK: gpu.barrier
 // Output and state matmuls run in the one warp that owns state rows; they
