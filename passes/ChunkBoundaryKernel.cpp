@@ -112,8 +112,7 @@ void ChunkBoundaryBuilder::build() {
         if (S > 0) {
           // Chunk 0's angles already started from theta_0.
           Value angle = select(andi(rotated, notFirst), th, zero);
-          Value cs = math::CosOp::create(b, angle);
-          Value sn = math::SinOp::create(b, angle);
+          auto [cs, sn] = cosSin(angle);
           rotatePair(x0, x1, cs, sn);
         }
         Value next0 = add(mul(l.decay, c0), x0);

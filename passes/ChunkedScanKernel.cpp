@@ -1389,9 +1389,9 @@ void ChunkedKernelBuilder::loadPreviousToken(Value chunk, Value chunkStart) {
       Value theta = load(a.chunkAngleStart,
                          {bIdx, hIdx, chunk, minui(pair, S - 1)});
       Value rotated = andi(ult(pair, S), ult(zero, chunk));
-      Value cs = select(rotated, math::CosOp::create(b, theta), f32(1.0));
-      Value sn = select(rotated, math::SinOp::create(b, theta), f32(0.0));
-      rotatePair(k[0], k[1], cs, sn);
+      auto [cs, sn] = cosSin(theta);
+      rotatePair(k[0], k[1], select(rotated, cs, f32(1.0)),
+                 select(rotated, sn, f32(0.0)));
     }
     for (int e = 0; e < 2; ++e)
       ifThen(ult(n[e], M.Np), [&] {
