@@ -11,16 +11,19 @@
 //             the tiles fit; issued first so that their latency overlaps
 //             staging and the scan
 //   stage     the trapezoid weights and the angle increments
-//             pi tanh(angle) dt into shared memory; prefix-sum the decay a_t
-//             and the angles theta_t over the chunk (segmented, two short
-//             chains)
-//   rotate    q and k (bias, then Rot(theta_t)) in place as bf16, and V^T
-//             where the staged V rows cannot serve as it
+//             pi tanh(angle) dt into shared memory (in the one-pass kernel
+//             from registers loaded during the previous chunk); prefix-sum
+//             the decay a_t and the angles theta_t over the chunk
+//             (segmented, two short chains)
+//   rotate    q and k (bias, then Rot(theta_t), cos/sin on the SFU) in
+//             place as bf16, and V^T where the staged V rows cannot serve
+//             as it
 //   scores    S = Q K^T on tensor cores, weighted by the causal 3-term
 //             mask W(t, u) = exp(a_t - a_u) (gamma_u + [u < t] beta_{u+1})
 //   output    Y^T = (H + beta_c v_{c-1} k_{c-1}^T) Q^T diag(exp(a_t))
 //                   + V^T S^T                       (H as the A operand)
 //   state     H <- exp(a_end) H' + V^T diag(w_end) K
+//   (prefetch the next chunk's stage loads)
 //   epilogue  skip, gate and the bf16 store of out, 16 bytes at a time
 //             along P
 //
@@ -31,8 +34,13 @@
 // The scores run on warpgroup MMA (wgmma m64nWk16, both operands read by
 // the tensor cores from q and k tiles in the 128-byte-swizzled layout of
 // its matrix descriptors) where N % 64 == 0, chunks are 64 rows and the
-// block is whole warpgroups; everything else is m16n8k16 bf16 x bf16 -> f32
-// (nvvm.mma.sync) with the state as accumulator fragments. Their fragments
+// block is whole warpgroups; where moreover the block is exactly the
+// warpgroups of state rows (P % 64 == 0), SISO and N <= 128, so do the
+// output and state matmuls, with the state and V^T fragments as register
+// A operands (their mma.sync A layout is wgmma's) and B from the q, score
+// and k tiles; everything else is m16n8k16 bf16 x bf16 -> f32
+// (nvvm.mma.sync) with the state as accumulator fragments (the same
+// layout as wgmma's accumulator). Their fragments
 // are read from shared memory with ldmatrix (four 8x8 matrices per
 // instruction; the transposed operands, K of the state update and V^T from
 // the staged V rows, through its transpose, so there is no K^T or V^T
@@ -518,6 +526,24 @@ private:
   /// global memory without staging.
   void transposeV(Value chunkStart, bool fromRaw);
   void stageChunk(Value chunkStart);
+  /// The stage's global loads of token t (dt, a dt, trap) and of angle
+  /// item i (the angle and its token's dt), and what it stores from them.
+  SmallVector<Value> loadTokenStage(Value chunkStart, Value t);
+  void storeTokenStage(Value chunkStart, Value t, ValueRange loaded);
+  SmallVector<Value> loadAngleStage(Value chunkStart, Value i);
+  void storeAngleStage(Value chunkStart, Value i, ValueRange loaded);
+  /// stageChunk in two halves for the one-pass kernel: this thread's
+  /// loads for a chunk, issued a chunk ahead (before the previous chunk's
+  /// epilogue, so that their latency hides behind it) and carried through
+  /// the loop, then the stores. At most kMaxStagePrefetch items per thread.
+  SmallVector<Value> prefetchStage(Value chunkStart);
+  void storeStage(Value chunkStart, ValueRange loaded);
+  int64_t stageItemsPerThread() const;
+  static constexpr int64_t kMaxStagePrefetch = 9;
+  bool prefetchesStage() const {
+    return phase == ChunkedScanPhase::Sequential &&
+           stageItemsPerThread() <= kMaxStagePrefetch;
+  }
   void scanChunk();
   /// a_t - a_{c-1} for token t of the chunk (after the scan).
   Value aAt(Value t) {
@@ -601,7 +627,10 @@ private:
   void loadStartAngles(Value chunk);
   /// One chunk: stage, scan, rotate, and in phases that need them the
   /// scores, the output tile and the state update; returns the state.
-  SmallVector<Value> processChunk(Value chunkStart, ValueRange state);
+  /// With `stage` (prefetchesStage), the chunk's prefetched stage loads;
+  /// then the result ends with the next chunk's.
+  SmallVector<Value> processChunk(Value chunkStart, ValueRange state,
+                                  ValueRange stage = {});
   bool computesOutput() const { return phase != ChunkedScanPhase::ChunkStates; }
   bool updatesState() const { return phase != ChunkedScanPhase::ChunkOutputs; }
   /// The fp32 state fragments: (row, column) of element e of tile j.
@@ -721,27 +750,81 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
   // Per-token coefficients; padding tokens past L get dt = 0 and a = 0, so
   // they neither decay nor feed the state.
   strided(C, [&](Value t) {
-    auto [tok, tc, valid] = token(chunkStart, t);
-    Value dt = select(valid, load(a.DT, coeffIndex(tc)), f32(0.0));
-    Value adt = select(valid, load(a.ADT, coeffIndex(tc)), f32(0.0));
-    Value lambda = L.euler ? f32(1.0)
-                           : fastSigmoid(load(a.Trap, coeffIndex(tc)));
-    store(adt, scan, {t, idx(S)});
-    store(mul(lambda, dt), gammaS, {t});
-    store(mul(sub(f32(1.0), lambda), dt), betaS, {t});
+    storeTokenStage(chunkStart, t, loadTokenStage(chunkStart, t));
   });
   if (S > 0)
     strided(
         C * S,
-        [&](Value i) {
-          Value t = divui(i, S), s = remui(i, S);
-          auto [tok, tc, valid] = token(chunkStart, t);
-          Value ang = load(a.Angles, angleIndex(tc, s));
-          Value inc = mul(mul(f32(llvm::numbers::pi), math::TanhOp::create(b, ang)),
-                          load(a.DT, coeffIndex(tc)));
-          store(select(valid, inc, f32(0.0)), scan, {t, s});
-        },
+        [&](Value i) { storeAngleStage(chunkStart, i, loadAngleStage(chunkStart, i)); },
         8);
+}
+
+SmallVector<Value> ChunkedKernelBuilder::loadTokenStage(Value chunkStart, Value t) {
+  Value tc = token(chunkStart, t).clamped;
+  SmallVector<Value> x = {load(a.DT, coeffIndex(tc)), load(a.ADT, coeffIndex(tc))};
+  if (!L.euler)
+    x.push_back(load(a.Trap, coeffIndex(tc)));
+  return x;
+}
+
+void ChunkedKernelBuilder::storeTokenStage(Value chunkStart, Value t,
+                                           ValueRange x) {
+  Value valid = token(chunkStart, t).valid;
+  Value dt = select(valid, x[0], f32(0.0));
+  Value adt = select(valid, x[1], f32(0.0));
+  Value lambda = L.euler ? f32(1.0) : fastSigmoid(x[2]);
+  store(adt, scan, {t, idx(L.s)});
+  store(mul(lambda, dt), gammaS, {t});
+  store(mul(sub(f32(1.0), lambda), dt), betaS, {t});
+}
+
+SmallVector<Value> ChunkedKernelBuilder::loadAngleStage(Value chunkStart, Value i) {
+  Value t = divui(i, L.s), s = remui(i, L.s);
+  Value tc = token(chunkStart, t).clamped;
+  return {load(a.Angles, angleIndex(tc, s)), load(a.DT, coeffIndex(tc))};
+}
+
+void ChunkedKernelBuilder::storeAngleStage(Value chunkStart, Value i,
+                                           ValueRange x) {
+  Value t = divui(i, L.s), s = remui(i, L.s);
+  Value inc = mul(mul(f32(llvm::numbers::pi), math::TanhOp::create(b, x[0])), x[1]);
+  store(select(token(chunkStart, t).valid, inc, f32(0.0)), scan, {t, s});
+}
+
+int64_t ChunkedKernelBuilder::stageItemsPerThread() const {
+  return llvm::divideCeil(M.C, threads) +
+         (L.s > 0 ? llvm::divideCeil(M.C * L.s, threads) : 0);
+}
+
+SmallVector<Value> ChunkedKernelBuilder::prefetchStage(Value chunkStart) {
+  // Item k of a stage loop is i = tid + k * threads, clamped so that every
+  // load is in bounds; storeStage skips the items past the loop's end.
+  SmallVector<Value> x;
+  for (int64_t k = 0; k < llvm::divideCeil(M.C, threads); ++k)
+    llvm::append_range(x, loadTokenStage(chunkStart,
+                                         minui(addi(tid, k * threads), M.C - 1)));
+  if (L.s > 0)
+    for (int64_t k = 0; k < llvm::divideCeil(M.C * L.s, threads); ++k)
+      llvm::append_range(
+          x, loadAngleStage(chunkStart,
+                            minui(addi(tid, k * threads), M.C * L.s - 1)));
+  return x;
+}
+
+void ChunkedKernelBuilder::storeStage(Value chunkStart, ValueRange x) {
+  const int64_t perToken = L.euler ? 2 : 3;
+  size_t at = 0;
+  for (int64_t k = 0; k < llvm::divideCeil(M.C, threads); ++k, at += perToken) {
+    Value t = addi(tid, k * threads);
+    ValueRange values = x.slice(at, perToken);
+    ifThen(ult(t, M.C), [&] { storeTokenStage(chunkStart, t, values); });
+  }
+  if (L.s > 0)
+    for (int64_t k = 0; k < llvm::divideCeil(M.C * L.s, threads); ++k, at += 2) {
+      Value i = addi(tid, k * threads);
+      ValueRange values = x.slice(at, 2);
+      ifThen(ult(i, M.C * L.s), [&] { storeAngleStage(chunkStart, i, values); });
+    }
 }
 
 void ChunkedKernelBuilder::transposeV(Value chunkStart, bool fromRaw) {
@@ -1411,7 +1494,8 @@ void ChunkedKernelBuilder::loadPreviousToken(Value chunk, Value chunkStart) {
 }
 
 SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
-                                                      ValueRange state) {
+                                                      ValueRange state,
+                                                      ValueRange stage) {
   // The previous chunk's epilogue still reads ys, ks and vt.
   gpu::BarrierOp::create(b);
   if (a.qMap && chunkIndex) {
@@ -1426,7 +1510,10 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
     copyRawQK(chunkStart);
   if (M.vzPiece)
     copyRawVZ(chunkStart);
-  stageChunk(chunkStart);
+  if (stage.empty())
+    stageChunk(chunkStart);
+  else
+    storeStage(chunkStart, stage);
   if (!M.vzPiece)
     transposeV(chunkStart, /*fromRaw=*/false);
   gpu::BarrierOp::create(b);
@@ -1455,6 +1542,10 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
   SmallVector<Value> next = inOwnerWarps(state, [&] {
     return outputAndState(SmallVector<Value>(state));
   });
+  // The next chunk's stage loads, past this chunk's register peak; past
+  // the last chunk they read clamped tokens and are not used.
+  if (!stage.empty())
+    llvm::append_range(next, prefetchStage(addi(chunkStart, M.C)));
   gpu::BarrierOp::create(b);
   if (computesOutput())
     epilogue(chunkStart);
@@ -1617,6 +1708,9 @@ void ChunkedKernelBuilder::build() {
   const bool prefetch = a.qMap && M.qkBuffers == 2;
   if (prefetch)
     loadRawQKWithTma(zero, zero);
+  const size_t stateValues = init.size();
+  if (prefetchesStage())
+    llvm::append_range(init, prefetchStage(zero));
   auto loop = scf::ForOp::create(b, zero, chunks, idx(1), init);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -1633,8 +1727,10 @@ void ChunkedKernelBuilder::build() {
       chunkCount = chunks;
     }
     tmaPhase = arith::IndexCastOp::create(b, b.getI32Type(), remui(use, 2));
+    ValueRange carried = loop.getRegionIterArgs();
     scf::YieldOp::create(
-        b, processChunk(chunkStart, loop.getRegionIterArgs()));
+        b, processChunk(chunkStart, carried.take_front(stateValues),
+                        carried.drop_front(stateValues)));
   }
 
   // Final states: ssm from the fragments, angle, k and v from shared memory.

@@ -9,14 +9,19 @@
 // (head, batch), four warps (P = 16 rounds up to one warp of state rows, and
 // the block keeps at least four for staging), dynamic shared memory, and a
 // loop over the 16 / 64 = 1 chunk carrying the 16 x 32 state as 16 f32
-// fragment values per thread.
+// fragment values per thread, and the stage's global loads of the chunk,
+// issued a chunk ahead (the first chunk's before the loop): dt, a dt and
+// trap of one token and the angle and dt of 64 x 8 / 128 = 4 angle items,
+// 11 values.
 // CHECK-LABEL: gpu.func @siso(
 // CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>, known_grid_size = array<i32: 4, 2, 1>, ssm.chunk_size = 64 : i64, ssm.dynamic_shared_bytes = {{[0-9]+}} : i64, ssm.schedule = "chunked"}
 // CHECK: gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK: memref.view {{.*}} to memref<64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK-NOT: memref<32x72xbf16
+// CHECK-COUNT-3: memref.load %arg{{[345]}}[
+// CHECK-COUNT-4: memref.load %arg8[
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c1{{.*}} step %c1{{.*}} iter_args(
-// CHECK-SAME: -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK-SAME: -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // The raw q and k rows start copying to shared memory (cp.async, 16 bytes
 // a piece, one group), then the raw V and Z rows (their staging tiles fit
 // without costing a block per SM; V's rows padded to 24 for ldmatrix, as
@@ -72,8 +77,11 @@
 // CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK: nvvm.mma.sync
 // CHECK: scf.yield
-// The epilogue: eight p of a token per item, 16-byte loads of y and of the
-// staged V and Z rows, one 16-byte store of out.
+// The next chunk's stage loads, then the epilogue: eight p of a token per
+// item, 16-byte loads of y and of the staged V and Z rows, one 16-byte
+// store of out.
+// CHECK-COUNT-3: memref.load %arg{{[345]}}[
+// CHECK: memref.load %arg8[
 // CHECK: gpu.barrier
 // CHECK: vector.load {{.*}} : memref<64x20xf32, #gpu.address_space<workgroup>>, vector<4xf32>
 // CHECK: vector.load {{.*}} : memref<64x24xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
