@@ -301,14 +301,16 @@ private:
   }
 
   // bf16 pairs packed in 32-bit words, the operand format of mma.sync.
+  /// One vector truncation: cvt.rn.bf16x2.f32 converts and packs both in
+  /// one instruction (two scalar conversions and a permute otherwise).
   Value pack(Value lo, Value hi) {
-    auto half = [&](Value x) {
-      Value h = arith::BitcastOp::create(
-          b, b.getI16Type(), arith::TruncFOp::create(b, b.getBF16Type(), x));
-      return arith::ExtUIOp::create(b, b.getI32Type(), h);
-    };
-    return arith::OrIOp::create(
-        b, half(lo), arith::ShLIOp::create(b, half(hi), i32(16)));
+    Value pair = vector::FromElementsOp::create(
+        b, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi});
+    Value narrow = arith::TruncFOp::create(
+        b, VectorType::get({2}, b.getBF16Type()), pair);
+    Value word = vector::BitCastOp::create(
+        b, VectorType::get({1}, b.getI32Type()), narrow);
+    return vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0});
   }
   /// The two f32 values of a packed bf16 pair (bf16 is the top half of f32).
   std::pair<Value, Value> unpack(Value w) {
