@@ -38,6 +38,10 @@ std::pair<Value, Value> buildCumulativeAngles(OpBuilder &b, Location loc,
                      ? op.getInitAngle()
                      : filledTensor(b, loc, {bSize, hSize, sSize}, f32, 0.0);
   Value all = emptyTensor(b, loc, angleSizes, f32);
+  // Without angles (S = 0) there is nothing to scan; slicing the empty
+  // tensors would fail tensor's bounds verifier (offset 0 >= size 0).
+  if (op.getRotary().getAngles() == 0)
+    return {all, theta0};
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
   Value seqLen = getValueOrCreateConstantIndexOp(b, loc, lSize);
   bool wrap = op.getWrapAngle();

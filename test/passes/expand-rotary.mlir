@@ -77,3 +77,25 @@ func.func @shared_angles(%q: tensor<2x16x2x32xbf16>, %k: tensor<2x16x2x32xbf16>,
       -> (tensor<2x16x1x4x32xf32>, tensor<2x16x1x4x32xf32>, tensor<2x4x8xf32>)
   return %rq, %rk, %a : tensor<2x16x1x4x32xf32>, tensor<2x16x1x4x32xf32>, tensor<2x4x8xf32>
 }
+
+// -----
+
+// No rotary angles (S = 0): nothing to scan, q and k are only biased, and
+// the final angle is the (empty) initial one.
+// CHECK-LABEL: func.func @no_angles
+// CHECK-NOT: scf.for
+// CHECK-NOT: math.cos
+// CHECK: linalg.generic
+// CHECK-NOT: math.cos
+// CHECK: return %{{.*}}, %{{.*}}, %arg6
+func.func @no_angles(%q: tensor<2x16x2x32xf32>, %k: tensor<2x16x2x32xf32>,
+    %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x0xf32>,
+    %dt: tensor<2x4x16xf32>, %a0: tensor<2x4x0xf32>)
+    -> (tensor<2x16x1x4x32xf32>, tensor<2x16x1x4x32xf32>, tensor<2x4x0xf32>) {
+  %rq, %rk, %a = ssm.rotary q(%q) k(%k) bias(%qb, %kb) angles(%ang) dt(%dt) initial(%a0)
+      {rotary = #ssm.rotary<angles = 0, pairing = adjacent>, wrap_angle}
+      : (tensor<2x16x2x32xf32>, tensor<2x16x2x32xf32>, tensor<4x32xf32>, tensor<4x32xf32>,
+         tensor<2x16x4x0xf32>, tensor<2x4x16xf32>, tensor<2x4x0xf32>)
+      -> (tensor<2x16x1x4x32xf32>, tensor<2x16x1x4x32xf32>, tensor<2x4x0xf32>)
+  return %rq, %rk, %a : tensor<2x16x1x4x32xf32>, tensor<2x16x1x4x32xf32>, tensor<2x4x0xf32>
+}
