@@ -111,13 +111,11 @@ protected:
   Value select(Value c, Value x, Value y) {
     return arith::SelectOp::create(b, c, x, y);
   }
-  /// 1 / (1 + exp(-x)). `division` = afn makes the reciprocal rcp.approx
-  /// (about 1 ulp): the IEEE division's slow-path branch would split
-  /// unrolled bodies that keep several global loads in flight.
-  Value sigmoid(Value x,
-                arith::FastMathFlags division = arith::FastMathFlags::none) {
+  /// 1 / (1 + exp(-x)) with libdevice's expf and an IEEE division (the
+  /// token-sequential kernel; the chunked one takes fastSigmoid).
+  Value sigmoid(Value x) {
     Value e = math::ExpOp::create(b, arith::NegFOp::create(b, x));
-    return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e), division);
+    return arith::DivFOp::create(b, f32(1.0), add(f32(1.0), e));
   }
   /// exp(x) as ex2.approx.ftz(x log2 e): about 2 ulp in two instructions
   /// (libdevice's expf takes nine, its fast one without ftz five, scaling
