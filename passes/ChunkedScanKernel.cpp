@@ -431,7 +431,7 @@ private:
   /// layout of mma.sync), B through `descB`, K-major or, with `transposeB`,
   /// MN-major; D in the m16n8 accumulator layout (value 4 j + e of n-tile
   /// j). MLIR's nvvm.wgmma.mma_async reads A only through a descriptor, so
-  /// this is the PTX instruction inline; the caller fences, commits and
+  /// this is the PTX instruction inline; wgmmaChain fences, commits and
   /// waits.
   SmallVector<Value> wgmmaRegisterA(ArrayRef<Value> acc, ArrayRef<Value> a,
                                     Value descB, bool transposeB) {
@@ -467,6 +467,21 @@ private:
     for (int64_t i = 0; i < k; ++i)
       d.push_back(LLVM::ExtractValueOp::create(b, op.getRes(), ArrayRef<int64_t>{i}));
     return d;
+  }
+
+  /// acc + sum_kk A_kk B_kk as one chain of wgmmaRegisterA, fenced,
+  /// committed and waited for: `a` the A fragments per k-step, `descB(kk)`
+  /// B's descriptor for k-step kk.
+  SmallVector<Value> wgmmaChain(SmallVector<Value> acc,
+                                ArrayRef<SmallVector<Value>> a,
+                                function_ref<Value(int64_t)> descB,
+                                bool transposeB) {
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    for (int64_t kk = 0; kk < static_cast<int64_t>(a.size()); ++kk)
+      acc = wgmmaRegisterA(acc, a[kk], descB(kk), transposeB);
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+    return acc;
   }
 
   /// Runs `body` in the warps that own state rows and returns its values;
@@ -540,11 +555,17 @@ private:
   /// the loop, then the stores. At most kMaxStagePrefetch items per thread.
   SmallVector<Value> prefetchStage(Value chunkStart);
   void storeStage(Value chunkStart, ValueRange loaded);
-  int64_t stageItemsPerThread() const;
+  /// A thread's items of the two stage loops, and the values a token item
+  /// loads (dt, a dt, and trap unless the rule is Euler).
+  int64_t tokenStageItems() const { return llvm::divideCeil(M.C, threads); }
+  int64_t angleStageItems() const {
+    return L.s > 0 ? llvm::divideCeil(M.C * L.s, threads) : 0;
+  }
+  int64_t tokenStageValues() const { return L.euler ? 2 : 3; }
   static constexpr int64_t kMaxStagePrefetch = 9;
   bool prefetchesStage() const {
     return phase == ChunkedScanPhase::Sequential &&
-           stageItemsPerThread() <= kMaxStagePrefetch;
+           tokenStageItems() + angleStageItems() <= kMaxStagePrefetch;
   }
   void scanChunk();
   /// a_t - a_{c-1} for token t of the chunk (after the scan).
@@ -764,7 +785,7 @@ void ChunkedKernelBuilder::stageChunk(Value chunkStart) {
 SmallVector<Value> ChunkedKernelBuilder::loadTokenStage(Value chunkStart, Value t) {
   Value tc = token(chunkStart, t).clamped;
   SmallVector<Value> x = {load(a.DT, coeffIndex(tc)), load(a.ADT, coeffIndex(tc))};
-  if (!L.euler)
+  if (tokenStageValues() == 3)
     x.push_back(load(a.Trap, coeffIndex(tc)));
   return x;
 }
@@ -793,40 +814,33 @@ void ChunkedKernelBuilder::storeAngleStage(Value chunkStart, Value i,
   store(select(token(chunkStart, t).valid, inc, f32(0.0)), scan, {t, s});
 }
 
-int64_t ChunkedKernelBuilder::stageItemsPerThread() const {
-  return llvm::divideCeil(M.C, threads) +
-         (L.s > 0 ? llvm::divideCeil(M.C * L.s, threads) : 0);
-}
 
 SmallVector<Value> ChunkedKernelBuilder::prefetchStage(Value chunkStart) {
   // Item k of a stage loop is i = tid + k * threads, clamped so that every
   // load is in bounds; storeStage skips the items past the loop's end.
   SmallVector<Value> x;
-  for (int64_t k = 0; k < llvm::divideCeil(M.C, threads); ++k)
+  for (int64_t k = 0; k < tokenStageItems(); ++k)
     llvm::append_range(x, loadTokenStage(chunkStart,
                                          minui(addi(tid, k * threads), M.C - 1)));
-  if (L.s > 0)
-    for (int64_t k = 0; k < llvm::divideCeil(M.C * L.s, threads); ++k)
-      llvm::append_range(
-          x, loadAngleStage(chunkStart,
-                            minui(addi(tid, k * threads), M.C * L.s - 1)));
+  for (int64_t k = 0; k < angleStageItems(); ++k)
+    llvm::append_range(
+        x, loadAngleStage(chunkStart, minui(addi(tid, k * threads), M.C * L.s - 1)));
   return x;
 }
 
 void ChunkedKernelBuilder::storeStage(Value chunkStart, ValueRange x) {
-  const int64_t perToken = L.euler ? 2 : 3;
+  const int64_t perToken = tokenStageValues();
   size_t at = 0;
-  for (int64_t k = 0; k < llvm::divideCeil(M.C, threads); ++k, at += perToken) {
+  for (int64_t k = 0; k < tokenStageItems(); ++k, at += perToken) {
     Value t = addi(tid, k * threads);
     ValueRange values = x.slice(at, perToken);
     ifThen(ult(t, M.C), [&] { storeTokenStage(chunkStart, t, values); });
   }
-  if (L.s > 0)
-    for (int64_t k = 0; k < llvm::divideCeil(M.C * L.s, threads); ++k, at += 2) {
-      Value i = addi(tid, k * threads);
-      ValueRange values = x.slice(at, 2);
-      ifThen(ult(i, M.C * L.s), [&] { storeAngleStage(chunkStart, i, values); });
-    }
+  for (int64_t k = 0; k < angleStageItems(); ++k, at += 2) {
+    Value i = addi(tid, k * threads);
+    ValueRange values = x.slice(at, 2);
+    ifThen(ult(i, M.C * L.s), [&] { storeAngleStage(chunkStart, i, values); });
+  }
 }
 
 void ChunkedKernelBuilder::transposeV(Value chunkStart, bool fromRaw) {
@@ -1226,32 +1240,28 @@ void ChunkedKernelBuilder::outputTile(ArrayRef<Value> h,
 
 void ChunkedKernelBuilder::outputTileWgmma(
     ArrayRef<SmallVector<Value>> hA, ArrayRef<SmallVector<Value>> vA) {
-  const int64_t CR = M.CR, Np = M.Np;
+  const int64_t CR = M.CR;
   Value p0 = muli(warp, 16);
   // Each warpgroup: its 64 rows p of Y^T, all CR columns t, in two chains:
   // H' Q^T (K = N; Q^T from the q tile, K-major like the scores' B), then,
   // after the column scaling, + V^T S^T (K = CR; S^T from the swizzled
   // score tile, whose zeros above the diagonal keep it causal).
-  SmallVector<Value> acc(CR / 2, f32(0.0));
-  NVVM::WgmmaFenceAlignedOp::create(b);
-  for (int64_t kk = 0; kk < Np / 16; ++kk)
-    acc = wgmmaRegisterA(
-        acc, hA[kk], kMajorDescriptor(M.qs, muli(qkBuf, M.tileBytes), idx(0), kk),
-        /*transposeB=*/false);
-  NVVM::WgmmaGroupSyncAlignedOp::create(b);
-  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  SmallVector<Value> acc = wgmmaChain(
+      SmallVector<Value>(CR / 2, f32(0.0)), hA,
+      [&](int64_t kk) {
+        return kMajorDescriptor(M.qs, muli(qkBuf, M.tileBytes), idx(0), kk);
+      },
+      /*transposeB=*/false);
   for (int64_t j = 0; j < CR / 8; ++j)
     for (int64_t e = 0; e < 2; ++e) {
       Value d = memref::LoadOp::create(b, decay, ValueRange{accCol(idx(j * 8), e)});
       acc[4 * j + e] = mul(acc[4 * j + e], d);
       acc[4 * j + 2 + e] = mul(acc[4 * j + 2 + e], d);
     }
-  NVVM::WgmmaFenceAlignedOp::create(b);
-  for (int64_t kk = 0; kk < CR / 16; ++kk)
-    acc = wgmmaRegisterA(acc, vA[kk], kMajorDescriptor(M.sm, idx(0), idx(0), kk),
-                         /*transposeB=*/false);
-  NVVM::WgmmaGroupSyncAlignedOp::create(b);
-  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  acc = wgmmaChain(
+      std::move(acc), vA,
+      [&](int64_t kk) { return kMajorDescriptor(M.sm, idx(0), idx(0), kk); },
+      /*transposeB=*/false);
   for (int64_t j = 0; j < CR / 8; ++j)
     for (int64_t e = 0; e < 4; ++e)
       store(acc[4 * j + e], ys, {accCol(idx(j * 8), e), accRow(p0, e)});
@@ -1298,13 +1308,12 @@ ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
     // rows u of K; the k tile, rows u and columns n in 64-column blocks, is
     // the MN-major B (8-row groups 1024 bytes apart, blocks CR rows apart).
     Value kTile = addi(smemBase, addi(idx(M.ks), muli(qkBuf, M.tileBytes)));
-    NVVM::WgmmaFenceAlignedOp::create(b);
-    for (int64_t kk = 0; kk < CR / 16; ++kk)
-      h = wgmmaRegisterA(h, scaledA[kk],
-                         wgmmaDescriptor(addi(kTile, kk * 16 * 128), CR * 128),
-                         /*transposeB=*/true);
-    NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+    h = wgmmaChain(
+        std::move(h), scaledA,
+        [&](int64_t kk) {
+          return wgmmaDescriptor(addi(kTile, kk * 16 * 128), CR * 128);
+        },
+        /*transposeB=*/true);
   }
   return h;
 }

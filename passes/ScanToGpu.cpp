@@ -571,21 +571,21 @@ void buildChunkParallelKernels(OpTy op, func::FuncOp func,
 template <typename OpTy>
 LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
                           const KernelRequest &request, bool step) {
-  for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
+  for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
     if (!cast<ShapedType>(t).hasStaticShape())
       return op.emitOpError("ssm-to-gpu needs static shapes (compile the "
                             "kernel for its batch and sequence length); got ")
              << t;
-  // MLIR's bare-pointer kernel ABI (convert-gpu-to-nvvm) has no form for a
-  // memref with a zero-sized dimension, such as the angles of a layer
-  // without rotary angles.
-  for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
+    // MLIR's bare-pointer kernel ABI (convert-gpu-to-nvvm) has no form for
+    // a memref with a zero-sized dimension, such as the angles of a layer
+    // without rotary angles.
     if (llvm::is_contained(cast<ShapedType>(t).getShape(), 0))
       return op.emitOpError(
                  "ssm-to-gpu cannot pass empty tensors to a kernel (MLIR's "
                  "bare-pointer arguments have no zero-sized form); got ")
              << t << ": give the layer rotary angles (S >= 2) or compile it "
                      "for the cpu target";
+  }
   LayerShape shape = shapeOf(op, step);
   // A step always has its states; a scan may start from zeros.
   if constexpr (std::is_same_v<OpTy, ScanOp>)
