@@ -53,6 +53,11 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
       *this, "sm-count",
       llvm::cl::desc("SMs of the target (auto's chunk-parallel threshold)"),
       llvm::cl::init(132)};
+  Option<int64_t> chunksPerBlock{
+      *this, "chunks-per-block",
+      llvm::cl::desc("chunk-parallel: consecutive chunks per block of "
+                     "phases 1 and 3 (0: spread over the SMs)"),
+      llvm::cl::init(0)};
 
   /// The ssm-to-gpu options these stand for.
   SsmToGpuOptions toGpuOptions() const {
@@ -61,6 +66,7 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
     o.schedule = schedule;
     o.chunkSize = chunkSize;
     o.smCount = smCount;
+    o.chunksPerBlock = chunksPerBlock;
     return o;
   }
 };

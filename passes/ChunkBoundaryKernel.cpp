@@ -1,23 +1,25 @@
 //===- ChunkBoundaryKernel.cpp - Phase 2 of the chunk-parallel schedule ----===//
 //
 // The chunk-parallel schedule splits the chunked form of spec/mamba3-core.md
-// into three launches: per-chunk state contributions (phase 1), this short
-// sequential pass over the chunk boundaries (phase 2), and per-chunk outputs
-// (phase 3). Phase 1 computes chunk c's contribution X_c from a zero state
-// with angles counted from the chunk's start (from the initial angles for
-// chunk 0), so X_c must still be rotated by the angles theta_c entering the
-// chunk: a contribution v (Rot(theta_c + phi) k)^T is X_c's v (Rot(phi) k)^T
-// with each state row rotated by theta_c, pair by pair. Then
+// into three launches over spans of consecutive chunks: per-span state
+// contributions (phase 1), this short sequential pass over the span
+// boundaries (phase 2), and per-span outputs (phase 3). Phase 1 computes span
+// c's contribution X_c from a zero state with angles counted from the span's
+// start (from the initial angles for span 0), so X_c must still be rotated by
+// the angles theta_c entering the span: a contribution v (Rot(theta_c + phi)
+// k)^T is X_c's v (Rot(phi) k)^T with each state row rotated by theta_c, pair
+// by pair. Then
 //
 //   H_0 = initial ssm state,   theta_0 = initial angles,
 //   H_{c+1} = exp(a_end,c) H_c + Rot_rows(theta_c) X_c   (no rotation, c = 0)
 //   theta_{c+1} = theta_c + phi_end,c                     (phi_end,0 itself)
 //
-// Each thread owns one rotary pair (n0, n1) of one state row p and walks the
-// chunks, overwriting X_c with H_c (what phase 3 starts chunk c from); the
-// threads of row 0 write theta_c, and every thread writes its part of the
-// final ssm state. The loads of a group of chunks are issued before the
-// dependent updates so that they are in flight together.
+// with exp(a_end,c) the product of the span's chunk decays. Each thread owns
+// one rotary pair (n0, n1) of one state row p and walks the spans,
+// overwriting X_c with H_c (what phase 3 starts span c from); the threads of
+// row 0 write theta_c, and every thread writes its part of the final ssm
+// state. The loads of a group of spans are issued before the dependent
+// updates so that they are in flight together.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,19 +30,19 @@ using namespace mlir::ssm;
 
 namespace {
 
-/// Chunks whose loads one thread issues together.
-constexpr int64_t kChunksInFlight = 8;
+/// Spans whose loads one thread issues together.
+constexpr int64_t kSpansInFlight = 8;
 
 class ChunkBoundaryBuilder : public KernelEmitter {
 public:
   ChunkBoundaryBuilder(ImplicitLocOpBuilder &b, const LayerShape &shape,
-                       const KernelArgs &args, int64_t threads, int64_t chunks)
-      : KernelEmitter(b, shape, args, threads), chunks(chunks) {}
+                       const KernelArgs &args, int64_t threads, int64_t spans)
+      : KernelEmitter(b, shape, args, threads), spans(spans) {}
 
   void build();
 
 private:
-  int64_t chunks;
+  int64_t spans;
 };
 
 int64_t pairsOf(const LayerShape &shape) { return (shape.n + 1) / 2; }
@@ -68,8 +70,8 @@ void ChunkBoundaryBuilder::build() {
         theta = load(a.angle0, {bIdx, hIdx, s});
     }
 
-    int64_t group = std::min(kChunksInFlight, chunks);
-    int64_t groups = llvm::divideCeil(chunks, group);
+    int64_t group = std::min(kSpansInFlight, spans);
+    int64_t groups = llvm::divideCeil(spans, group);
     auto loop = scf::ForOp::create(b, idx(0), idx(groups), idx(1),
                                    ValueRange{h0, h1, theta});
     {
@@ -78,15 +80,15 @@ void ChunkBoundaryBuilder::build() {
       Value first = muli(loop.getInductionVar(), group);
       Value c0 = loop.getRegionIterArgs()[0], c1 = loop.getRegionIterArgs()[1],
             th = loop.getRegionIterArgs()[2];
-      struct ChunkLoads {
-        Value chunk, clamped, valid, x0, x1, decay, phi;
+      struct SpanLoads {
+        Value span, clamped, valid, x0, x1, decay, phi;
       };
-      SmallVector<ChunkLoads> loads;
+      SmallVector<SpanLoads> loads;
       for (int64_t u = 0; u < group; ++u) {
-        ChunkLoads l;
-        l.chunk = addi(first, u);
-        l.clamped = minui(l.chunk, chunks - 1);
-        l.valid = ult(l.chunk, chunks);
+        SpanLoads l;
+        l.span = addi(first, u);
+        l.clamped = minui(l.span, spans - 1);
+        l.valid = ult(l.span, spans);
         l.x0 = load(a.chunkStates, {bIdx, hIdx, l.clamped, p, n0});
         l.x1 = select(has1, load(a.chunkStates, {bIdx, hIdx, l.clamped, p, n1c}),
                       zero);
@@ -94,23 +96,23 @@ void ChunkBoundaryBuilder::build() {
         l.phi = S > 0 ? load(a.chunkAngleEnd, {bIdx, hIdx, l.clamped, s}) : zero;
         loads.push_back(l);
       }
-      for (const ChunkLoads &l : loads) {
-        // H_c and theta_c: the state and angles entering chunk c.
+      for (const SpanLoads &l : loads) {
+        // H_c and theta_c: the state and angles entering span c.
         Value hIn0 = c0, hIn1 = c1, thIn = th;
         ifThen(l.valid, [&] {
-          store(hIn0, a.chunkStates, {bIdx, hIdx, l.chunk, p, n0});
+          store(hIn0, a.chunkStates, {bIdx, hIdx, l.span, p, n0});
           ifThen(has1, [&] {
-            store(hIn1, a.chunkStates, {bIdx, hIdx, l.chunk, p, n1c});
+            store(hIn1, a.chunkStates, {bIdx, hIdx, l.span, p, n1c});
           });
           if (S > 0)
             ifThen(writesAngle, [&] {
-              store(thIn, a.chunkAngleStart, {bIdx, hIdx, l.chunk, s});
+              store(thIn, a.chunkAngleStart, {bIdx, hIdx, l.span, s});
             });
         });
-        Value notFirst = ult(idx(0), l.chunk);
+        Value notFirst = ult(idx(0), l.span);
         Value x0 = l.x0, x1 = l.x1;
         if (S > 0) {
-          // Chunk 0's angles already started from theta_0.
+          // Span 0's angles already started from theta_0.
           Value angle = select(andi(rotated, notFirst), th, zero);
           auto [cs, sn] = cosSin(angle);
           rotatePair(x0, x1, cs, sn);
@@ -142,11 +144,8 @@ int64_t mlir::ssm::chunkBoundaryBlocks(const LayerShape &shape,
 void mlir::ssm::buildChunkBoundaryKernel(gpu::GPUFuncOp kernel,
                                          const LayerShape &shape,
                                          const KernelArgs &args,
-                                         int64_t threads,
-                                         int64_t tokensPerChunk) {
+                                         int64_t threads, int64_t spans) {
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   b.setInsertionPointToStart(&kernel.getBody().front());
-  ChunkBoundaryBuilder(b, shape, args, threads,
-                       llvm::divideCeil(shape.seqLen, tokensPerChunk))
-      .build();
+  ChunkBoundaryBuilder(b, shape, args, threads, spans).build();
 }

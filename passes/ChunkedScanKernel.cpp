@@ -263,9 +263,10 @@ class ChunkedKernelBuilder : public KernelEmitter {
 public:
   ChunkedKernelBuilder(ImplicitLocOpBuilder &b, const LayerShape &shape,
                        const KernelArgs &args, int64_t threads,
-                       const SharedLayout &layout, ChunkedScanPhase phase)
+                       const SharedLayout &layout, ChunkedScanPhase phase,
+                       int64_t chunksPerBlock)
       : KernelEmitter(b, shape, args, threads), M(layout), phase(phase),
-        ownerWarps(layout.Pp / 16) {}
+        chunksPerBlock(chunksPerBlock), ownerWarps(layout.Pp / 16) {}
 
   void build();
 
@@ -564,8 +565,7 @@ private:
   int64_t tokenStageValues() const { return L.euler ? 2 : 3; }
   static constexpr int64_t kMaxStagePrefetch = 9;
   bool prefetchesStage() const {
-    return phase == ChunkedScanPhase::Sequential &&
-           tokenStageItems() + angleStageItems() <= kMaxStagePrefetch;
+    return tokenStageItems() + angleStageItems() <= kMaxStagePrefetch;
   }
   void scanChunk();
   /// a_t - a_{c-1} for token t of the chunk (after the scan).
@@ -640,14 +640,18 @@ private:
   SmallVector<Value> stateUpdate(SmallVector<Value> h,
                                  ArrayRef<SmallVector<Value>> vA);
   void epilogue(Value chunkStart);
+  /// The rotated k and the v of the chunk's last token into kPrev / vPrev
+  /// (the next chunk's pending term).
+  void savePreviousToken(Value chunkStart);
 
-  /// The k and v of the token before the chunk (the initial states before
-  /// the first) into kPrev / vPrev. The angles decide k's rotation: none in
-  /// ChunkStates (phase 2 rotates the whole contribution), the angles
-  /// entering the chunk in ChunkOutputs.
-  void loadPreviousToken(Value chunk, Value chunkStart);
-  /// The angles the chunk starts from into thetaCarry.
-  void loadStartAngles(Value chunk);
+  /// The k and v of the token before the block's first chunk (the initial
+  /// states before chunk 0) into kPrev / vPrev. The angles decide k's
+  /// rotation: none in ChunkStates (phase 2 rotates the whole
+  /// contribution), the angles entering the span in ChunkOutputs. `span`
+  /// indexes the scratch buffers.
+  void loadPreviousToken(Value span, Value firstChunk, Value chunkStart);
+  /// The angles the block's first chunk starts from into thetaCarry.
+  void loadStartAngles(Value span, Value firstChunk);
   /// One chunk: stage, scan, rotate, and in phases that need them the
   /// scores, the output tile and the state update; returns the state.
   /// With `stage` (prefetchesStage), the chunk's prefetched stage loads;
@@ -655,7 +659,10 @@ private:
   SmallVector<Value> processChunk(Value chunkStart, ValueRange state,
                                   ValueRange stage = {});
   bool computesOutput() const { return phase != ChunkedScanPhase::ChunkStates; }
-  bool updatesState() const { return phase != ChunkedScanPhase::ChunkOutputs; }
+  /// ChunkOutputs needs the state past its span's first chunk only.
+  bool updatesState() const {
+    return phase != ChunkedScanPhase::ChunkOutputs || chunksPerBlock > 1;
+  }
   /// The fp32 state fragments: (row, column) of element e of tile j.
   std::pair<Value, Value> cellOf(int64_t j, int64_t e) {
     return {accRow(muli(warp, 16), e), accCol(idx(j * 8), e)};
@@ -664,6 +671,8 @@ private:
 
   const SharedLayout &M;
   ChunkedScanPhase phase;
+  /// Chunks per block of the chunk-parallel phases (a span).
+  int64_t chunksPerBlock;
   int64_t ownerWarps;
   /// smemPad: bytes skipped at the start of the dynamic shared memory so
   /// that the swizzled tiles start 1024-byte aligned; smemBase: the shared
@@ -672,8 +681,8 @@ private:
   /// The q/k buffer of the current chunk (index), and the parity of the
   /// phase of its mbarrier that the chunk's TMA copies complete (i32).
   Value qkBuf, tmaPhase;
-  /// In the one-pass kernel with two q/k buffers: the current chunk's
-  /// index and the block's chunk count, for loading the next chunk.
+  /// With two q/k buffers: the current chunk's index among the block's
+  /// chunks and their count, for loading the next chunk.
   Value chunkIndex, chunkCount;
   /// ldmatrix lane offsets: A operands (and k-major B pairs, transposed)
   /// take matrices (rows, columns) 0-7 x 0-7, 8-15 x 0-7, 0-7 x 8-15,
@@ -1319,7 +1328,7 @@ ChunkedKernelBuilder::stateUpdate(SmallVector<Value> h,
 }
 
 void ChunkedKernelBuilder::epilogue(Value chunkStart) {
-  const int64_t C = M.C, R = M.R, P = L.p, N = L.n;
+  const int64_t C = M.C, R = M.R, P = L.p;
   Value d = L.hasD ? load(a.D, {hIdx}) : Value();
   // y + D v of row (t, r), from the output tile and V^T.
   auto yOf = [&](Value row, Value p) {
@@ -1430,6 +1439,10 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
         },
         4);
   }
+}
+
+void ChunkedKernelBuilder::savePreviousToken(Value chunkStart) {
+  const int64_t C = M.C, R = M.R, P = L.p, N = L.n;
   // k and v of the chunk's last real token: the next chunk's previous token.
   Value remaining = arith::SubIOp::create(b, seqLength, chunkStart);
   Value lastRow = muli(arith::SubIOp::create(b, minui(remaining, C), idx(1)), R);
@@ -1443,25 +1456,27 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
   });
 }
 
-void ChunkedKernelBuilder::loadStartAngles(Value chunk) {
+void ChunkedKernelBuilder::loadStartAngles(Value span, Value firstChunk) {
   const int64_t S = L.s;
   strided(M.S, [&](Value s) {
     Value sc = minui(s, std::max<int64_t>(S - 1, 0));
     Value theta = f32(0.0);
     if (S > 0 && phase == ChunkedScanPhase::ChunkOutputs)
-      theta = load(a.chunkAngleStart, {bIdx, hIdx, chunk, sc});
+      theta = load(a.chunkAngleStart, {bIdx, hIdx, span, sc});
     else if (S > 0 && L.hasInit)
-      // Sequential and ChunkStates count the first chunk's angles from the
-      // initial angle state, every other chunk of ChunkStates from zero.
-      theta = select(eq(chunk, 0), load(a.angle0, {bIdx, hIdx, sc}), f32(0.0));
+      // Sequential and ChunkStates count chunk 0's angles from the initial
+      // angle state, every other span of ChunkStates from zero.
+      theta = select(eq(firstChunk, 0), load(a.angle0, {bIdx, hIdx, sc}),
+                     f32(0.0));
     store(theta, thetaCarry, {s});
   });
 }
 
-void ChunkedKernelBuilder::loadPreviousToken(Value chunk, Value chunkStart) {
+void ChunkedKernelBuilder::loadPreviousToken(Value span, Value firstChunk,
+                                             Value chunkStart) {
   const int64_t N = L.n, P = L.p, S = L.s;
   Value zero = idx(0);
-  Value first = eq(chunk, 0);
+  Value first = eq(firstChunk, 0);
   // The token before the chunk, clamped to 0 for the first chunk (which
   // takes the initial states instead).
   Value prevTok = arith::SubIOp::create(b, arith::MaxUIOp::create(b, chunkStart, idx(1)),
@@ -1479,10 +1494,10 @@ void ChunkedKernelBuilder::loadPreviousToken(Value chunk, Value chunkStart) {
       k[e] = select(first, initial, biased);
     }
     if (S > 0 && phase == ChunkedScanPhase::ChunkOutputs) {
-      // k_{c-1} = Rot(theta entering the chunk) (K_{c-1} + bias).
+      // k_{c-1} = Rot(theta entering the span) (K_{c-1} + bias).
       Value theta = load(a.chunkAngleStart,
-                         {bIdx, hIdx, chunk, minui(pair, S - 1)});
-      Value rotated = andi(ult(pair, S), ult(zero, chunk));
+                         {bIdx, hIdx, span, minui(pair, S - 1)});
+      Value rotated = andi(ult(pair, S), ult(zero, firstChunk));
       auto [cs, sn] = cosSin(theta);
       rotatePair(k[0], k[1], select(rotated, cs, f32(1.0)),
                  select(rotated, sn, f32(0.0)));
@@ -1560,6 +1575,7 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
   gpu::BarrierOp::create(b);
   if (computesOutput())
     epilogue(chunkStart);
+  savePreviousToken(chunkStart);
   return next;
 }
 
@@ -1647,12 +1663,20 @@ void ChunkedKernelBuilder::build() {
 
   Value zero = idx(0);
   bool sequential = phase == ChunkedScanPhase::Sequential;
-  // The chunk-parallel phases run one chunk per block along grid z.
-  Value chunk =
-      sequential ? zero : Value(gpu::BlockIdOp::create(b, gpu::Dimension::z));
-  Value firstStart = muli(chunk, C);
-  loadStartAngles(chunk);
-  loadPreviousToken(chunk, firstStart);
+  // The block walks chunks [firstChunk, endChunk): all of them in the
+  // one-pass kernel (ceil(length / C) for a varlen sequence), span z of
+  // chunksPerBlock chunks in the chunk-parallel phases.
+  Value span = zero, firstChunk = zero, endChunk;
+  if (sequential) {
+    endChunk = L.varlen ? divui(addi(seqLength, C - 1), C) : idx(M.chunks);
+  } else {
+    span = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+    firstChunk = muli(span, chunksPerBlock);
+    endChunk = minui(addi(firstChunk, chunksPerBlock), M.chunks);
+  }
+  Value firstStart = muli(firstChunk, C);
+  loadStartAngles(span, firstChunk);
+  loadPreviousToken(span, firstChunk, firstStart);
   // The per-head (and rank) biases, read by every token (zero in the
   // padding).
   strided(R * Np, [&](Value i) {
@@ -1664,7 +1688,7 @@ void ChunkedKernelBuilder::build() {
 
   // State fragments: tile j holds rows p0 + g (+8), columns 8j + 2q (+1).
   // ChunkStates starts from zero; the others from the initial state or
-  // the state entering the chunk.
+  // the state entering the span.
   SmallVector<Value> init;
   for (int64_t j = 0; j < Np / 8; ++j)
     for (int64_t e = 0; e < 4; ++e) {
@@ -1673,80 +1697,91 @@ void ChunkedKernelBuilder::build() {
       Value pc = minui(p, P - 1), nc = minui(n, N - 1);
       Value h = f32(0.0);
       if (phase == ChunkedScanPhase::ChunkOutputs)
-        h = select(in, load(a.chunkStates, {bIdx, hIdx, chunk, pc, nc}), h);
+        h = select(in, load(a.chunkStates, {bIdx, hIdx, span, pc, nc}), h);
       else if (sequential && L.hasInit)
         h = select(in, load(a.ssm0, {bIdx, hIdx, pc, nc}), h);
       init.push_back(h);
     }
+  const size_t stateValues = init.size();
+  // ChunkStates carries the product of its chunks' decays exp(a_end).
+  const bool carriesDecay = phase == ChunkedScanPhase::ChunkStates;
+  if (carriesDecay)
+    init.push_back(f32(1.0));
+  const size_t carriedValues = init.size();
 
-  if (!sequential) {
-    qkBuf = zero;
-    tmaPhase = i32(0);
-    SmallVector<Value> state = processChunk(firstStart, init);
-    if (phase == ChunkedScanPhase::ChunkStates) {
-      // The chunk's contribution, its decay and its angle increment (the
-      // carried angles after the rotation: counted from zero, or from the
-      // initial angles for the first chunk).
-      for (int64_t j = 0; j < Np / 8; ++j)
-        for (int64_t e = 0; e < 4; ++e) {
-          auto [p, n] = cellOf(j, e);
-          ifThen(andi(ult(p, P), ult(n, N)), [&] {
-            store(state[4 * j + e], a.chunkStates, {bIdx, hIdx, chunk, p, n});
-          });
-        }
-      ifThen(eq(tid, 0), [&] {
-        store(memref::LoadOp::create(b, decay, ValueRange{idx(M.CR - 1)}),
-              a.chunkDecay, {bIdx, hIdx, chunk});
-      });
-      if (L.s > 0)
-        strided(L.s, [&](Value s) {
-          store(memref::LoadOp::create(b, thetaCarry, ValueRange{s}),
-                a.chunkAngleEnd, {bIdx, hIdx, chunk, s});
-        });
-    } else {
-      // The last chunk's block writes the final angle, k and v states.
-      gpu::BarrierOp::create(b);
-      ifThen(eq(chunk, M.chunks - 1), [&] { writeFinalAngleKV(); });
-    }
-    gpu::ReturnOp::create(b);
-    return;
-  }
-
-  // A varlen sequence has ceil(length / C) chunks.
-  Value chunks = L.varlen ? divui(addi(seqLength, C - 1), C) : idx(M.chunks);
-  // With two q/k buffers, chunk 0's copies start before the loop and each
-  // chunk starts the next one's.
+  // With two q/k buffers, the first chunk's copies start before the loop
+  // and each chunk starts the next one's.
   const bool prefetch = a.qMap && M.qkBuffers == 2;
   if (prefetch)
-    loadRawQKWithTma(zero, zero);
-  const size_t stateValues = init.size();
+    loadRawQKWithTma(firstStart, zero);
   if (prefetchesStage())
-    llvm::append_range(init, prefetchStage(zero));
-  auto loop = scf::ForOp::create(b, zero, chunks, idx(1), init);
+    llvm::append_range(init, prefetchStage(firstStart));
+  auto loop = scf::ForOp::create(b, firstChunk, endChunk, idx(1), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value c = loop.getInductionVar();
     Value chunkStart = muli(c, C);
-    // Chunk c uses buffer c % 2 for the (c / 2)-th time with two buffers,
-    // buffer 0 for the c-th time with one; phases alternate per use.
-    Value use = c;
+    // The block's i-th chunk uses buffer i % 2 for the (i / 2)-th time with
+    // two buffers, buffer 0 for the i-th time with one; phases alternate
+    // per use.
+    Value local = arith::SubIOp::create(b, c, firstChunk);
+    Value use = local;
+    qkBuf = zero;
     if (prefetch) {
-      qkBuf = remui(c, 2);
-      use = divui(c, 2);
-      chunkIndex = c;
-      chunkCount = chunks;
+      qkBuf = remui(local, 2);
+      use = divui(local, 2);
+      chunkIndex = local;
+      chunkCount = arith::SubIOp::create(b, endChunk, firstChunk);
     }
     tmaPhase = arith::IndexCastOp::create(b, b.getI32Type(), remui(use, 2));
     ValueRange carried = loop.getRegionIterArgs();
-    scf::YieldOp::create(
-        b, processChunk(chunkStart, carried.take_front(stateValues),
-                        carried.drop_front(stateValues)));
+    SmallVector<Value> next =
+        processChunk(chunkStart, carried.take_front(stateValues),
+                     carried.drop_front(carriedValues));
+    if (carriesDecay) {
+      // decay still holds this chunk's exp(a_t) (the next chunk's scan is
+      // past its first barrier).
+      Value chunkDecay =
+          memref::LoadOp::create(b, decay, ValueRange{idx(M.CR - 1)});
+      next.insert(next.begin() + stateValues,
+                  mul(carried[stateValues], chunkDecay));
+    }
+    scf::YieldOp::create(b, next);
   }
 
-  // Final states: ssm from the fragments, angle, k and v from shared memory.
   gpu::BarrierOp::create(b);
   ValueRange finalState = loop.getResults();
+  if (phase == ChunkedScanPhase::ChunkStates) {
+    // The span's contribution, its decay and its angle increment (the
+    // carried angles after the rotation: counted from zero, or from the
+    // initial angles for span 0).
+    for (int64_t j = 0; j < Np / 8; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        auto [p, n] = cellOf(j, e);
+        ifThen(andi(ult(p, P), ult(n, N)), [&] {
+          store(finalState[4 * j + e], a.chunkStates, {bIdx, hIdx, span, p, n});
+        });
+      }
+    ifThen(eq(tid, 0), [&] {
+      store(finalState[stateValues], a.chunkDecay, {bIdx, hIdx, span});
+    });
+    if (L.s > 0)
+      strided(L.s, [&](Value s) {
+        store(memref::LoadOp::create(b, thetaCarry, ValueRange{s}),
+              a.chunkAngleEnd, {bIdx, hIdx, span, s});
+      });
+    gpu::ReturnOp::create(b);
+    return;
+  }
+  if (phase == ChunkedScanPhase::ChunkOutputs) {
+    // The last span's block writes the final angle, k and v states (phase 2
+    // wrote the final ssm state).
+    ifThen(eq(endChunk, M.chunks), [&] { writeFinalAngleKV(); });
+    gpu::ReturnOp::create(b);
+    return;
+  }
+  // Final states: ssm from the fragments, angle, k and v from shared memory.
   for (int64_t j = 0; j < Np / 8; ++j)
     for (int64_t e = 0; e < 4; ++e) {
       auto [p, n] = cellOf(j, e);
@@ -1842,6 +1877,7 @@ ChunkedKernelPlan planForChunkSize(const LayerShape &shape, int64_t chunkSize) {
     plan.tensorMapBox.append({plan.tokensPerChunk, 1});
   }
   plan.chunks = layout.chunks;
+  plan.blocksPerSm = occupancy(plan);
   return plan;
 }
 } // namespace
@@ -1850,9 +1886,11 @@ void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
                                        const LayerShape &shape,
                                        const KernelArgs &args, int64_t threads,
                                        int64_t tokensPerChunk,
-                                       ChunkedScanPhase phase) {
+                                       ChunkedScanPhase phase,
+                                       int64_t chunksPerBlock) {
   SharedLayout layout(shape, tokensPerChunk, threads);
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   b.setInsertionPointToStart(&kernel.getBody().front());
-  ChunkedKernelBuilder(b, shape, args, threads, layout, phase).build();
+  ChunkedKernelBuilder(b, shape, args, threads, layout, phase, chunksPerBlock)
+      .build();
 }

@@ -48,10 +48,11 @@ struct KernelArgs {
   Value out, angle, ssm, k, v;
   /// varlen only: the (batch + 1) i32 sequence offsets.
   Value cuSeqlens;
-  /// Scratch buffers of the chunk-parallel schedule (null otherwise):
-  /// per-chunk states (b, H, chunks, P, N), chunk decays exp(a_end)
-  /// (b, H, chunks), the angle increment of each chunk and the angles
-  /// entering it (b, H, chunks, max(S, 1)).
+  /// Scratch buffers of the chunk-parallel schedule (null otherwise), one
+  /// entry per span of consecutive chunks: its state contribution, then
+  /// the state entering it (b, H, spans, P, N), its decay exp(sum of a_end)
+  /// (b, H, spans), its angle increment and the angles entering it
+  /// (b, H, spans, max(S, 1)).
   Value chunkStates, chunkDecay, chunkAngleEnd, chunkAngleStart;
   /// TMA tensor maps of Q and K (memref<16xi64> in device memory; null when
   /// the kernel copies with cp.async).
@@ -292,30 +293,35 @@ protected:
 enum class ChunkedScanPhase {
   /// Schedule "chunked": one block per (head, batch) walks every chunk.
   Sequential,
-  /// Chunk-parallel phase 1: one block per (head, batch, chunk) computes the
-  /// chunk's contribution to the state from a zero state, with angles
-  /// counted from the chunk's start, into the scratch buffers.
+  /// Chunk-parallel phase 1: one block per (head, batch, span of
+  /// consecutive chunks) walks its span from a zero state, with angles
+  /// counted from the span's start, and writes the span's contribution to
+  /// the state, its decay and its angle increment into the scratch buffers.
   ChunkStates,
-  /// Chunk-parallel phase 3: one block per (head, batch, chunk) computes the
-  /// chunk's outputs from the state and angles entering it (phase 2's).
+  /// Chunk-parallel phase 3: one block per (head, batch, span) walks its
+  /// span from the state and angles entering it (phase 2's) and writes the
+  /// outputs.
   ChunkOutputs,
 };
 
 /// Builds the chunked tensor-core kernel body for `shape` (SISO or MIMO
 /// scan, bf16 data) into `kernel`, whose block size is `threads` and whose
-/// chunks are `tokensPerChunk` tokens (the plan's).
+/// chunks are `tokensPerChunk` tokens (the plan's). The chunk-parallel
+/// phases walk spans of `chunksPerBlock` chunks (block z: the span).
 void buildChunkedScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                             const KernelArgs &args, int64_t threads,
-                            int64_t tokensPerChunk, ChunkedScanPhase phase);
+                            int64_t tokensPerChunk, ChunkedScanPhase phase,
+                            int64_t chunksPerBlock = 1);
 
 /// Chunk-parallel phase 2 (ChunkBoundaryKernel.cpp): grid (H, b,
 /// chunkBoundaryBlocks), `threads` per block. Each thread owns one rotary
-/// pair of one state row and walks the chunk boundaries, turning the chunk
-/// contributions in `chunkStates` into the states entering each chunk (in
-/// place); it writes the angles entering each chunk and the final ssm state.
+/// pair of one state row and walks the `spans` span boundaries, turning the
+/// span contributions in `chunkStates` into the states entering each span
+/// (in place); it writes the angles entering each span and the final ssm
+/// state.
 void buildChunkBoundaryKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                               const KernelArgs &args, int64_t threads,
-                              int64_t tokensPerChunk);
+                              int64_t spans);
 int64_t chunkBoundaryBlocks(const LayerShape &shape, int64_t threads);
 
 /// The block size and dynamic shared memory of the chunked kernel, or a
@@ -327,6 +333,9 @@ struct ChunkedKernelPlan {
   int64_t tokensPerChunk = 0;
   /// Chunks in the sequence.
   int64_t chunks = 0;
+  /// Blocks of this kernel an SM holds at once (shared memory and the
+  /// estimated registers).
+  int64_t blocksPerSm = 0;
   /// Whether the kernel loads each chunk's raw Q and K rows with TMA (then
   /// it takes their tensor maps, boxes `tensorMapBox`, innermost first).
   bool tensorMaps = false;

@@ -33,6 +33,9 @@ inline constexpr llvm::StringLiteral kScheduleAttrName = "ssm.schedule";
 inline constexpr llvm::StringLiteral kDynamicSharedBytesAttrName =
     "ssm.dynamic_shared_bytes";
 inline constexpr llvm::StringLiteral kChunkSizeAttrName = "ssm.chunk_size";
+/// chunk-parallel: consecutive chunks each block of phases 1 and 3 walks.
+inline constexpr llvm::StringLiteral kChunksPerBlockAttrName =
+    "ssm.chunks_per_block";
 /// A schedule of several launches (chunk-parallel) numbers its kernels in
 /// launch order; their extra arguments are scratch buffers, each marked with
 /// its role (an argument attribute).

@@ -148,17 +148,20 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
 
     `schedule=chunk-parallel`: the same chunk computation in three launches
     (kernels `<name>_chunk_states`, `<name>_chunk_boundaries`,
-    `<name>_chunk_outputs`, ordered by `ssm.launch_index`): per-chunk state
-    contributions, one block per (head, batch, chunk); a pass over the chunk
-    boundaries (ChunkBoundaryKernel.cpp) that rotates the contributions by
-    the angles entering each chunk and chains the states; per-chunk outputs
-    from those states. The kernels share four scratch buffers, extra
-    arguments after the op's, marked `ssm.scratch` with their role. It fills
-    the GPU when batch * heads is small.
+    `<name>_chunk_outputs`, ordered by `ssm.launch_index`). The sequence is
+    cut into spans of `chunks-per-block` consecutive chunks (recorded as
+    `ssm.chunks_per_block`), one block per (head, batch, span): phase 1
+    walks its span from a zero state and writes the span's state
+    contribution, decay and angle increment; a pass over the span
+    boundaries (ChunkBoundaryKernel.cpp) rotates the contributions by the
+    angles entering each span and chains the states; phase 3 walks its span
+    again from those states and writes the outputs. The kernels share four
+    scratch buffers, extra arguments after the op's, marked `ssm.scratch`
+    with their role. It fills the GPU when batch * heads is small.
 
     `schedule=auto` picks chunked where it applies (chunk-parallel when
-    batch * heads is below `sm-count` and there are at least two chunks),
-    tokens elsewhere.
+    batch * heads is below `sm-count` and the chunks spread over at least
+    three spans), tokens elsewhere.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"0",
@@ -175,7 +178,12 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"0",
            "rank-1 terms (tokens x ranks) per chunk of the chunked "
            "schedules (a multiple of 16, 16 to 128); 0 lets the compiler "
-           "choose: 64, or 32 where that lets an SM hold more blocks">
+           "choose: 64, or 32 where that lets an SM hold more blocks">,
+    Option<"chunksPerBlock", "chunks-per-block", "int64_t", /*default=*/"0",
+           "chunk-parallel: consecutive chunks that each block of phases 1 "
+           "and 3 walks (as the one-pass kernel does, from the state and "
+           "angles entering its first chunk); 0 lets the compiler spread "
+           "the chunks over the blocks that sm-count SMs hold at once">
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::memref::MemRefDialect",

@@ -448,7 +448,24 @@ struct KernelRequest {
   std::string schedule;
   int64_t chunkSize;
   int64_t smCount;
+  int64_t chunksPerBlock;
 };
+
+/// Chunks per block of the chunk-parallel phases: the request's, or the
+/// fewest that let batch x heads x spans blocks all fit on `smCount` SMs at
+/// once. One block walking several chunks keeps the one-pass kernel's
+/// prefetches (the next chunk's q/k and stage loads) busy, and the scratch
+/// states (P x N f32 per span) stay small: at b=1, L=16384, H=32, N=128 a
+/// block per chunk wrote and read back 268 MB of them.
+int64_t chunksPerBlockOf(const LayerShape &shape, const ChunkedKernelPlan &plan,
+                         const KernelRequest &request) {
+  if (request.chunksPerBlock > 0)
+    return std::min(request.chunksPerBlock, plan.chunks);
+  int64_t slots = request.smCount * std::max<int64_t>(plan.blocksPerSm, 1);
+  int64_t spans = std::clamp<int64_t>(slots / (shape.batch * shape.heads), 1,
+                                      plan.chunks);
+  return llvm::divideCeil(plan.chunks, spans);
+}
 
 /// Appends the kernel arguments for the TMA tensor maps of Q and K (layer
 /// arguments 0 and 1) where the plan loads with TMA; returns how many.
@@ -516,22 +533,24 @@ template <typename OpTy>
 void buildChunkParallelKernels(OpTy op, func::FuncOp func,
                                gpu::GPUModuleOp module,
                                const LayerShape &shape,
-                               const ChunkedKernelPlan &plan) {
+                               const ChunkedKernelPlan &plan,
+                               int64_t chunksPerBlock) {
   const int64_t chunkSize = plan.tokensPerChunk;
   OpBuilder ob(module.getBodyRegion());
   ob.setInsertionPointToEnd(module.getBody());
   Type f32 = ob.getF32Type();
   const int64_t B = shape.batch, H = shape.heads;
-  const int64_t chunks = plan.chunks;
+  // Scratch entries and phase 1 / 3 blocks along z: one per span.
+  const int64_t spans = llvm::divideCeil(plan.chunks, chunksPerBlock);
   const int64_t angles = std::max<int64_t>(shape.s, 1);
   SmallVector<Type> argTypes = layerArgumentTypes(op);
   unsigned layerArgs = argTypes.size();
   static constexpr StringLiteral scratchNames[] = {
       "chunk_states", "chunk_decay", "chunk_angle_end", "chunk_angle_start"};
-  argTypes.append({MemRefType::get({B, H, chunks, shape.p, shape.n}, f32),
-                   MemRefType::get({B, H, chunks}, f32),
-                   MemRefType::get({B, H, chunks, angles}, f32),
-                   MemRefType::get({B, H, chunks, angles}, f32)});
+  argTypes.append({MemRefType::get({B, H, spans, shape.p, shape.n}, f32),
+                   MemRefType::get({B, H, spans}, f32),
+                   MemRefType::get({B, H, spans, angles}, f32),
+                   MemRefType::get({B, H, spans, angles}, f32)});
   // Every launch of a bundle takes the same parameters: the tensor maps too.
   unsigned maps = appendTensorMapArgs(ob, plan, argTypes);
 
@@ -542,6 +561,8 @@ void buildChunkParallelKernels(OpTy op, func::FuncOp func,
         threads, {H, B, gridZ}, "chunk-parallel", sharedBytes);
     kernel->setAttr(kLaunchIndexAttrName, ob.getI64IntegerAttr(launchIndex));
     kernel->setAttr(kChunkSizeAttrName, ob.getI64IntegerAttr(chunkSize));
+    kernel->setAttr(kChunksPerBlockAttrName,
+                    ob.getI64IntegerAttr(chunksPerBlock));
     for (unsigned i = 0; i < 4; ++i)
       kernel.setArgAttr(layerArgs + i, kScratchAttrName,
                         ob.getStringAttr(scratchNames[i]));
@@ -554,18 +575,18 @@ void buildChunkParallelKernels(OpTy op, func::FuncOp func,
     return std::make_pair(kernel, args);
   };
   auto [states, statesArgs] =
-      create("_chunk_states", 0, plan.threads, chunks, plan.sharedBytes);
+      create("_chunk_states", 0, plan.threads, spans, plan.sharedBytes);
   buildChunkedScanKernel(states, shape, statesArgs, plan.threads, chunkSize,
-                         ChunkedScanPhase::ChunkStates);
+                         ChunkedScanPhase::ChunkStates, chunksPerBlock);
   auto [boundaries, boundaryArgs] =
       create("_chunk_boundaries", 1, kChunkBoundaryThreads,
              chunkBoundaryBlocks(shape, kChunkBoundaryThreads), 0);
   buildChunkBoundaryKernel(boundaries, shape, boundaryArgs,
-                           kChunkBoundaryThreads, chunkSize);
+                           kChunkBoundaryThreads, spans);
   auto [outputs, outputArgs] =
-      create("_chunk_outputs", 2, plan.threads, chunks, plan.sharedBytes);
+      create("_chunk_outputs", 2, plan.threads, spans, plan.sharedBytes);
   buildChunkedScanKernel(outputs, shape, outputArgs, plan.threads, chunkSize,
-                         ChunkedScanPhase::ChunkOutputs);
+                         ChunkedScanPhase::ChunkOutputs, chunksPerBlock);
 }
 
 template <typename OpTy>
@@ -621,14 +642,20 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
               "chunk-parallel grid cannot size; use schedule=chunked or "
               "tokens";
   // Chunk-parallel when one block per (head, batch) leaves SMs idle and
-  // there is more than one chunk to spread.
+  // the chunks spread over at least three spans: phases 1 and 3 walk every
+  // chunk twice (the second time with the scores and outputs), which two
+  // spans do not win back (H200, b=4, L=4096, H=32, N=128: 367 us against
+  // 357 one-pass; b=2: 193 against 359).
+  int64_t chunksPerBlock =
+      useChunked ? chunksPerBlockOf(shape, chunked, request) : 0;
   bool useParallel =
-      parallelAsked || (useChunked && request.schedule == "auto" &&
-                        !shape.varlen &&
-                        shape.batch * shape.heads < request.smCount &&
-                        chunked.chunks >= 2);
+      parallelAsked ||
+      (useChunked && request.schedule == "auto" && !shape.varlen &&
+       shape.batch * shape.heads < request.smCount &&
+       llvm::divideCeil(chunked.chunks, chunksPerBlock) >= 3);
   if (useParallel) {
-    buildChunkParallelKernels(op, func, module, shape, chunked);
+    buildChunkParallelKernels(op, func, module, shape, chunked,
+                              chunksPerBlock);
     return success();
   }
   int64_t blockSize = useChunked ? chunked.threads
@@ -704,7 +731,14 @@ struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
                          << static_cast<int64_t>(smCount);
       return signalPassFailure();
     }
-    KernelRequest request{blockSize, schedule, chunkSize, smCount};
+    if (chunksPerBlock < 0) {
+      module.emitError() << "ssm-to-gpu: chunks-per-block must be 0 (auto) "
+                            "or positive, got "
+                         << static_cast<int64_t>(chunksPerBlock);
+      return signalPassFailure();
+    }
+    KernelRequest request{blockSize, schedule, chunkSize, smCount,
+                          chunksPerBlock};
     SmallVector<std::pair<func::FuncOp, Operation *>> work;
     for (auto func : module.getOps<func::FuncOp>()) {
       SmallVector<Operation *> ops;

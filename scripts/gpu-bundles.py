@@ -6,13 +6,15 @@ usage: scripts/gpu-bundles.py MAMBA3_COMPILE GOLDEN_BASE OUTDIR
 GPU kernels are compiled for one shape, and the GPU machine has no MLIR, so
 every configuration the check runs is compiled ahead into OUTDIR:
   golden/<case>        each golden case as a bf16 scan (and <case>_step for
-                       one-token cases); SISO prefill cases also under the
-  SISO and MIMO prefill cases also under both chunked schedules, and
-                       chunk-parallel with chunks of 16 rank-1 terms (several
-                       chunks, a partial last)
+                       one-token cases); SISO and MIMO prefill cases also
+                       under both chunked schedules, and chunk-parallel with
+                       chunks of 16 rank-1 terms (several chunks, a partial
+                       last), one or three chunks per block (_span3)
   sweep/n<N>_p<P>_l<L> random SISO configs, b=2, H=4, G=2, bf16, init states
-                       (auto: chunk-parallel from two chunks on); _seq: the
-                       one-pass chunked schedule
+                       (auto: chunk-parallel from two chunks on, two chunks
+                       per block at L=4096); _seq: the one-pass chunked
+                       schedule; MIMO R=4 also chunk-parallel with three
+                       chunks per block
   sweep/step_n<N>_p<P> random decode steps (token-sequential kernel), and
                        MIMO, odd N on that kernel
   sweep/variants/...   half-split pairing, Euler rule, no angle wrap, no D/Z,
@@ -62,6 +64,11 @@ for case in meta["cases"]:
                   prefill + ["--schedule", schedule], "golden:" + case["name"])
         build("golden/%s_chunk-parallel_c16" % case["name"],
               prefill + ["--schedule", "chunk-parallel", "--chunk", "16"],
+              "golden:" + case["name"])
+        # Blocks walking spans of three chunks (the last span shorter).
+        build("golden/%s_chunk-parallel_c16_span3" % case["name"],
+              prefill + ["--schedule", "chunk-parallel", "--chunk", "16",
+                         "--chunks-per-block", "3"],
               "golden:" + case["name"])
 
 for n in (16, 32, 64, 96, 128, 256):
@@ -120,6 +127,9 @@ for r in (1, 2, 3, 4, 8):
             build("sweep/mimo_r%d_n%d_p%d" % (r, n, pd), mimo, "random")
             if r == 4:
                 build("sweep/mimo_r%d_n%d_p%d_seq" % (r, n, pd), mimo + ["--schedule", "chunked"],
+                      "random")
+                build("sweep/mimo_r%d_n%d_p%d_span3" % (r, n, pd),
+                      mimo + ["--schedule", "chunk-parallel", "--chunks-per-block", "3"],
                       "random")
 build("sweep/mimo_r4_n64_p64_half_split",
       ["--batch", "2", "--seqlen", "150", "--heads", "4", "--groups", "2", "--state", "64",

@@ -17,11 +17,11 @@
 // CHUNKED: %[[END32:.*]] = memref.load %[[CU]][%[[NEXT]]] : memref<4xi32>
 // CHUNKED: %[[END:.*]] = arith.index_castui %[[END32]] : i32 to index
 // CHUNKED: %[[LEN:.*]] = arith.subi %[[END]], %[[START]] : index
-// Initial states of the block's sequence.
-// CHUNKED: memref.load %arg10[%block_id_y, %block_id_x, %{{.*}}, %{{.*}}] : memref<3x2x16x32xf32>
 // ceil(length / 64) chunks.
 // CHUNKED: %[[PAD:.*]] = arith.addi %[[LEN]], %c63 : index
 // CHUNKED: %[[CHUNKS:.*]] = arith.divui %[[PAD]], %c64{{.*}} : index
+// Initial states of the block's sequence.
+// CHUNKED: memref.load %arg10[%block_id_y, %block_id_x, %{{.*}}, %{{.*}}] : memref<3x2x16x32xf32>
 // CHUNKED: scf.for %{{.*}} = %c0{{.*}} to %[[CHUNKS]] step
 // Token data in batch row 0, from the sequence's start.
 // CHUNKED: %[[TOK:.*]] = arith.addi %{{.*}}, %[[START]] : index

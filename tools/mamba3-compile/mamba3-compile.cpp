@@ -138,6 +138,11 @@ cl::opt<std::string> scheduleOpt(
              "chunk-parallel (three launches, blocks per chunk) | tokens "
              "(token-sequential)"),
     cl::init("auto"), cl::cat(outputCat));
+cl::opt<int64_t> chunksPerBlockOpt(
+    "chunks-per-block",
+    cl::desc("chunk-parallel schedule: consecutive chunks each block walks "
+             "(0: chosen so that the blocks fill the SMs once)"),
+    cl::init(0), cl::cat(outputCat));
 cl::opt<std::string> cudaToolkitOpt(
     "cuda-toolkit",
     cl::desc("CUDA toolkit folder holding bin/ptxas and nvvm/libdevice "
@@ -298,6 +303,7 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
                          : scheduleOpt.getValue();
   // Without --chunk the compiler chooses the chunk size (ssm-to-gpu's 0).
   options.chunkSize = chunkOpt.getNumOccurrences() ? chunkOpt.getValue() : 0;
+  options.chunksPerBlock = chunksPerBlockOpt;
   PassManager gpuPm(&context, ModuleOp::getOperationName());
   gpuPm.addPass(createSsmToGpu(options.toGpuOptions()));
   if (failed(gpuPm.run(module)))
@@ -338,6 +344,8 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
       kernel.schedule = schedule.str();
     auto chunk = func->getAttrOfType<IntegerAttr>(kChunkSizeAttrName);
     spec.chunkSize = chunk ? chunk.getInt() : 0;
+    if (auto perBlock = func->getAttrOfType<IntegerAttr>(kChunksPerBlockAttrName))
+      options.chunksPerBlock = perBlock.getInt();
     kernel.launches.push_back(std::move(launch));
   }
   // The scratch buffers: the arguments marked as such, after the layer's.
@@ -400,7 +408,11 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
                          std::to_string(kernel.launches.front().block[0]) +
                          " schedule=" +
                          kernel.schedule + " chunk-size=" +
-                         std::to_string(chunkTerms) + "}";
+                         std::to_string(chunkTerms);
+  if (kernel.schedule == "chunk-parallel")
+    description.pipeline +=
+        " chunks-per-block=" + std::to_string(options.chunksPerBlock);
+  description.pipeline += "}";
   description.passPipeline = passPipeline;
   if (llvm::Error err =
           writeGpuBundle(outputDir, spec, inputModule, kernel, description))
