@@ -92,6 +92,9 @@ void mlir::ssm::addCpuLoweringPasses(OpPassManager &pm) {
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  // A chunk loop carries the states a chunk's scan returns (new tensors,
+  // not updates of the carried ones in place).
+  bufferize.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   // Hoist per-chunk scratch buffers out of the chunk loop before the
   // deallocation pipeline decides where they die.

@@ -46,7 +46,8 @@ void mlir::ssm::addGpuLoweringPasses(OpPassManager &pm,
 
 void mlir::ssm::buildSsmToNvvmPipeline(OpPassManager &pm,
                                        const SsmToNvvmOptions &options) {
-  pm.addPass(createSsmToGpu(options.toGpuOptions()));
+  pm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
+  pm.addPass(createSsmToGpu());
   addGpuLoweringPasses(pm, options);
 }
 

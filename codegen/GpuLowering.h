@@ -59,9 +59,9 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
                      "phases 1 and 3 (0: spread over the SMs)"),
       llvm::cl::init(0)};
 
-  /// The ssm-to-gpu options these stand for.
-  SsmToGpuOptions toGpuOptions() const {
-    SsmToGpuOptions o;
+  /// The ssm-gpu-schedule options these stand for.
+  SsmGpuScheduleOptions toScheduleOptions() const {
+    SsmGpuScheduleOptions o;
     o.blockSize = blockSize;
     o.schedule = schedule;
     o.chunkSize = chunkSize;
@@ -77,7 +77,8 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
 /// arguments), canonicalize and CSE, and reconcile-unrealized-casts.
 void addGpuLoweringPasses(OpPassManager &pm, const SsmToNvvmOptions &options);
 
-/// ssm-to-gpu followed by addGpuLoweringPasses.
+/// ssm-gpu-schedule (the schedule, and the chunk loop of a chunked scan),
+/// ssm-to-gpu, then addGpuLoweringPasses.
 void buildSsmToNvvmPipeline(OpPassManager &pm, const SsmToNvvmOptions &options);
 
 /// Serializes the single gpu.module of `module` (already lowered to NVVM) to

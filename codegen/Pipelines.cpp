@@ -29,8 +29,9 @@ void mlir::ssm::registerSsmPipelines() {
       [](OpPassManager &pm) { addCpuLoweringPasses(pm); });
   PassPipelineRegistration<SsmToNvvmOptions>(
       "ssm-to-nvvm",
-      "Compile ssm ops to NVVM kernels for an NVIDIA GPU (ssm-to-gpu, "
-      "nvvm-attach-target, gpu -> nvvm with bare-pointer arguments); "
+      "Compile ssm ops to NVVM kernels for an NVIDIA GPU (ssm-gpu-schedule, "
+      "ssm-to-gpu, nvvm-attach-target, gpu -> nvvm with bare-pointer "
+      "arguments); "
       "mamba3-compile serializes the result to PTX and cubin",
       buildSsmToNvvmPipeline);
   registerPass([] { return createStridedCopyToLinalgPass(); });

@@ -41,6 +41,14 @@ struct LayerShape {
   Type dataType;
 };
 
+/// The static facts of an ssm.scan / ssm.step (ScanToGpu.cpp). For the scan
+/// of a chunk loop, seqLen and hasInit are the chunk's.
+LayerShape layerShapeOf(Operation *op);
+
+/// Fails with a message naming the limit when a kernel cannot take a tensor
+/// of one of `types` (dynamic or empty shapes).
+LogicalResult checkKernelTypes(Operation *op, TypeRange types);
+
 /// The kernel's memref arguments (null where the op has no such operand).
 struct KernelArgs {
   Value Q, K, V, ADT, DT, Trap, QBias, KBias, Angles, D, Z;

@@ -28,7 +28,9 @@ namespace ssm {
 /// Discardable attributes ssm-to-gpu puts on each kernel for the bundle
 /// writer: the schedule ("tokens", "chunked" or "chunk-parallel"), the bytes
 /// of dynamic shared memory a launch must pass, and the chunk size of the
-/// chunked schedules.
+/// chunked schedules (tokens). ssm-gpu-schedule marks the chunk loops and
+/// layer ops with the same schedule (and chunk size, chunks per block, block
+/// size) for ssm-to-gpu.
 inline constexpr llvm::StringLiteral kScheduleAttrName = "ssm.schedule";
 inline constexpr llvm::StringLiteral kDynamicSharedBytesAttrName =
     "ssm.dynamic_shared_bytes";
@@ -36,6 +38,8 @@ inline constexpr llvm::StringLiteral kChunkSizeAttrName = "ssm.chunk_size";
 /// chunk-parallel: consecutive chunks each block of phases 1 and 3 walks.
 inline constexpr llvm::StringLiteral kChunksPerBlockAttrName =
     "ssm.chunks_per_block";
+/// ssm-gpu-schedule: the threads per block asked of a tokens-schedule op.
+inline constexpr llvm::StringLiteral kBlockSizeAttrName = "ssm.block_size";
 /// A schedule of several launches (chunk-parallel) numbers its kernels in
 /// launch order; their extra arguments are scratch buffers, each marked with
 /// its role (an argument attribute).
@@ -46,6 +50,14 @@ inline constexpr llvm::StringLiteral kScratchAttrName = "ssm.scratch";
 /// `argument` (the layer argument's index), `box` (the copied box, innermost
 /// dimension first) and `swizzle` (bytes: 128).
 inline constexpr llvm::StringLiteral kTensorMapAttrName = "ssm.tensor_map";
+
+class ScanOp;
+
+/// Tiles the sequence of `scan` (not varlen) into an scf.for over chunks of
+/// `tokens` tokens, each running an ssm.scan of its chunk from the carried
+/// states (ssm-tile-sequence); replaces and erases `scan`.
+FailureOr<scf::ForOp> tileScanSequence(OpBuilder &b, ScanOp scan,
+                                       int64_t tokens);
 
 /// Options of the named pipelines.
 struct SsmPipelineOptions : public PassPipelineOptions<SsmPipelineOptions> {

@@ -75,6 +75,31 @@ def SsmMimoToMatmul : Pass<"ssm-mimo-to-matmul"> {
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
 
+def SsmTileSequence : Pass<"ssm-tile-sequence"> {
+  let summary = "Tile a scan's sequence into a loop over chunks of scans";
+  let description = [{
+    Rewrites each `ssm.scan` (not varlen: run ssm-split-sequences first)
+    into an scf.for over chunk starts c = 0, C, 2C, ... of its sequence that
+    carries out and the angle, ssm, k and v states: each iteration slices
+    tokens [c, c + min(C, L - c)) out of Q, K, V, ADT, DT, Trap, Angles and
+    Z, runs an `ssm.scan` of the chunk from the carried states (zeros for a
+    scan without initial states), inserts its out and carries its final
+    states. The ssm state is carried in f32 (a bf16 state type is widened
+    before the loop and narrowed after it with linalg.copy). This is the
+    chunked IR that both targets start from: the CPU path expands each
+    chunk's scan, the GPU path lowers the loop onto its kernels
+    (`ssm-gpu-schedule` tiles with the kernel's chunk size).
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
+           "tokens per chunk (positive)">
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def SsmChunk : Pass<"ssm-chunk"> {
   let summary = "Rewrite the recurrence into the chunked (matmul) form";
   let description = [{
@@ -110,58 +135,26 @@ def SsmLowerRecurrence : Pass<"ssm-lower-recurrence"> {
                            "::mlir::math::MathDialect"];
 }
 
-def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
-  let summary = "Generate a GPU kernel for each ssm.scan / ssm.step";
+def SsmGpuSchedule : Pass<"ssm-gpu-schedule", "::mlir::ModuleOp"> {
+  let summary = "Choose each layer's GPU schedule and tile chunked scans";
   let description = [{
-    Replaces every function that holds one ssm.scan or ssm.step by a
-    `gpu.func` kernel in `gpu.module @mamba3_kernels` with the same name.
-    The kernel takes one memref per operand and result of the op (operands
-    first, in op order, then out, angle, ssm, k, v), all with static shapes.
-    The tokens and chunked schedules run one block per (head, batch), grid
-    (H, b), and keep the P x N fp32 state in registers. The kernel carries `ssm.schedule`,
-    `ssm.dynamic_shared_bytes` (and `ssm.chunk_size`) for the bundle writer.
+    Decides, for every `ssm.scan` / `ssm.step`, which kernel `ssm-to-gpu`
+    builds, and puts the decision in the IR:
 
-    `schedule=chunked` (ChunkedScanKernel.cpp): the chunked form of the
-    spec. Per chunk of `chunk-size` tokens the block stages the chunk in
-    shared memory, scans the decay and the rotary angles, rotates q/k to
-    bf16, and runs the three matmuls on tensor cores (bf16 in, f32
-    accumulate): the masked scores Q K^T o W, the output
-    Y^T = H' Q^T diag(exp a) + V^T S^T with the state fragments as the A
-    operand, and the state update H <- exp(a_end) H' + V^T diag(w) K
-    (nvvm.mma.sync m16n8k16 with ldmatrix fragments). Where N % 64 == 0,
-    chunks are 64 rows and the block is whole warpgroups, q and k arrive
-    by TMA (nvvm.cp.async.bulk.tensor on an mbarrier; the kernel then takes
-    two tensor-map arguments marked `ssm.tensor_map` after the others) in
-    the 128-byte-swizzled layout, and the scores run on warpgroup MMA
-    (nvvm.wgmma.mma_async). One warp per 16 state rows (at least 4 warps);
-    shared memory is dynamic. Applies to bf16 prefill with N <= 256, P <= 256, rank <= 8;
-    for MIMO a chunk of `chunk-size` rank-1 terms is chunk-size / R tokens
-    (rounded to whole 16-row tiles), row t * R + r holding rank r of token
-    t, with the block-structured weights W((t, r), (u, r')) = w(t, u).
-
-    `schedule=tokens` (this file): the token-sequential kernel. Warp w owns
-    state rows p = w + W i, lane l owns columns n = l + 32 j. Per token the
-    block rotates q/k into shared memory, stages v, updates its state
-    elements with the discretized 3-term rule, and reduces y = H q across
-    each warp with shuffles; lane 0 applies skip, gate and the MIMO
-    down-projection. It covers every layer (decode steps, MIMO, fp32 data).
-
-    `schedule=chunk-parallel`: the same chunk computation in three launches
-    (kernels `<name>_chunk_states`, `<name>_chunk_boundaries`,
-    `<name>_chunk_outputs`, ordered by `ssm.launch_index`). The sequence is
-    cut into spans of `chunks-per-block` consecutive chunks (recorded as
-    `ssm.chunks_per_block`), one block per (head, batch, span): phase 1
-    walks its span from a zero state and writes the span's state
-    contribution, decay and angle increment; a pass over the span
-    boundaries (ChunkBoundaryKernel.cpp) rotates the contributions by the
-    angles entering each span and chains the states; phase 3 walks its span
-    again from those states and writes the outputs. The kernels share four
-    scratch buffers, extra arguments after the op's, marked `ssm.scratch`
-    with their role. It fills the GPU when batch * heads is small.
+    - chunked or chunk-parallel (bf16 prefill where the chunked tensor-core
+      kernel applies): the scan is tiled as `ssm-tile-sequence` does, with
+      the kernel's chunk (`chunk-size` rank-1 terms, chunk-size / R tokens;
+      chosen by the compiler when 0), and the chunk loop carries
+      `ssm.schedule` and, chunk-parallel, `ssm.chunks_per_block`. A varlen
+      scan stays whole (its chunk boundaries are data): it carries
+      `ssm.schedule = "chunked"` and `ssm.chunk_size` (tokens).
+    - tokens: the op carries `ssm.schedule = "tokens"` (and
+      `ssm.block_size` when `block-size` asks for one).
 
     `schedule=auto` picks chunked where it applies (chunk-parallel when
     batch * heads is below `sm-count` and the chunks spread over at least
-    three spans), tokens elsewhere.
+    three spans), tokens elsewhere. Shapes must be static (kernels are
+    compiled for one shape) and no tensor may be empty.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"0",
@@ -185,6 +178,66 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
            "angles entering its first chunk); 0 lets the compiler spread "
            "the chunks over the blocks that sm-count SMs hold at once">
   ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Generate the GPU kernels of each scheduled layer";
+  let description = [{
+    Replaces every function that holds one layer scheduled by
+    `ssm-gpu-schedule` (a chunk loop of scans, or an ssm.scan / ssm.step
+    marked with `ssm.schedule`) by `gpu.func` kernels in
+    `gpu.module @mamba3_kernels` named after it. A kernel takes one memref
+    per operand and result of the layer (operands first, in op order, then
+    out, angle, ssm, k, v; for a chunk loop the whole-sequence tensors its
+    chunks slice, the states it starts from, and its results), all with
+    static shapes. A chunk loop becomes the chunked kernel (its step is the
+    kernel's chunk; the loop the blocks' chunk loop, its scan the per-chunk
+    phases) or, marked chunk-parallel, the three chunk-parallel kernels.
+    The tokens and chunked schedules run one block per (head, batch), grid
+    (H, b), and keep the P x N fp32 state in registers. The kernel carries `ssm.schedule`,
+    `ssm.dynamic_shared_bytes` (and `ssm.chunk_size`) for the bundle writer.
+
+    chunked (ChunkedScanKernel.cpp): the chunked form of the
+    spec. Per chunk the block stages the chunk in
+    shared memory, scans the decay and the rotary angles, rotates q/k to
+    bf16, and runs the three matmuls on tensor cores (bf16 in, f32
+    accumulate): the masked scores Q K^T o W, the output
+    Y^T = H' Q^T diag(exp a) + V^T S^T with the state fragments as the A
+    operand, and the state update H <- exp(a_end) H' + V^T diag(w) K
+    (nvvm.mma.sync m16n8k16 with ldmatrix fragments). Where N % 64 == 0,
+    chunks are 64 rows and the block is whole warpgroups, q and k arrive
+    by TMA (nvvm.cp.async.bulk.tensor on an mbarrier; the kernel then takes
+    two tensor-map arguments marked `ssm.tensor_map` after the others) in
+    the 128-byte-swizzled layout, and the scores run on warpgroup MMA
+    (nvvm.wgmma.mma_async). One warp per 16 state rows (at least 4 warps);
+    shared memory is dynamic. Applies to bf16 prefill with N <= 256, P <= 256, rank <= 8;
+    for MIMO a chunk of C tokens has C * R rank-1 terms, row t * R + r
+    holding rank r of token t, with the block-structured weights
+    W((t, r), (u, r')) = w(t, u).
+
+    tokens (this file): the token-sequential kernel. Warp w owns
+    state rows p = w + W i, lane l owns columns n = l + 32 j. Per token the
+    block rotates q/k into shared memory, stages v, updates its state
+    elements with the discretized 3-term rule, and reduces y = H q across
+    each warp with shuffles; lane 0 applies skip, gate and the MIMO
+    down-projection. It covers every layer (decode steps, MIMO, fp32 data).
+
+    chunk-parallel: the same chunk computation in three launches
+    (kernels `<name>_chunk_states`, `<name>_chunk_boundaries`,
+    `<name>_chunk_outputs`, ordered by `ssm.launch_index`). The sequence is
+    cut into spans of `ssm.chunks_per_block` consecutive chunks, one block
+    per (head, batch, span): phase 1 walks its span from a zero state and writes the span's state
+    contribution, decay and angle increment; a pass over the span
+    boundaries (ChunkBoundaryKernel.cpp) rotates the contributions by the
+    angles entering each span and chains the states; phase 3 walks its span
+    again from those states and writes the outputs. The kernels share four
+    scratch buffers, extra arguments after the op's, marked `ssm.scratch`
+    with their role. It fills the GPU when batch * heads is small.
+  }];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect",

@@ -11,6 +11,10 @@ using namespace mlir::ssm;
 void mlir::ssm::buildSsmExpansionPipeline(OpPassManager &pm,
                                           const SsmPipelineOptions &options) {
   pm.addPass(createSsmSplitSequences());
+  // The chunked IR both targets start from: a loop over chunks of scans
+  // (the GPU's ssm-gpu-schedule tiles the same way with the kernel's chunk).
+  if (options.chunkSize > 0)
+    pm.addPass(createSsmTileSequence(SsmTileSequenceOptions{options.chunkSize}));
   pm.addPass(createSsmDecompose());
   pm.addPass(createSsmExpandDiscretization());
   pm.addPass(createSsmExpandRotary());

@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/Support/MathExtras.h"
 
 namespace mlir::ssm {
@@ -374,7 +375,10 @@ LayerShape shapeOf(OpTy op, bool step) {
   s.normEps = op.getNormEps().convertToFloat();
   s.batch = q[0];
   s.seqLen = step ? 1 : q[1];
+  // A step always has its states; a scan may start from zeros.
+  s.hasInit = true;
   if constexpr (std::is_same_v<OpTy, ScanOp>) {
+    s.hasInit = static_cast<bool>(op.getInitSsm());
     s.varlen = op.isVarlen();
     // The sequences: the states' batch axis.
     if (s.varlen)
@@ -390,42 +394,255 @@ LayerShape shapeOf(OpTy op, bool step) {
   return s;
 }
 
-template <typename OpTy>
-KernelArgs argsOf(OpTy op, ValueRange kernelArgs) {
-  // Kernel arguments mirror the op: operands in order, then the 5 results.
-  unsigned res = op->getNumOperands();
+} // namespace
+
+LayerShape mlir::ssm::layerShapeOf(Operation *op) {
+  if (auto step = dyn_cast<StepOp>(op))
+    return shapeOf(step, true);
+  return shapeOf(cast<ScanOp>(op), false);
+}
+
+LogicalResult mlir::ssm::checkKernelTypes(Operation *op, TypeRange types) {
+  for (Type t : types) {
+    if (!cast<ShapedType>(t).hasStaticShape())
+      return op->emitOpError("GPU kernels need static shapes (compile the "
+                             "kernel for its batch and sequence length); got ")
+             << t;
+    // MLIR's bare-pointer kernel ABI (convert-gpu-to-nvvm) has no form for
+    // a memref with a zero-sized dimension, such as the angles of a layer
+    // without rotary angles.
+    if (llvm::is_contained(cast<ShapedType>(t).getShape(), 0))
+      return op->emitOpError(
+                 "GPU kernels cannot take empty tensors (MLIR's bare-pointer "
+                 "arguments have no zero-sized form); got ")
+             << t << ": give the layer rotary angles (S >= 2) or compile it "
+                     "for the cpu target";
+  }
+  return success();
+}
+
+namespace {
+
+/// The ODS operand segments shared by ssm.scan and ssm.step (cu_seqlens,
+/// the last, is the scan's only).
+enum Segment : unsigned {
+  kQ, kK, kV, kADT, kDT, kTrap, kQBias, kKBias, kAngles, kD, kZ, kInitAngle,
+  kInitSsm, kInitK, kInitV, kMimoV, kMimoZ, kMimoO, kNormWeight, kCuSeqlens
+};
+
+/// One layer as its kernels see it: the values it reads (in op order, with
+/// the op's operand segments) and the types of what it writes. For a chunk
+/// loop: the whole-sequence tensors its chunks slice, the states it starts
+/// from (none when it starts from zeros), and its results.
+struct Layer {
+  /// The ssm.scan / ssm.step whose attributes describe the layer (the chunk
+  /// scan of a loop).
+  Operation *op = nullptr;
+  /// The chunk loop (null for a layer op).
+  scf::ForOp loop;
+  SmallVector<Value> operands;
+  SmallVector<int32_t> segments;
+  SmallVector<Type> resultTypes;
+  LayerShape shape;
+  std::string schedule;
+  /// Tokens per chunk (chunked schedules), chunks per block (chunk-parallel),
+  /// the requested threads per block (tokens; 0: chosen here).
+  int64_t chunkTokens = 0, chunksPerBlock = 0, blockSize = 0;
+
+  /// The position among the operands of segment `index`'s operand, if the
+  /// segment has one.
+  std::optional<unsigned> position(unsigned index) const {
+    if (index >= segments.size() || segments[index] == 0)
+      return std::nullopt;
+    unsigned start = 0;
+    for (unsigned i = 0; i < index; ++i)
+      start += segments[i];
+    return start;
+  }
+  Value operand(unsigned index) const {
+    std::optional<unsigned> at = position(index);
+    return at ? operands[*at] : Value();
+  }
+};
+
+/// The operand segment sizes of an ssm.scan (20 segments) or ssm.step (19).
+SmallVector<int32_t> segmentsOf(Operation *op) {
+  SmallVector<int32_t> result;
+  auto fill = [&](auto layerOp, unsigned count) {
+    for (unsigned i = 0; i < count; ++i)
+      result.push_back(layerOp.getODSOperandIndexAndLength(i).second);
+  };
+  if (auto scan = dyn_cast<ScanOp>(op))
+    fill(scan, kCuSeqlens + 1);
+  else
+    fill(cast<StepOp>(op), kCuSeqlens);
+  return result;
+}
+
+int64_t intAttr(Operation *op, StringRef name) {
+  auto attr = op->getAttrOfType<IntegerAttr>(name);
+  return attr ? attr.getInt() : 0;
+}
+
+/// A layer op that ssm-gpu-schedule marked.
+FailureOr<Layer> layerOfOp(Operation *op) {
+  Layer layer;
+  layer.op = op;
+  llvm::append_range(layer.operands, op->getOperands());
+  layer.segments = segmentsOf(op);
+  llvm::append_range(layer.resultTypes, op->getResultTypes());
+  auto schedule = op->getAttrOfType<StringAttr>(kScheduleAttrName);
+  if (!schedule)
+    return op->emitOpError("ssm-to-gpu: the layer has no schedule; run "
+                           "ssm-gpu-schedule first");
+  layer.schedule = schedule.str();
+  layer.chunkTokens = intAttr(op, kChunkSizeAttrName);
+  layer.blockSize = intAttr(op, kBlockSizeAttrName);
+  if (failed(checkKernelTypes(op, op->getOperandTypes())) ||
+      failed(checkKernelTypes(op, op->getResultTypes())))
+    return failure();
+  layer.shape = layerShapeOf(op);
+  return layer;
+}
+
+/// A chunk loop of ssm-gpu-schedule (ssm-tile-sequence's form): the layer
+/// it computes, read off the loop. The chunk scan's token operands are
+/// slices of whole-sequence tensors defined above the loop; its states are
+/// the loop's carried values, which start from the layer's initial states
+/// (widened to f32 by a linalg.copy for a bf16 state) or from zeros (a
+/// linalg.fill); the ssm result may be narrowed after the loop.
+FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
+  SmallVector<ScanOp> scans;
+  loop.getBody()->walk([&](ScanOp scan) { scans.push_back(scan); });
+  if (scans.size() != 1 || loop.getNumResults() != 5)
+    return loop.emitOpError("ssm-to-gpu: a chunk loop runs one ssm.scan per "
+                            "chunk and carries out and the four states");
+  ScanOp scan = scans.front();
+  auto schedule = loop->getAttrOfType<StringAttr>(kScheduleAttrName);
+  if (!schedule)
+    return loop.emitOpError("ssm-to-gpu: ssm.schedule is a string");
+  Layer layer;
+  layer.op = scan;
+  layer.loop = loop;
+  layer.schedule = schedule.str();
+  layer.chunksPerBlock = intAttr(loop, kChunksPerBlockAttrName);
+  std::optional<int64_t> step = getConstantIntValue(loop.getStep());
+  std::optional<int64_t> lower = getConstantIntValue(loop.getLowerBound());
+  if (!step || !lower || *lower != 0)
+    return loop.emitOpError("ssm-to-gpu: a chunk loop starts at 0 and steps "
+                            "by a constant chunk");
+  layer.chunkTokens = *step;
+
+  // The initial state behind a carried value, or null for zeros.
+  auto initialState = [&](Value init) -> FailureOr<Value> {
+    if (auto fill = init.getDefiningOp<linalg::FillOp>()) {
+      if (matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
+        return Value();
+      return FailureOr<Value>(failure());
+    }
+    if (auto copy = init.getDefiningOp<linalg::CopyOp>())
+      return copy.getInputs()[0];
+    return init;
+  };
+  Block *body = loop.getBody();
+  SmallVector<Value> states;
+  for (Value operand : scan->getOperands()) {
+    Value outer = operand;
+    if (auto arg = dyn_cast<BlockArgument>(operand);
+        arg && arg.getOwner() == body && arg.getArgNumber() > 0) {
+      FailureOr<Value> init =
+          initialState(loop.getInitArgs()[arg.getArgNumber() - 1]);
+      if (failed(init))
+        return loop.emitOpError("ssm-to-gpu: a chunk loop's states start from "
+                                "the layer's initial states or zeros");
+      states.push_back(*init);
+      if (!*init)
+        continue;
+      outer = *init;
+    } else if (auto slice = operand.getDefiningOp<tensor::ExtractSliceOp>();
+               slice && loop->isProperAncestor(slice)) {
+      // The chunk's tokens: offset c on the token axis, 0 elsewhere.
+      int64_t atChunk = 0;
+      for (OpFoldResult offset : slice.getMixedOffsets()) {
+        if (auto v = dyn_cast<Value>(offset); v == loop.getInductionVar())
+          ++atChunk;
+        else if (!isZeroInteger(offset))
+          atChunk = 2;
+      }
+      if (atChunk != 1)
+        return slice.emitOpError("ssm-to-gpu: a chunk scan reads its chunk's "
+                                 "tokens, at the loop's chunk start");
+      outer = slice.getSource();
+    }
+    if (!loop.isDefinedOutsideOfLoop(outer))
+      return loop.emitOpError("ssm-to-gpu: a chunk scan reads slices of "
+                              "values defined above its loop");
+    layer.operands.push_back(outer);
+  }
+  layer.segments = segmentsOf(scan);
+  // All four states, or none (zeros).
+  bool hasInit = llvm::all_of(states, [](Value v) { return v; });
+  if (states.size() != 4 ||
+      (!hasInit && llvm::any_of(states, [](Value v) { return v; })))
+    return loop.emitOpError("ssm-to-gpu: a chunk loop carries the four "
+                            "states, all from the layer's or all zeros");
+  for (unsigned i = kInitAngle; i <= kInitV; ++i)
+    layer.segments[i] = hasInit ? 1 : 0;
+  for (Value result : loop.getResults()) {
+    Type type = result.getType();
+    // A narrowed ssm state: the layer writes the narrow type.
+    if (result == loop.getResult(2) && result.hasOneUse())
+      if (auto copy = dyn_cast<linalg::CopyOp>(*result.getUsers().begin()))
+        type = copy.getResultTypes()[0];
+    layer.resultTypes.push_back(type);
+  }
+  SmallVector<Type> operandTypes;
+  for (Value v : layer.operands)
+    operandTypes.push_back(v.getType());
+  if (failed(checkKernelTypes(loop, operandTypes)) ||
+      failed(checkKernelTypes(loop, layer.resultTypes)))
+    return failure();
+  layer.shape = layerShapeOf(scan);
+  layer.shape.seqLen =
+      cast<ShapedType>(layer.operand(kV).getType()).getDimSize(1);
+  layer.shape.hasInit = hasInit;
+  return layer;
+}
+
+KernelArgs argsOf(const Layer &layer, ValueRange kernelArgs) {
+  // Kernel arguments mirror the layer: operands in order, then the 5
+  // results; optional operands by their segment.
   KernelArgs a;
-  a.Q = kernelArgs[0];
-  a.K = kernelArgs[1];
-  a.V = kernelArgs[2];
-  a.ADT = kernelArgs[3];
-  a.DT = kernelArgs[4];
-  a.Trap = kernelArgs[5];
-  a.QBias = kernelArgs[6];
-  a.KBias = kernelArgs[7];
-  a.Angles = kernelArgs[8];
+  unsigned res = layer.operands.size();
+  auto segment = [&](unsigned index) -> Value {
+    std::optional<unsigned> at = layer.position(index);
+    return at ? kernelArgs[*at] : Value();
+  };
+  a.Q = segment(kQ);
+  a.K = segment(kK);
+  a.V = segment(kV);
+  a.ADT = segment(kADT);
+  a.DT = segment(kDT);
+  a.Trap = segment(kTrap);
+  a.QBias = segment(kQBias);
+  a.KBias = segment(kKBias);
+  a.Angles = segment(kAngles);
+  a.D = segment(kD);
+  a.Z = segment(kZ);
+  a.angle0 = segment(kInitAngle);
+  a.ssm0 = segment(kInitSsm);
+  a.k0 = segment(kInitK);
+  a.v0 = segment(kInitV);
+  a.mimoV = segment(kMimoV);
+  a.mimoZ = segment(kMimoZ);
+  a.mimoO = segment(kMimoO);
+  a.normWeight = segment(kNormWeight);
+  a.cuSeqlens = segment(kCuSeqlens);
   a.out = kernelArgs[res];
   a.angle = kernelArgs[res + 1];
   a.ssm = kernelArgs[res + 2];
   a.k = kernelArgs[res + 3];
   a.v = kernelArgs[res + 4];
-  // Optional operands: find them by their position in the op's segments.
-  auto segment = [&](unsigned index) -> Value {
-    auto range = op.getODSOperandIndexAndLength(index);
-    return range.second ? kernelArgs[range.first] : Value();
-  };
-  a.D = segment(9);
-  a.Z = segment(10);
-  a.angle0 = segment(11);
-  a.ssm0 = segment(12);
-  a.k0 = segment(13);
-  a.v0 = segment(14);
-  a.mimoV = segment(15);
-  a.mimoZ = segment(16);
-  a.mimoO = segment(17);
-  a.normWeight = segment(18);
-  if constexpr (std::is_same_v<OpTy, ScanOp>)
-    a.cuSeqlens = segment(19);
   return a;
 }
 
@@ -440,31 +657,6 @@ int64_t chooseBlockSize(const LayerShape &shape) {
   while (warps < 32 && StateLayout(shape, warps).elements() > limit)
     warps *= 2;
   return 32 * warps;
-}
-
-/// What the pass options ask of one kernel.
-struct KernelRequest {
-  int64_t blockSize;
-  std::string schedule;
-  int64_t chunkSize;
-  int64_t smCount;
-  int64_t chunksPerBlock;
-};
-
-/// Chunks per block of the chunk-parallel phases: the request's, or the
-/// fewest that let batch x heads x spans blocks all fit on `smCount` SMs at
-/// once. One block walking several chunks keeps the one-pass kernel's
-/// prefetches (the next chunk's q/k and stage loads) busy, and the scratch
-/// states (P x N f32 per span) stay small: at b=1, L=16384, H=32, N=128 a
-/// block per chunk wrote and read back 268 MB of them.
-int64_t chunksPerBlockOf(const LayerShape &shape, const ChunkedKernelPlan &plan,
-                         const KernelRequest &request) {
-  if (request.chunksPerBlock > 0)
-    return std::min(request.chunksPerBlock, plan.chunks);
-  int64_t slots = request.smCount * std::max<int64_t>(plan.blocksPerSm, 1);
-  int64_t spans = std::clamp<int64_t>(slots / (shape.batch * shape.heads), 1,
-                                      plan.chunks);
-  return llvm::divideCeil(plan.chunks, spans);
 }
 
 /// Appends the kernel arguments for the TMA tensor maps of Q and K (layer
@@ -499,10 +691,14 @@ void markTensorMapArgs(OpBuilder &ob, gpu::GPUFuncOp kernel, unsigned first,
 /// Threads per block of the chunk-boundary pass (phase 2).
 constexpr int64_t kChunkBoundaryThreads = 128;
 
-/// The kernel arguments for `op`: one memref per operand and result.
-SmallVector<Type> layerArgumentTypes(Operation *op) {
+/// The kernel arguments for `layer`: one memref per operand and result.
+SmallVector<Type> layerArgumentTypes(const Layer &layer) {
   SmallVector<Type> types;
-  for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
+  for (Value v : layer.operands) {
+    auto t = cast<RankedTensorType>(v.getType());
+    types.push_back(MemRefType::get(t.getShape(), t.getElementType()));
+  }
+  for (Type t : layer.resultTypes) {
     auto tt = cast<RankedTensorType>(t);
     types.push_back(MemRefType::get(tt.getShape(), tt.getElementType()));
   }
@@ -529,12 +725,11 @@ gpu::GPUFuncOp createKernel(OpBuilder &ob, Location loc, StringRef name,
 
 /// The three launches of the chunk-parallel schedule. Each kernel takes the
 /// op's memrefs, then the four scratch buffers (marked `ssm.scratch`).
-template <typename OpTy>
-void buildChunkParallelKernels(OpTy op, func::FuncOp func,
+void buildChunkParallelKernels(const Layer &layer, func::FuncOp func,
                                gpu::GPUModuleOp module,
-                               const LayerShape &shape,
-                               const ChunkedKernelPlan &plan,
-                               int64_t chunksPerBlock) {
+                               const ChunkedKernelPlan &plan) {
+  const LayerShape &shape = layer.shape;
+  const int64_t chunksPerBlock = layer.chunksPerBlock;
   const int64_t chunkSize = plan.tokensPerChunk;
   OpBuilder ob(module.getBodyRegion());
   ob.setInsertionPointToEnd(module.getBody());
@@ -543,7 +738,7 @@ void buildChunkParallelKernels(OpTy op, func::FuncOp func,
   // Scratch entries and phase 1 / 3 blocks along z: one per span.
   const int64_t spans = llvm::divideCeil(plan.chunks, chunksPerBlock);
   const int64_t angles = std::max<int64_t>(shape.s, 1);
-  SmallVector<Type> argTypes = layerArgumentTypes(op);
+  SmallVector<Type> argTypes = layerArgumentTypes(layer);
   unsigned layerArgs = argTypes.size();
   static constexpr StringLiteral scratchNames[] = {
       "chunk_states", "chunk_decay", "chunk_angle_end", "chunk_angle_start"};
@@ -566,7 +761,7 @@ void buildChunkParallelKernels(OpTy op, func::FuncOp func,
     for (unsigned i = 0; i < 4; ++i)
       kernel.setArgAttr(layerArgs + i, kScratchAttrName,
                         ob.getStringAttr(scratchNames[i]));
-    KernelArgs args = argsOf(op, kernel.getArguments());
+    KernelArgs args = argsOf(layer, kernel.getArguments());
     args.chunkStates = kernel.getArgument(layerArgs);
     args.chunkDecay = kernel.getArgument(layerArgs + 1);
     args.chunkAngleEnd = kernel.getArgument(layerArgs + 2);
@@ -589,84 +784,51 @@ void buildChunkParallelKernels(OpTy op, func::FuncOp func,
                          ChunkedScanPhase::ChunkOutputs, chunksPerBlock);
 }
 
-template <typename OpTy>
-LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
-                          const KernelRequest &request, bool step) {
-  for (Type t : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
-    if (!cast<ShapedType>(t).hasStaticShape())
-      return op.emitOpError("ssm-to-gpu needs static shapes (compile the "
-                            "kernel for its batch and sequence length); got ")
-             << t;
-    // MLIR's bare-pointer kernel ABI (convert-gpu-to-nvvm) has no form for
-    // a memref with a zero-sized dimension, such as the angles of a layer
-    // without rotary angles.
-    if (llvm::is_contained(cast<ShapedType>(t).getShape(), 0))
-      return op.emitOpError(
-                 "ssm-to-gpu cannot pass empty tensors to a kernel (MLIR's "
-                 "bare-pointer arguments have no zero-sized form); got ")
-             << t << ": give the layer rotary angles (S >= 2) or compile it "
-                     "for the cpu target";
+LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
+                          gpu::GPUModuleOp module) {
+  const LayerShape &shape = layer.shape;
+  scf::ForOp loop = layer.loop;
+  Operation *op = loop ? loop.getOperation() : layer.op;
+  const bool useChunked = layer.schedule != "tokens";
+  if (layer.schedule != "tokens" && layer.schedule != "chunked" &&
+      layer.schedule != "chunk-parallel")
+    return op->emitOpError() << "ssm-to-gpu: unknown schedule '"
+                             << layer.schedule << "'";
+  // The chunked kernel's plan for the chunk the loop (or the varlen op)
+  // was given: C tokens are C * R rank-1 terms.
+  ChunkedKernelPlan chunked;
+  if (useChunked) {
+    if ((layer.schedule == "chunk-parallel") !=
+        (layer.loop && layer.chunksPerBlock > 0))
+      return op->emitOpError("ssm-to-gpu: chunk-parallel is a chunk loop "
+                             "with ssm.chunks_per_block");
+    if (!layer.loop && !shape.varlen)
+      return op->emitOpError("ssm-to-gpu: a chunked layer is a chunk loop "
+                             "(ssm-gpu-schedule tiles it), or varlen");
+    chunked = planChunkedScanKernel(shape, layer.chunkTokens * shape.rank);
+    if (!chunked.unsupported.empty())
+      return op->emitOpError() << "ssm-to-gpu: " << chunked.unsupported;
+    if (chunked.tokensPerChunk != layer.chunkTokens)
+      return op->emitOpError()
+             << "ssm-to-gpu: the chunks have " << layer.chunkTokens
+             << " tokens (" << layer.chunkTokens * shape.rank
+             << " rank-1 terms), but at rank " << shape.rank
+             << " the kernel takes chunks of " << chunked.tokensPerChunk
+             << " tokens";
   }
-  LayerShape shape = shapeOf(op, step);
-  // A step always has its states; a scan may start from zeros.
-  if constexpr (std::is_same_v<OpTy, ScanOp>)
-    shape.hasInit = static_cast<bool>(op.getInitSsm());
-  else
-    shape.hasInit = true;
-
-  // Schedule: the chunked tensor-core kernel where it applies (bf16
-  // prefill), else the token-sequential one.
-  ChunkedKernelPlan chunked = planChunkedScanKernel(shape, request.chunkSize);
-  // An explicit block size other than the chunked kernel's asks for the
-  // token-sequential kernel.
-  bool blockSizeFits =
-      request.blockSize == 0 || request.blockSize == chunked.threads;
-  bool parallelAsked = request.schedule == "chunk-parallel";
-  bool useChunked = request.schedule == "chunked" || parallelAsked ||
-                    (request.schedule == "auto" &&
-                     chunked.unsupported.empty() && blockSizeFits);
-  if (useChunked && !chunked.unsupported.empty())
-    return op.emitOpError() << "ssm-to-gpu schedule=" << request.schedule
-                            << ": " << chunked.unsupported;
-  if (useChunked && !blockSizeFits)
-    return op.emitOpError()
-           << "ssm-to-gpu schedule=" << request.schedule
-           << ": the block size follows the head dim (one warp per 16 state "
-              "rows, at least 4): "
-           << chunked.threads << " threads, not "
-           << static_cast<int64_t>(request.blockSize);
-  if (parallelAsked && shape.varlen)
-    return op.emitOpError()
-           << "ssm-to-gpu schedule=chunk-parallel: a varlen batch "
-              "(cu_seqlens) has its chunk boundaries in the data, which the "
-              "chunk-parallel grid cannot size; use schedule=chunked or "
-              "tokens";
-  // Chunk-parallel when one block per (head, batch) leaves SMs idle and
-  // the chunks spread over at least three spans: phases 1 and 3 walk every
-  // chunk twice (the second time with the scores and outputs), which two
-  // spans do not win back (H200, b=4, L=4096, H=32, N=128: 367 us against
-  // 357 one-pass; b=2: 193 against 359).
-  int64_t chunksPerBlock =
-      useChunked ? chunksPerBlockOf(shape, chunked, request) : 0;
-  bool useParallel =
-      parallelAsked ||
-      (useChunked && request.schedule == "auto" && !shape.varlen &&
-       shape.batch * shape.heads < request.smCount &&
-       llvm::divideCeil(chunked.chunks, chunksPerBlock) >= 3);
-  if (useParallel) {
-    buildChunkParallelKernels(op, func, module, shape, chunked,
-                              chunksPerBlock);
+  if (layer.schedule == "chunk-parallel") {
+    buildChunkParallelKernels(layer, func, module, chunked);
     return success();
   }
   int64_t blockSize = useChunked ? chunked.threads
-                      : request.blockSize == 0 ? chooseBlockSize(shape)
-                                               : request.blockSize;
+                      : layer.blockSize == 0 ? chooseBlockSize(shape)
+                                             : layer.blockSize;
   if (!useChunked && shape.s > blockSize)
-    return op.emitOpError() << "ssm-to-gpu: S = " << shape.s
-                            << " rotary angles exceed the block size "
-                            << static_cast<int64_t>(blockSize);
+    return op->emitOpError() << "ssm-to-gpu: S = " << shape.s
+                             << " rotary angles exceed the block size "
+                             << blockSize;
 
-  SmallVector<Type> argTypes = layerArgumentTypes(op);
+  SmallVector<Type> argTypes = layerArgumentTypes(layer);
   const unsigned layerArgs = argTypes.size();
   OpBuilder ob(module.getBodyRegion());
   ob.setInsertionPointToEnd(module.getBody());
@@ -693,7 +855,7 @@ LogicalResult buildKernel(OpTy op, func::FuncOp func, gpu::GPUModuleOp module,
       ob, func.getLoc(), func.getName(), argTypes, workgroup, blockSize,
       {shape.heads, shape.batch, 1}, useChunked ? "chunked" : "tokens",
       useChunked ? chunked.sharedBytes : 0);
-  KernelArgs args = argsOf(op, kernel.getArguments());
+  KernelArgs args = argsOf(layer, kernel.getArguments());
   markTensorMapArgs(ob, kernel, layerArgs, maps, chunked, args);
   if (useChunked) {
     buildChunkedScanKernel(kernel, shape, args, blockSize,
@@ -712,46 +874,35 @@ struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
   using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (blockSize != 0 &&
-        (blockSize < 32 || blockSize > 1024 || blockSize % 32 != 0)) {
-      module.emitError() << "ssm-to-gpu: block-size must be 0 (auto) or a "
-                            "multiple of 32 in [32, 1024], got "
-                         << static_cast<int64_t>(blockSize);
-      return signalPassFailure();
-    }
-    if (schedule != "auto" && schedule != "tokens" && schedule != "chunked" &&
-        schedule != "chunk-parallel") {
-      module.emitError() << "ssm-to-gpu: schedule must be auto, tokens, "
-                            "chunked or chunk-parallel, got '"
-                         << schedule << "'";
-      return signalPassFailure();
-    }
-    if (smCount < 1) {
-      module.emitError() << "ssm-to-gpu: sm-count must be positive, got "
-                         << static_cast<int64_t>(smCount);
-      return signalPassFailure();
-    }
-    if (chunksPerBlock < 0) {
-      module.emitError() << "ssm-to-gpu: chunks-per-block must be 0 (auto) "
-                            "or positive, got "
-                         << static_cast<int64_t>(chunksPerBlock);
-      return signalPassFailure();
-    }
-    KernelRequest request{blockSize, schedule, chunkSize, smCount,
-                          chunksPerBlock};
-    SmallVector<std::pair<func::FuncOp, Operation *>> work;
+    SmallVector<std::pair<func::FuncOp, Layer>, 1> work;
     for (auto func : module.getOps<func::FuncOp>()) {
-      SmallVector<Operation *> ops;
+      // The layers: chunk loops, and layer ops outside of them.
+      SmallVector<Operation *> found;
       func.walk([&](Operation *op) {
-        if (isa<ScanOp, StepOp>(op))
-          ops.push_back(op);
+        if (auto loop = dyn_cast<scf::ForOp>(op)) {
+          if (loop->hasAttr(kScheduleAttrName))
+            found.push_back(op);
+          return;
+        }
+        auto parent = op->getParentOfType<scf::ForOp>();
+        if (isa<ScanOp, StepOp>(op) &&
+            !(parent && parent->hasAttr(kScheduleAttrName)))
+          found.push_back(op);
       });
-      if (ops.size() > 1) {
-        func.emitError("ssm-to-gpu: one ssm.scan or ssm.step per function");
+      if (found.size() > 1) {
+        func.emitError("ssm-to-gpu: one layer (ssm.scan, ssm.step or chunk "
+                       "loop) per function");
         return signalPassFailure();
       }
-      if (ops.size() == 1)
-        work.push_back({func, ops.front()});
+      if (found.empty())
+        continue;
+      FailureOr<Layer> layer =
+          isa<scf::ForOp>(found.front())
+              ? layerOfLoop(cast<scf::ForOp>(found.front()))
+              : layerOfOp(found.front());
+      if (failed(layer))
+        return signalPassFailure();
+      work.push_back({func, std::move(*layer)});
     }
     if (work.empty())
       return;
@@ -759,12 +910,8 @@ struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     ob.getUnitAttr());
     auto gpuModule = gpu::GPUModuleOp::create(ob, module.getLoc(), "mamba3_kernels");
-    for (auto [func, op] : work) {
-      LogicalResult built =
-          isa<ScanOp>(op)
-              ? buildKernel(cast<ScanOp>(op), func, gpuModule, request, false)
-              : buildKernel(cast<StepOp>(op), func, gpuModule, request, true);
-      if (failed(built))
+    for (auto &[func, layer] : work) {
+      if (failed(buildKernel(layer, func, gpuModule)))
         return signalPassFailure();
       func.erase();
     }

@@ -34,7 +34,7 @@
 // MANIFEST-NEXT: "pipeline": "ssm-to-cpu{chunk-size=8}",
 // MANIFEST-NEXT: "host": {"cpu":"generic","triple":"{{.*}}"},
 // MANIFEST-NEXT: "config_string": "kind=scan;batch=?;seqlen=?;heads=4;groups=1;state=8;headdim=4;angles=2;rank=2;mimo=1;d=1;z=0;init=1;wrap=0;broadcast_angles=0;varlen=0;state_dtype=f32;rule=euler;pairing=half_split;dtype=f32;chunk=8",
-// MANIFEST-NEXT: "pass_pipeline": "builtin.module(ssm-split-sequences,ssm-decompose,
+// MANIFEST-NEXT: "pass_pipeline": "builtin.module(ssm-split-sequences,ssm-tile-sequence{chunk-size=8},ssm-decompose,
 // MANIFEST-SAME: ssm-chunk{chunk-size=8}
 // MANIFEST-SAME: one-shot-bufferize{
 // MANIFEST-SAME: convert-func-to-llvm

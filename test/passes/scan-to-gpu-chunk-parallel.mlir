@@ -1,10 +1,10 @@
-// RUN: mamba3-opt %s -ssm-to-gpu | FileCheck %s
-// RUN: mamba3-opt %s -ssm-to-gpu="sm-count=2" | FileCheck %s --check-prefix=FILLED
-// RUN: mamba3-opt %s -ssm-to-gpu="schedule=chunk-parallel chunk-size=128" | FileCheck %s --check-prefix=CHUNK128
-// RUN: mamba3-opt %s -ssm-to-gpu="schedule=chunk-parallel chunks-per-block=3" | FileCheck %s --check-prefix=SPANS
-// RUN: mamba3-opt %s -ssm-to-gpu="chunks-per-block=2" | FileCheck %s --check-prefix=FILLED
-// RUN: not mamba3-opt %s -ssm-to-gpu="sm-count=0" 2>&1 | FileCheck %s --check-prefix=SMCOUNT
-// RUN: not mamba3-opt %s -ssm-to-gpu="chunks-per-block=-1" 2>&1 | FileCheck %s --check-prefix=PERBLOCK
+// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu | FileCheck %s
+// RUN: mamba3-opt %s -ssm-gpu-schedule="sm-count=2" -ssm-to-gpu | FileCheck %s --check-prefix=FILLED
+// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunk-parallel chunk-size=128" -ssm-to-gpu | FileCheck %s --check-prefix=CHUNK128
+// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunk-parallel chunks-per-block=3" -ssm-to-gpu | FileCheck %s --check-prefix=SPANS
+// RUN: mamba3-opt %s -ssm-gpu-schedule="chunks-per-block=2" -ssm-to-gpu | FileCheck %s --check-prefix=FILLED
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="sm-count=0" -ssm-to-gpu 2>&1 | FileCheck %s --check-prefix=SMCOUNT
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="chunks-per-block=-1" -ssm-to-gpu 2>&1 | FileCheck %s --check-prefix=PERBLOCK
 
 // b * H = 2 blocks leave the GPU idle and L = 200 makes four chunks of 64:
 // auto takes the chunk-parallel schedule, three kernels in launch order
@@ -101,9 +101,9 @@
 // CHUNK128: gpu.func @siso_chunk_states(
 // CHUNK128-SAME: known_grid_size = array<i32: 2, 1, 2>, ssm.chunk_size = 128 : i64
 
-// SMCOUNT: ssm-to-gpu: sm-count must be positive, got 0
+// SMCOUNT: ssm-gpu-schedule: sm-count must be positive, got 0
 
-// PERBLOCK: ssm-to-gpu: chunks-per-block must be 0 (auto) or positive, got -1
+// PERBLOCK: ssm-gpu-schedule: chunks-per-block must be 0 (auto) or positive, got -1
 func.func @siso(%q: tensor<1x200x1x32xbf16>, %k: tensor<1x200x1x32xbf16>, %v: tensor<1x200x2x16xbf16>,
     %adt: tensor<1x2x200xf32>, %dt: tensor<1x2x200xf32>, %trap: tensor<1x2x200xf32>,
     %qb: tensor<2x32xf32>, %kb: tensor<2x32xf32>, %ang: tensor<1x200x2x8xf32>, %d: tensor<2xf32>,

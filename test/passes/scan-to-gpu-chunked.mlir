@@ -1,9 +1,9 @@
-// RUN: mamba3-opt %s -ssm-to-gpu | FileCheck %s
-// RUN: mamba3-opt %s -ssm-to-gpu="schedule=chunked chunk-size=32" | FileCheck %s --check-prefix=CHUNK32
-// RUN: mamba3-opt %s -ssm-to-gpu="schedule=tokens" | FileCheck %s --check-prefix=TOKENS
-// RUN: not mamba3-opt %s -ssm-to-gpu="schedule=chunked block-size=256" 2>&1 | FileCheck %s --check-prefix=BLOCK
-// RUN: not mamba3-opt %s -ssm-to-gpu="schedule=chunked chunk-size=40" 2>&1 | FileCheck %s --check-prefix=CHUNK40
-// RUN: not mamba3-opt %s -ssm-to-gpu="schedule=diagonal" 2>&1 | FileCheck %s --check-prefix=SCHEDULE
+// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu | FileCheck %s
+// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunked chunk-size=32" -ssm-to-gpu | FileCheck %s --check-prefix=CHUNK32
+// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=tokens" -ssm-to-gpu | FileCheck %s --check-prefix=TOKENS
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="schedule=chunked block-size=256" -ssm-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCK
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="schedule=chunked chunk-size=40" -ssm-to-gpu 2>&1 | FileCheck %s --check-prefix=CHUNK40
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="schedule=diagonal" -ssm-to-gpu 2>&1 | FileCheck %s --check-prefix=SCHEDULE
 
 // bf16 SISO prefill takes the chunked tensor-core schedule: one block per
 // (head, batch), four warps (P = 16 rounds up to one warp of state rows, and
@@ -96,9 +96,9 @@
 // TOKENS: ssm.dynamic_shared_bytes = 0 : i64, ssm.schedule = "tokens"
 // TOKENS-NOT: nvvm.mma.sync
 
-// BLOCK: ssm-to-gpu schedule=chunked: the block size follows the head dim (one warp per 16 state rows, at least 4): 128 threads, not 256
-// CHUNK40: ssm-to-gpu schedule=chunked: the chunked tensor-core kernel needs a chunk size that is a multiple of 16 in [16, 128], got 40
-// SCHEDULE: ssm-to-gpu: schedule must be auto, tokens, chunked or chunk-parallel, got 'diagonal'
+// BLOCK: ssm-gpu-schedule schedule=chunked: the block size follows the head dim (one warp per 16 state rows, at least 4): 128 threads, not 256
+// CHUNK40: ssm-gpu-schedule schedule=chunked: the chunked tensor-core kernel needs a chunk size that is a multiple of 16 in [16, 128], got 40
+// SCHEDULE: ssm-gpu-schedule: schedule must be auto, tokens, chunked or chunk-parallel, got 'diagonal'
 func.func @siso(%q: tensor<2x16x1x32xbf16>, %k: tensor<2x16x1x32xbf16>, %v: tensor<2x16x4x16xbf16>,
     %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>,
     %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>, %d: tensor<4xf32>,

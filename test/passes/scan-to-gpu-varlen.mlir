@@ -1,7 +1,7 @@
-// RUN: mamba3-opt %s -ssm-to-gpu=schedule=chunked | FileCheck %s --check-prefix=CHUNKED
-// RUN: mamba3-opt %s -ssm-to-gpu=schedule=tokens | FileCheck %s --check-prefix=TOKENS
-// RUN: mamba3-opt %s -ssm-to-gpu | FileCheck %s --check-prefix=AUTO
-// RUN: not mamba3-opt %s -ssm-to-gpu=schedule=chunk-parallel 2>&1 | FileCheck %s --check-prefix=PARALLEL
+// RUN: mamba3-opt %s -ssm-gpu-schedule=schedule=chunked -ssm-to-gpu | FileCheck %s --check-prefix=CHUNKED
+// RUN: mamba3-opt %s -ssm-gpu-schedule=schedule=tokens -ssm-to-gpu | FileCheck %s --check-prefix=TOKENS
+// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu | FileCheck %s --check-prefix=AUTO
+// RUN: not mamba3-opt %s -ssm-gpu-schedule=schedule=chunk-parallel -ssm-to-gpu 2>&1 | FileCheck %s --check-prefix=PARALLEL
 
 // A packed varlen batch of 3 sequences in 100 tokens: one block per (head,
 // sequence); each block reads its token range from cu_seqlens, addresses the
@@ -45,7 +45,7 @@
 // AUTO: ssm.schedule = "chunked"
 // AUTO-NOT: _chunk_states
 
-// PARALLEL: error: 'ssm.scan' op ssm-to-gpu schedule=chunk-parallel: a varlen batch (cu_seqlens) has its chunk boundaries in the data, which the chunk-parallel grid cannot size; use schedule=chunked or tokens
+// PARALLEL: error: 'ssm.scan' op ssm-gpu-schedule schedule=chunk-parallel: a varlen batch (cu_seqlens) has its chunk boundaries in the data, which the chunk-parallel grid cannot size; use schedule=chunked or tokens
 func.func @varlen_scan(%q: tensor<1x100x1x32xbf16>, %k: tensor<1x100x1x32xbf16>, %v: tensor<1x100x2x16xbf16>,
     %adt: tensor<1x2x100xf32>, %dt: tensor<1x2x100xf32>, %trap: tensor<1x2x100xf32>,
     %qb: tensor<2x32xf32>, %kb: tensor<2x32xf32>, %ang: tensor<1x100x2x8xf32>,

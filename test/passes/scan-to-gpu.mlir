@@ -1,8 +1,8 @@
-// RUN: mamba3-opt %s -ssm-to-gpu=block-size=256 | FileCheck %s
-// RUN: mamba3-opt %s -ssm-to-gpu | FileCheck %s --check-prefix=AUTO
-// RUN: not mamba3-opt %s -ssm-to-gpu=block-size=100 2>&1 | FileCheck %s --check-prefix=BLOCK
+// RUN: mamba3-opt %s -ssm-gpu-schedule=block-size=256 -ssm-to-gpu | FileCheck %s
+// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu | FileCheck %s --check-prefix=AUTO
+// RUN: not mamba3-opt %s -ssm-gpu-schedule=block-size=100 -ssm-to-gpu 2>&1 | FileCheck %s --check-prefix=BLOCK
 
-// BLOCK: ssm-to-gpu: block-size must be 0 (auto) or a multiple of 32 in [32, 1024], got 100
+// BLOCK: ssm-gpu-schedule: block-size must be 0 (auto) or a multiple of 32 in [32, 1024], got 100
 
 // Without a block size, bf16 prefill takes the chunked schedule
 // (scan-to-gpu-chunked.mlir); an explicit one asks for this kernel.

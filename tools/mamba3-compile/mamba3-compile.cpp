@@ -155,7 +155,16 @@ cl::opt<std::string> hostCpuOpt(
 cl::opt<std::string> outputDir("o", cl::desc("bundle directory"),
                                cl::value_desc("DIR"), cl::cat(outputCat));
 
-enum class Emit { Bundle, MlirInput, MlirExpanded, MlirGpu, MlirLowered, Llvm, Ptx };
+enum class Emit {
+  Bundle,
+  MlirInput,
+  MlirExpanded,
+  MlirScheduled,
+  MlirGpu,
+  MlirLowered,
+  Llvm,
+  Ptx
+};
 cl::opt<Emit> emitOpt(
     "emit", cl::desc("print a stage to stdout instead of writing a bundle"),
     cl::values(clEnumValN(Emit::Bundle, "bundle", "write the bundle (default)"),
@@ -163,6 +172,9 @@ cl::opt<Emit> emitOpt(
                           "the layer module (ssm dialect)"),
                clEnumValN(Emit::MlirExpanded, "mlir-expanded",
                           "after ssm-expand (tensors)"),
+               clEnumValN(Emit::MlirScheduled, "mlir-scheduled",
+                          "after ssm-gpu-schedule (a chunked scan as its "
+                          "chunk loop; GPU targets)"),
                clEnumValN(Emit::MlirGpu, "mlir-gpu",
                           "after ssm-to-gpu (gpu dialect kernel; GPU targets)"),
                clEnumValN(Emit::MlirLowered, "mlir-lowered",
@@ -304,8 +316,16 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   // Without --chunk the compiler chooses the chunk size (ssm-to-gpu's 0).
   options.chunkSize = chunkOpt.getNumOccurrences() ? chunkOpt.getValue() : 0;
   options.chunksPerBlock = chunksPerBlockOpt;
+  PassManager schedulePm(&context, ModuleOp::getOperationName());
+  schedulePm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
+  if (failed(schedulePm.run(module)))
+    return fail("scheduling the layer failed (see the message above)");
+  if (emitOpt == Emit::MlirScheduled) {
+    module.print(llvm::outs());
+    return 0;
+  }
   PassManager gpuPm(&context, ModuleOp::getOperationName());
-  gpuPm.addPass(createSsmToGpu(options.toGpuOptions()));
+  gpuPm.addPass(createSsmToGpu());
   if (failed(gpuPm.run(module)))
     return fail("generating the GPU kernel failed (see the message above)");
   if (emitOpt == Emit::MlirGpu) {
@@ -450,9 +470,14 @@ int main(int argc, char **argv) {
                 "'; supported targets: cpu, sm_90a");
   if (gpuTarget && (emitOpt == Emit::MlirExpanded || emitOpt == Emit::Llvm))
     return fail("--emit=" + std::string(emitOpt == Emit::Llvm ? "llvm" : "mlir-expanded") +
-                " is a cpu stage; for sm_90a use mlir-gpu, mlir-lowered or ptx");
-  if (!gpuTarget && (emitOpt == Emit::MlirGpu || emitOpt == Emit::Ptx))
-    return fail("--emit=" + std::string(emitOpt == Emit::Ptx ? "ptx" : "mlir-gpu") +
+                " is a cpu stage; for sm_90a use mlir-scheduled, mlir-gpu, "
+                "mlir-lowered or ptx");
+  if (!gpuTarget && (emitOpt == Emit::MlirScheduled ||
+                     emitOpt == Emit::MlirGpu || emitOpt == Emit::Ptx))
+    return fail("--emit=" +
+                std::string(emitOpt == Emit::Ptx       ? "ptx"
+                            : emitOpt == Emit::MlirGpu ? "mlir-gpu"
+                                                       : "mlir-scheduled") +
                 " needs a GPU target (--target sm_90a)");
   if (emitOpt == Emit::Bundle && outputDir.empty())
     return fail("no output: give -o DIR for the bundle, or --emit=<stage> "

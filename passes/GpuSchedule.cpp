@@ -1,0 +1,171 @@
+//===- GpuSchedule.cpp - Choose the GPU kernel of each layer --------------===//
+//
+// The GPU has three schedules for a layer: the chunked tensor-core kernel in
+// one pass over the chunks per (head, batch), the same in three
+// chunk-parallel launches, and the token-sequential kernel. This pass makes
+// the choice by shape and writes it into the IR: a scan that gets a chunked
+// schedule is tiled into its chunk loop (ssm-tile-sequence's form, with the
+// kernel's chunk), which ssm-to-gpu then lowers; the others are marked.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/SsmDialect.h"
+#include "passes/GpuKernel.h"
+#include "passes/Passes.h"
+
+namespace mlir::ssm {
+#define GEN_PASS_DEF_SSMGPUSCHEDULE
+#include "passes/Passes.h.inc"
+} // namespace mlir::ssm
+
+using namespace mlir;
+using namespace mlir::ssm;
+
+namespace {
+
+/// What the pass options ask of one layer.
+struct ScheduleRequest {
+  int64_t blockSize;
+  std::string schedule;
+  int64_t chunkSize;
+  int64_t smCount;
+  int64_t chunksPerBlock;
+};
+
+/// Chunks per block of the chunk-parallel phases: the request's, or the
+/// fewest that let batch x heads x spans blocks all fit on `smCount` SMs at
+/// once. One block walking several chunks keeps the one-pass kernel's
+/// prefetches (the next chunk's q/k and stage loads) busy, and the scratch
+/// states (P x N f32 per span) stay small: at b=1, L=16384, H=32, N=128 a
+/// block per chunk wrote and read back 268 MB of them.
+int64_t chunksPerBlockOf(const LayerShape &shape, const ChunkedKernelPlan &plan,
+                         const ScheduleRequest &request) {
+  if (request.chunksPerBlock > 0)
+    return std::min(request.chunksPerBlock, plan.chunks);
+  int64_t slots = request.smCount * std::max<int64_t>(plan.blocksPerSm, 1);
+  int64_t spans = std::clamp<int64_t>(slots / (shape.batch * shape.heads), 1,
+                                      plan.chunks);
+  return llvm::divideCeil(plan.chunks, spans);
+}
+
+LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
+  if (failed(checkKernelTypes(op, op->getOperandTypes())) ||
+      failed(checkKernelTypes(op, op->getResultTypes())))
+    return failure();
+  LayerShape shape = layerShapeOf(op);
+  OpBuilder b(op);
+  auto markTokens = [&] {
+    op->setAttr(kScheduleAttrName, b.getStringAttr("tokens"));
+    if (request.blockSize != 0)
+      op->setAttr(kBlockSizeAttrName, b.getI64IntegerAttr(request.blockSize));
+    return success();
+  };
+  if (shape.step)
+    return markTokens();
+
+  // The chunked tensor-core kernel where it applies (bf16 prefill), else
+  // the token-sequential one.
+  ChunkedKernelPlan plan = planChunkedScanKernel(shape, request.chunkSize);
+  // An explicit block size other than the chunked kernel's asks for the
+  // token-sequential kernel.
+  bool blockSizeFits =
+      request.blockSize == 0 || request.blockSize == plan.threads;
+  bool parallelAsked = request.schedule == "chunk-parallel";
+  bool useChunked = request.schedule == "chunked" || parallelAsked ||
+                    (request.schedule == "auto" && plan.unsupported.empty() &&
+                     blockSizeFits);
+  if (!useChunked)
+    return markTokens();
+  if (!plan.unsupported.empty())
+    return op->emitOpError() << "ssm-gpu-schedule schedule="
+                             << request.schedule << ": " << plan.unsupported;
+  if (!blockSizeFits)
+    return op->emitOpError()
+           << "ssm-gpu-schedule schedule=" << request.schedule
+           << ": the block size follows the head dim (one warp per 16 state "
+              "rows, at least 4): "
+           << plan.threads << " threads, not " << request.blockSize;
+  if (shape.varlen) {
+    if (parallelAsked)
+      return op->emitOpError()
+             << "ssm-gpu-schedule schedule=chunk-parallel: a varlen batch "
+                "(cu_seqlens) has its chunk boundaries in the data, which "
+                "the chunk-parallel grid cannot size; use schedule=chunked "
+                "or tokens";
+    // The kernel finds each sequence's chunks in cu_seqlens.
+    op->setAttr(kScheduleAttrName, b.getStringAttr("chunked"));
+    op->setAttr(kChunkSizeAttrName, b.getI64IntegerAttr(plan.tokensPerChunk));
+    return success();
+  }
+  // Chunk-parallel when one block per (head, batch) leaves SMs idle and
+  // the chunks spread over at least three spans: phases 1 and 3 walk every
+  // chunk twice (the second time with the scores and outputs), which two
+  // spans do not win back (H200, b=4, L=4096, H=32, N=128: 367 us against
+  // 357 one-pass; b=2: 193 against 359).
+  int64_t chunksPerBlock = chunksPerBlockOf(shape, plan, request);
+  bool useParallel =
+      parallelAsked ||
+      (request.schedule == "auto" &&
+       shape.batch * shape.heads < request.smCount &&
+       llvm::divideCeil(plan.chunks, chunksPerBlock) >= 3);
+  FailureOr<scf::ForOp> loop =
+      tileScanSequence(b, cast<ScanOp>(op), plan.tokensPerChunk);
+  if (failed(loop))
+    return failure();
+  (*loop)->setAttr(kScheduleAttrName,
+                   b.getStringAttr(useParallel ? "chunk-parallel" : "chunked"));
+  if (useParallel)
+    (*loop)->setAttr(kChunksPerBlockAttrName,
+                     b.getI64IntegerAttr(chunksPerBlock));
+  return success();
+}
+
+struct SsmGpuSchedulePass
+    : public ssm::impl::SsmGpuScheduleBase<SsmGpuSchedulePass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (blockSize != 0 &&
+        (blockSize < 32 || blockSize > 1024 || blockSize % 32 != 0)) {
+      module.emitError() << "ssm-gpu-schedule: block-size must be 0 (auto) "
+                            "or a multiple of 32 in [32, 1024], got "
+                         << static_cast<int64_t>(blockSize);
+      return signalPassFailure();
+    }
+    if (schedule != "auto" && schedule != "tokens" && schedule != "chunked" &&
+        schedule != "chunk-parallel") {
+      module.emitError() << "ssm-gpu-schedule: schedule must be auto, tokens, "
+                            "chunked or chunk-parallel, got '"
+                         << schedule << "'";
+      return signalPassFailure();
+    }
+    if (smCount < 1) {
+      module.emitError() << "ssm-gpu-schedule: sm-count must be positive, got "
+                         << static_cast<int64_t>(smCount);
+      return signalPassFailure();
+    }
+    if (chunksPerBlock < 0) {
+      module.emitError() << "ssm-gpu-schedule: chunks-per-block must be 0 "
+                            "(auto) or positive, got "
+                         << static_cast<int64_t>(chunksPerBlock);
+      return signalPassFailure();
+    }
+    ScheduleRequest request{blockSize, schedule, chunkSize, smCount,
+                            chunksPerBlock};
+    SmallVector<Operation *> layers;
+    module.walk([&](Operation *op) {
+      // A layer scheduled before (a marked op, or the scan of a chunk
+      // loop) stays as it is.
+      if (!isa<ScanOp, StepOp>(op) || op->hasAttr(kScheduleAttrName))
+        return;
+      auto loop = op->getParentOfType<scf::ForOp>();
+      if (!loop || !loop->hasAttr(kScheduleAttrName))
+        layers.push_back(op);
+    });
+    for (Operation *op : layers)
+      if (failed(scheduleLayer(op, request)))
+        return signalPassFailure();
+  }
+};
+
+} // namespace
