@@ -37,12 +37,12 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
                            llvm::cl::init(3)};
   Option<int64_t> blockSize{
       *this, "block-size",
-      llvm::cl::desc("threads per block for ssm-to-gpu (0: by shape)"),
+      llvm::cl::desc("threads per block of the tokens schedule (0: by shape)"),
       llvm::cl::init(0)};
   Option<std::string> schedule{
       *this, "schedule",
-      llvm::cl::desc("ssm-to-gpu schedule: auto | chunked | chunk-parallel | "
-                     "tokens"),
+      llvm::cl::desc("ssm-gpu-schedule's schedule: auto | chunked | "
+                     "chunk-parallel | tokens"),
       llvm::cl::init("auto")};
   Option<int64_t> chunkSize{
       *this, "chunk-size",

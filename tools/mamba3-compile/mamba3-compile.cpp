@@ -313,7 +313,8 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   options.schedule = chunkOpt == 0 && scheduleOpt == "auto"
                          ? std::string("tokens")
                          : scheduleOpt.getValue();
-  // Without --chunk the compiler chooses the chunk size (ssm-to-gpu's 0).
+  // Without --chunk the compiler chooses the chunk size (ssm-gpu-schedule's
+  // 0).
   options.chunkSize = chunkOpt.getNumOccurrences() ? chunkOpt.getValue() : 0;
   options.chunksPerBlock = chunksPerBlockOpt;
   PassManager schedulePm(&context, ModuleOp::getOperationName());
