@@ -1,10 +1,11 @@
 //===- GpuKernel.h - Shared pieces of the ssm-to-gpu kernel builders -*- C++ -*-===//
 //
-// ssm-to-gpu has two schedules, each in its own file: the token-sequential
-// kernel (ScanToGpu.cpp) and the chunked tensor-core kernel
-// (ChunkedScanKernel.cpp). Both read the same facts off the op and address
-// the same kernel arguments; the helpers that emit arith/memref/scf code are
-// here so that the two builders say the same thing the same way.
+// ssm-to-gpu's kernels each have their own builder: the token-sequential
+// kernel (TokenScanKernel.cpp), the chunked tensor-core kernel
+// (ChunkedScanKernel.cpp) and chunk-parallel's boundary pass
+// (ChunkBoundaryKernel.cpp). They read the same facts off the layer and
+// address the same kernel arguments; the helpers that emit arith/memref/scf
+// code are here so that the builders say the same thing the same way.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MAMBA3_PASSES_GPUKERNEL_H
@@ -296,6 +297,15 @@ protected:
   /// token of the block's sequence there (null: 0) and its length.
   Value dataBatch, tokenStart, seqLength;
 };
+
+/// The token-sequential kernel (TokenScanKernel.cpp): grid (H, b),
+/// `threads` per block, its shared buffers the kernel's workgroup
+/// attributions (tokenScanWorkgroup's types, in that order).
+void buildTokenScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                          const KernelArgs &args, int64_t threads);
+SmallVector<Type> tokenScanWorkgroup(const LayerShape &shape, MLIRContext *ctx);
+/// The token-sequential kernel's block size when none is asked for.
+int64_t tokenScanBlockSize(const LayerShape &shape);
 
 /// What one launch of the chunked tensor-core kernel does.
 enum class ChunkedScanPhase {

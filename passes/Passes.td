@@ -219,7 +219,7 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     holding rank r of token t, with the block-structured weights
     W((t, r), (u, r')) = w(t, u).
 
-    tokens (this file): the token-sequential kernel. Warp w owns
+    tokens (TokenScanKernel.cpp): the token-sequential kernel. Warp w owns
     state rows p = w + W i, lane l owns columns n = l + 32 j. Per token the
     block rotates q/k into shared memory, stages v, updates its state
     elements with the discretized 3-term rule, and reduces y = H q across
