@@ -30,7 +30,7 @@ using namespace mlir::ssm;
 
 namespace {
 
-/// `v`'s type with axis `axis` of size `size` (dynamic: ShapedType::kDynamic).
+/// `type` with axis `axis` of size `size` (dynamic: ShapedType::kDynamic).
 RankedTensorType withAxis(Type type, int64_t axis, int64_t size) {
   auto t = cast<RankedTensorType>(type);
   SmallVector<int64_t> shape(t.getShape());
@@ -49,6 +49,8 @@ chunkRange(OpBuilder &b, Location loc, Value v, int64_t axis, Value start,
   return {offsets, sizes};
 }
 
+/// The chunk [start, start + len) of `v` along its token axis `axis`, whose
+/// type has `staticLen` there (or a dynamic size).
 Value sliceChunk(OpBuilder &b, Location loc, Value v, int64_t axis,
                  Value start, OpFoldResult len, int64_t staticLen) {
   if (!v)
@@ -65,8 +67,8 @@ Value sliceChunk(OpBuilder &b, Location loc, Value v, int64_t axis,
       strides);
 }
 
-/// `value` converted to `type`'s element type by a linalg.copy (the named
-/// op casts), or `value` itself when the types agree.
+/// `value` converted to `elementType` by a linalg.copy (the named op casts),
+/// or `value` itself when the element types agree.
 Value convertStateTo(OpBuilder &b, Location loc, Value value, Type elementType) {
   auto type = cast<RankedTensorType>(value.getType());
   if (type.getElementType() == elementType)
