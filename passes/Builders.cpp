@@ -106,6 +106,39 @@ Value mlir::ssm::extractSlice(OpBuilder &b, Location loc, Value source,
                                         sizes, strides);
 }
 
+namespace {
+/// Offsets, sizes and strides of the range [start, start + len) of `v`
+/// along `axis`, all of every other axis (`len` null: all of `axis` too).
+std::tuple<SmallVector<OpFoldResult>, SmallVector<OpFoldResult>,
+           SmallVector<OpFoldResult>>
+rangeAlong(OpBuilder &b, Location loc, Value v, int64_t axis,
+           OpFoldResult start, OpFoldResult len) {
+  int64_t rank = cast<RankedTensorType>(v.getType()).getRank();
+  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)), sizes;
+  for (int64_t i = 0; i < rank; ++i)
+    sizes.push_back(i == axis && len ? len : tensor::getMixedSize(b, loc, v, i));
+  offsets[axis] = start;
+  return {offsets, sizes, SmallVector<OpFoldResult>(rank, b.getIndexAttr(1))};
+}
+} // namespace
+
+Value mlir::ssm::extractSliceAlong(OpBuilder &b, Location loc, Value source,
+                                   int64_t axis, OpFoldResult start,
+                                   OpFoldResult len,
+                                   RankedTensorType resultType) {
+  auto [offsets, sizes, strides] = rangeAlong(b, loc, source, axis, start, len);
+  return tensor::ExtractSliceOp::create(b, loc, resultType, source, offsets,
+                                        sizes, strides);
+}
+
+Value mlir::ssm::insertSliceAlong(OpBuilder &b, Location loc, Value part,
+                                  Value dest, int64_t axis,
+                                  OpFoldResult start, OpFoldResult len) {
+  auto [offsets, sizes, strides] = rangeAlong(b, loc, part, axis, start, len);
+  return tensor::InsertSliceOp::create(b, loc, part, dest, offsets, sizes,
+                                       strides);
+}
+
 Value mlir::ssm::transpose(OpBuilder &b, Location loc, Value source,
                            ArrayRef<int64_t> perm, Value init) {
   if (!init) {

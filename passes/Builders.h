@@ -53,6 +53,18 @@ Value extractSlice(OpBuilder &b, Location loc, Value source,
                    ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes,
                    ArrayRef<int64_t> dropDims = {});
 
+/// The slice [start, start + len) of `source` along `axis`, all of every
+/// other axis, typed `resultType`.
+Value extractSliceAlong(OpBuilder &b, Location loc, Value source, int64_t axis,
+                        OpFoldResult start, OpFoldResult len,
+                        RankedTensorType resultType);
+
+/// Inserts all of `part` into `dest` at `start` along `axis` (0 elsewhere);
+/// `len`, when given, is `part`'s size along `axis`.
+Value insertSliceAlong(OpBuilder &b, Location loc, Value part, Value dest,
+                       int64_t axis, OpFoldResult start,
+                       OpFoldResult len = nullptr);
+
 /// Permutes a tensor's axes (result axis i is source axis perm[i]) into
 /// `init` (a new tensor when null). Loops pass their iteration argument as
 /// `init` so that bufferization can update the carried buffer in place.

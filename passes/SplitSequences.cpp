@@ -37,40 +37,6 @@ RankedTensorType sliceType(Value v, int64_t axis) {
   return RankedTensorType::get(shape, type.getElementType());
 }
 
-/// Offsets/sizes selecting [start, start + len) along `axis` (the token
-/// axis) or, with axis = -1, entry `batchIndex` of axis 0; full elsewhere.
-Value slice(OpBuilder &b, Location loc, Value v, int64_t axis, Value start,
-            Value len, Value batchIndex) {
-  if (!v)
-    return v;
-  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, v);
-  SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
-  SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
-  if (axis >= 0) {
-    offsets[axis] = start;
-    sizes[axis] = len;
-  } else {
-    offsets[0] = batchIndex;
-    sizes[0] = b.getIndexAttr(1);
-  }
-  return tensor::ExtractSliceOp::create(b, loc, sliceType(v, axis), v,
-                                        offsets, sizes, strides);
-}
-
-/// Inserts `part` into `dest` at the offsets that `slice` used.
-Value insert(OpBuilder &b, Location loc, Value part, Value dest, int64_t axis,
-             Value start, Value batchIndex) {
-  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, part);
-  SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
-  SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
-  if (axis >= 0)
-    offsets[axis] = start;
-  else
-    offsets[0] = batchIndex;
-  return tensor::InsertSliceOp::create(b, loc, part, dest, offsets, sizes,
-                                       strides);
-}
-
 void splitSequences(ScanOp op) {
   OpBuilder b(op);
   Location loc = op.getLoc();
@@ -111,11 +77,18 @@ void splitSequences(ScanOp op) {
         Value start = offset(s);
         Value end = offset(arith::AddIOp::create(nb, l, s, one));
         Value len = arith::SubIOp::create(nb, l, end, start);
-        // Token axes: 1 for (b, L, ...), 2 for ADT/DT/Trap (b, H, L).
+        // Token axes: 1 for (b, L, ...), 2 for ADT/DT/Trap (b, H, L); a
+        // state's entry s of its batch (sequence) axis.
         auto tokens = [&](Value v, int64_t axis) {
-          return slice(nb, l, v, axis, start, len, s);
+          return v ? extractSliceAlong(nb, l, v, axis, start, len,
+                                       sliceType(v, axis))
+                   : v;
         };
-        auto state = [&](Value v) { return slice(nb, l, v, -1, start, len, s); };
+        auto state = [&](Value v) {
+          return v ? extractSliceAlong(nb, l, v, 0, s, nb.getIndexAttr(1),
+                                       sliceType(v, -1))
+                   : v;
+        };
 
         SmallVector<Type> types;
         for (auto [i, init] : llvm::enumerate(packed))
@@ -138,8 +111,9 @@ void splitSequences(ScanOp op) {
 
         SmallVector<Value> next;
         for (auto [i, part] : llvm::enumerate(scan->getResults()))
-          next.push_back(insert(nb, l, part, packed[i], i == 0 ? 1 : -1,
-                                start, s));
+          next.push_back(i == 0
+                             ? insertSliceAlong(nb, l, part, packed[i], 1, start)
+                             : insertSliceAlong(nb, l, part, packed[i], 0, s));
         scf::YieldOp::create(nb, l, next);
       });
   op->replaceAllUsesWith(loop.getResults());

@@ -38,33 +38,22 @@ RankedTensorType withAxis(Type type, int64_t axis, int64_t size) {
   return RankedTensorType::get(shape, t.getElementType());
 }
 
-/// Offsets and sizes selecting [start, start + len) along `axis`.
-std::pair<SmallVector<OpFoldResult>, SmallVector<OpFoldResult>>
-chunkRange(OpBuilder &b, Location loc, Value v, int64_t axis, Value start,
-           OpFoldResult len) {
-  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, v);
-  SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
-  offsets[axis] = start;
-  sizes[axis] = len;
-  return {offsets, sizes};
-}
-
 /// The chunk [start, start + len) of `v` along its token axis `axis`, whose
 /// type has `staticLen` there (or a dynamic size).
 Value sliceChunk(OpBuilder &b, Location loc, Value v, int64_t axis,
                  Value start, OpFoldResult len, int64_t staticLen) {
   if (!v)
     return v;
-  auto [offsets, sizes] = chunkRange(b, loc, v, axis, start, len);
+  auto type = cast<RankedTensorType>(v.getType());
   // An empty tensor (the angles of a layer without rotary angles) has no
   // in-bounds offsets to slice at; its chunk is empty too.
-  if (llvm::is_contained(cast<RankedTensorType>(v.getType()).getShape(), 0))
-    return emptyTensor(b, loc, sizes,
-                       cast<RankedTensorType>(v.getType()).getElementType());
-  SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
-  return tensor::ExtractSliceOp::create(
-      b, loc, withAxis(v.getType(), axis, staticLen), v, offsets, sizes,
-      strides);
+  if (llvm::is_contained(type.getShape(), 0)) {
+    SmallVector<OpFoldResult> sizes = sizesOf(b, loc, v);
+    sizes[axis] = len;
+    return emptyTensor(b, loc, sizes, type.getElementType());
+  }
+  return extractSliceAlong(b, loc, v, axis, start, len,
+                           withAxis(type, axis, staticLen));
 }
 
 /// `value` converted to `elementType` by a linalg.copy (the named op casts),
@@ -153,10 +142,8 @@ FailureOr<scf::ForOp> mlir::ssm::tileScanSequence(OpBuilder &b, ScanOp op,
             op.getNormWeight(), /*cu_seqlens=*/Value(), op.getRuleAttr(),
             op.getRotaryAttr(), op.getRankAttr(), /*state_type=*/TypeAttr(),
             op.getWrapAngleAttr(), op.getNormEpsAttr());
-        auto [offsets, sizes] = chunkRange(nb, l, carried[0], 1, c, len);
-        SmallVector<OpFoldResult> strides(sizes.size(), nb.getIndexAttr(1));
-        SmallVector<Value> next{tensor::InsertSliceOp::create(
-            nb, l, scan.getOut(), carried[0], offsets, sizes, strides)};
+        SmallVector<Value> next{
+            insertSliceAlong(nb, l, scan.getOut(), carried[0], 1, c, len)};
         llvm::append_range(next, scan->getResults().drop_front());
         scf::YieldOp::create(nb, l, next);
       });
