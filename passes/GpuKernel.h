@@ -47,8 +47,9 @@ struct LayerShape {
 LayerShape layerShapeOf(Operation *op);
 
 /// Fails with a message naming the limit when a kernel cannot take a tensor
-/// of one of `types` (dynamic or empty shapes).
-LogicalResult checkKernelTypes(Operation *op, TypeRange types);
+/// of one of the layer's operand or result types (dynamic or empty shapes).
+LogicalResult checkKernelTypes(Operation *op, TypeRange operands,
+                               TypeRange results);
 
 /// The kernel's memref arguments (null where the op has no such operand).
 struct KernelArgs {

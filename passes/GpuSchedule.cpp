@@ -49,8 +49,7 @@ int64_t chunksPerBlockOf(const LayerShape &shape, const ChunkedKernelPlan &plan,
 }
 
 LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
-  if (failed(checkKernelTypes(op, op->getOperandTypes())) ||
-      failed(checkKernelTypes(op, op->getResultTypes())))
+  if (failed(checkKernelTypes(op, op->getOperandTypes(), op->getResultTypes())))
     return failure();
   LayerShape shape = layerShapeOf(op);
   OpBuilder b(op);

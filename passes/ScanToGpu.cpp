@@ -72,8 +72,9 @@ LayerShape mlir::ssm::layerShapeOf(Operation *op) {
   return shapeOf(cast<ScanOp>(op), false);
 }
 
-LogicalResult mlir::ssm::checkKernelTypes(Operation *op, TypeRange types) {
-  for (Type t : types) {
+LogicalResult mlir::ssm::checkKernelTypes(Operation *op, TypeRange operands,
+                                          TypeRange results) {
+  for (Type t : llvm::concat<const Type>(operands, results)) {
     if (!cast<ShapedType>(t).hasStaticShape())
       return op->emitOpError("GPU kernels need static shapes (compile the "
                              "kernel for its batch and sequence length); got ")
@@ -168,8 +169,7 @@ FailureOr<Layer> layerOfOp(Operation *op) {
   layer.schedule = schedule.str();
   layer.chunkTokens = intAttr(op, kChunkSizeAttrName);
   layer.blockSize = intAttr(op, kBlockSizeAttrName);
-  if (failed(checkKernelTypes(op, op->getOperandTypes())) ||
-      failed(checkKernelTypes(op, op->getResultTypes())))
+  if (failed(checkKernelTypes(op, op->getOperandTypes(), op->getResultTypes())))
     return failure();
   layer.shape = layerShapeOf(op);
   return layer;
@@ -266,11 +266,8 @@ FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
         type = copy.getResultTypes()[0];
     layer.resultTypes.push_back(type);
   }
-  SmallVector<Type> operandTypes;
-  for (Value v : layer.operands)
-    operandTypes.push_back(v.getType());
-  if (failed(checkKernelTypes(loop, operandTypes)) ||
-      failed(checkKernelTypes(loop, layer.resultTypes)))
+  if (failed(checkKernelTypes(loop, ValueRange(layer.operands).getTypes(),
+                              layer.resultTypes)))
     return failure();
   layer.shape = layerShapeOf(scan);
   layer.shape.seqLen =
