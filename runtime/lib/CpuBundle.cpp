@@ -3,6 +3,7 @@
 #include "mamba3/CpuBundle.h"
 
 #include "mamba3/Json.h"
+#include "mamba3/Launch.h"
 
 #include <array>
 #include <chrono>
@@ -130,6 +131,8 @@ size_t elementSize(const std::string &dtype) {
   return dtype == "f32" || dtype == "i32" ? 4 : dtype == "bf16" ? 2 : 0;
 }
 
+} // namespace
+
 void packElements(const std::vector<double> &src, const std::string &dtype,
                   unsigned char *dst) {
   if (dtype == "f32") {
@@ -168,6 +171,8 @@ void unpackElements(const unsigned char *src, const std::string &dtype,
     }
   }
 }
+
+namespace {
 
 std::string shapeString(const std::vector<int64_t> &shape) {
   std::string s = "(";
@@ -621,31 +626,51 @@ CpuBundle::~CpuBundle() {
     dlclose(handle_);
 }
 
+Tensor *bundleInputTensor(LayerInputs &in, const std::string &name) {
+  static const std::pair<const char *, Tensor LayerInputs::*> map[] = {
+      {"Q", &LayerInputs::Q},          {"K", &LayerInputs::K},
+      {"V", &LayerInputs::V},          {"ADT", &LayerInputs::ADT},
+      {"DT", &LayerInputs::DT},        {"Trap", &LayerInputs::Trap},
+      {"Q_bias", &LayerInputs::QBias}, {"K_bias", &LayerInputs::KBias},
+      {"Angles", &LayerInputs::Angles}, {"D", &LayerInputs::D},
+      {"Z", &LayerInputs::Z},          {"angle0", &LayerInputs::angle0},
+      {"ssm0", &LayerInputs::ssm0},    {"k0", &LayerInputs::k0},
+      {"v0", &LayerInputs::v0},        {"mimo_v", &LayerInputs::MimoV},
+      {"mimo_z", &LayerInputs::MimoZ}, {"mimo_o", &LayerInputs::MimoO},
+      {"cu_seqlens", &LayerInputs::CuSeqlens},
+      {"norm_weight", &LayerInputs::NormWeight}};
+  for (const auto &[key, member] : map)
+    if (name == key)
+      return &(in.*member);
+  return nullptr;
+}
+
+Tensor *bundleOutputTensor(LayerOutputs &out, const std::string &name) {
+  static const std::pair<const char *, Tensor LayerOutputs::*> map[] = {
+      {"out", &LayerOutputs::out}, {"angle", &LayerOutputs::angle},
+      {"ssm", &LayerOutputs::ssm}, {"k", &LayerOutputs::k},
+      {"v", &LayerOutputs::v}};
+  for (const auto &[key, member] : map)
+    if (name == key)
+      return &(out.*member);
+  return nullptr;
+}
+
+const Tensor *bundleOutputTensor(const LayerOutputs &out,
+                                 const std::string &name) {
+  return bundleOutputTensor(const_cast<LayerOutputs &>(out), name);
+}
+
 bool packBundleArguments(
     const BundleManifest &m, const LayerConfig &cfg, const LayerInputs &in,
     std::vector<std::vector<unsigned char>> &buffers,
     std::vector<std::vector<int64_t>> &shapes, std::string &error) {
   auto inputTensor = [&](const std::string &name) -> const Tensor * {
-    static const std::pair<const char *, const Tensor LayerInputs::*> map[] = {
-        {"Q", &LayerInputs::Q},          {"K", &LayerInputs::K},
-        {"V", &LayerInputs::V},          {"ADT", &LayerInputs::ADT},
-        {"DT", &LayerInputs::DT},        {"Trap", &LayerInputs::Trap},
-        {"Q_bias", &LayerInputs::QBias}, {"K_bias", &LayerInputs::KBias},
-        {"Angles", &LayerInputs::Angles}, {"D", &LayerInputs::D},
-        {"Z", &LayerInputs::Z},          {"angle0", &LayerInputs::angle0},
-        {"ssm0", &LayerInputs::ssm0},    {"k0", &LayerInputs::k0},
-        {"v0", &LayerInputs::v0},        {"mimo_v", &LayerInputs::MimoV},
-        {"mimo_z", &LayerInputs::MimoZ}, {"mimo_o", &LayerInputs::MimoO},
-        {"cu_seqlens", &LayerInputs::CuSeqlens},
-        {"norm_weight", &LayerInputs::NormWeight}};
-    for (const auto &[key, member] : map)
-      if (name == key)
-        return &(in.*member);
-    return nullptr;
+    return bundleInputTensor(const_cast<LayerInputs &>(in), name);
   };
   auto outputTensor = [](const std::string &name) {
-    return name == "out" || name == "angle" || name == "ssm" || name == "k" ||
-           name == "v";
+    LayerOutputs probe;
+    return bundleOutputTensor(probe, name) != nullptr;
   };
   auto isState = [](const std::string &name) {
     return name == "angle0" || name == "ssm0" || name == "k0" || name == "v0";
@@ -717,14 +742,48 @@ void unpackBundleOutputs(
     const BundleArgument &arg = m.arguments[i];
     if (!arg.isOutput)
       continue;
-    Tensor *t = arg.name == "out"     ? &out.out
-                : arg.name == "angle" ? &out.angle
-                : arg.name == "ssm"   ? &out.ssm
-                : arg.name == "k"     ? &out.k
-                                      : &out.v;
+    Tensor *t = bundleOutputTensor(out, arg.name);
+    if (!t)
+      continue;
     *t = Tensor(shapes[i]);
     unpackElements(buffers[i].data(), arg.dtype, t->data);
   }
+}
+
+bool CpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
+                       size_t n, std::string &error) const {
+  const BundleManifest &m = manifest_;
+  LayerConfig cfg;
+  if (!launchConfig(m, shape, cfg, error))
+    return false;
+  error = checkLaunchBuffers(m, cfg, args, n, BufferRules());
+  if (!error.empty())
+    return false;
+  // One StridedMemRef descriptor per argument, built per call (so calls from
+  // several threads share nothing): {T *allocated, T *aligned, int64_t
+  // offset, int64_t sizes[r], int64_t strides[r]}, 3 + 2r eight-byte words.
+  std::vector<int64_t> words;
+  std::vector<size_t> starts(n);
+  for (size_t i = 0; i < n; ++i) {
+    starts[i] = words.size();
+    size_t rank = static_cast<size_t>(args[i].rank);
+    int64_t base =
+        static_cast<int64_t>(reinterpret_cast<intptr_t>(args[i].data));
+    words.insert(words.end(), {base, base, 0});
+    words.insert(words.end(), args[i].shape, args[i].shape + rank);
+    std::vector<int64_t> strides(rank);
+    int64_t stride = 1;
+    for (size_t r = rank; r-- > 0;) {
+      strides[r] = stride;
+      stride *= args[i].shape[r];
+    }
+    words.insert(words.end(), strides.begin(), strides.end());
+  }
+  std::vector<void *> pointers(n);
+  for (size_t i = 0; i < n; ++i)
+    pointers[i] = words.data() + starts[i];
+  kCallers[n](entry_, pointers.data());
+  return true;
 }
 
 bool CpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
@@ -736,44 +795,22 @@ bool CpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
     error = mismatch + " (bundle " + dir_ + "; recompile with mamba3-compile)";
     return false;
   }
-
-  size_t count = m.arguments.size();
   std::vector<std::vector<unsigned char>> buffers;
   std::vector<std::vector<int64_t>> shapes;
   if (!packBundleArguments(m, cfg, in, buffers, shapes, error))
     return false;
-  std::vector<std::vector<int64_t>> descriptors(count);
-  std::vector<void *> pointers(count);
-  for (size_t i = 0; i < count; ++i) {
-    const std::vector<int64_t> &shape = shapes[i];
-    std::vector<int64_t> &d = descriptors[i];
-    size_t rank = shape.size();
-    d.assign(3 + 2 * rank, 0);
-    int64_t base = static_cast<int64_t>(
-        reinterpret_cast<intptr_t>(buffers[i].data()));
-    d[0] = base;
-    d[1] = base;
-    d[2] = 0;
-    int64_t stride = 1;
-    for (size_t r = rank; r-- > 0;) {
-      d[3 + r] = shape[r];
-      d[3 + rank + r] = stride;
-      stride *= shape[r];
-    }
-    pointers[i] = d.data();
-  }
-
-  Caller call = kCallers[count];
+  std::vector<BufferArg> args = bufferArgs(m, buffers, shapes);
+  LaunchShape shape{cfg.batch, cfg.seqlen};
   if (repeats < 1)
     repeats = 1;
   auto start = std::chrono::steady_clock::now();
   for (int r = 0; r < repeats; ++r)
-    call(entry_, pointers.data());
+    if (!launch(shape, args.data(), args.size(), error))
+      return false;
   auto stop = std::chrono::steady_clock::now();
   if (secondsPerCall)
     *secondsPerCall =
         std::chrono::duration<double>(stop - start).count() / repeats;
-
   unpackBundleOutputs(m, buffers, shapes, out);
   return true;
 }

@@ -49,6 +49,9 @@ const CudaDriver *CudaDriver::get(std::string &error) {
         bind(lib, d.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", nullptr, missing) &&
         bind(lib, d.cuCtxSetCurrent, "cuCtxSetCurrent", nullptr, missing) &&
         bind(lib, d.cuCtxSynchronize, "cuCtxSynchronize", nullptr, missing) &&
+        bind(lib, d.cuCtxGetCurrent, "cuCtxGetCurrent", nullptr, missing) &&
+        bind(lib, d.cuCtxPushCurrent, "cuCtxPushCurrent", "cuCtxPushCurrent_v2", missing) &&
+        bind(lib, d.cuCtxPopCurrent, "cuCtxPopCurrent", "cuCtxPopCurrent_v2", missing) &&
         bind(lib, d.cuModuleLoadData, "cuModuleLoadData", nullptr, missing) &&
         bind(lib, d.cuModuleUnload, "cuModuleUnload", nullptr, missing) &&
         bind(lib, d.cuModuleGetFunction, "cuModuleGetFunction", nullptr, missing) &&
@@ -59,10 +62,14 @@ const CudaDriver *CudaDriver::get(std::string &error) {
         bind(lib, d.cuMemcpyDtoH, "cuMemcpyDtoH", "cuMemcpyDtoH_v2", missing) &&
         bind(lib, d.cuMemcpyDtoD, "cuMemcpyDtoD", "cuMemcpyDtoD_v2", missing) &&
         bind(lib, d.cuMemsetD8, "cuMemsetD8", "cuMemsetD8_v2", missing) &&
+        bind(lib, d.cuMemHostAlloc, "cuMemHostAlloc", nullptr, missing) &&
+        bind(lib, d.cuMemFreeHost, "cuMemFreeHost", nullptr, missing) &&
+        bind(lib, d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync", "cuMemcpyHtoDAsync_v2", missing) &&
         bind(lib, d.cuLaunchKernel, "cuLaunchKernel", nullptr, missing) &&
         bind(lib, d.cuStreamCreate, "cuStreamCreate", nullptr, missing) &&
         bind(lib, d.cuStreamDestroy, "cuStreamDestroy", "cuStreamDestroy_v2", missing) &&
         bind(lib, d.cuStreamSynchronize, "cuStreamSynchronize", nullptr, missing) &&
+        bind(lib, d.cuStreamIsCapturing, "cuStreamIsCapturing", nullptr, missing) &&
         bind(lib, d.cuStreamBeginCapture, "cuStreamBeginCapture", "cuStreamBeginCapture_v2", missing) &&
         bind(lib, d.cuStreamEndCapture, "cuStreamEndCapture", nullptr, missing) &&
         bind(lib, d.cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags", nullptr, missing) &&
@@ -110,7 +117,7 @@ std::string CudaDriver::describe(CUresult result) const {
   return s;
 }
 
-bool CudaDevice::open(std::string &error) {
+bool CudaDevice::open(std::string &error, int ordinal) {
   driver = CudaDriver::get(error);
   if (!driver)
     return false;
@@ -121,10 +128,17 @@ bool CudaDevice::open(std::string &error) {
             (r ? ": " + driver->describe(r) : std::string());
     return false;
   }
-  if ((r = driver->cuDeviceGet(&device, 0)) ||
+  if (ordinal < 0 || ordinal >= count) {
+    error = "no CUDA device " + std::to_string(ordinal) + ": this machine has " +
+            std::to_string(count) + " (ordinals 0 to " +
+            std::to_string(count - 1) + ")";
+    return false;
+  }
+  if ((r = driver->cuDeviceGet(&device, ordinal)) ||
       (r = driver->cuDevicePrimaryCtxRetain(&context, device)) ||
       (r = driver->cuCtxSetCurrent(context))) {
-    error = "cannot open CUDA device 0: " + driver->describe(r);
+    error = "cannot open CUDA device " + std::to_string(ordinal) + ": " +
+            driver->describe(r);
     return false;
   }
   char buf[256] = {0};

@@ -2,6 +2,8 @@
 
 #include "mamba3/GpuBundle.h"
 
+#include "mamba3/Launch.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -27,6 +29,39 @@ const char *const kCompileHint =
     " (build it with `mamba3-compile <config flags> --batch B --seqlen L "
     "--target sm_90a -o DIR` on a machine with MLIR, then copy DIR here)";
 
+/// Scratch buffers start at this alignment inside a workspace.
+constexpr size_t kScratchAlignment = 256;
+/// Tensor-map slots are added this many at a time; past kMaxMapSlots the
+/// cache drops the maps no graph holds.
+constexpr size_t kMapSlabSlots = 64;
+constexpr size_t kMaxMapSlots = 16384;
+/// The chunk-parallel schedule has three launches; the manifest reader
+/// allows any number, the launcher this many.
+constexpr size_t kMaxLaunches = 8;
+
+size_t alignUp(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+/// Makes the bundle's context current for one scope, restoring the caller's.
+class ContextScope {
+public:
+  ContextScope(const CudaDriver &d, CUcontext context) : d(d) {
+    CUcontext current = nullptr;
+    d.cuCtxGetCurrent(&current);
+    if (current != context)
+      pushed = d.cuCtxPushCurrent(context) == 0;
+  }
+  ~ContextScope() {
+    if (pushed) {
+      CUcontext popped;
+      d.cuCtxPopCurrent(&popped);
+    }
+  }
+
+private:
+  const CudaDriver &d;
+  bool pushed = false;
+};
+
 /// Device buffers freed on every exit path.
 struct DeviceBuffers {
   const CudaDriver *driver;
@@ -41,7 +76,8 @@ struct DeviceBuffers {
 } // namespace
 
 std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
-                                           std::string &error) {
+                                           std::string &error,
+                                           int deviceOrdinal) {
   std::unique_ptr<GpuBundle> bundle(new GpuBundle());
   bundle->dir_ = dir;
   BundleManifest &m = bundle->manifest_;
@@ -60,7 +96,7 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
     return nullptr;
   }
 
-  if (!bundle->device_.open(error))
+  if (!bundle->device_.open(error, deviceOrdinal))
     return nullptr;
   const CudaDriver &d = *bundle->device_.driver;
   std::string image;
@@ -111,8 +147,253 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
 }
 
 GpuBundle::~GpuBundle() {
-  if (module_ && device_.driver)
-    device_.driver->cuModuleUnload(module_);
+  const CudaDriver *d = device_.driver;
+  if (!d)
+    return;
+  // Kernels still in flight may read the tensor maps and workspaces.
+  d->cuCtxSetCurrent(device_.context);
+  d->cuCtxSynchronize();
+  for (const MapSlab &slab : slabs_) {
+    d->cuMemFree(slab.device);
+    d->cuMemFreeHost(slab.host);
+  }
+  for (const auto &entry : workspaces_)
+    d->cuMemFree(entry.second.first);
+  if (module_)
+    d->cuModuleUnload(module_);
+}
+
+size_t GpuBundle::workspaceBytes(const LaunchShape &) const {
+  size_t bytes = 0;
+  for (const BundleManifest::Scratch &s : manifest_.scratch)
+    bytes = alignUp(bytes, kScratchAlignment) + static_cast<size_t>(s.bytes);
+  return bytes;
+}
+
+bool GpuBundle::ownedWorkspace(CUstream stream, size_t bytes,
+                               CUdeviceptr &workspace,
+                               std::string &error) const {
+  const CudaDriver &d = *device_.driver;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = workspaces_.find(stream);
+  if (it != workspaces_.end() && it->second.second >= bytes) {
+    workspace = it->second.first;
+    return true;
+  }
+  int status = kCuStreamCaptureStatusNone;
+  d.cuStreamIsCapturing(stream, &status);
+  if (status != kCuStreamCaptureStatusNone) {
+    error = "the bundle's first launch on this stream is under graph capture "
+            "and has no workspace: pass a workspace of " +
+            std::to_string(bytes) + " bytes, or launch once before capture";
+    return false;
+  }
+  CUdeviceptr p = 0;
+  CUresult r = d.cuMemAlloc(&p, bytes);
+  if (r != 0) {
+    error = "cuMemAlloc (workspace, " + std::to_string(bytes) +
+            " bytes) failed: " + d.describe(r);
+    return false;
+  }
+  if (it != workspaces_.end()) {
+    // Launches already queued on this stream may use the old one.
+    d.cuStreamSynchronize(stream);
+    d.cuMemFree(it->second.first);
+  }
+  workspaces_[stream] = {p, bytes};
+  workspace = p;
+  return true;
+}
+
+bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
+                          const LaunchShape &launchShape,
+                          const std::vector<int64_t> &shape, CUstream stream,
+                          CUdeviceptr &slot, std::string &error) const {
+  const CudaDriver &d = *device_.driver;
+  const std::array<uint64_t, 4> key = {
+      j, pointer, static_cast<uint64_t>(launchShape.batch),
+      static_cast<uint64_t>(launchShape.seqlen)};
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = maps_.find(key);
+  auto slotAddress = [&](size_t s, bool host) {
+    for (const MapSlab &slab : slabs_) {
+      if (s < slab.slots)
+        return host ? reinterpret_cast<uintptr_t>(slab.host) + s * kCuTensorMapBytes
+                    : static_cast<uintptr_t>(slab.device) + s * kCuTensorMapBytes;
+      s -= slab.slots;
+    }
+    return uintptr_t(0);
+  };
+  if (found != maps_.end()) {
+    slot = slotAddress(found->second.slot, false);
+    return true;
+  }
+  auto check = [&](CUresult r, const std::string &what) {
+    if (r == 0)
+      return true;
+    error = what + " failed: " + d.describe(r);
+    return false;
+  };
+  int status = kCuStreamCaptureStatusNone;
+  d.cuStreamIsCapturing(stream, &status);
+  const bool capturing = status != kCuStreamCaptureStatusNone;
+  if (freeSlots_.empty() && slotCount_ >= kMaxMapSlots && !capturing) {
+    // Every slot is taken: wait for the kernels that read them, then free
+    // the ones no graph holds.
+    if (!check(d.cuCtxSynchronize(), "cuCtxSynchronize (tensor-map cache)"))
+      return false;
+    for (auto it = maps_.begin(); it != maps_.end();)
+      if (!it->second.captured) {
+        freeSlots_.push_back(it->second.slot);
+        it = maps_.erase(it);
+      } else {
+        ++it;
+      }
+  }
+  if (freeSlots_.empty()) {
+    if (capturing) {
+      error = "graph capture meets a new tensor map and the cache has no free "
+              "slot; launch once on these buffers before capture";
+      return false;
+    }
+    MapSlab slab;
+    slab.slots = kMapSlabSlots;
+    void *host = nullptr;
+    if (!check(d.cuMemAlloc(&slab.device, slab.slots * kCuTensorMapBytes),
+               "cuMemAlloc (tensor maps)"))
+      return false;
+    if (!check(d.cuMemHostAlloc(&host, slab.slots * kCuTensorMapBytes, 0),
+               "cuMemHostAlloc (tensor maps)")) {
+      d.cuMemFree(slab.device);
+      return false;
+    }
+    slab.host = static_cast<unsigned char *>(host);
+    for (size_t s = 0; s < slab.slots; ++s)
+      freeSlots_.push_back(slotCount_ + slab.slots - 1 - s);
+    slotCount_ += slab.slots;
+    slabs_.push_back(slab);
+  }
+  size_t s = freeSlots_.back();
+  // Row-major buffer: dimensions innermost first, strides in bytes; boxes
+  // may reach past the tensor (TMA fills zeros there) and must not shrink.
+  const BundleManifest::TensorMap &t = manifest_.tensorMaps[j];
+  const size_t rank = shape.size();
+  std::vector<unsigned long long> dims(rank), strides(rank);
+  std::vector<unsigned> box(rank), elementStrides(rank, 1);
+  unsigned long long stride = 2; // bf16
+  for (size_t k = 0; k < rank; ++k) {
+    dims[k] = static_cast<unsigned long long>(shape[rank - 1 - k]);
+    strides[k] = stride;
+    stride *= dims[k];
+    box[k] = static_cast<unsigned>(t.box[k]);
+  }
+  void *host = reinterpret_cast<void *>(slotAddress(s, true));
+  CUresult r = d.cuTensorMapEncodeTiled(
+      host, kCuTensorMapDataTypeBfloat16, static_cast<unsigned>(rank),
+      reinterpret_cast<void *>(static_cast<uintptr_t>(pointer)), dims.data(),
+      strides.data() + 1, box.data(), elementStrides.data(),
+      kCuTensorMapInterleaveNone, kCuTensorMapSwizzle128B,
+      kCuTensorMapL2Promotion256B, kCuTensorMapFloatOobFillNone);
+  slot = slotAddress(s, false);
+  if (!check(r, "cuTensorMapEncodeTiled (tensor map '" + t.name + "')") ||
+      !check(d.cuMemcpyHtoDAsync(slot, host, kCuTensorMapBytes, stream),
+             "cuMemcpyHtoDAsync (tensor map '" + t.name + "')"))
+    return false;
+  freeSlots_.pop_back();
+  maps_[key] = MapEntry{s, capturing};
+  return true;
+}
+
+bool GpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
+                       size_t n, CUdeviceptr workspace, size_t workspaceSize,
+                       CUstream stream, std::string &error) const {
+  const BundleManifest &m = manifest_;
+  LayerConfig cfg;
+  if (!launchConfig(m, shape, cfg, error))
+    return false;
+  BufferRules rules;
+  rules.alignment = 16;
+  error = checkLaunchBuffers(m, cfg, args, n, rules);
+  if (!error.empty())
+    return false;
+  const size_t needed = workspaceBytes(shape);
+  if (workspace && workspaceSize < needed) {
+    error = "the workspace has " + std::to_string(workspaceSize) +
+            " bytes; this launch needs " + std::to_string(needed) +
+            " (workspaceBytes)";
+    return false;
+  }
+  if (workspace % 16) {
+    error = "the workspace is not 16-byte aligned";
+    return false;
+  }
+  if (!m.tensorMaps.empty() && !device_.driver->cuTensorMapEncodeTiled) {
+    error = "the bundle's kernels load by TMA, and the CUDA driver in "
+            "libcuda.so.1 lacks cuTensorMapEncodeTiled; use a driver of CUDA "
+            "12 or later";
+    return false;
+  }
+  unsigned grids[kMaxLaunches][3];
+  if (m.launches.size() > kMaxLaunches) {
+    error = "manifest: more than " + std::to_string(kMaxLaunches) + " launches";
+    return false;
+  }
+  for (size_t k = 0; k < m.launches.size(); ++k)
+    for (int i = 0; i < 3; ++i) {
+      const std::string &g = m.launches[k].grid[i];
+      int64_t v = std::isdigit(static_cast<unsigned char>(g[0]))
+                      ? std::atoll(g.c_str())
+                      : layerAxisSize(cfg, g);
+      if (v < 1 || v > INT32_MAX) {
+        error = "manifest: launches[" + std::to_string(k) + "].grid[" +
+                std::to_string(i) + "] = '" + g +
+                "' is not a positive block count for this shape";
+        return false;
+      }
+      grids[k][i] = static_cast<unsigned>(v);
+    }
+
+  const CudaDriver &d = *device_.driver;
+  ContextScope scope(d, device_.context);
+  if (needed > 0 && !workspace &&
+      !ownedWorkspace(stream, needed, workspace, error))
+    return false;
+  // Kernel parameters: the arguments, the scratch buffers, the tensor maps.
+  const size_t count = n + m.scratch.size() + m.tensorMaps.size();
+  std::vector<CUdeviceptr> values(count);
+  std::vector<void *> params(count);
+  for (size_t i = 0; i < n; ++i)
+    values[i] = static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(args[i].data));
+  size_t offset = 0;
+  for (size_t j = 0; j < m.scratch.size(); ++j) {
+    offset = alignUp(offset, kScratchAlignment);
+    values[n + j] = workspace + offset;
+    offset += static_cast<size_t>(m.scratch[j].bytes);
+  }
+  for (size_t j = 0; j < m.tensorMaps.size(); ++j) {
+    const BundleManifest::TensorMap &t = m.tensorMaps[j];
+    const BufferArg &a = args[t.argument];
+    std::vector<int64_t> dims(a.shape, a.shape + a.rank);
+    if (!tensorMap(j, values[t.argument], shape, dims, stream,
+                   values[n + m.scratch.size() + j], error))
+      return false;
+  }
+  for (size_t i = 0; i < count; ++i)
+    params[i] = &values[i];
+  for (size_t k = 0; k < functions_.size(); ++k) {
+    const BundleManifest::Launch &l = m.launches[k];
+    CUresult r = d.cuLaunchKernel(
+        functions_[k], grids[k][0], grids[k][1], grids[k][2],
+        static_cast<unsigned>(l.block[0]), static_cast<unsigned>(l.block[1]),
+        static_cast<unsigned>(l.block[2]),
+        static_cast<unsigned>(l.dynamicSharedBytes), stream, params.data(),
+        nullptr);
+    if (r != 0) {
+      error = "cuLaunchKernel ('" + l.kernel + "') failed: " + d.describe(r);
+      return false;
+    }
+  }
+  return true;
 }
 
 bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
@@ -126,29 +407,18 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
             "mamba3-compile)";
     return false;
   }
+  if (inPlaceStates && !m.isStep()) {
+    // The prefill kernels read initial states in one block while another
+    // writes the final ones; a step kernel's threads read each state value
+    // before they write it.
+    error = "in-place states are for decode-step bundles; prefill kernels "
+            "write their final states to separate buffers";
+    return false;
+  }
   std::vector<std::vector<unsigned char>> host;
   std::vector<std::vector<int64_t>> shapes;
   if (!packBundleArguments(m, cfg, in, host, shapes, error))
     return false;
-
-  std::vector<std::array<unsigned, 3>> grids;
-  for (size_t k = 0; k < m.launches.size(); ++k) {
-    std::array<unsigned, 3> grid;
-    for (int i = 0; i < 3; ++i) {
-      const std::string &g = m.launches[k].grid[i];
-      int64_t v = std::isdigit(static_cast<unsigned char>(g[0]))
-                      ? std::atoll(g.c_str())
-                      : layerAxisSize(cfg, g);
-      if (v < 1) {
-        error = "manifest: launches[" + std::to_string(k) + "].grid[" +
-                std::to_string(i) + "] = '" + g +
-                "' is not a positive block count for this config";
-        return false;
-      }
-      grid[i] = static_cast<unsigned>(v);
-    }
-    grids.push_back(grid);
-  }
 
   const CudaDriver &d = *device_.driver;
   auto check = [&](CUresult r, const char *what) {
@@ -157,40 +427,18 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
     error = std::string(what) + " failed: " + d.describe(r);
     return false;
   };
-  if (!check(d.cuCtxSetCurrent(device_.context), "cuCtxSetCurrent"))
-    return false;
+  ContextScope scope(d, device_.context);
+  const LaunchShape shape{cfg.batch, cfg.seqlen};
   // The input whose buffer an output shares (in place), or -1.
   std::vector<int> sharedWith(host.size(), -1);
-  if (inPlaceStates) {
-    // The prefill kernels read initial states in one block while another
-    // writes the final ones; a step kernel's threads read each state value
-    // before they write it.
-    if (!m.isStep()) {
-      error = "in-place states are for decode-step bundles; prefill kernels "
-              "write their final states to separate buffers";
-      return false;
-    }
-    for (size_t o = 0; o < host.size(); ++o)
-      for (size_t i = 0; i < host.size() && m.arguments[o].isOutput; ++i)
-        if (!m.arguments[i].isOutput &&
-            m.arguments[i].name == m.arguments[o].name + "0") {
-          if (host[i].size() != host[o].size()) {
-            error = "state '" + m.arguments[o].name + "' differs in size "
-                    "from its input '" + m.arguments[i].name + "'";
-            return false;
-          }
-          sharedWith[o] = static_cast<int>(i);
-        }
-  }
-  DeviceBuffers buffers{
-      &d, std::vector<CUdeviceptr>(
-              host.size() + m.scratch.size() + m.tensorMaps.size(), 0)};
-  // What each kernel parameter points at (shared buffers appear twice here,
-  // once in `buffers`).
-  std::vector<CUdeviceptr> args(buffers.pointers.size(), 0);
-  std::vector<void *> params(buffers.pointers.size());
+  for (size_t o = 0; inPlaceStates && o < host.size(); ++o)
+    for (size_t i = 0; i < host.size() && m.arguments[o].isOutput; ++i)
+      if (!m.arguments[i].isOutput &&
+          m.arguments[i].name == m.arguments[o].name + "0")
+        sharedWith[o] = static_cast<int>(i);
+  DeviceBuffers buffers{&d, std::vector<CUdeviceptr>(host.size() + 1, 0)};
+  std::vector<void *> pointers(host.size(), nullptr);
   for (size_t i = 0; i < host.size(); ++i) {
-    params[i] = &args[i];
     if (sharedWith[i] >= 0)
       continue; // inputs come first: the buffer exists
     size_t bytes = std::max<size_t>(host[i].size(), 16);
@@ -205,86 +453,36 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
         !check(d.cuMemsetD8(buffers.pointers[i], 0, host[i].size()),
                "cuMemsetD8"))
       return false;
-    args[i] = buffers.pointers[i];
+    pointers[i] = reinterpret_cast<void *>(static_cast<uintptr_t>(buffers.pointers[i]));
   }
   for (size_t i = 0; i < host.size(); ++i)
     if (sharedWith[i] >= 0)
-      args[i] = args[sharedWith[i]];
-  // Scratch: written by one launch before the next reads it.
-  for (size_t j = 0; j < m.scratch.size(); ++j) {
-    size_t i = host.size() + j;
-    if (!check(d.cuMemAlloc(&buffers.pointers[i],
-                            static_cast<size_t>(m.scratch[j].bytes)),
-               ("cuMemAlloc (scratch '" + m.scratch[j].name + "', " +
-                std::to_string(m.scratch[j].bytes) + " bytes)")
-                   .c_str()))
-      return false;
-    args[i] = buffers.pointers[i];
-    params[i] = &args[i];
-  }
-  // TMA tensor maps over argument buffers (row-major: dimensions innermost
-  // first, strides in bytes), encoded here and copied to device memory,
-  // where the kernels' bulk tensor copies read them.
-  if (!m.tensorMaps.empty() && !d.cuTensorMapEncodeTiled) {
-    error = "the bundle's kernels load by TMA, and the CUDA driver in "
-            "libcuda.so.1 lacks cuTensorMapEncodeTiled; use a driver of CUDA "
-            "12 or later";
+      pointers[i] = pointers[sharedWith[i]];
+  std::vector<BufferArg> args = bufferArgs(m, host, shapes, &pointers);
+  const size_t workspaceSize = workspaceBytes(shape);
+  CUdeviceptr &workspace = buffers.pointers.back();
+  if (workspaceSize &&
+      !check(d.cuMemAlloc(&workspace, workspaceSize), "cuMemAlloc (workspace)"))
     return false;
-  }
-  for (size_t j = 0; j < m.tensorMaps.size(); ++j) {
-    const BundleManifest::TensorMap &t = m.tensorMaps[j];
-    const std::vector<int64_t> &shape = shapes[t.argument];
-    const size_t rank = shape.size();
-    std::vector<unsigned long long> dims(rank), strides(rank);
-    std::vector<unsigned> box(rank), elementStrides(rank, 1);
-    unsigned long long stride = 2; // bf16
-    for (size_t k = 0; k < rank; ++k) {
-      dims[k] = static_cast<unsigned long long>(shape[rank - 1 - k]);
-      strides[k] = stride;
-      stride *= dims[k];
-      // Boxes may reach past the tensor (TMA fills zeros there) and must
-      // not shrink: the kernels expect the whole box's bytes.
-      box[k] = static_cast<unsigned>(t.box[k]);
-    }
-    alignas(64) unsigned char map[kCuTensorMapBytes];
-    CUresult r = d.cuTensorMapEncodeTiled(
-        map, kCuTensorMapDataTypeBfloat16, static_cast<unsigned>(rank),
-        reinterpret_cast<void *>(static_cast<uintptr_t>(args[t.argument])),
-        dims.data(), strides.data() + 1, box.data(), elementStrides.data(),
-        kCuTensorMapInterleaveNone, kCuTensorMapSwizzle128B,
-        kCuTensorMapL2Promotion256B, kCuTensorMapFloatOobFillNone);
-    std::string what = "tensor map '" + t.name + "'";
-    size_t i = host.size() + m.scratch.size() + j;
-    if (!check(r, ("cuTensorMapEncodeTiled (" + what + ")").c_str()) ||
-        !check(d.cuMemAlloc(&buffers.pointers[i], kCuTensorMapBytes),
-               ("cuMemAlloc (" + what + ")").c_str()) ||
-        !check(d.cuMemcpyHtoD(buffers.pointers[i], map, kCuTensorMapBytes),
-               ("cuMemcpyHtoD (" + what + ")").c_str()))
-      return false;
-    args[i] = buffers.pointers[i];
-    params[i] = &args[i];
-  }
-  // Every launch of the bundle, in order, on one stream.
-  auto launch = [&](CUstream stream) {
-    for (size_t k = 0; k < functions_.size(); ++k) {
-      const BundleManifest::Launch &l = m.launches[k];
-      CUresult r = d.cuLaunchKernel(
-          functions_[k], grids[k][0], grids[k][1], grids[k][2],
-          static_cast<unsigned>(l.block[0]), static_cast<unsigned>(l.block[1]),
-          static_cast<unsigned>(l.block[2]),
-          static_cast<unsigned>(l.dynamicSharedBytes), stream, params.data(),
-          nullptr);
-      if (r != 0)
-        return r;
-    }
-    return CUresult(0);
+  CUstream stream = nullptr;
+  if (!check(d.cuStreamCreate(&stream, 1), "cuStreamCreate"))
+    return false;
+  struct StreamGuard {
+    const CudaDriver &d;
+    CUstream s;
+    ~StreamGuard() { d.cuStreamDestroy(s); }
+  } streamGuard{d, stream};
+  auto launchOnce = [&]() {
+    return launch(shape, args.data(), args.size(), workspace, workspaceSize,
+                  stream, error);
   };
-  if (!check(launch(nullptr), "cuLaunchKernel") ||
-      !check(d.cuCtxSynchronize(), "the kernel"))
+  if (!launchOnce() || !check(d.cuStreamSynchronize(stream), "the kernel"))
     return false;
   for (size_t i = 0; i < host.size(); ++i)
     if (m.arguments[i].isOutput &&
-        !check(d.cuMemcpyDtoH(host[i].data(), args[i], host[i].size()),
+        !check(d.cuMemcpyDtoH(host[i].data(),
+                              static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(pointers[i])),
+                              host[i].size()),
                "cuMemcpyDtoH"))
       return false;
   unpackBundleOutputs(m, host, shapes, out);
@@ -297,20 +495,18 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
   // Relaunching on the same buffers recomputes the same outputs: the kernels
   // read only inputs and scratch that an earlier launch of the same run
   // wrote, so repeated runs are independent.
-  CUstream stream = nullptr;
   CUevent start = nullptr, stop = nullptr;
-  if (!check(d.cuStreamCreate(&stream, 1), "cuStreamCreate") ||
-      !check(d.cuEventCreate(&start, 0), "cuEventCreate") ||
+  if (!check(d.cuEventCreate(&start, 0), "cuEventCreate") ||
       !check(d.cuEventCreate(&stop, 0), "cuEventCreate"))
     return false;
   bool ok = true;
   for (int i = 0; ok && i < timing->warmup; ++i)
-    ok = check(launch(stream), "cuLaunchKernel");
+    ok = launchOnce();
   std::vector<float> ms;
   for (int i = 0; ok && i < timing->repeats; ++i) {
     float t = 0;
     ok = check(d.cuEventRecord(start, stream), "cuEventRecord") &&
-         check(launch(stream), "cuLaunchKernel") &&
+         launchOnce() &&
          check(d.cuEventRecord(stop, stream), "cuEventRecord") &&
          check(d.cuEventSynchronize(stop), "the kernel") &&
          check(d.cuEventElapsedTime(&t, start, stop), "cuEventElapsedTime");
@@ -328,7 +524,7 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
     ok = check(d.cuStreamBeginCapture(stream, kCuStreamCaptureModeGlobal),
                "cuStreamBeginCapture");
     for (int i = 0; ok && i < timing->repeats; ++i)
-      ok = check(launch(stream), "cuLaunchKernel (capture)");
+      ok = launchOnce();
     if (ok)
       ok = check(d.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture") &&
            check(d.cuGraphInstantiateWithFlags(&exec, graph, 0),
@@ -355,6 +551,5 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
   }
   d.cuEventDestroy(start);
   d.cuEventDestroy(stop);
-  d.cuStreamDestroy(stream);
   return ok;
 }

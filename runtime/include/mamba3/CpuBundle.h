@@ -116,11 +116,29 @@ bool packBundleArguments(const BundleManifest &m, const LayerConfig &cfg,
                          std::vector<std::vector<int64_t>> &shapes,
                          std::string &error);
 
+/// The input tensor of `in` a manifest argument name stands for ("Q",
+/// "Q_bias", "ssm0", "cu_seqlens", ...), or null for an unknown name.
+Tensor *bundleInputTensor(LayerInputs &in, const std::string &name);
+/// The output tensor of `out` for "out", "angle", "ssm", "k", "v", or null.
+Tensor *bundleOutputTensor(LayerOutputs &out, const std::string &name);
+const Tensor *bundleOutputTensor(const LayerOutputs &out,
+                                 const std::string &name);
+
+/// Doubles to `dtype` ("f32", "bf16" rounded to nearest even, "i32") at
+/// `dst`, and back.
+void packElements(const std::vector<double> &src, const std::string &dtype,
+                  unsigned char *dst);
+void unpackElements(const unsigned char *src, const std::string &dtype,
+                    std::vector<double> &dst);
+
 /// Converts the output buffers of packBundleArguments back into `out`.
 void unpackBundleOutputs(const BundleManifest &m,
                          const std::vector<std::vector<unsigned char>> &buffers,
                          const std::vector<std::vector<int64_t>> &shapes,
                          LayerOutputs &out);
+
+struct BufferArg;
+struct LaunchShape;
 
 class CpuBundle {
 public:
@@ -147,6 +165,12 @@ public:
   bool run(const LayerConfig &cfg, const LayerInputs &in, LayerOutputs &out,
            std::string &error, int repeats = 1,
            double *secondsPerCall = nullptr) const;
+
+  /// Runs the kernel once on caller-owned host buffers, one per manifest
+  /// argument in order (see Launch.h), after checking them against the
+  /// manifest and `shape`. Safe to call from several threads at once.
+  bool launch(const LaunchShape &shape, const BufferArg *args, size_t n,
+              std::string &error) const;
 
 private:
   CpuBundle() = default;

@@ -36,6 +36,9 @@ struct CudaDriver {
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
   CUresult (*cuCtxSetCurrent)(CUcontext);
   CUresult (*cuCtxSynchronize)();
+  CUresult (*cuCtxGetCurrent)(CUcontext *);
+  CUresult (*cuCtxPushCurrent)(CUcontext);
+  CUresult (*cuCtxPopCurrent)(CUcontext *);
   CUresult (*cuModuleLoadData)(CUmodule *, const void *);
   CUresult (*cuModuleUnload)(CUmodule);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
@@ -46,12 +49,17 @@ struct CudaDriver {
   CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
   CUresult (*cuMemcpyDtoD)(CUdeviceptr, CUdeviceptr, size_t);
   CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*cuMemHostAlloc)(void **, size_t, unsigned);
+  CUresult (*cuMemFreeHost)(void *);
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, unsigned, CUstream,
                              void **, void **);
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamDestroy)(CUstream);
   CUresult (*cuStreamSynchronize)(CUstream);
+  /// *status: kCuStreamCaptureStatus*.
+  CUresult (*cuStreamIsCapturing)(CUstream, int *status);
   CUresult (*cuStreamBeginCapture)(CUstream, int);
   CUresult (*cuStreamEndCapture)(CUstream, CUgraph *);
   CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *, CUgraph,
@@ -92,6 +100,7 @@ enum : int {
   kCuDevAttrComputeCapabilityMinor = 76,
   kCuFuncAttrMaxDynamicSharedSize = 8,
   kCuStreamCaptureModeGlobal = 0,
+  kCuStreamCaptureStatusNone = 0,
   kCuTensorMapDataTypeBfloat16 = 9,
   kCuTensorMapInterleaveNone = 0,
   kCuTensorMapSwizzle128B = 3,
@@ -101,7 +110,8 @@ enum : int {
   kCuTensorMapBytes = 128,
 };
 
-/// The primary context of device 0, current on the calling thread.
+/// The primary context of one device (the one PyTorch and the runtime API
+/// use), current on the calling thread after open.
 struct CudaDevice {
   const CudaDriver *driver = nullptr;
   CUdevice device = 0;
@@ -109,8 +119,9 @@ struct CudaDevice {
   std::string name;
   int smCount = 0, ccMajor = 0, ccMinor = 0;
 
-  /// Opens device 0. False with `error` set when there is no driver or GPU.
-  bool open(std::string &error);
+  /// Opens device `ordinal`. False with `error` set when there is no driver,
+  /// no GPU, or no device of that ordinal.
+  bool open(std::string &error, int ordinal = 0);
 };
 
 } // namespace mamba3

@@ -11,6 +11,16 @@
 // with cuTensorMapEncodeTiled over an argument's buffer, 128 bytes in
 // device memory).
 //
+// `launch` is the product path: caller-owned device buffers and the caller's
+// stream, no allocation, copy or synchronisation once warm. Scratch lives in
+// a caller's workspace (workspaceBytes) or, without one, in a workspace the
+// bundle owns per stream. Tensor maps are encoded once per (map, pointer)
+// and kept in device memory; the copy that puts a new one there is ordered
+// on the caller's stream (from pinned host memory), so a launch inside CUDA
+// graph capture is captured whole and its maps are never reused for other
+// pointers. `run` (host arrays in and out) is a layer over `launch` for the
+// tests and mamba3-run.
+//
 //===----------------------------------------------------------------------===//
 #ifndef MAMBA3_GPUBUNDLE_H
 #define MAMBA3_GPUBUNDLE_H
@@ -19,7 +29,9 @@
 #include "mamba3/CudaDriver.h"
 
 #include <array>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,13 +50,18 @@ struct GpuTiming {
   double bytes = 0;
 };
 
+struct BufferArg;
+struct LaunchShape;
+
 class GpuBundle {
 public:
-  /// Loads DIR/manifest.json, opens device 0 and loads the module. Returns
-  /// null with `error` set for a missing or corrupt bundle, a bundle for
-  /// another target, no driver or GPU, or a module the driver refuses.
+  /// Loads DIR/manifest.json, opens device `deviceOrdinal` (its primary
+  /// context, the one PyTorch uses) and loads the module. Returns null with
+  /// `error` set for a missing or corrupt bundle, a bundle for another
+  /// target, no driver or GPU, or a module the driver refuses.
   static std::unique_ptr<GpuBundle> load(const std::string &dir,
-                                         std::string &error);
+                                         std::string &error,
+                                         int deviceOrdinal = 0);
   ~GpuBundle();
   GpuBundle(const GpuBundle &) = delete;
   GpuBundle &operator=(const GpuBundle &) = delete;
@@ -53,6 +70,21 @@ public:
   const CudaDevice &device() const { return device_; }
   /// "cubin" or "ptx": what the driver loaded.
   const std::string &loadedImage() const { return image_; }
+
+  /// Bytes of the workspace a launch of `shape` needs (0 when none: the
+  /// bundle has no scratch buffers).
+  size_t workspaceBytes(const LaunchShape &shape) const;
+
+  /// Runs the bundle's launches on `stream` over device buffers `args` (one
+  /// per manifest argument, Launch.h), after checking them against the
+  /// manifest and `shape`. `workspace` holds workspaceBytes(shape) bytes of
+  /// device memory the launches may overwrite (16-byte aligned), or is 0:
+  /// then a workspace the bundle owns for `stream` is used (allocated on the
+  /// first launch there, which must not be under graph capture). Returns at
+  /// once; nothing waits for the kernels. Safe from several threads.
+  bool launch(const LaunchShape &shape, const BufferArg *args, size_t n,
+              CUdeviceptr workspace, size_t workspaceSize, CUstream stream,
+              std::string &error) const;
 
   /// Copies `in` to the device, runs the launches once, copies `out` back.
   /// With `timing`, then times the launches on the same device buffers.
@@ -66,12 +98,39 @@ public:
 private:
   GpuBundle() = default;
 
+  /// The device copy of the tensor map `map` over `pointer`: encoded and
+  /// copied (ordered on `stream`) on first use.
+  bool tensorMap(size_t map, CUdeviceptr pointer, const LaunchShape &launch,
+                 const std::vector<int64_t> &shape, CUstream stream,
+                 CUdeviceptr &slot, std::string &error) const;
+  bool ownedWorkspace(CUstream stream, size_t bytes, CUdeviceptr &workspace,
+                      std::string &error) const;
+
   BundleManifest manifest_;
   std::string dir_, image_;
   CudaDevice device_;
   CUmodule module_ = nullptr;
   /// One per manifest launch, in order.
   std::vector<CUfunction> functions_;
+
+  /// Encoded tensor maps: device slots of 128 bytes, each with the pinned
+  /// host copy it was uploaded from. A slot made during graph capture stays
+  /// for the bundle's life (a graph holds its address).
+  struct MapSlab {
+    CUdeviceptr device = 0;
+    unsigned char *host = nullptr;
+    size_t slots = 0;
+  };
+  struct MapEntry {
+    size_t slot = 0;
+    bool captured = false;
+  };
+  mutable std::mutex mutex_;
+  mutable std::vector<MapSlab> slabs_;
+  mutable std::vector<size_t> freeSlots_;
+  mutable size_t slotCount_ = 0;
+  mutable std::map<std::array<uint64_t, 4>, MapEntry> maps_;
+  mutable std::map<CUstream, std::pair<CUdeviceptr, size_t>> workspaces_;
 };
 
 } // namespace mamba3
