@@ -1,0 +1,145 @@
+"""The ops on fresh random CPU inputs against the runtime's float64 reference of the same call.
+
+The kernels run in fp32 on bf16-valued inputs; the reference in float64 on the same values:
+relative L2 error under 1e-5 for the output and every final state."""
+import pytest
+import torch
+
+import mamba3
+from conftest import random_siso, relative_l2
+
+TOL = 1e-5
+
+
+def _check(got, ref):
+    assert len(got) == len(ref)
+    for i, (g, r) in enumerate(zip(got, ref)):
+        assert g.shape == r.shape, i
+        assert relative_l2(g, r) < TOL, (i, relative_l2(g, r))
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(b=2, L=37, H=4, G=1, N=16, P=8, S=4, init=False),
+    dict(b=1, L=80, H=4, G=2, N=32, P=16, S=8, init=True),
+    dict(b=3, L=20, H=2, G=2, N=24, P=8, S=6, init=True, no_d=True, no_z=True),
+], ids=["plain", "groups-states", "no-d-z"])
+def test_siso_combined_random(cfg, tmp_path):
+    x, states = random_siso(cfg["b"], cfg["L"], cfg["H"], cfg["G"], cfg["N"], cfg["P"], cfg["S"], seed=7,
+                            init=cfg["init"])
+    if cfg.get("no_d"):
+        x["D"] = None
+    if cfg.get("no_z"):
+        x["Z"] = None
+    call = lambda: mamba3.siso_combined(**x, Input_States=states, chunk_size=16, return_final_states=True)
+    got = call()
+    with mamba3.float64_reference():
+        ref = call()
+    _check(got, ref)
+    assert got[0].dtype == torch.float32 and ref[0].dtype == torch.float64
+
+
+def test_siso_combined_bf16_data():
+    # bf16 tensors in, bf16 out (the official dtypes): the output is rounded to bf16 (1e-2 tolerance).
+    x, states = random_siso(2, 30, 4, 1, 16, 8, 4, seed=23, init=True, dtype=torch.bfloat16)
+    got = mamba3.siso_combined(**x, Input_States=states, return_final_states=True)
+    with mamba3.float64_reference():
+        ref = mamba3.siso_combined(**x, Input_States=states, return_final_states=True)
+    assert got[0].dtype == torch.bfloat16 and got[2].dtype == torch.float32 and got[4].dtype == torch.bfloat16
+    for g, r in zip(got, ref):
+        assert relative_l2(g, r) < 1e-2
+
+
+def test_siso_combined_varlen_random():
+    lengths = [1, 30, 17, 52]
+    T = sum(lengths)
+    cu = torch.tensor([0] + torch.tensor(lengths).cumsum(0).tolist(), dtype=torch.int32)
+    x, states = random_siso(1, T, 4, 1, 16, 8, 4, seed=11, init=True, nseq=len(lengths))
+    call = lambda: mamba3.siso_combined(**x, Input_States=states, chunk_size=16, return_final_states=True,
+                                        cu_seqlens=cu)
+    got = call()
+    with mamba3.float64_reference():
+        ref = call()
+    _check(got, ref)
+    assert got[2].shape == (len(lengths), 4, 8, 16)
+
+
+def test_siso_combined_without_states_returns_out_only():
+    x, _ = random_siso(2, 9, 2, 1, 16, 8, 4, seed=3)
+    out = mamba3.siso_combined(**x)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 9, 2, 8)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_siso_step_random(inplace):
+    x, states = random_siso(3, 1, 4, 2, 32, 16, 8, seed=5, init=True, step=True)
+    states = tuple(s.float() for s in states)  # in place: the kernel's own dtypes, no copy
+    with mamba3.float64_reference():
+        ref_out, ref_states = mamba3.siso_step(**x, Input_States=states)
+    given = tuple(s.clone() for s in states)
+    out, new = mamba3.siso_step(**x, Input_States=given, inplace_states=inplace)
+    assert relative_l2(out, ref_out) < TOL
+    for g, r in zip(new, ref_states):
+        assert relative_l2(g, r) < TOL
+    if inplace:
+        assert all(a is b for a, b in zip(new, given))
+    else:
+        assert all(torch.equal(a, b) for a, b in zip(given, states))
+    assert new[3].data_ptr() == (given[3].data_ptr() if inplace else x["V"].data_ptr())
+
+
+def test_siso_step_inplace_with_bf16_v_state():
+    # The official v state is V's dtype (bf16); the kernel's is fp32: written through a copy.
+    x, states = random_siso(2, 1, 2, 1, 16, 8, 4, seed=9, init=True, step=True, dtype=torch.bfloat16)
+    v = states[3].clone()
+    assert v.dtype == torch.bfloat16
+    given = (states[0].clone(), states[1].clone(), states[2].clone(), v)
+    mamba3.siso_step(**x, Input_States=given, inplace_states=True)
+    assert torch.equal(v, x["V"])
+
+
+@pytest.mark.parametrize("R,pairing", [(2, "half_split"), (4, "adjacent")])
+def test_mimo_random(R, pairing):
+    x, _ = random_siso(2, 40, 4, 1, 16, 8, 4, seed=13, R=R)
+    call = lambda: mamba3.mimo(x["Q"], x["K"], x["V"], x["ADT"], x["DT"], x["Trap"], x["Q_bias"], x["K_bias"],
+                               x["MIMO_V"], x["MIMO_Z"], x["MIMO_Out"], x["Angles"], x["D"], x["Z"],
+                               chunk_size=16, return_state=True, rotary_pairing=pairing)
+    got = call()
+    with mamba3.float64_reference():
+        ref = call()
+    _check(got, ref)
+    assert got[3].shape == (2, R, 4, 16) and got[4].shape == (2, 4, 8)
+
+
+def test_mimo_rmsnorm_random():
+    x, _ = random_siso(1, 24, 2, 1, 16, 8, 4, seed=17, R=2)
+    w = 1 + 0.2 * torch.randn(2, 8)
+    call = lambda: mamba3.mimo(x["Q"], x["K"], x["V"], x["ADT"], x["DT"], x["Trap"], x["Q_bias"], x["K_bias"],
+                               x["MIMO_V"], x["MIMO_Z"], x["MIMO_Out"], x["Angles"], x["D"], x["Z"],
+                               fuse_pregate_headwise_rms_norm=True, outproj_norm_weight=w)
+    got = call()
+    with mamba3.float64_reference():
+        ref = call()
+    assert relative_l2(got, ref) < TOL
+
+
+def test_out_variant_matches():
+    x, states = random_siso(2, 21, 4, 1, 16, 8, 4, seed=19, init=True)
+    want = mamba3.siso_combined(**x, Input_States=states, return_final_states=True)
+    out = torch.full((2, 21, 4, 8), float("nan"))
+    finals = (torch.empty(2, 4, 4), torch.empty(2, 4, 8, 16), torch.empty(2, 4, 16), torch.empty(2, 4, 8))
+    r = mamba3.siso_combined_out(**x, Input_States=states, out=out, final_states=finals)
+    assert r is out
+    assert torch.equal(out, want[0])
+    for g, w in zip(finals, want[1:]):
+        assert torch.equal(g, w)
+
+
+def test_threads_share_a_bundle():
+    from concurrent.futures import ThreadPoolExecutor
+    inputs = [random_siso(2, 33, 4, 1, 16, 8, 4, seed=s, init=True) for s in range(8)]
+    serial = [mamba3.siso_combined(**x, Input_States=st, return_final_states=True) for x, st in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda a: mamba3.siso_combined(**a[0], Input_States=a[1],
+                                                                return_final_states=True), inputs))
+    for a, b in zip(serial, parallel):
+        assert all(torch.equal(u, v) for u, v in zip(a, b))
