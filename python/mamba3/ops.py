@@ -193,7 +193,7 @@ def _check_siso(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states
         _fail(fn, f"nheads ({H}) must be a multiple of nheads_qk ({G})")
     if 2 * S > N:
         _fail(fn, f"headdim_angles ({S}) must be at most headdim_qk / 2 ({N // 2})")
-    for name, t, shape in (("K", K, Q.shape), ("V", V, (b, L, H, P)), ("ADT", ADT, (b, H, L)),
+    for name, t, shape in (("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, L, H, P)), ("ADT", ADT, (b, H, L)),
                            ("DT", DT, (b, H, L)), ("Trap", Trap, (b, H, L)), ("Q_bias", Q_bias, (H, N)),
                            ("K_bias", K_bias, (H, N)), ("Angles", Angles, (b, L, H, S))):
         _check_tensor(fn, name, t, shape, dev)
@@ -346,7 +346,8 @@ def _check_step(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states
         _fail(fn, f"nheads ({H}) must be a multiple of nheads_qk ({G})")
     if 2 * S > N:
         _fail(fn, f"headdim_angles ({S}) must be at most headdim_qk / 2 ({N // 2})")
-    for name, t, shape in (("K", K, Q.shape), ("ADT", ADT, (b, H)), ("DT", DT, (b, H)), ("Trap", Trap, (b, H)),
+    for name, t, shape in (("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, H, P)), ("ADT", ADT, (b, H)),
+                           ("DT", DT, (b, H)), ("Trap", Trap, (b, H)),
                            ("Q_bias", Q_bias, (H, N)), ("K_bias", K_bias, (H, N)),
                            ("Angles", Angles, (b, H, S))):
         _check_tensor(fn, name, t, shape, dev)
@@ -448,8 +449,8 @@ def _check_mimo(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, MIMO_V, MIMO_Z, MIMO
         _fail(fn, f"nheads ({H}) must be a multiple of nheads_qk ({G})")
     if 2 * S > N:
         _fail(fn, f"headangles ({S}) must be at most headdim_qk / 2 ({N // 2})")
-    for name, t, shape in (("K", K, Q.shape), ("ADT", ADT, (b, H, L)), ("DT", DT, (b, H, L)),
-                           ("Trap", Trap, (b, H, L)), ("Q_bias", Q_bias, (H, R, N)), ("K_bias", K_bias, (H, R, N)),
+    for name, t, shape in (("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, L, H, P)), ("ADT", ADT, (b, H, L)),
+                           ("DT", DT, (b, H, L)), ("Trap", Trap, (b, H, L)), ("Q_bias", Q_bias, (H, R, N)), ("K_bias", K_bias, (H, R, N)),
                            ("MIMO_V", MIMO_V, (H, R, P)), ("MIMO_Z", MIMO_Z, (H, R, P)),
                            ("MIMO_Out", MIMO_Out, (H, R, P)), ("Angles", Angles, (b, L, H, S))):
         _check_tensor(fn, name, t, shape, dev)
@@ -475,9 +476,9 @@ def _mimo_final_states(r, V, cu_seqlens):
     angle = torch.remainder(r["angle"], 2 * math.pi)
     k = r["k"].permute(0, 2, 1, 3).contiguous()
     if cu_seqlens is None:
-        v = V[:, -1].contiguous()
+        v = V[:, -1].clone(memory_format=torch.contiguous_format)
     else:
-        v = V[0, cu_seqlens[1:].long() - 1].contiguous()
+        v = V[0, cu_seqlens[1:].long() - 1].clone(memory_format=torch.contiguous_format)
     return [angle, r["ssm"], k, v]
 
 
