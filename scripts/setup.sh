@@ -23,3 +23,17 @@ if ((${#missing[@]})); then
 else
   echo "setup: all packages present"
 fi
+
+# Python for the tests of python/ (the PyTorch ops): .venv with torch (CPU
+# use only here) and pytest, from PyPI. Idempotent: an existing .venv that
+# imports them is kept.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/.venv"
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import torch, pytest" 2>/dev/null; then
+  echo "setup: $venv has torch and pytest"
+else
+  echo "setup: making $venv (torch, pytest)"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
+  "$venv/bin/python" -m pip install -q "torch==2.11.0" "numpy" "pytest"
+fi
