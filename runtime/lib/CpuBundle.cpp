@@ -676,26 +676,17 @@ bool packBundleArguments(
     return name == "angle0" || name == "ssm0" || name == "k0" || name == "v0";
   };
 
-  // One buffer and one StridedMemRef descriptor per argument. A descriptor
-  // of rank r is {T *allocated, T *aligned, int64_t offset, int64_t
-  // sizes[r], int64_t strides[r]}: 3 + 2r eight-byte words.
+  // One host buffer per argument, of its shape under `cfg`.
   size_t count = m.arguments.size();
   buffers.assign(count, {});
-  shapes.assign(count, {});
+  if (!argumentShapes(m, cfg, shapes, error))
+    return false;
   for (size_t i = 0; i < count; ++i) {
     const BundleArgument &arg = m.arguments[i];
-    std::vector<int64_t> &shape = shapes[i];
+    const std::vector<int64_t> &shape = shapes[i];
     int64_t numel = 1;
-    for (const std::string &axis : arg.axes) {
-      int64_t size = layerAxisSize(cfg, axis);
-      if (size < 0) {
-        error = "manifest: argument '" + arg.name + "' has unknown axis '" +
-                axis + "'";
-        return false;
-      }
-      shape.push_back(size);
+    for (int64_t size : shape)
       numel *= size;
-    }
     buffers[i].assign(static_cast<size_t>(numel) * elementSize(arg.dtype), 0);
 
     if (!arg.isOutput) {
@@ -756,7 +747,9 @@ bool CpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
   LayerConfig cfg;
   if (!launchConfig(m, shape, cfg, error))
     return false;
-  error = checkLaunchBuffers(m, cfg, args, n, BufferRules());
+  BufferRules rules;
+  rules.hostMemory = true;
+  error = checkLaunchBuffers(m, cfg, args, n, rules);
   if (!error.empty())
     return false;
   // One StridedMemRef descriptor per argument, built per call (so calls from

@@ -208,24 +208,21 @@ bool GpuBundle::ownedWorkspace(CUstream stream, size_t bytes,
 bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
                           const LaunchShape &launchShape,
                           const std::vector<int64_t> &shape, CUstream stream,
-                          CUdeviceptr &slot, std::string &error) const {
+                          bool capturing, CUdeviceptr &slot,
+                          std::string &error) const {
   const CudaDriver &d = *device_.driver;
   const std::array<uint64_t, 4> key = {
       j, pointer, static_cast<uint64_t>(launchShape.batch),
       static_cast<uint64_t>(launchShape.seqlen)};
   std::lock_guard<std::mutex> lock(mutex_);
-  auto found = maps_.find(key);
-  auto slotAddress = [&](size_t s, bool host) {
-    for (const MapSlab &slab : slabs_) {
-      if (s < slab.slots)
-        return host ? reinterpret_cast<uintptr_t>(slab.host) + s * kCuTensorMapBytes
-                    : static_cast<uintptr_t>(slab.device) + s * kCuTensorMapBytes;
-      s -= slab.slots;
-    }
-    return uintptr_t(0);
+  auto deviceSlot = [&](size_t s) {
+    return slabs_[s / kMapSlabSlots].device + (s % kMapSlabSlots) * kCuTensorMapBytes;
   };
+  auto found = maps_.find(key);
   if (found != maps_.end()) {
-    slot = slotAddress(found->second.slot, false);
+    // A graph captured now keeps reading this slot: never free it.
+    found->second.captured |= capturing;
+    slot = deviceSlot(found->second.slot);
     return true;
   }
   auto check = [&](CUresult r, const std::string &what) {
@@ -234,10 +231,8 @@ bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
     error = what + " failed: " + d.describe(r);
     return false;
   };
-  int status = kCuStreamCaptureStatusNone;
-  d.cuStreamIsCapturing(stream, &status);
-  const bool capturing = status != kCuStreamCaptureStatusNone;
-  if (freeSlots_.empty() && slotCount_ >= kMaxMapSlots && !capturing) {
+  if (freeSlots_.empty() && slabs_.size() * kMapSlabSlots >= kMaxMapSlots &&
+      !capturing) {
     // Every slot is taken: wait for the kernels that read them, then free
     // the ones no graph holds.
     if (!check(d.cuCtxSynchronize(), "cuCtxSynchronize (tensor-map cache)"))
@@ -257,20 +252,19 @@ bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
       return false;
     }
     MapSlab slab;
-    slab.slots = kMapSlabSlots;
     void *host = nullptr;
-    if (!check(d.cuMemAlloc(&slab.device, slab.slots * kCuTensorMapBytes),
+    if (!check(d.cuMemAlloc(&slab.device, kMapSlabSlots * kCuTensorMapBytes),
                "cuMemAlloc (tensor maps)"))
       return false;
-    if (!check(d.cuMemHostAlloc(&host, slab.slots * kCuTensorMapBytes, 0),
+    if (!check(d.cuMemHostAlloc(&host, kMapSlabSlots * kCuTensorMapBytes, 0),
                "cuMemHostAlloc (tensor maps)")) {
       d.cuMemFree(slab.device);
       return false;
     }
     slab.host = static_cast<unsigned char *>(host);
-    for (size_t s = 0; s < slab.slots; ++s)
-      freeSlots_.push_back(slotCount_ + slab.slots - 1 - s);
-    slotCount_ += slab.slots;
+    const size_t first = slabs_.size() * kMapSlabSlots;
+    for (size_t s = kMapSlabSlots; s-- > 0;)
+      freeSlots_.push_back(first + s);
     slabs_.push_back(slab);
   }
   size_t s = freeSlots_.back();
@@ -287,14 +281,14 @@ bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
     stride *= dims[k];
     box[k] = static_cast<unsigned>(t.box[k]);
   }
-  void *host = reinterpret_cast<void *>(slotAddress(s, true));
+  void *host = slabs_[s / kMapSlabSlots].host + (s % kMapSlabSlots) * kCuTensorMapBytes;
   CUresult r = d.cuTensorMapEncodeTiled(
       host, kCuTensorMapDataTypeBfloat16, static_cast<unsigned>(rank),
       reinterpret_cast<void *>(static_cast<uintptr_t>(pointer)), dims.data(),
       strides.data() + 1, box.data(), elementStrides.data(),
       kCuTensorMapInterleaveNone, kCuTensorMapSwizzle128B,
       kCuTensorMapL2Promotion256B, kCuTensorMapFloatOobFillNone);
-  slot = slotAddress(s, false);
+  slot = deviceSlot(s);
   if (!check(r, "cuTensorMapEncodeTiled (tensor map '" + t.name + "')") ||
       !check(d.cuMemcpyHtoDAsync(slot, host, kCuTensorMapBytes, stream),
              "cuMemcpyHtoDAsync (tensor map '" + t.name + "')"))
@@ -370,11 +364,15 @@ bool GpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
     values[n + j] = workspace + offset;
     offset += static_cast<size_t>(m.scratch[j].bytes);
   }
+  int captureStatus = kCuStreamCaptureStatusNone;
+  if (!m.tensorMaps.empty())
+    d.cuStreamIsCapturing(stream, &captureStatus);
   for (size_t j = 0; j < m.tensorMaps.size(); ++j) {
     const BundleManifest::TensorMap &t = m.tensorMaps[j];
     const BufferArg &a = args[t.argument];
     std::vector<int64_t> dims(a.shape, a.shape + a.rank);
     if (!tensorMap(j, values[t.argument], shape, dims, stream,
+                   captureStatus != kCuStreamCaptureStatusNone,
                    values[n + m.scratch.size() + j], error))
       return false;
   }

@@ -117,8 +117,9 @@ std::string checkLaunchBuffers(const BundleManifest &m, const LayerConfig &cfg,
     const BundleArgument &want = m.arguments[i];
     const BufferArg &got = args[i];
     std::string what = "argument " + std::to_string(i) + " ('" + want.name + "')";
-    ElementType type;
-    if (!parseElementType(want.dtype, type))
+    ElementType type = ElementType::F64;
+    if (!(rules.float64Outputs && want.isOutput) &&
+        !parseElementType(want.dtype, type))
       return "manifest: " + what + " has dtype '" + want.dtype + "'";
     if (got.type != type)
       return what + " is " + elementTypeName(got.type) +
@@ -144,6 +145,16 @@ std::string checkLaunchBuffers(const BundleManifest &m, const LayerConfig &cfg,
       return what + " is not " + std::to_string(rules.alignment) +
              "-byte aligned (the kernels load " +
              std::to_string(rules.alignment) + " bytes at a time)";
+    if (rules.hostMemory && want.name == "cu_seqlens") {
+      // Kernels trust the offsets: a bad one would read or write out of
+      // bounds.
+      Tensor offsets(shapes[i]);
+      unpackElements(static_cast<const unsigned char *>(got.data), want.dtype,
+                     offsets.data);
+      std::string bad = checkSequenceOffsets(offsets, cfg.seqlen);
+      if (!bad.empty())
+        return "input " + bad;
+    }
   }
   // Outputs are written while inputs are read by other threads: no output may
   // share bytes with another argument, except a step's state with its input.
@@ -195,21 +206,10 @@ bool runReferenceOnBuffers(const BundleManifest &m, const LaunchShape &shape,
   LayerConfig cfg;
   if (!launchConfig(m, shape, cfg, error))
     return false;
-  std::vector<std::vector<int64_t>> shapes;
-  if (!argumentShapes(m, cfg, shapes, error))
-    return false;
-  for (size_t i = 0; i < n && i < m.arguments.size(); ++i)
-    if (m.arguments[i].isOutput && args[i].type != ElementType::F64) {
-      error = "reference: output '" + m.arguments[i].name +
-              "' must be f64, not " + elementTypeName(args[i].type);
-      return false;
-    }
-  // The outputs are f64 here, not the manifest's dtype: check the rest.
-  std::vector<BufferArg> checked(args, args + n);
-  for (size_t i = 0; i < n && i < m.arguments.size(); ++i)
-    if (m.arguments[i].isOutput)
-      parseElementType(m.arguments[i].dtype, checked[i].type);
-  error = checkLaunchBuffers(m, cfg, checked.data(), n, BufferRules());
+  BufferRules rules;
+  rules.hostMemory = true;
+  rules.float64Outputs = true;
+  error = checkLaunchBuffers(m, cfg, args, n, rules);
   if (!error.empty())
     return false;
 
@@ -223,13 +223,11 @@ bool runReferenceOnBuffers(const BundleManifest &m, const LaunchShape &shape,
       error = "manifest: unknown input '" + a.name + "'";
       return false;
     }
-    *t = Tensor(shapes[i]);
+    *t = Tensor(std::vector<int64_t>(args[i].shape, args[i].shape + args[i].rank));
     unpackElements(static_cast<const unsigned char *>(args[i].data), a.dtype,
                    t->data);
   }
   std::string bad = checkInputs(cfg, in, m.isStep());
-  if (bad.empty() && cfg.varlen)
-    bad = checkSequenceOffsets(in.CuSeqlens, cfg.seqlen);
   if (!bad.empty()) {
     error = "reference: " + bad;
     return false;
@@ -240,7 +238,8 @@ bool runReferenceOnBuffers(const BundleManifest &m, const LaunchShape &shape,
     if (!a.isOutput)
       continue;
     const Tensor *t = bundleOutputTensor(out, a.name);
-    if (!t || t->shape != shapes[i]) {
+    if (!t || t->shape != std::vector<int64_t>(args[i].shape,
+                                               args[i].shape + args[i].rank)) {
       error = "reference: no output '" + a.name + "' of the bundle's shape";
       return false;
     }

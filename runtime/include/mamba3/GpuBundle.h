@@ -99,10 +99,11 @@ private:
   GpuBundle() = default;
 
   /// The device copy of the tensor map `map` over `pointer`: encoded and
-  /// copied (ordered on `stream`) on first use.
+  /// copied (ordered on `stream`) on first use. `capturing`: `stream` is
+  /// under graph capture, so the slot must outlive the bundle's cache.
   bool tensorMap(size_t map, CUdeviceptr pointer, const LaunchShape &launch,
                  const std::vector<int64_t> &shape, CUstream stream,
-                 CUdeviceptr &slot, std::string &error) const;
+                 bool capturing, CUdeviceptr &slot, std::string &error) const;
   bool ownedWorkspace(CUstream stream, size_t bytes, CUdeviceptr &workspace,
                       std::string &error) const;
 
@@ -113,13 +114,13 @@ private:
   /// One per manifest launch, in order.
   std::vector<CUfunction> functions_;
 
-  /// Encoded tensor maps: device slots of 128 bytes, each with the pinned
-  /// host copy it was uploaded from. A slot made during graph capture stays
-  /// for the bundle's life (a graph holds its address).
+  /// Encoded tensor maps: slabs of kMapSlabSlots device slots of 128 bytes,
+  /// each with the pinned host copy it was uploaded from; slot s is entry
+  /// s % kMapSlabSlots of slab s / kMapSlabSlots. A slot a graph captured
+  /// stays for the bundle's life (the graph holds its address).
   struct MapSlab {
     CUdeviceptr device = 0;
     unsigned char *host = nullptr;
-    size_t slots = 0;
   };
   struct MapEntry {
     size_t slot = 0;
@@ -128,7 +129,6 @@ private:
   mutable std::mutex mutex_;
   mutable std::vector<MapSlab> slabs_;
   mutable std::vector<size_t> freeSlots_;
-  mutable size_t slotCount_ = 0;
   mutable std::map<std::array<uint64_t, 4>, MapEntry> maps_;
   mutable std::map<CUstream, std::pair<CUdeviceptr, size_t>> workspaces_;
 };

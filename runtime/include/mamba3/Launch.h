@@ -68,13 +68,19 @@ struct BufferRules {
   /// Step bundles only: a state output may be the very buffer of its input
   /// (angle0 -> angle, ...), the decode loop's in-place update.
   bool allowInPlaceStates = true;
+  /// The buffers are host memory the check may read: the values of
+  /// cu_seqlens are checked too (the kernels trust them).
+  bool hostMemory = false;
+  /// Every output is f64 instead of its manifest dtype (the float64
+  /// reference writes them).
+  bool float64Outputs = false;
 };
 
 /// Empty when `args` (count `n`) are the bundle's arguments for `cfg`: as
 /// many as the manifest lists, each of its element type and shape, non-null,
-/// aligned, and no output overlapping another argument (except a step's
-/// in-place states). Otherwise a message naming the argument, what it is and
-/// what the bundle expects.
+/// aligned, no output overlapping another argument (except a step's in-place
+/// states), and with `rules.hostMemory` valid cu_seqlens offsets. Otherwise a
+/// message naming the argument, what it is and what the bundle expects.
 std::string checkLaunchBuffers(const BundleManifest &m, const LayerConfig &cfg,
                                const BufferArg *args, size_t n,
                                const BufferRules &rules);
@@ -90,8 +96,8 @@ bufferArgs(const BundleManifest &m,
 
 /// Runs the float64 reference of the bundle's layer on host buffers laid
 /// out as the bundle's arguments: inputs of the manifest's element types,
-/// outputs of type F64. The check of checkLaunchBuffers applies, with F64
-/// for every output.
+/// outputs of type F64. checkLaunchBuffers applies (host memory, f64
+/// outputs).
 bool runReferenceOnBuffers(const BundleManifest &m, const LaunchShape &shape,
                            const BufferArg *args, size_t n,
                            std::string &error);
