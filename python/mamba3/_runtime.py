@@ -105,6 +105,7 @@ class Bundle:
         self._lib = lib
         self.arguments = self.manifest["arguments"]
         self.is_gpu = self.manifest["target"] != "cpu"
+        self._workspace_bytes = {}  # (batch, seqlen) -> bytes: asked once per shape, not per launch
 
     def __del__(self):
         if getattr(self, "_handle", None):
@@ -136,7 +137,9 @@ class Bundle:
         workspace, nbytes, stream = None, 0, None
         if self.is_gpu:
             device = tensors[0].device
-            nbytes = self.workspace_bytes(batch, seqlen)
+            nbytes = self._workspace_bytes.get((batch, seqlen))
+            if nbytes is None:
+                nbytes = self._workspace_bytes[(batch, seqlen)] = self.workspace_bytes(batch, seqlen)
             if nbytes:
                 ws = torch.empty(nbytes, dtype=torch.uint8, device=device)
                 workspace = ws.data_ptr()

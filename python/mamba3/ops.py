@@ -53,12 +53,63 @@ def _check_device(fn, device):
         _fail(fn, f"tensors on {device.type} are not supported (CUDA sm_90a or CPU)", Mamba3Error)
 
 
-def _check_out(fn, name, t, shape, dtype, device):
+def _check_out(fn, name, t, shape, device):
     _check_tensor(fn, name, t, shape, device)
     if not t.is_contiguous():
         _fail(fn, f"{name} is not contiguous; out= tensors are written in place and must be")
-    if dtype is not None and t.dtype != dtype:
-        _fail(fn, f"{name} has dtype {t.dtype}, expected {dtype}", TypeError)
+
+
+def _check_layer(fn, dev, G, N, H, S, tensors, D, Z, z_shape):
+    """The checks every op makes: head and angle counts, then each (name, tensor, shape) and the
+    optional skip weight D (H,) and gate Z."""
+    if H % G:
+        _fail(fn, f"nheads ({H}) must be a multiple of nheads_qk ({G})")
+    if 2 * S > N:
+        _fail(fn, f"headdim_angles ({S}) must be at most headdim_qk / 2 ({N // 2})")
+    for name, t, shape in tensors:
+        _check_tensor(fn, name, t, shape, dev)
+    if D is not None:
+        _check_tensor(fn, "D", D, (H,), dev)
+    if Z is not None:
+        _check_tensor(fn, "Z", Z, z_shape, dev)
+
+
+def _state_shapes(nseq, H, S, P, N):
+    """(angle, ssm, k, v) state shapes, one state per sequence."""
+    return (nseq, H, S), (nseq, H, P, N), (nseq, H, N), (nseq, H, P)
+
+
+def _state_names(what):
+    return tuple(f"{what}[{i}] ({n})" for i, n in enumerate(("angle", "ssm", "k", "v")))
+
+
+def _check_states(fn, states, nseq, H, S, P, N, dev):
+    for name, t, shape in zip(_state_names("Input_States"), states, _state_shapes(nseq, H, S, P, N)):
+        _check_tensor(fn, name, t, shape, dev)
+
+
+def _check_cu_seqlens(fn, cu_seqlens, b, L, dev):
+    """The number of sequences cu_seqlens gives, after checking it (its values only on the CPU:
+    on the GPU that would synchronise, and the kernels trust them)."""
+    if b != 1:
+        _fail(fn, f"with cu_seqlens the batch must be 1 (sequences packed along seqlen), got {b}")
+    if not isinstance(cu_seqlens, Tensor) or cu_seqlens.dim() != 1 or cu_seqlens.shape[0] < 2:
+        _fail(fn, "cu_seqlens must be a 1-D tensor of num_sequences + 1 offsets")
+    if cu_seqlens.dtype not in (torch.int32, torch.int64):
+        _fail(fn, f"cu_seqlens has dtype {cu_seqlens.dtype}; it must be int32", TypeError)
+    if cu_seqlens.device != dev:
+        _fail(fn, f"cu_seqlens is on {cu_seqlens.device}, Q on {dev}")
+    if cu_seqlens.device.type == "cpu":
+        c = cu_seqlens.tolist()
+        if c[0] != 0 or c[-1] != L or any(x >= y for x, y in zip(c, c[1:])):
+            _fail(fn, f"cu_seqlens must rise strictly from 0 to seqlen ({L}); got {c}")
+    return cu_seqlens.shape[0] - 1
+
+
+def _with_optional(inputs, **optional):
+    """inputs plus the optional ones (D, Z, ...) that are given."""
+    inputs.update({k: v for k, v in optional.items() if v is not None})
+    return inputs
 
 
 def _target(device):
@@ -189,41 +240,16 @@ def _check_siso(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states
     _check_device(fn, dev)
     b, L, G, N = Q.shape
     H, P, S = V.shape[2], V.shape[3], Angles.shape[3]
-    if H % G:
-        _fail(fn, f"nheads ({H}) must be a multiple of nheads_qk ({G})")
-    if 2 * S > N:
-        _fail(fn, f"headdim_angles ({S}) must be at most headdim_qk / 2 ({N // 2})")
-    for name, t, shape in (("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, L, H, P)), ("ADT", ADT, (b, H, L)),
-                           ("DT", DT, (b, H, L)), ("Trap", Trap, (b, H, L)), ("Q_bias", Q_bias, (H, N)),
-                           ("K_bias", K_bias, (H, N)), ("Angles", Angles, (b, L, H, S))):
-        _check_tensor(fn, name, t, shape, dev)
-    if D is not None:
-        _check_tensor(fn, "D", D, (H,), dev)
-    if Z is not None:
-        _check_tensor(fn, "Z", Z, (b, L, H, P), dev)
-    nseq = b
-    if cu_seqlens is not None:
-        if b != 1:
-            _fail(fn, f"with cu_seqlens the batch must be 1 (sequences packed along seqlen), got {b}")
-        if not isinstance(cu_seqlens, Tensor) or cu_seqlens.dim() != 1 or cu_seqlens.shape[0] < 2:
-            _fail(fn, "cu_seqlens must be a 1-D tensor of num_sequences + 1 offsets")
-        if cu_seqlens.dtype not in (torch.int32, torch.int64):
-            _fail(fn, f"cu_seqlens has dtype {cu_seqlens.dtype}; it must be int32", TypeError)
-        if cu_seqlens.device != dev:
-            _fail(fn, f"cu_seqlens is on {cu_seqlens.device}, Q on {dev}")
-        if cu_seqlens.device.type == "cpu":  # on the GPU this check would synchronise
-            c = cu_seqlens.tolist()
-            if c[0] != 0 or c[-1] != L or any(x >= y for x, y in zip(c, c[1:])):
-                _fail(fn, f"cu_seqlens must rise strictly from 0 to seqlen ({L}); got {c}")
-        nseq = cu_seqlens.shape[0] - 1
+    _check_layer(fn, dev, G, N, H, S, (
+        ("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, L, H, P)), ("ADT", ADT, (b, H, L)), ("DT", DT, (b, H, L)),
+        ("Trap", Trap, (b, H, L)), ("Q_bias", Q_bias, (H, N)), ("K_bias", K_bias, (H, N)),
+        ("Angles", Angles, (b, L, H, S))), D, Z, (b, L, H, P))
+    nseq = b if cu_seqlens is None else _check_cu_seqlens(fn, cu_seqlens, b, L, dev)
     if states is not None:
         if not isinstance(states, (tuple, list)) or len(states) != 4 or \
                 any(s is None for s in states) != all(s is None for s in states):
             _fail(fn, "Input_States must be a tuple of four tensors (angle, ssm, k, v), all given")
-        for name, t, shape in zip(("Input_States[0] (angle)", "Input_States[1] (ssm)", "Input_States[2] (k)",
-                                   "Input_States[3] (v)"), states,
-                                  ((nseq, H, S), (nseq, H, P, N), (nseq, H, N), (nseq, H, P))):
-            _check_tensor(fn, name, t, shape, dev)
+        _check_states(fn, states, nseq, H, S, P, N, dev)
     return b, L, G, N, H, P, S, nseq
 
 
@@ -234,15 +260,10 @@ def _siso_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states, cu_s
     spec = _spec(Q.device, False, nseq, L, heads=H, groups=G, state=N, headdim=P, angles=S,
                  has_d=D is not None, has_z=Z is not None, init=init, varlen=cu_seqlens is not None,
                  chunk=chunk_size)
-    inputs = dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias, Angles=Angles)
-    if D is not None:
-        inputs["D"] = D
-    if Z is not None:
-        inputs["Z"] = Z
+    inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
+                                 Angles=Angles), D=D, Z=Z, cu_seqlens=cu_seqlens)
     if init:
         inputs.update(angle0=states[0], ssm0=states[1], k0=states[2], v0=states[3])
-    if cu_seqlens is not None:
-        inputs["cu_seqlens"] = cu_seqlens
     return _launch(spec, Q.device, nseq, L, inputs, outputs)
 
 
@@ -313,16 +334,14 @@ def siso_combined_out(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D=None, Z=
     states = tuple(Input_States) if Input_States is not None else None
     b, L, G, N, H, P, S, nseq = _check_siso(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states,
                                             cu_seqlens)
-    _check_out(fn, "out", out, (b, L, H, P), None, Q.device)
+    _check_out(fn, "out", out, (b, L, H, P), Q.device)
     fs = (None,) * 4
     if final_states is not None:
         fs = tuple(final_states)
         if len(fs) != 4:
             _fail(fn, "final_states must be (angle, ssm, k, v)")
-        for name, t, shape in zip(("final_states[0] (angle)", "final_states[1] (ssm)", "final_states[2] (k)",
-                                   "final_states[3] (v)"), fs,
-                                  ((nseq, H, S), (nseq, H, P, N), (nseq, H, N), (nseq, H, P))):
-            _check_out(fn, name, t, shape, None, Q.device)
+        for name, t, shape in zip(_state_names("final_states"), fs, _state_shapes(nseq, H, S, P, N)):
+            _check_out(fn, name, t, shape, Q.device)
     s = states or (None,) * 4
     torch.ops.mamba3.siso_combined_out(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, *s, cu_seqlens,
                                        int(chunk_size), out, *fs)
@@ -342,24 +361,13 @@ def _check_step(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states
     _check_device(fn, dev)
     b, G, N = Q.shape
     H, P, S = V.shape[1], V.shape[2], Angles.shape[2]
-    if H % G:
-        _fail(fn, f"nheads ({H}) must be a multiple of nheads_qk ({G})")
-    if 2 * S > N:
-        _fail(fn, f"headdim_angles ({S}) must be at most headdim_qk / 2 ({N // 2})")
-    for name, t, shape in (("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, H, P)), ("ADT", ADT, (b, H)),
-                           ("DT", DT, (b, H)), ("Trap", Trap, (b, H)),
-                           ("Q_bias", Q_bias, (H, N)), ("K_bias", K_bias, (H, N)),
-                           ("Angles", Angles, (b, H, S))):
-        _check_tensor(fn, name, t, shape, dev)
-    if D is not None:
-        _check_tensor(fn, "D", D, (H,), dev)
-    if Z is not None:
-        _check_tensor(fn, "Z", Z, (b, H, P), dev)
+    _check_layer(fn, dev, G, N, H, S, (
+        ("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, H, P)), ("ADT", ADT, (b, H)), ("DT", DT, (b, H)),
+        ("Trap", Trap, (b, H)), ("Q_bias", Q_bias, (H, N)), ("K_bias", K_bias, (H, N)),
+        ("Angles", Angles, (b, H, S))), D, Z, (b, H, P))
     if states is None or len(states) != 4 or any(s is None for s in states):
         _fail(fn, "Input_States must be a tuple of four tensors (angle, ssm, k, v)")
-    for name, t, shape in zip(("Input_States[0] (angle)", "Input_States[1] (ssm)", "Input_States[2] (k)",
-                               "Input_States[3] (v)"), states, ((b, H, S), (b, H, P, N), (b, H, N), (b, H, P))):
-        _check_tensor(fn, name, t, shape, dev)
+    _check_states(fn, states, b, H, S, P, N, dev)
     return b, G, N, H, P, S
 
 
@@ -368,12 +376,9 @@ def _step_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states, outp
     H, P, S = V.shape[1], V.shape[2], Angles.shape[2]
     spec = _spec(Q.device, True, b, 1, heads=H, groups=G, state=N, headdim=P, angles=S,
                  has_d=D is not None, has_z=Z is not None, init=True)
-    inputs = dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias, Angles=Angles,
-                  angle0=states[0], ssm0=states[1], k0=states[2], v0=states[3])
-    if D is not None:
-        inputs["D"] = D
-    if Z is not None:
-        inputs["Z"] = Z
+    inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
+                                 Angles=Angles, angle0=states[0], ssm0=states[1], k0=states[2], v0=states[3]),
+                            D=D, Z=Z)
     return _launch(spec, Q.device, b, 1, inputs, outputs, in_place)
 
 
@@ -445,28 +450,14 @@ def _check_mimo(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, MIMO_V, MIMO_Z, MIMO
     _check_device(fn, dev)
     b, L, R, G, N = Q.shape
     H, P, S = V.shape[2], V.shape[3], Angles.shape[3]
-    if H % G:
-        _fail(fn, f"nheads ({H}) must be a multiple of nheads_qk ({G})")
-    if 2 * S > N:
-        _fail(fn, f"headangles ({S}) must be at most headdim_qk / 2 ({N // 2})")
-    for name, t, shape in (("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, L, H, P)), ("ADT", ADT, (b, H, L)),
-                           ("DT", DT, (b, H, L)), ("Trap", Trap, (b, H, L)), ("Q_bias", Q_bias, (H, R, N)), ("K_bias", K_bias, (H, R, N)),
-                           ("MIMO_V", MIMO_V, (H, R, P)), ("MIMO_Z", MIMO_Z, (H, R, P)),
-                           ("MIMO_Out", MIMO_Out, (H, R, P)), ("Angles", Angles, (b, L, H, S))):
-        _check_tensor(fn, name, t, shape, dev)
-    if D is not None:
-        _check_tensor(fn, "D", D, (H,), dev)
-    if Z is not None:
-        _check_tensor(fn, "Z", Z, (b, L, H, P), dev)
+    _check_layer(fn, dev, G, N, H, S, (
+        ("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, L, H, P)), ("ADT", ADT, (b, H, L)), ("DT", DT, (b, H, L)),
+        ("Trap", Trap, (b, H, L)), ("Q_bias", Q_bias, (H, R, N)), ("K_bias", K_bias, (H, R, N)),
+        ("MIMO_V", MIMO_V, (H, R, P)), ("MIMO_Z", MIMO_Z, (H, R, P)), ("MIMO_Out", MIMO_Out, (H, R, P)),
+        ("Angles", Angles, (b, L, H, S))), D, Z, (b, L, H, P))
     if norm_weight is not None:
         _check_tensor(fn, "outproj_norm_weight", norm_weight.reshape(-1), (H * P,), dev)
-    nseq = b
-    if cu_seqlens is not None:
-        if b != 1:
-            _fail(fn, f"with cu_seqlens the batch must be 1, got {b}")
-        if cu_seqlens.dtype not in (torch.int32, torch.int64):
-            _fail(fn, f"cu_seqlens has dtype {cu_seqlens.dtype}; it must be int32", TypeError)
-        nseq = cu_seqlens.shape[0] - 1
+    nseq = b if cu_seqlens is None else _check_cu_seqlens(fn, cu_seqlens, b, L, dev)
     return b, L, R, G, N, H, P, S, nseq
 
 
@@ -495,16 +486,10 @@ def _mimo_op(Q: Tensor, K: Tensor, V: Tensor, ADT: Tensor, DT: Tensor, Trap: Ten
                  has_d=D is not None, has_z=Z is not None, varlen=cu_seqlens is not None,
                  pairing=pairing, wrap_angle=False, rmsnorm=norm_weight is not None,
                  norm_eps=float(norm_eps), chunk=chunk_size)
-    inputs = dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias, Angles=Angles,
-                  mimo_v=MIMO_V, mimo_z=MIMO_Z, mimo_o=MIMO_Out)
-    if D is not None:
-        inputs["D"] = D
-    if Z is not None:
-        inputs["Z"] = Z
-    if cu_seqlens is not None:
-        inputs["cu_seqlens"] = cu_seqlens
-    if norm_weight is not None:
-        inputs["norm_weight"] = norm_weight.reshape(H, P)
+    inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
+                                 Angles=Angles, mimo_v=MIMO_V, mimo_z=MIMO_Z, mimo_o=MIMO_Out),
+                            D=D, Z=Z, cu_seqlens=cu_seqlens,
+                            norm_weight=None if norm_weight is None else norm_weight.reshape(H, P))
     r = _launch(spec, Q.device, nseq, L, inputs, {})
     out = r["out"].to(_out_dtype(V.dtype))
     return [out] + (_mimo_final_states(r, V, cu_seqlens) if return_state else [])

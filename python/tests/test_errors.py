@@ -184,3 +184,29 @@ class TestLaunchChecks:
         b, args = bundle_and_args
         with pytest.raises(Mamba3Error, match="must be positive"):
             b.launch(args, 0, 10)
+
+
+def test_mimo_bad_cu_seqlens():
+    x, _ = random_siso(1, 10, 2, 1, 16, 8, 4, seed=3, R=2)
+    with pytest.raises(ValueError, match="cu_seqlens must rise strictly"):
+        mamba3.mimo(x["Q"], x["K"], x["V"], x["ADT"], x["DT"], x["Trap"], x["Q_bias"], x["K_bias"], x["MIMO_V"],
+                    x["MIMO_Z"], x["MIMO_Out"], x["Angles"], x["D"], x["Z"],
+                    cu_seqlens=torch.tensor([0, 7, 3, 10], dtype=torch.int32))
+
+
+def test_runtime_checks_cu_seqlens_of_host_launches():
+    # The CPU launch reads the offsets from host memory: bad ones never reach the kernel, and the
+    # float64 reference refuses them too.
+    from mamba3._bundles import LayerSpec, get_bundle
+    spec = LayerSpec(target="cpu", step=False, batch=-1, seqlen=-1, heads=2, groups=1, state=16, headdim=8,
+                     angles=4, varlen=True)
+    b = get_bundle(spec)
+    x = random_siso(1, 10, 2, 1, 16, 8, 4, seed=1)[0]
+    x["cu_seqlens"] = torch.tensor([0, 6, 6, 10], dtype=torch.int32)
+    sizes = {"b": 3, "L": 10, "H": 2, "N": 16, "P": 8, "S": 4, "G": 1, "1": 1, "b+1": 4}
+    for dtype, run in ((torch.float32, b.launch), (torch.float64, b.reference)):
+        args = [x[a["name"]].float().contiguous() if a["role"] == "input" and a["name"] != "cu_seqlens"
+                else x["cu_seqlens"] if a["role"] == "input"
+                else torch.zeros([sizes[s] for s in a["axes"]], dtype=dtype) for a in b.arguments]
+        with pytest.raises(Mamba3Error, match=r"cu_seqlens\[2\]"):
+            run(args, 3, 10)
