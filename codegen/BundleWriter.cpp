@@ -51,6 +51,10 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
       {"rule", stringifyDiscretizationRule(spec.rule)},
       {"pairing", stringifyRotaryPairing(spec.pairing)},
       {"dtype", stringifyLayerDataType(spec.dataType)},
+      {"trap_dtype", stringifyLayerDataType(spec.trapType)},
+      {"bias_dtype", stringifyLayerDataType(spec.biasType)},
+      {"k_state_dtype", stringifyLayerDataType(spec.kStateType)},
+      {"v_state_dtype", stringifyLayerDataType(spec.vStateType)},
   };
 
   json::Array arguments;

@@ -59,8 +59,16 @@ std::string LayerSpec::canonicalString() const {
   os << ";state_dtype=" << (bf16State ? "bf16" : "f32")
      << ";rule=" << stringifyDiscretizationRule(rule)
      << ";pairing=" << stringifyRotaryPairing(pairing)
-     << ";dtype=" << stringifyLayerDataType(dataType)
-     << ";chunk=" << chunkSize;
+     << ";dtype=" << stringifyLayerDataType(dataType);
+  // Only when not f32, so that the hashes of earlier layers stay as they were.
+  for (auto [name, type] : {std::pair<const char *, LayerDataType>{
+                                "trap_dtype", trapType},
+                            {"bias_dtype", biasType},
+                            {"k_state_dtype", kStateType},
+                            {"v_state_dtype", vStateType}})
+    if (type != LayerDataType::f32)
+      os << ";" << name << "=" << stringifyLayerDataType(type);
+  os << ";chunk=" << chunkSize;
   return s;
 }
 
@@ -101,6 +109,13 @@ std::string LayerSpec::checkRanges() const {
   if (varlen && step)
     return "varlen (cu_seqlens) applies to a scan; a decode step has one "
            "token per sequence";
+  for (auto [name, type] : {std::pair<const char *, LayerDataType>{
+                                "Trap", trapType},
+                            {"the biases", biasType},
+                            {"the k state", kStateType},
+                            {"the v state", vStateType}})
+    if (type == LayerDataType::i32)
+      return std::string(name) + " must be f32 or bf16, not i32";
   if (chunkSize < 0 || chunkSize > 1024)
     return "chunk size must be 0 (token by token) or 1 to 1024, got " +
            std::to_string(chunkSize);
@@ -207,7 +222,12 @@ LayerDataType mlir::ssm::argumentDataType(const LayerSpec &spec,
     return spec.dataType;
   if (spec.bf16State && (arg.name == "ssm0" || arg.name == "ssm"))
     return LayerDataType::bf16;
-  return LayerDataType::f32;
+  return llvm::StringSwitch<LayerDataType>(arg.name)
+      .Case("Trap", spec.trapType)
+      .Cases({"Q_bias", "K_bias"}, spec.biasType)
+      .Cases({"k0", "k"}, spec.kStateType)
+      .Cases({"v0", "v"}, spec.vStateType)
+      .Default(LayerDataType::f32);
 }
 
 static Type elementType(MLIRContext &ctx, const LayerSpec &spec,
@@ -309,6 +329,14 @@ OwningOpRef<ModuleOp> mlir::ssm::buildLayerModule(MLIRContext &ctx,
 
 namespace {
 
+/// bf16 for a bf16 tensor, else f32 (an f16 one then fails the interface
+/// check with the type it should have).
+LayerDataType floatTypeOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getElementType().isBF16()
+             ? LayerDataType::bf16
+             : LayerDataType::f32;
+}
+
 template <typename OpTy>
 LayerSpec specFromOp(OpTy op, bool step) {
   LayerSpec s;
@@ -339,6 +367,11 @@ LayerSpec specFromOp(OpTy op, bool step) {
   s.normEps = op.getNormEps().convertToFloat();
   s.dataType = vType.getElementType().isBF16() ? LayerDataType::bf16
                                                : LayerDataType::f32;
+  s.trapType = floatTypeOf(op.getTrap());
+  s.biasType = floatTypeOf(op.getQBias());
+  // The final states are always there; the initial ones must match them.
+  s.kStateType = floatTypeOf(op->getResult(3));
+  s.vStateType = floatTypeOf(op->getResult(4));
   return s;
 }
 
@@ -401,9 +434,11 @@ FailureOr<LayerSpec> mlir::ssm::layerSpecFromModule(ModuleOp module) {
              << "'" << a.name << "' has type " << value.getType()
              << ", but the kernel interface of this configuration takes "
              << expected
-             << " (Q, K, V, Z and out share one data type; every other "
-                "tensor is f32; b and L are dynamic in every tensor or in "
-                "none)";
+             << " (Q, K, V, Z and out share one data type; Q_bias and "
+                "K_bias share f32 or bf16, as do k0 and k, and v0 and v; "
+                "Trap is f32 or bf16; the ssm states take the state type; "
+                "every other tensor is f32; b and L are dynamic in every "
+                "tensor or in none)";
   }
   return spec;
 }

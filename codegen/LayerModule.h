@@ -15,9 +15,10 @@
 //   outputs  out, angle, ssm, k, v          (final / new states)
 //
 // Layouts are those of ssm.scan / ssm.step (dialect/SsmOps.td). Element
-// types: Q, K, V, Z and out take the data type; everything else (ADT, DT,
-// Trap, biases, Angles, D, MIMO projections, all states) is f32;
-// cu_seqlens is i32.
+// types: Q, K, V, Z and out take the data type; Trap, the biases and the
+// k and v states take theirs from the spec (f32 or bf16, f32 by default);
+// the ssm states take the state type; everything else (ADT, DT, Angles, D,
+// MIMO projections, the angle state) is f32; cu_seqlens is i32.
 //
 // A varlen layer packs `batch` sequences of varying length into one batch
 // row of `seqlen` tokens: the data tensors have batch 1, the states one
@@ -74,6 +75,16 @@ struct LayerSpec {
   bool rmsNorm = false;
   float normEps = 1e-5f;
   LayerDataType dataType = LayerDataType::f32;
+  /// Element types of Trap, of Q_bias and K_bias (together), and of the k
+  /// and v states (k0 and k, v0 and v: one type per pair, so that a step
+  /// can update them in place). The official module hands Trap over in the
+  /// model's dtype and keeps k and v in its decode cache in that dtype; a
+  /// kernel that reads them as they are saves the caller a conversion. The
+  /// kernels widen every load to f32, so the math does not change.
+  LayerDataType trapType = LayerDataType::f32;
+  LayerDataType biasType = LayerDataType::f32;
+  LayerDataType kStateType = LayerDataType::f32;
+  LayerDataType vStateType = LayerDataType::f32;
   /// Tokens per chunk for ssm-chunk; 0 lowers the recurrence token by token.
   int64_t chunkSize = 64;
 
@@ -112,8 +123,9 @@ std::vector<LayerArgument> getLayerArguments(const LayerSpec &spec);
 StringRef stringifyLayerDataType(LayerDataType type);
 
 /// The element type of `arg` in `spec`'s kernel interface: the data type for
-/// data tensors, bf16 for the ssm states of a bf16-state layer, i32 for
-/// cu_seqlens, else f32.
+/// data tensors, the spec's types for Trap, the biases and the k/v states,
+/// bf16 for the ssm states of a bf16-state layer, i32 for cu_seqlens, else
+/// f32.
 LayerDataType argumentDataType(const LayerSpec &spec, const LayerArgument &arg);
 
 /// Builds `func.func @mamba3_scan` / `@mamba3_step` for `spec` (see the file

@@ -43,6 +43,11 @@ class LayerSpec:
     rmsnorm: bool = False
     norm_eps: float = 1e-5
     chunk: int = 64
+    # Element types ("f32" or "bf16") the kernel reads Trap, the biases and the k/v states in.
+    trap_dtype: str = "f32"
+    bias_dtype: str = "f32"
+    k_state_dtype: str = "f32"
+    v_state_dtype: str = "f32"
 
     @property
     def dtype(self):
@@ -66,7 +71,14 @@ class LayerSpec:
                 f.append(flag)
         if self.rmsnorm:
             f += ["--rmsnorm", "--norm-eps", repr(float(self.norm_eps))]
+        for flag, dtype in self._argument_dtypes():
+            if dtype != "f32":  # the default; the keys of f32 bundles stay as they were
+                f += [f"--{flag}", dtype]
         return f
+
+    def _argument_dtypes(self):
+        return (("trap-dtype", self.trap_dtype), ("bias-dtype", self.bias_dtype),
+                ("k-state-dtype", self.k_state_dtype), ("v-state-dtype", self.v_state_dtype))
 
     def matches(self, manifest):
         """True when a bundle's manifest serves this spec."""
@@ -82,6 +94,8 @@ class LayerSpec:
         if not self.step:
             want["has_initial_state"] = self.init
         if any(c.get(k) != v for k, v in want.items()):
+            return False
+        if any(c.get(flag.replace("-", "_"), "f32") != dtype for flag, dtype in self._argument_dtypes()):
             return False
         if self.rmsnorm and abs(c.get("norm_eps", 0) - self.norm_eps) > 1e-6 * self.norm_eps:
             return False

@@ -7,8 +7,10 @@ implementation gives torch.compile the output shapes without running anything.
 The op gets the configuration's bundle (compiled on first use or found, see
 _bundles.py) and launches it on the tensors' memory: CUDA tensors on torch's
 current stream with no copy and no synchronisation, CPU tensors through the
-CPU bundle. Inputs whose dtype differs from the kernel's (Trap or Angles in
-bf16, say) are converted first, as the official functions convert theirs.
+CPU bundle. Trap, the biases and the k/v states are read by the kernel in the
+dtype they come in (f32 or bf16: the bundle is compiled for it); other inputs
+whose dtype differs from the kernel's (f16 Trap, bf16 Angles) are converted
+first, as the official functions convert theirs.
 """
 import contextlib
 import math
@@ -122,6 +124,18 @@ def _device_index(device):
 
 
 # --------------------------------------------------------------------------- launching
+
+def _kernel_float(t):
+    """The element type a kernel reads t in: bf16 tensors as they are, everything else as f32."""
+    return "bf16" if t is not None and t.dtype == torch.bfloat16 else "f32"
+
+
+def _argument_dtypes(Trap, Q_bias, K_bias, k0=None, v0=None):
+    """The spec's trap/bias/k-state/v-state dtypes for these tensors (the biases share one)."""
+    bias = _kernel_float(Q_bias) if Q_bias.dtype == K_bias.dtype else "f32"
+    return dict(trap_dtype=_kernel_float(Trap), bias_dtype=bias, k_state_dtype=_kernel_float(k0),
+                v_state_dtype=_kernel_float(v0))
+
 
 def _as_kernel_input(t, dtype):
     if t.dtype != dtype:
@@ -257,9 +271,12 @@ def _siso_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states, cu_s
               outputs):
     b, L, G, N, H, P, S, nseq = _siso_shapes(Q, V, Angles, cu_seqlens)
     init = states is not None and states[0] is not None
+    # The final k is f32 as the official function returns it; the final v takes V's dtype (it is V of
+    # the last token), or v0's.
     spec = _spec(Q.device, False, nseq, L, heads=H, groups=G, state=N, headdim=P, angles=S,
                  has_d=D is not None, has_z=Z is not None, init=init, varlen=cu_seqlens is not None,
-                 chunk=chunk_size)
+                 chunk=chunk_size, **_argument_dtypes(Trap, Q_bias, K_bias, None,
+                                                      states[3] if init else V))
     inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
                                  Angles=Angles), D=D, Z=Z, cu_seqlens=cu_seqlens)
     if init:
@@ -375,7 +392,8 @@ def _step_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states, outp
     b, G, N = Q.shape
     H, P, S = V.shape[1], V.shape[2], Angles.shape[2]
     spec = _spec(Q.device, True, b, 1, heads=H, groups=G, state=N, headdim=P, angles=S,
-                 has_d=D is not None, has_z=Z is not None, init=True)
+                 has_d=D is not None, has_z=Z is not None, init=True,
+                 **_argument_dtypes(Trap, Q_bias, K_bias, states[2], states[3]))
     inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
                                  Angles=Angles, angle0=states[0], ssm0=states[1], k0=states[2], v0=states[3]),
                             D=D, Z=Z)
@@ -387,7 +405,8 @@ def _siso_step_op(Q: Tensor, K: Tensor, V: Tensor, ADT: Tensor, DT: Tensor, Trap
                   K_bias: Tensor, Angles: Tensor, D: Optional[Tensor], Z: Optional[Tensor], angle0: Tensor,
                   ssm0: Tensor, k0: Tensor, v0: Tensor) -> List[Tensor]:
     r = _step_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, (angle0, ssm0, k0, v0), {}, ())
-    return [r["out"].to(_out_dtype(V.dtype)), r["angle"], r["ssm"], r["k"]]
+    # The kernel writes k in k0's dtype; the official function returns it in f32.
+    return [r["out"].to(_out_dtype(V.dtype)), r["angle"], r["ssm"], r["k"].to(_out_dtype(torch.float32))]
 
 
 @_siso_step_op.register_fake
@@ -485,7 +504,7 @@ def _mimo_op(Q: Tensor, K: Tensor, V: Tensor, ADT: Tensor, DT: Tensor, Trap: Ten
     spec = _spec(Q.device, False, nseq, L, heads=H, groups=G, state=N, headdim=P, angles=S, rank=R, mimo=True,
                  has_d=D is not None, has_z=Z is not None, varlen=cu_seqlens is not None,
                  pairing=pairing, wrap_angle=False, rmsnorm=norm_weight is not None,
-                 norm_eps=float(norm_eps), chunk=chunk_size)
+                 norm_eps=float(norm_eps), chunk=chunk_size, **_argument_dtypes(Trap, Q_bias, K_bias))
     inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
                                  Angles=Angles, mimo_v=MIMO_V, mimo_z=MIMO_Z, mimo_o=MIMO_Out),
                             D=D, Z=Z, cu_seqlens=cu_seqlens,

@@ -88,13 +88,63 @@ def test_siso_step_random(inplace):
 
 
 def test_siso_step_inplace_with_bf16_v_state():
-    # The official v state is V's dtype (bf16); the kernel's is fp32: written through a copy.
+    # The official v state is V's dtype (bf16): the kernel reads and writes it in bf16.
     x, states = random_siso(2, 1, 2, 1, 16, 8, 4, seed=9, init=True, step=True, dtype=torch.bfloat16)
     v = states[3].clone()
     assert v.dtype == torch.bfloat16
     given = (states[0].clone(), states[1].clone(), states[2].clone(), v)
     mamba3.siso_step(**x, Input_States=given, inplace_states=True)
     assert torch.equal(v, x["V"])
+
+
+def _specs_used(monkeypatch):
+    """The LayerSpecs the ops ask bundles for, recorded."""
+    import mamba3.ops as ops
+    seen, real = [], ops.get_bundle
+    monkeypatch.setattr(ops, "get_bundle", lambda spec, dev: seen.append(spec) or real(spec, dev))
+    return seen
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_siso_step_model_dtypes_are_kernel_dtypes(inplace, monkeypatch):
+    # The model's decode call: bf16 Trap and biases, bf16 k and v cache entries. The bundle reads them
+    # as they are (no conversion); the results match the float64 reference of the same bf16 values
+    # (1e-2: the new k state is rounded to bf16 when it is written in place).
+    seen = _specs_used(monkeypatch)
+    x, states = random_siso(3, 1, 4, 2, 16, 8, 4, seed=29, init=True, step=True, dtype=torch.bfloat16)
+    x["Q_bias"], x["K_bias"] = x["Q_bias"].bfloat16(), x["K_bias"].bfloat16()
+    states = (states[0], states[1], states[2].bfloat16(), states[3])
+    with mamba3.float64_reference():
+        ref_out, ref_states = mamba3.siso_step(**x, Input_States=states)
+    given = tuple(s.clone() for s in states)
+    out, new = mamba3.siso_step(**x, Input_States=given, inplace_states=inplace)
+    spec = seen[-1]
+    assert (spec.trap_dtype, spec.bias_dtype, spec.k_state_dtype, spec.v_state_dtype) == ("bf16",) * 4
+    args = {a["name"]: a["dtype"] for a in mamba3.ops.get_bundle(spec, 0).arguments}
+    assert [args[n] for n in ("Trap", "Q_bias", "K_bias", "k0", "v0", "k", "v")] == ["bf16"] * 7
+    assert relative_l2(out, ref_out) < 1e-2
+    for g, r in zip(new, ref_states):
+        assert relative_l2(g, r) < 1e-2
+    # The official return dtypes: k in fp32 (unless updated in place), v is V.
+    assert new[2].dtype == (torch.bfloat16 if inplace else torch.float32)
+    if inplace:
+        assert all(a is b for a, b in zip(new, given))
+
+
+def test_siso_combined_model_dtypes_are_kernel_dtypes(monkeypatch):
+    seen = _specs_used(monkeypatch)
+    x, states = random_siso(2, 45, 4, 1, 16, 8, 4, seed=31, init=True, dtype=torch.bfloat16)
+    call = lambda: mamba3.siso_combined(**x, Input_States=states, chunk_size=16, return_final_states=True)
+    got = call()
+    spec = seen[-1]
+    assert (spec.trap_dtype, spec.bias_dtype, spec.k_state_dtype, spec.v_state_dtype) == \
+        ("bf16", "bf16", "f32", "bf16")
+    with mamba3.float64_reference():
+        ref = call()
+    assert [t.dtype for t in got] == [torch.bfloat16, torch.float32, torch.float32, torch.float32,
+                                      torch.bfloat16]
+    for g, r in zip(got, ref):
+        assert relative_l2(g, r) < 1e-2
 
 
 @pytest.mark.parametrize("R,pairing", [(2, "half_split"), (4, "adjacent")])

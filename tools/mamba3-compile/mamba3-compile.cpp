@@ -118,6 +118,21 @@ cl::opt<std::string> dtypeOpt("dtype",
                                        "bf16 (the rest is f32)"),
                               cl::init("f32"), cl::cat(configCat));
 
+cl::opt<std::string> trapDtypeOpt(
+    "trap-dtype", cl::desc("element type of Trap: f32 | bf16"),
+    cl::init("f32"), cl::cat(configCat));
+cl::opt<std::string> biasDtypeOpt(
+    "bias-dtype", cl::desc("element type of Q_bias and K_bias: f32 | bf16"),
+    cl::init("f32"), cl::cat(configCat));
+cl::opt<std::string> kStateDtypeOpt(
+    "k-state-dtype",
+    cl::desc("element type of the k state in and out: f32 | bf16"),
+    cl::init("f32"), cl::cat(configCat));
+cl::opt<std::string> vStateDtypeOpt(
+    "v-state-dtype",
+    cl::desc("element type of the v state in and out: f32 | bf16"),
+    cl::init("f32"), cl::cat(configCat));
+
 cl::opt<int64_t> chunkOpt("chunk",
                           cl::desc("tokens per chunk (cpu; GPU: rank-1 terms, "
                                    "chosen by the compiler when absent); 0 = "
@@ -254,6 +269,18 @@ bool specFromFlags(LayerSpec &spec) {
     spec.dataType = LayerDataType::bf16;
   else
     return fail("--dtype must be f32 or bf16, got '" + dtypeOpt + "'"), false;
+  for (auto [opt, type] :
+       {std::pair<cl::opt<std::string> *, LayerDataType *>{&trapDtypeOpt,
+                                                            &spec.trapType},
+        {&biasDtypeOpt, &spec.biasType},
+        {&kStateDtypeOpt, &spec.kStateType},
+        {&vStateDtypeOpt, &spec.vStateType}}) {
+    if (*opt != "f32" && *opt != "bf16")
+      return fail("--" + opt->ArgStr.str() + " must be f32 or bf16, got '" +
+                  *opt + "'"),
+             false;
+    *type = *opt == "bf16" ? LayerDataType::bf16 : LayerDataType::f32;
+  }
   return true;
 }
 
@@ -265,7 +292,8 @@ bool anyConfigFlagGiven(std::string &which) {
            &initOpt, &noWrapOpt, &broadcastAnglesOpt, &varlenOpt, &rmsNormOpt,
            &normEpsOpt, &stateDtypeOpt,
            &ruleOpt, &pairingOpt,
-           &stepOpt, &dtypeOpt})
+           &stepOpt, &dtypeOpt, &trapDtypeOpt, &biasDtypeOpt,
+           &kStateDtypeOpt, &vStateDtypeOpt})
     if (opt->getNumOccurrences()) {
       which = opt->ArgStr.str();
       return true;

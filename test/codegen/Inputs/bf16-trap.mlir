@@ -1,5 +1,5 @@
-// The kernel interface takes Trap in f32 (only Q, K, V, Z and out follow the
-// data type).
+// Trap in bf16, as the official module hands it over: the kernel interface
+// takes it as it is.
 func.func @layer(%q: tensor<1x4x1x8xf32>, %v: tensor<1x4x1x4xf32>, %bhl: tensor<1x1x4xf32>,
                  %trap: tensor<1x1x4xbf16>, %b: tensor<1x8xf32>, %ang: tensor<1x4x1x2xf32>) {
   %0:5 = ssm.scan q(%q) k(%q) v(%v) adt(%bhl) dt(%bhl) trap(%trap) bias(%b, %b) angles(%ang)
