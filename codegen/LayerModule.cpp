@@ -54,6 +54,8 @@ std::string LayerSpec::canonicalString() const {
      << ";init=" << (step || hasInitialState) << ";wrap=" << wrapAngle
      << ";broadcast_angles=" << broadcastAngles << ";varlen=" << varlen;
   // Only when on, so that the hashes of layers without it stay as they were.
+  if (!finalStates)
+    os << ";final_states=0";
   if (rmsNorm)
     os << ";rmsnorm=1;norm_eps=" << llvm::format("%g", normEps);
   os << ";state_dtype=" << (bf16State ? "bf16" : "f32")
@@ -106,6 +108,9 @@ std::string LayerSpec::checkRanges() const {
   if (!mimo && rank != 1)
     return "rank (R) = " + std::to_string(rank) +
            " needs the MIMO layout (--mimo); SISO layers have rank 1";
+  if (!finalStates && step)
+    return "a decode step writes its new states; leaving out the final "
+           "states applies to a scan";
   if (varlen && step)
     return "varlen (cu_seqlens) applies to a scan; a decode step has one "
            "token per sequence";
@@ -207,10 +212,12 @@ std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
     args.push_back(std::move(cu));
   }
   add("out", out, {"b", "L", "H", "P"}, true);
-  add("angle", out, {"b", "H", "S"}, false);
-  add("ssm", out, {"b", "H", "P", "N"}, false);
-  add("k", out, {"b", "H", "R", "N"}, false);
-  add("v", out, {"b", "H", "R", "P"}, false);
+  if (s.finalStates) {
+    add("angle", out, {"b", "H", "S"}, false);
+    add("ssm", out, {"b", "H", "P", "N"}, false);
+    add("k", out, {"b", "H", "R", "N"}, false);
+    add("v", out, {"b", "H", "R", "P"}, false);
+  }
   return args;
 }
 
@@ -281,19 +288,27 @@ OwningOpRef<ModuleOp> mlir::ssm::buildLayerModule(MLIRContext &ctx,
   // bufferization read inputs in place and write outputs directly.
   llvm::StringMap<Value> inputs;
   SmallVector<Value> outputs;
-  SmallVector<Type> resultTypes;
   for (auto [a, arg] : llvm::zip(args, entry->getArguments())) {
     auto tensorType =
         RankedTensorType::get(a.shape, elementType(ctx, spec, a));
     if (a.isOutput) {
       outputs.push_back(arg);
-      resultTypes.push_back(tensorType);
       continue;
     }
     inputs[a.name] = bufferization::ToTensorOp::create(
         b, loc, tensorType, arg, /*restrict=*/true, /*writable=*/false);
   }
   auto get = [&](StringRef name) { return inputs.lookup(name); };
+  // The op always has its five results; without finalStates the four
+  // states are left unused, and ssm-to-gpu gives the kernel no arguments
+  // for them (it writes only what is used).
+  LayerSpec withStates = spec;
+  withStates.finalStates = true;
+  SmallVector<Type> resultTypes;
+  for (const LayerArgument &a : getLayerArguments(withStates))
+    if (a.isOutput)
+      resultTypes.push_back(
+          RankedTensorType::get(a.shape, elementType(ctx, spec, a)));
 
   TypeAttr stateType =
       spec.bf16State ? TypeAttr::get(BFloat16Type::get(&ctx)) : TypeAttr();

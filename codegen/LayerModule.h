@@ -12,7 +12,7 @@
 //            [mimo_v, [mimo_z], mimo_o]     (mimo; mimo_z with hasZ)
 //            [norm_weight]                  (rmsNorm)
 //            [cu_seqlens]                   (varlen)
-//   outputs  out, angle, ssm, k, v          (final / new states)
+//   outputs  out, [angle, ssm, k, v]        (final / new states; finalStates)
 //
 // Layouts are those of ssm.scan / ssm.step (dialect/SsmOps.td). Element
 // types: Q, K, V, Z and out take the data type; Trap, the biases and the
@@ -85,6 +85,9 @@ struct LayerSpec {
   LayerDataType biasType = LayerDataType::f32;
   LayerDataType kStateType = LayerDataType::f32;
   LayerDataType vStateType = LayerDataType::f32;
+  /// The final (new) states as outputs. Off, the kernel writes `out` only:
+  /// a prefill whose caller does not keep the states saves their writes.
+  bool finalStates = true;
   /// Tokens per chunk for ssm-chunk; 0 lowers the recurrence token by token.
   int64_t chunkSize = 64;
 

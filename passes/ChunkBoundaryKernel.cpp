@@ -128,6 +128,9 @@ void ChunkBoundaryBuilder::build() {
       }
       scf::YieldOp::create(b, ValueRange{c0, c1, th});
     }
+    // The final ssm state, where the layer's is used.
+    if (!a.ssm)
+      return;
     store(loop.getResult(0), a.ssm, {bIdx, hIdx, p, n0});
     ifThen(has1, [&] { store(loop.getResult(1), a.ssm, {bIdx, hIdx, p, n1c}); });
   });

@@ -1581,6 +1581,9 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
 
 void ChunkedKernelBuilder::writeFinalAngleKV() {
   const int64_t N = L.n, P = L.p, S = L.s;
+  // No state arguments: nothing uses the layer's final states.
+  if (!a.angle)
+    return;
   if (S > 0)
     strided(S, [&](Value s) {
       store(memref::LoadOp::create(b, thetaCarry, ValueRange{s}), a.angle,
@@ -1782,7 +1785,7 @@ void ChunkedKernelBuilder::build() {
     return;
   }
   // Final states: ssm from the fragments, angle, k and v from shared memory.
-  for (int64_t j = 0; j < Np / 8; ++j)
+  for (int64_t j = 0; a.ssm && j < Np / 8; ++j)
     for (int64_t e = 0; e < 4; ++e) {
       auto [p, n] = cellOf(j, e);
       ifThen(andi(ult(p, P), ult(n, N)),

@@ -114,6 +114,10 @@ struct Layer {
   SmallVector<Value> operands;
   SmallVector<int32_t> segments;
   SmallVector<Type> resultTypes;
+  /// Whether anything uses the four final states: when nothing does, the
+  /// kernels take `out` only and write no state (a prefill whose caller
+  /// drops them).
+  bool writesStates = true;
   LayerShape shape;
   std::string schedule;
   /// Tokens per chunk (chunked schedules), chunks per block (chunk-parallel),
@@ -155,6 +159,16 @@ int64_t intAttr(Operation *op, StringRef name) {
   return attr ? attr.getInt() : 0;
 }
 
+/// Whether `value` is read: by an op other than a narrowing linalg.copy
+/// (the bf16 ssm state's) whose own result nobody reads.
+bool isUsed(Value value) {
+  return llvm::any_of(value.getUsers(), [](Operation *user) {
+    auto copy = dyn_cast<linalg::CopyOp>(user);
+    return !copy || copy->getNumResults() == 0 ||
+           !copy->getResult(0).use_empty();
+  });
+}
+
 /// A layer op that ssm-gpu-schedule marked.
 FailureOr<Layer> layerOfOp(Operation *op) {
   Layer layer;
@@ -172,6 +186,7 @@ FailureOr<Layer> layerOfOp(Operation *op) {
   if (failed(checkKernelTypes(op, op->getOperandTypes(), op->getResultTypes())))
     return failure();
   layer.shape = layerShapeOf(op);
+  layer.writesStates = llvm::any_of(op->getResults().drop_front(), isUsed);
   return layer;
 }
 
@@ -258,6 +273,7 @@ FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
                             "states, all from the layer's or all zeros");
   for (unsigned i = kInitAngle; i <= kInitV; ++i)
     layer.segments[i] = hasInit ? 1 : 0;
+  layer.writesStates = llvm::any_of(loop.getResults().drop_front(), isUsed);
   for (Value result : loop.getResults()) {
     Type type = result.getType();
     // A narrowed ssm state: the layer writes the narrow type.
@@ -278,7 +294,8 @@ FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
 
 KernelArgs argsOf(const Layer &layer, ValueRange kernelArgs) {
   // Kernel arguments mirror the layer: operands in order, then the 5
-  // results; optional operands by their segment.
+  // results (`out` alone when no state is used); optional operands by their
+  // segment.
   KernelArgs a;
   unsigned res = layer.operands.size();
   auto segment = [&](unsigned index) -> Value {
@@ -306,10 +323,12 @@ KernelArgs argsOf(const Layer &layer, ValueRange kernelArgs) {
   a.normWeight = segment(kNormWeight);
   a.cuSeqlens = segment(kCuSeqlens);
   a.out = kernelArgs[res];
-  a.angle = kernelArgs[res + 1];
-  a.ssm = kernelArgs[res + 2];
-  a.k = kernelArgs[res + 3];
-  a.v = kernelArgs[res + 4];
+  if (layer.writesStates) {
+    a.angle = kernelArgs[res + 1];
+    a.ssm = kernelArgs[res + 2];
+    a.k = kernelArgs[res + 3];
+    a.v = kernelArgs[res + 4];
+  }
   return a;
 }
 
@@ -352,7 +371,8 @@ SmallVector<Type> layerArgumentTypes(const Layer &layer) {
     auto t = cast<RankedTensorType>(v.getType());
     types.push_back(MemRefType::get(t.getShape(), t.getElementType()));
   }
-  for (Type t : layer.resultTypes) {
+  for (Type t : ArrayRef(layer.resultTypes)
+                    .take_front(layer.writesStates ? 5 : 1)) {
     auto tt = cast<RankedTensorType>(t);
     types.push_back(MemRefType::get(tt.getShape(), tt.getElementType()));
   }

@@ -327,7 +327,11 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
   }
 
   // Final states: ssm from registers, angle from its owner, k/v from the
-  // half the last token wrote.
+  // half the last token wrote; none where nothing uses them.
+  if (!a.ssm) {
+    gpu::ReturnOp::create(b);
+    return;
+  }
   ValueRange results = loop.getResults();
   for (auto [ci, c] : llvm::enumerate(cells))
     storeState(results.slice(ci * W, W), a.ssm, c);

@@ -6,7 +6,8 @@ use into the cache ($MAMBA3_CACHE_DIR, else ~/.cache/mamba3/bundles), in a
 folder named by the hash of the compile flags and the compiler binary, so
 later processes reuse it. Without the compiler, bundles are looked up in
 the folders of $MAMBA3_BUNDLE_DIR (':'-separated): a folder named by that
-hash, else any bundle whose manifest has the same configuration.
+hash, else any bundle whose manifest has the same configuration (for a call
+that drops the final states, one that writes them serves too).
 """
 import dataclasses
 import hashlib
@@ -37,6 +38,7 @@ class LayerSpec:
     has_d: bool = True
     has_z: bool = True
     init: bool = False
+    final_states: bool = True  # False: the kernel writes out only
     varlen: bool = False
     pairing: str = "adjacent"
     wrap_angle: bool = True
@@ -66,7 +68,8 @@ class LayerSpec:
             f += ["--chunk", str(self.chunk)]
         for flag, on in (("--mimo", self.mimo), ("--no-d", not self.has_d), ("--no-z", not self.has_z),
                          ("--no-wrap-angle", not self.wrap_angle), ("--varlen", self.varlen and not self.step),
-                         ("--step", self.step), ("--init", self.init and not self.step)):
+                         ("--step", self.step), ("--init", self.init and not self.step),
+                         ("--no-final-states", not self.final_states)):
             if on:
                 f.append(flag)
         if self.rmsnorm:
@@ -93,6 +96,8 @@ class LayerSpec:
                     broadcast_angles=False, rule="trapezoid")
         if not self.step:
             want["has_initial_state"] = self.init
+        if c.get("final_states", True) != self.final_states:
+            return False
         if any(c.get(k) != v for k, v in want.items()):
             return False
         if any(c.get(flag.replace("-", "_"), "f32") != dtype for flag, dtype in self._argument_dtypes()):
@@ -188,7 +193,13 @@ def get_bundle(spec, device_index=0):
             return b
         roots = [r for r in os.environ.get("MAMBA3_BUNDLE_DIR", "").split(":") if r]
         directory = next(_search_dirs(spec, roots), None)
+        served = spec
+        if directory is None and not spec.final_states:
+            # A bundle that also writes the final states serves a call that drops them.
+            served = dataclasses.replace(spec, final_states=True)
+            directory = next(_search_dirs(served, roots), None)
         if directory is None:
+            served = spec
             comp = compiler()
             if comp is None:
                 where = " or ".join(roots) if roots else "no MAMBA3_BUNDLE_DIR"
@@ -202,7 +213,7 @@ def get_bundle(spec, device_index=0):
             if not os.path.exists(os.path.join(directory, "manifest.json")):
                 _compile(spec, comp, directory)
         b = Bundle(directory, device_index)
-        if not spec.matches(b.manifest):
+        if not served.matches(b.manifest):
             raise Mamba3Error(f"{directory}: the bundle's manifest does not match the configuration "
                               f"({spec.describe()}); remove it so that it is rebuilt")
         _loaded[k] = b

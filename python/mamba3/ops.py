@@ -268,15 +268,15 @@ def _check_siso(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states
 
 
 def _siso_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states, cu_seqlens, chunk_size,
-              outputs):
+              outputs, final_states=True):
     b, L, G, N, H, P, S, nseq = _siso_shapes(Q, V, Angles, cu_seqlens)
     init = states is not None and states[0] is not None
     # The final k is f32 as the official function returns it; the final v takes V's dtype (it is V of
     # the last token), or v0's.
     spec = _spec(Q.device, False, nseq, L, heads=H, groups=G, state=N, headdim=P, angles=S,
                  has_d=D is not None, has_z=Z is not None, init=init, varlen=cu_seqlens is not None,
-                 chunk=chunk_size, **_argument_dtypes(Trap, Q_bias, K_bias, None,
-                                                      states[3] if init else V))
+                 final_states=final_states, chunk=chunk_size,
+                 **_argument_dtypes(Trap, Q_bias, K_bias, None, states[3] if init else V))
     inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
                                  Angles=Angles), D=D, Z=Z, cu_seqlens=cu_seqlens)
     if init:
@@ -290,8 +290,9 @@ def _siso_combined_op(Q: Tensor, K: Tensor, V: Tensor, ADT: Tensor, DT: Tensor, 
                       Z: Optional[Tensor], angle0: Optional[Tensor], ssm0: Optional[Tensor],
                       k0: Optional[Tensor], v0: Optional[Tensor], cu_seqlens: Optional[Tensor],
                       chunk_size: int, return_final_states: bool) -> List[Tensor]:
+    # Without return_final_states the kernel writes out only.
     r = _siso_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, (angle0, ssm0, k0, v0),
-                  cu_seqlens, chunk_size, {})
+                  cu_seqlens, chunk_size, {}, final_states=return_final_states)
     out = r["out"].to(_out_dtype(V.dtype))
     if not return_final_states:
         return [out]
@@ -334,7 +335,8 @@ def _siso_combined_out_op(Q: Tensor, K: Tensor, V: Tensor, ADT: Tensor, DT: Tens
                           final_v: Optional[Tensor]) -> None:
     outputs = dict(out=out, angle=final_angle, ssm=final_ssm, k=final_k, v=final_v)
     _siso_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, (angle0, ssm0, k0, v0), cu_seqlens,
-              chunk_size, {k: v for k, v in outputs.items() if v is not None})
+              chunk_size, {k: v for k, v in outputs.items() if v is not None},
+              final_states=final_angle is not None)
 
 
 @_siso_combined_out_op.register_fake
@@ -504,7 +506,8 @@ def _mimo_op(Q: Tensor, K: Tensor, V: Tensor, ADT: Tensor, DT: Tensor, Trap: Ten
     spec = _spec(Q.device, False, nseq, L, heads=H, groups=G, state=N, headdim=P, angles=S, rank=R, mimo=True,
                  has_d=D is not None, has_z=Z is not None, varlen=cu_seqlens is not None,
                  pairing=pairing, wrap_angle=False, rmsnorm=norm_weight is not None,
-                 norm_eps=float(norm_eps), chunk=chunk_size, **_argument_dtypes(Trap, Q_bias, K_bias))
+                 norm_eps=float(norm_eps), chunk=chunk_size, final_states=return_state,
+                 **_argument_dtypes(Trap, Q_bias, K_bias))
     inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
                                  Angles=Angles, mimo_v=MIMO_V, mimo_z=MIMO_Z, mimo_o=MIMO_Out),
                             D=D, Z=Z, cu_seqlens=cu_seqlens,

@@ -103,7 +103,8 @@ def test_no_bundle_and_no_compiler(tmp_path, monkeypatch):
 
 
 def test_bundle_dir_without_compiler(tmp_path, monkeypatch):
-    # A bundle compiled elsewhere and copied into MAMBA3_BUNDLE_DIR under any name is found by its manifest.
+    # A bundle compiled elsewhere and copied into MAMBA3_BUNDLE_DIR under any name is found by its manifest;
+    # it writes the final states, and serves the call that drops them.
     from mamba3._bundles import LayerSpec, compiler, _compile
     comp = compiler()
     spec = LayerSpec(target="cpu", step=False, batch=-1, seqlen=-1, heads=2, groups=1, state=16, headdim=8,

@@ -18,6 +18,14 @@ def _check(got, ref):
         assert relative_l2(g, r) < TOL, (i, relative_l2(g, r))
 
 
+def _specs_used(monkeypatch):
+    """The LayerSpecs the ops ask bundles for, recorded."""
+    import mamba3.ops as ops
+    seen, real = [], ops.get_bundle
+    monkeypatch.setattr(ops, "get_bundle", lambda spec, dev: seen.append(spec) or real(spec, dev))
+    return seen
+
+
 @pytest.mark.parametrize("cfg", [
     dict(b=2, L=37, H=4, G=1, N=16, P=8, S=4, init=False),
     dict(b=1, L=80, H=4, G=2, N=32, P=16, S=8, init=True),
@@ -63,10 +71,27 @@ def test_siso_combined_varlen_random():
     assert got[2].shape == (len(lengths), 4, 8, 16)
 
 
-def test_siso_combined_without_states_returns_out_only():
-    x, _ = random_siso(2, 9, 2, 1, 16, 8, 4, seed=3)
-    out = mamba3.siso_combined(**x)
-    assert isinstance(out, torch.Tensor) and out.shape == (2, 9, 2, 8)
+def test_siso_combined_without_states_returns_out_only(monkeypatch):
+    # return_final_states=False: a bundle whose kernel has no state outputs, same out.
+    seen = _specs_used(monkeypatch)
+    x, states = random_siso(2, 41, 2, 1, 16, 8, 4, seed=3, init=True)
+    out = mamba3.siso_combined(**x, Input_States=states, chunk_size=16)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 41, 2, 8)
+    assert not seen[-1].final_states
+    outputs = [a["name"] for a in mamba3.ops.get_bundle(seen[-1], 0).arguments if a["role"] == "output"]
+    assert outputs == ["out"]
+    with mamba3.float64_reference():
+        ref = mamba3.siso_combined(**x, Input_States=states, chunk_size=16)
+    assert relative_l2(out, ref) < TOL
+    assert torch.equal(out, mamba3.siso_combined(**x, Input_States=states, chunk_size=16,
+                                                 return_final_states=True)[0])
+
+
+def test_out_variant_without_final_states():
+    x, _ = random_siso(2, 21, 4, 1, 16, 8, 4, seed=37)
+    out = torch.full((2, 21, 4, 8), float("nan"))
+    mamba3.siso_combined_out(**x, out=out)
+    assert torch.equal(out, mamba3.siso_combined(**x))
 
 
 @pytest.mark.parametrize("inplace", [False, True])
@@ -95,14 +120,6 @@ def test_siso_step_inplace_with_bf16_v_state():
     given = (states[0].clone(), states[1].clone(), states[2].clone(), v)
     mamba3.siso_step(**x, Input_States=given, inplace_states=True)
     assert torch.equal(v, x["V"])
-
-
-def _specs_used(monkeypatch):
-    """The LayerSpecs the ops ask bundles for, recorded."""
-    import mamba3.ops as ops
-    seen, real = [], ops.get_bundle
-    monkeypatch.setattr(ops, "get_bundle", lambda spec, dev: seen.append(spec) or real(spec, dev))
-    return seen
 
 
 @pytest.mark.parametrize("inplace", [False, True])

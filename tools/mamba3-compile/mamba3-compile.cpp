@@ -102,6 +102,11 @@ cl::opt<bool> varlenOpt(
              "one row of --seqlen tokens, offsets in the i32 input "
              "cu_seqlens (batch + 1)"),
     cl::cat(configCat));
+cl::opt<bool> noFinalStatesOpt(
+    "no-final-states",
+    cl::desc("write out only, not the final states (a scan whose caller "
+             "drops them)"),
+    cl::cat(configCat));
 cl::opt<bool> initOpt("init", cl::desc("initial states are inputs"),
                       cl::cat(configCat));
 cl::opt<bool> noWrapOpt("no-wrap-angle",
@@ -238,6 +243,7 @@ bool specFromFlags(LayerSpec &spec) {
   spec.hasD = !noDOpt;
   spec.hasZ = !noZOpt;
   spec.hasInitialState = initOpt;
+  spec.finalStates = !noFinalStatesOpt;
   spec.wrapAngle = !noWrapOpt;
   spec.broadcastAngles = broadcastAnglesOpt;
   spec.varlen = varlenOpt;
@@ -289,7 +295,7 @@ bool anyConfigFlagGiven(std::string &which) {
   for (cl::Option *opt : std::initializer_list<cl::Option *>{
            &batchOpt, &seqlenOpt, &headsOpt, &groupsOpt, &stateOpt,
            &headdimOpt, &anglesOpt, &rankOpt, &mimoOpt, &noDOpt, &noZOpt,
-           &initOpt, &noWrapOpt, &broadcastAnglesOpt, &varlenOpt, &rmsNormOpt,
+           &initOpt, &noFinalStatesOpt, &noWrapOpt, &broadcastAnglesOpt, &varlenOpt, &rmsNormOpt,
            &normEpsOpt, &stateDtypeOpt,
            &ruleOpt, &pairingOpt,
            &stepOpt, &dtypeOpt, &trapDtypeOpt, &biasDtypeOpt,
