@@ -56,6 +56,8 @@ std::string LayerSpec::canonicalString() const {
   // Only when on, so that the hashes of layers without it stay as they were.
   if (!finalStates)
     os << ";final_states=0";
+  if (perRankOutputs)
+    os << ";per_rank_outputs=1";
   if (rmsNorm)
     os << ";rmsnorm=1;norm_eps=" << llvm::format("%g", normEps);
   os << ";state_dtype=" << (bf16State ? "bf16" : "f32")
@@ -108,6 +110,9 @@ std::string LayerSpec::checkRanges() const {
   if (!mimo && rank != 1)
     return "rank (R) = " + std::to_string(rank) +
            " needs the MIMO layout (--mimo); SISO layers have rank 1";
+  if (perRankOutputs && !mimo)
+    return "per-rank outputs (no down projection mimo_o) need the MIMO "
+           "layout (--mimo)";
   if (!finalStates && step)
     return "a decode step writes its new states; leaving out the final "
            "states applies to a scan";
@@ -199,7 +204,8 @@ std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
     add("mimo_v", in, {"H", "R", "P"}, false);
     if (s.hasZ)
       add("mimo_z", in, {"H", "R", "P"}, false);
-    add("mimo_o", in, {"H", "R", "P"}, false);
+    if (!s.perRankOutputs)
+      add("mimo_o", in, {"H", "R", "P"}, false);
   }
   if (s.rmsNorm)
     add("norm_weight", in, {"H", "P"}, false);
@@ -211,7 +217,10 @@ std::vector<LayerArgument> mlir::ssm::getLayerArguments(const LayerSpec &s) {
                                                 : s.batch + 1};
     args.push_back(std::move(cu));
   }
-  add("out", out, {"b", "L", "H", "P"}, true);
+  if (s.perRankOutputs)
+    add("out", out, {"b", "L", "R", "H", "P"}, true);
+  else
+    add("out", out, {"b", "L", "H", "P"}, true);
   if (s.finalStates) {
     add("angle", out, {"b", "H", "S"}, false);
     add("ssm", out, {"b", "H", "P", "N"}, false);
@@ -379,6 +388,7 @@ LayerSpec specFromOp(OpTy op, bool step) {
   s.hasD = static_cast<bool>(op.getD());
   s.hasZ = static_cast<bool>(op.getZ());
   s.rmsNorm = static_cast<bool>(op.getNormWeight());
+  s.perRankOutputs = s.mimo && !op.getMimoO();
   s.normEps = op.getNormEps().convertToFloat();
   s.dataType = vType.getElementType().isBF16() ? LayerDataType::bf16
                                                : LayerDataType::f32;

@@ -9,7 +9,8 @@
 //   inputs   Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles,
 //            [D], [Z],                      (hasD, hasZ)
 //            [angle0, ssm0, k0, v0],        (hasInitialState; always for step)
-//            [mimo_v, [mimo_z], mimo_o]     (mimo; mimo_z with hasZ)
+//            [mimo_v, [mimo_z], [mimo_o]]   (mimo; mimo_z with hasZ, mimo_o
+//                                            unless perRankOutputs)
 //            [norm_weight]                  (rmsNorm)
 //            [cu_seqlens]                   (varlen)
 //   outputs  out, [angle, ssm, k, v]        (final / new states; finalStates)
@@ -85,6 +86,9 @@ struct LayerSpec {
   LayerDataType biasType = LayerDataType::f32;
   LayerDataType kStateType = LayerDataType::f32;
   LayerDataType vStateType = LayerDataType::f32;
+  /// A MIMO layer without the down projection (no mimo_o): out holds the
+  /// per-rank outputs, (b, L, R, H, P) (the official MIMO_Out=None).
+  bool perRankOutputs = false;
   /// The final (new) states as outputs. Off, the kernel writes `out` only:
   /// a prefill whose caller does not keep the states saves their writes.
   bool finalStates = true;

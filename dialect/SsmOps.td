@@ -40,7 +40,10 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
       Angles (b, L, H, S), or (b, L, S) shared by all heads; D (H); angle
       state (b, H, S); ssm state (b, H, P, N).
 
-    Results: out, and the final angle, ssm, k and v states.
+    Results: out, and the final angle, ssm, k and v states. A MIMO layer
+    without `mimo_o` skips the down projection: out holds the per-rank
+    outputs y_{t,r} (gated, when Z is given, by silu(mimo_z[h,r] * Z)) as
+    (b, L, R, H, P), the official API's layout for MIMO_Out=None.
 
     Per-head RMSNorm (the optional fused variant of the spec's MIMO
     section, for SISO too): with `norm_weight` (H, P) f32, each y_{t,r} =
@@ -114,7 +117,8 @@ def Ssm_StepOp : Ssm_Op<"step", [Pure, AttrSizedOperandSegments]> {
     the layouts of ssm.scan without the L axis (Q, K (b, G, N) or
     (b, R, G, N); V, Z, out (b, H, P); ADT, DT, Trap (b, H); Angles (b, H, S)
     or (b, S)).
-    Results: out and the new angle, ssm, k and v states.
+    Results: out and the new angle, ssm, k and v states (out (b, R, H, P)
+    per rank for a MIMO step without `mimo_o`).
   }];
   let arguments = !con((ins
     AnyRankedTensor:$Q, AnyRankedTensor:$K, AnyRankedTensor:$V,

@@ -290,10 +290,9 @@ LogicalResult verifyLayer(Operation *op, const LayerOperands &x, bool hasSeq) {
     return op->emitOpError("MIMO projections need the MIMO layout of 'Q' "
                            "(a rank axis R)");
   if (mimo) {
-    if (!x.mimoV || !x.mimoO)
+    if (!x.mimoV)
       return op->emitOpError() << "the MIMO layout (R = " << R.size
-                               << ") needs the 'mimo_v' and 'mimo_o' "
-                                  "projections (H, R, P)";
+                               << ") needs the 'mimo_v' projection (H, R, P)";
     if (x.Z && !x.mimoZ)
       return op->emitOpError("a MIMO layer with 'Z' needs the 'mimo_z' "
                              "projection (H, R, P)");
@@ -315,7 +314,11 @@ LogicalResult verifyLayer(Operation *op, const LayerOperands &x, bool hasSeq) {
   // Results: out in V's type, then the final angle, ssm, k and v states.
   Value out = x.results[0], angle = x.results[1], ssm = x.results[2],
         k = x.results[3], vs = x.results[4];
-  if (failed(v.shape("out", out, cat({{b}, seq, {H, P}}))) ||
+  // Without the down projection 'mimo_o' a MIMO layer's out keeps the rank
+  // axis: y_{t,r} per rank, (b, [L,] R, H, P).
+  SmallVector<Axis> outAxes =
+      mimo && !x.mimoO ? cat({{b}, seq, {R, H, P}}) : cat({{b}, seq, {H, P}});
+  if (failed(v.shape("out", out, outAxes)) ||
       failed(v.shape("final angle", angle, angleAxes)) ||
       failed(v.f32("final angle", angle)) ||
       failed(v.shape("final ssm", ssm, ssmAxes)) ||

@@ -1354,28 +1354,50 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
     });
     gpu::BarrierOp::create(b);
   }
-  // out_t = sum_r MIMO_O[h, r] * (y_{t,r} + D v_{t,r}) silu(z_{t,r}), with
-  // y scaled by the RMSNorm: one output element.
+  // Rank r's term (y_{t,r} + D v_{t,r}) silu(z_{t,r}), y scaled by the
+  // RMSNorm: one element.
+  auto rankTerm = [&](Value t, int64_t r, Value p, Value z,
+                      function_ref<Value(Value row)> yOfRow) {
+    Value row = R == 1 ? t : addi(muli(t, R), r);
+    Value y = yOfRow(row);
+    if (L.rmsNorm)
+      y = mul(y, mul(memref::LoadOp::create(b, wEnd, ValueRange{row}),
+                     load(a.normWeight, {hIdx, p})));
+    if (z) {
+      Value zr = L.mimo ? mul(z, load(a.mimoZ, {hIdx, idx(r), p})) : z;
+      y = mul(y, mul(zr, fastSigmoid(zr)));
+    }
+    return y;
+  };
+  // out_t = sum_r MIMO_O[h, r] * term_r: one output element.
   auto outOf = [&](Value t, Value p, Value z,
                    function_ref<Value(Value row)> yOfRow) {
     Value out;
     for (int64_t r = 0; r < R; ++r) {
-      Value row = R == 1 ? t : addi(muli(t, R), r);
-      Value y = yOfRow(row);
-      if (L.rmsNorm)
-        y = mul(y, mul(memref::LoadOp::create(b, wEnd, ValueRange{row}),
-                       load(a.normWeight, {hIdx, p})));
-      if (z) {
-        Value zr = L.mimo ? mul(z, load(a.mimoZ, {hIdx, idx(r), p})) : z;
-        y = mul(y, mul(zr, fastSigmoid(zr)));
-      }
+      Value y = rankTerm(t, r, p, z, yOfRow);
       if (L.mimo)
         y = mul(y, load(a.mimoO, {hIdx, idx(r), p}));
       out = out ? add(out, y) : y;
     }
     return out;
   };
-  if (R == 1 && P % 8 == 0) {
+  if (L.perRankOutputs) {
+    // No down projection: each rank's term is an output element of its own.
+    strided(
+        C * P,
+        [&](Value i) {
+          Value t = divui(i, P), p = remui(i, P);
+          auto [tok, tc, valid] = token(chunkStart, t);
+          Value z;
+          if (L.hasZ)
+            z = zRaw ? load(zRaw, {t, p}) : load(a.Z, tokenIndex(tc, p));
+          for (int64_t r = 0; r < R; ++r) {
+            Value y = rankTerm(t, r, p, z, [&](Value row) { return yOf(row, p); });
+            ifThen(valid, [&] { store(y, a.out, outIndex(tok, idx(r), p)); });
+          }
+        },
+        2);
+  } else if (R == 1 && P % 8 == 0) {
     // Eight adjacent p per item: 16-byte accesses to y, the staged V and Z
     // rows and out, in place of 2- and 4-byte ones.
     const int64_t groups = P / 8;

@@ -183,7 +183,9 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
         })[0];
   }
 
-  // out = sum_r MIMO_O[h,r] * norm(y + D v) * silu(z), z = MIMO_Z[h,r] * Z.
+  // out = sum_r MIMO_O[h,r] * norm(y + D v) * silu(z), z = MIMO_Z[h,r] * Z;
+  // without MIMO_O, the terms themselves: out (b, l, r, h, p).
+  const bool perRank = mimo && !x.mimoO;
   SmallVector<Value> ins = {rec.getY(), vUp};
   SmallVector<AffineMap> maps = {projection(ctx, 5, {0, 1, 4, 2, 3}),
                                  projection(ctx, 5, {0, 1, 4, 2, 3})};
@@ -196,13 +198,17 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
   int64_t dIdx = x.D ? addInput(x.D, {2}) : -1;
   int64_t zIdx = x.Z ? addInput(x.Z, {0, 1, 2, 3}) : -1;
   int64_t mzIdx = x.mimoZ ? addInput(x.mimoZ, {2, 4, 3}) : -1;
-  int64_t moIdx = mimo ? addInput(x.mimoO, {2, 4, 3}) : -1;
+  int64_t moIdx = x.mimoO ? addInput(x.mimoO, {2, 4, 3}) : -1;
   int64_t scaleIdx = normScale ? addInput(normScale, {0, 1, 4, 2}) : -1;
   int64_t weightIdx = normScale ? addInput(x.normWeight, {2, 3}) : -1;
-  maps.push_back(projection(ctx, 5, {0, 1, 2, 3}));
+  maps.push_back(perRank ? projection(ctx, 5, {0, 1, 4, 2, 3})
+                         : projection(ctx, 5, {0, 1, 2, 3}));
+  Value outInit =
+      perRank ? emptyTensor(b, loc, {bS, lS, rS, hS, pS}, f32)
+              : filledTensor(b, loc, {bS, lS, hS, pS}, f32, 0.0);
   Value outF32 = buildGeneric(
-      b, loc, ins, filledTensor(b, loc, {bS, lS, hS, pS}, f32, 0.0), maps,
-      {kPar, kPar, kPar, kPar, kRed},
+      b, loc, ins, outInit, maps,
+      {kPar, kPar, kPar, kPar, perRank ? kPar : kRed},
       [&](OpBuilder &nb, Location nl, ValueRange a) {
         Value y = withSkip(nb, nl, a[0], dIdx >= 0 ? a[dIdx] : Value(), a[1]);
         if (scaleIdx >= 0)
@@ -214,6 +220,10 @@ Decomposed decomposeScan(OpBuilder &b, Location loc, const ScanOperands &x,
             z = arith::MulFOp::create(nb, nl, z, a[mzIdx]);
           Value silu = arith::MulFOp::create(nb, nl, z, sigmoid(nb, nl, z));
           y = arith::MulFOp::create(nb, nl, y, silu);
+        }
+        if (perRank) {
+          linalg::YieldOp::create(nb, nl, y);
+          return;
         }
         if (moIdx >= 0)
           y = arith::MulFOp::create(nb, nl, y, a[moIdx]);

@@ -36,6 +36,8 @@ struct LayerShape {
   bool varlen = false;
   /// The per-head RMSNorm of y before the gate (norm_weight, norm_eps).
   bool rmsNorm = false;
+  /// A MIMO layer without the down projection: out (b, [L,] R, H, P).
+  bool perRankOutputs = false;
   float normEps = 0;
   int64_t batch, seqLen, rank, groups, n, heads, p, s;
   /// Element type of Q, K and V (bf16 or f32).
@@ -201,6 +203,17 @@ protected:
   SmallVector<Value> tokenIndex(Value t, Value x) {
     return L.step ? SmallVector<Value>{dataBatch, hIdx, x}
                   : SmallVector<Value>{dataBatch, packed(t), hIdx, x};
+  }
+  /// Where rank r's output element x of token t goes: (b, [t,] r, h, x)
+  /// for per-rank outputs, else tokenIndex(t, x).
+  SmallVector<Value> outIndex(Value t, Value r, Value x) {
+    if (!L.perRankOutputs)
+      return tokenIndex(t, x);
+    SmallVector<Value> i = {dataBatch};
+    if (!L.step)
+      i.push_back(packed(t));
+    i.append({r, hIdx, x});
+    return i;
   }
   /// Angle s of token t: (b, [t,] [h,] s), without h when the angles are
   /// shared by all heads.

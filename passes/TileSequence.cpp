@@ -94,6 +94,9 @@ FailureOr<scf::ForOp> mlir::ssm::tileScanSequence(OpBuilder &b, ScanOp op,
   SmallVector<Value> inits;
   auto out = cast<RankedTensorType>(op.getOut().getType());
   SmallVector<OpFoldResult> outSizes = sizesOf(b, loc, op.getV());
+  // Per-rank outputs (b, L, R, H, P): V's sizes with R after L.
+  if (out.getRank() == 5)
+    outSizes.insert(outSizes.begin() + 2, b.getIndexAttr(out.getDimSize(2)));
   inits.push_back(emptyTensor(b, loc, outSizes, out.getElementType()));
   Value initStates[] = {op.getInitAngle(), op.getInitSsm(), op.getInitK(),
                         op.getInitV()};

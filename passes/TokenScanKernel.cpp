@@ -314,13 +314,22 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
             z = mul(z, load(a.mimoZ, {hIdx, idx(r), row.pClamped}));
           y = mul(y, mul(z, sigmoid(z)));
         }
+        if (L.perRankOutputs) {
+          // No down projection: rank r's term is its own output.
+          Value writes = arith::AndIOp::create(b, eq(laneInRow, 0),
+                                               ult(row.p, idx(P)));
+          ifThen(writes,
+                 [&] { store(y, a.out, outIndex(t, idx(r), row.p)); });
+          continue;
+        }
         if (L.mimo)
           y = mul(y, load(a.mimoO, {hIdx, idx(r), row.pClamped}));
         outAcc = add(outAcc, y);
       }
       Value writes = arith::AndIOp::create(b, eq(laneInRow, 0),
                                            ult(row.p, idx(P)));
-      ifThen(writes, [&] { store(outAcc, a.out, tokenIndex(t, row.p)); });
+      if (!L.perRankOutputs)
+        ifThen(writes, [&] { store(outAcc, a.out, tokenIndex(t, row.p)); });
     }
     next.push_back(theta);
     scf::YieldOp::create(b, next);

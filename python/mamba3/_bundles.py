@@ -39,6 +39,7 @@ class LayerSpec:
     has_z: bool = True
     init: bool = False
     final_states: bool = True  # False: the kernel writes out only
+    per_rank_outputs: bool = False  # MIMO without MIMO_Out: out (b, L, R, H, P)
     varlen: bool = False
     pairing: str = "adjacent"
     wrap_angle: bool = True
@@ -69,7 +70,8 @@ class LayerSpec:
         for flag, on in (("--mimo", self.mimo), ("--no-d", not self.has_d), ("--no-z", not self.has_z),
                          ("--no-wrap-angle", not self.wrap_angle), ("--varlen", self.varlen and not self.step),
                          ("--step", self.step), ("--init", self.init and not self.step),
-                         ("--no-final-states", not self.final_states)):
+                         ("--no-final-states", not self.final_states),
+                         ("--per-rank-outputs", self.per_rank_outputs)):
             if on:
                 f.append(flag)
         if self.rmsnorm:
@@ -96,7 +98,8 @@ class LayerSpec:
                     broadcast_angles=False, rule="trapezoid")
         if not self.step:
             want["has_initial_state"] = self.init
-        if c.get("final_states", True) != self.final_states:
+        if c.get("final_states", True) != self.final_states or \
+                c.get("per_rank_outputs", False) != self.per_rank_outputs:
             return False
         if any(c.get(k) != v for k, v in want.items()):
             return False

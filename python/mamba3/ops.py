@@ -464,9 +464,6 @@ def _check_mimo(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, MIMO_V, MIMO_Z, MIMO
         _fail(fn, "V must be a (batch, seqlen, nheads, headdim_v) tensor")
     if not isinstance(Angles, Tensor) or Angles.dim() != 4:
         _fail(fn, "Angles must be a (batch, seqlen, nheads, headangles) tensor")
-    if MIMO_Out is None:
-        _fail(fn, "MIMO_Out=None (per-rank outputs, no down projection) is not compiled by this project yet; "
-                  "pass MIMO_Out", NotImplementedError)
     dev = Q.device
     _check_device(fn, dev)
     b, L, R, G, N = Q.shape
@@ -474,8 +471,10 @@ def _check_mimo(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, MIMO_V, MIMO_Z, MIMO
     _check_layer(fn, dev, G, N, H, S, (
         ("Q", Q, Q.shape), ("K", K, Q.shape), ("V", V, (b, L, H, P)), ("ADT", ADT, (b, H, L)), ("DT", DT, (b, H, L)),
         ("Trap", Trap, (b, H, L)), ("Q_bias", Q_bias, (H, R, N)), ("K_bias", K_bias, (H, R, N)),
-        ("MIMO_V", MIMO_V, (H, R, P)), ("MIMO_Z", MIMO_Z, (H, R, P)), ("MIMO_Out", MIMO_Out, (H, R, P)),
-        ("Angles", Angles, (b, L, H, S))), D, Z, (b, L, H, P))
+        ("MIMO_V", MIMO_V, (H, R, P)), ("MIMO_Z", MIMO_Z, (H, R, P)), ("Angles", Angles, (b, L, H, S))),
+        D, Z, (b, L, H, P))
+    if MIMO_Out is not None:
+        _check_tensor(fn, "MIMO_Out", MIMO_Out, (H, R, P), dev)
     if norm_weight is not None:
         _check_tensor(fn, "outproj_norm_weight", norm_weight.reshape(-1), (H * P,), dev)
     nseq = b if cu_seqlens is None else _check_cu_seqlens(fn, cu_seqlens, b, L, dev)
@@ -496,7 +495,7 @@ def _mimo_final_states(r, V, cu_seqlens):
 
 @torch.library.custom_op("mamba3::mimo", mutates_args=())
 def _mimo_op(Q: Tensor, K: Tensor, V: Tensor, ADT: Tensor, DT: Tensor, Trap: Tensor, Q_bias: Tensor,
-             K_bias: Tensor, MIMO_V: Tensor, MIMO_Z: Tensor, MIMO_Out: Tensor, Angles: Tensor,
+             K_bias: Tensor, MIMO_V: Tensor, MIMO_Z: Tensor, MIMO_Out: Optional[Tensor], Angles: Tensor,
              D: Optional[Tensor], Z: Optional[Tensor], chunk_size: int, return_state: bool,
              cu_seqlens: Optional[Tensor], norm_weight: Optional[Tensor], norm_eps: float,
              pairing: str) -> List[Tensor]:
@@ -507,10 +506,10 @@ def _mimo_op(Q: Tensor, K: Tensor, V: Tensor, ADT: Tensor, DT: Tensor, Trap: Ten
                  has_d=D is not None, has_z=Z is not None, varlen=cu_seqlens is not None,
                  pairing=pairing, wrap_angle=False, rmsnorm=norm_weight is not None,
                  norm_eps=float(norm_eps), chunk=chunk_size, final_states=return_state,
-                 **_argument_dtypes(Trap, Q_bias, K_bias))
+                 per_rank_outputs=MIMO_Out is None, **_argument_dtypes(Trap, Q_bias, K_bias))
     inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
-                                 Angles=Angles, mimo_v=MIMO_V, mimo_z=MIMO_Z, mimo_o=MIMO_Out),
-                            D=D, Z=Z, cu_seqlens=cu_seqlens,
+                                 Angles=Angles, mimo_v=MIMO_V, mimo_z=MIMO_Z),
+                            D=D, Z=Z, cu_seqlens=cu_seqlens, mimo_o=MIMO_Out,
                             norm_weight=None if norm_weight is None else norm_weight.reshape(H, P))
     r = _launch(spec, Q.device, nseq, L, inputs, {})
     out = r["out"].to(_out_dtype(V.dtype))
@@ -523,7 +522,7 @@ def _(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, MIMO_V, MIMO_Z, MIMO_Out, Angles, 
     b, L, R, G, N = Q.shape
     H, P, S = V.shape[2], V.shape[3], Angles.shape[3]
     nseq = cu_seqlens.shape[0] - 1 if cu_seqlens is not None else b
-    out = V.new_empty((b, L, H, P))
+    out = V.new_empty((b, L, H, P) if MIMO_Out is not None else (b, L, R, H, P))
     if not return_state:
         return [out]
     f = dict(dtype=torch.float32, device=V.device)
@@ -537,6 +536,8 @@ def mimo(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, MIMO_V, MIMO_Z, MIMO_Out, Angle
          rotary_pairing="half_split"):
     """mamba3_mimo's forward (the TileLang function's argument order, half-split rotary pairs): out
     (batch, seqlen, nheads, headdim_v), or with return_state (out, angle, ssm, k, v) in its layouts.
+    With MIMO_Out=None there is no down projection: out is (batch, seqlen, mimo_rank, nheads, headdim_v),
+    each rank's gated term.
     rotary_dim_divisor and dtype are accepted for the signature: the angles' count comes from Angles,
     and the GPU kernels compute in bf16 with an fp32 state. With fuse_pregate_headwise_rms_norm the
     per-head RMSNorm (weights outproj_norm_weight) runs before the gate. rotary_pairing (an extension)

@@ -85,11 +85,11 @@ def test_too_many_angles():
         mamba3.siso_combined(**x)
 
 
-def test_mimo_without_down_projection():
+def test_mimo_out_projection_shape():
     x, _ = random_siso(1, 10, 2, 1, 16, 8, 4, seed=3, R=2)
-    with pytest.raises(NotImplementedError, match="MIMO_Out=None"):
+    with pytest.raises(ValueError, match=r"MIMO_Out has shape \(2, 8\), expected \(2, 2, 8\)"):
         mamba3.mimo(x["Q"], x["K"], x["V"], x["ADT"], x["DT"], x["Trap"], x["Q_bias"], x["K_bias"], x["MIMO_V"],
-                    x["MIMO_Z"], None, x["Angles"], x["D"], x["Z"])
+                    x["MIMO_Z"], x["MIMO_Out"][:, 0], x["Angles"], x["D"], x["Z"])
 
 
 def test_no_bundle_and_no_compiler(tmp_path, monkeypatch):

@@ -177,6 +177,25 @@ def test_mimo_random(R, pairing):
     assert got[3].shape == (2, R, 4, 16) and got[4].shape == (2, 4, 8)
 
 
+@pytest.mark.parametrize("with_z", [False, True])
+def test_mimo_per_rank_outputs(with_z):
+    # MIMO_Out=None: out (b, L, R, H, P), each rank's gated term (the official module passes Z=None
+    # there and projects after its own norm). Against the float64 reference, and summed through MIMO_Out
+    # it is the projected output.
+    x, _ = random_siso(2, 37, 4, 1, 16, 8, 4, seed=41, R=3)
+    Z = x["Z"] if with_z else None
+    call = lambda mo, **kw: mamba3.mimo(x["Q"], x["K"], x["V"], x["ADT"], x["DT"], x["Trap"], x["Q_bias"],
+                                        x["K_bias"], x["MIMO_V"], x["MIMO_Z"], mo, x["Angles"], x["D"], Z,
+                                        chunk_size=16, **kw)
+    got = call(None, return_state=True)
+    with mamba3.float64_reference():
+        ref = call(None, return_state=True)
+    assert got[0].shape == (2, 37, 3, 4, 8)
+    _check(got, ref)
+    projected = torch.einsum("blrhp,hrp->blhp", got[0].double(), x["MIMO_Out"].double())
+    assert relative_l2(projected, call(x["MIMO_Out"])) < TOL
+
+
 def test_mimo_rmsnorm_random():
     x, _ = random_siso(1, 24, 2, 1, 16, 8, 4, seed=17, R=2)
     w = 1 + 0.2 * torch.randn(2, 8)

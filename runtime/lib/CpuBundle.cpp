@@ -58,6 +58,12 @@ public:
     if (auto *v = member(key, JsonValue::Kind::Bool, "a boolean"))
       out = v->asBool();
   }
+  /// A boolean that bundles of earlier compilers do not have: `out` keeps
+  /// its default when the key is absent.
+  void optionalBoolean(const std::string &key, bool &out) {
+    if (object.get(key))
+      boolean(key, out);
+  }
   void fail(const std::string &message) {
     if (error.empty())
       error = where + ": " + message;
@@ -275,6 +281,7 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   c.boolean("broadcast_angles", cfg.broadcastAngles);
   c.boolean("varlen", cfg.varlen);
   c.boolean("rmsnorm", cfg.rmsNorm);
+  c.optionalBoolean("per_rank_outputs", cfg.perRankOutputs);
   c.number("norm_eps", cfg.normEps);
   std::string stateDtype;
   c.str("state_dtype", stateDtype);
@@ -510,6 +517,7 @@ std::string checkBundleConfig(const BundleManifest &m,
       {"broadcast_angles", {b.broadcastAngles, cfg.broadcastAngles}},
       {"varlen", {b.varlen, cfg.varlen}},
       {"rmsnorm", {b.rmsNorm, cfg.rmsNorm}},
+      {"per_rank_outputs", {b.perRankOutputs, cfg.perRankOutputs}},
       {"bf16 state (state_dtype)", {b.bf16State, cfg.bf16State}},
       {"wrap_angle", {b.wrapAngle, cfg.wrapAngle}}};
   for (const auto &[field, values] : flags)
@@ -575,6 +583,8 @@ std::vector<std::string> cpuCompileArguments(const LayerConfig &cfg, bool step,
   }
   if (cfg.bf16State)
     args.insert(args.end(), {"--state-dtype", "bf16"});
+  if (cfg.perRankOutputs)
+    args.push_back("--per-rank-outputs");
   if (step)
     args.push_back("--step");
   else if (cfg.hasInitialState)

@@ -88,7 +88,7 @@ std::vector<OperandSpec> operandSpecs(const LayerConfig &cfg, bool decode) {
       {"Z", &I::Z, withL({bd, H, P}, 1), when(cfg.hasZ)},
       {"MIMO_V", &I::MimoV, {H, R, P}, when(cfg.mimo)},
       {"MIMO_Z", &I::MimoZ, {H, R, P}, when(cfg.mimo && cfg.hasZ)},
-      {"MIMO_O", &I::MimoO, {H, R, P}, when(cfg.mimo)},
+      {"MIMO_O", &I::MimoO, {H, R, P}, when(cfg.mimo && !cfg.perRankOutputs)},
       {"angle0", &I::angle0, {b, H, S}, Presence::Optional},
       {"ssm0", &I::ssm0, {b, H, P, N}, Presence::Optional},
       {"k0", &I::k0, k0, Presence::Optional},
@@ -202,14 +202,16 @@ HeadSequence prepareHead(const LayerConfig &cfg, const LayerInputs &in,
 
 /// Turns y (L, R, P) = H_t q_{t,r} into the layer output of head h: adds
 /// D * v (in place), applies the RMSNorm when asked and the SiLU gate, sums
-/// the ranks through MIMO_O, and writes out (b, L, H, P).
+/// the ranks through MIMO_O, and writes out (b, L, H, P); with per-rank
+/// outputs writes each rank's term to out (b, L, R, H, P) instead.
 void writeOutput(const LayerConfig &cfg, const LayerInputs &in, int64_t b,
                  int64_t h, const HeadSequence &seq, std::vector<double> &y,
                  Tensor &out) {
   const int64_t L = cfg.seqlen, H = cfg.heads, P = cfg.headdim, R = cfg.rank;
   for (int64_t t = 0; t < L; ++t) {
     double *o = &out.data[((b * L + t) * H + h) * P];
-    std::fill(o, o + P, 0.0);
+    if (!cfg.perRankOutputs)
+      std::fill(o, o + P, 0.0);
     const double *Z =
         cfg.hasZ ? &in.Z.data[((b * L + t) * H + h) * P] : nullptr;
     for (int64_t r = 0; r < R; ++r) {
@@ -237,7 +239,11 @@ void writeOutput(const LayerConfig &cfg, const LayerInputs &in, int64_t b,
               cfg.mimo ? in.MimoZ.data[(h * R + r) * P + p] * Z[p] : Z[p];
           value *= z * sigmoid(z);
         }
-        o[p] += cfg.mimo ? in.MimoO.data[(h * R + r) * P + p] * value : value;
+        if (cfg.perRankOutputs)
+          out.data[(((b * L + t) * R + r) * H + h) * P + p] = value;
+        else
+          o[p] += cfg.mimo ? in.MimoO.data[(h * R + r) * P + p] * value
+                           : value;
       }
     }
   }
@@ -271,7 +277,8 @@ LayerOutputs allocateOutputs(const LayerConfig &cfg) {
   const int64_t b = cfg.batch, L = cfg.seqlen, H = cfg.heads, N = cfg.state,
                 P = cfg.headdim, S = cfg.angles, R = cfg.rank;
   LayerOutputs o;
-  o.out = Tensor({cfg.varlen ? 1 : b, L, H, P});
+  o.out = cfg.perRankOutputs ? Tensor({cfg.varlen ? 1 : b, L, R, H, P})
+                             : Tensor({cfg.varlen ? 1 : b, L, H, P});
   o.angle = Tensor({b, H, S});
   o.ssm = Tensor({b, H, P, N});
   o.k = cfg.mimo ? Tensor({b, H, R, N}) : Tensor({b, H, N});
@@ -351,6 +358,8 @@ std::string LayerConfig::validate() const {
   if (2 * angles > state)
     return "angles (S = " + std::to_string(angles) +
            ") must be at most state / 2 (N = " + std::to_string(state) + ")";
+  if (perRankOutputs && !mimo)
+    return "per-rank outputs (no MIMO_O) need a MIMO layer";
   if (!mimo && rank != 1)
     return "rank (R = " + std::to_string(rank) +
            ") must be 1 for a SISO layer (set mimo for rank > 1)";
@@ -616,7 +625,10 @@ LayerOutputs mamba3::referenceStep(const LayerConfig &cfg,
       t.shape = spec.shape;
   }
   LayerOutputs o = referenceScan(one, scan);
-  o.out.shape = {cfg.batch, cfg.heads, cfg.headdim};
+  o.out.shape = cfg.perRankOutputs
+                    ? std::vector<int64_t>{cfg.batch, cfg.rank, cfg.heads,
+                                           cfg.headdim}
+                    : std::vector<int64_t>{cfg.batch, cfg.heads, cfg.headdim};
   return o;
 }
 

@@ -29,7 +29,7 @@
 // MANIFEST-NEXT: "entry": "_mlir_ciface_mamba3_scan",
 // MANIFEST-NEXT: "calling_convention": "mlir-c-interface: one StridedMemRef descriptor pointer per argument",
 // MANIFEST-NEXT: "config_hash": "{{[0-9a-f]+}}",
-// MANIFEST-NEXT: "config": {"angles":2,"batch":-1,"broadcast_angles":false,"dtype":"f32","groups":1,"has_d":true,"has_initial_state":true,"has_z":false,"headdim":4,"heads":4,"mimo":true,"norm_eps":1.0000000000000001e-05,"pairing":"half_split","rank":2,"rmsnorm":false,"rule":"euler","seqlen":-1,"state":8,"state_dtype":"f32","varlen":false,"wrap_angle":false},
+// MANIFEST-NEXT: "config": {"angles":2,"batch":-1,"bias_dtype":"f32","broadcast_angles":false,"dtype":"f32","final_states":true,"groups":1,"has_d":true,"has_initial_state":true,"has_z":false,"headdim":4,"heads":4,"k_state_dtype":"f32","mimo":true,"norm_eps":1.0000000000000001e-05,"pairing":"half_split","per_rank_outputs":false,"rank":2,"rmsnorm":false,"rule":"euler","seqlen":-1,"state":8,"state_dtype":"f32","trap_dtype":"f32","v_state_dtype":"f32","varlen":false,"wrap_angle":false},
 // MANIFEST-NEXT: "chunk_size": 8,
 // MANIFEST-NEXT: "pipeline": "ssm-to-cpu{chunk-size=8}",
 // MANIFEST-NEXT: "host": {"cpu":"generic","triple":"{{.*}}"},

@@ -144,10 +144,22 @@ func.func @rank_attribute_on_siso_q(%q: tensor<2x16x1x32xf32>, %k: tensor<2x16x1
 // -----
 
 func.func @missing_mimo_projections(%q: tensor<2x16x2x1x32xf32>, %k: tensor<2x16x2x1x32xf32>, %v: tensor<2x16x4x16xf32>, %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>, %qb: tensor<4x2x32xf32>, %kb: tensor<4x2x32xf32>, %ang: tensor<2x16x4x8xf32>) {
-  // expected-error @+1 {{the MIMO layout (R = 2) needs the 'mimo_v' and 'mimo_o' projections (H, R, P)}}
+  // expected-error @+1 {{the MIMO layout (R = 2) needs the 'mimo_v' projection (H, R, P)}}
   %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang)
       {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, rank = 2}
       : (tensor<2x16x2x1x32xf32>, tensor<2x16x2x1x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x2x32xf32>, tensor<4x2x32xf32>, tensor<2x16x4x8xf32>)
+      -> (tensor<2x16x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x2x32xf32>, tensor<2x4x2x16xf32>)
+  return
+}
+
+// -----
+
+// Without the down projection out keeps the rank axis (per-rank outputs).
+func.func @per_rank_out_without_rank_axis(%q: tensor<2x16x2x1x32xf32>, %k: tensor<2x16x2x1x32xf32>, %v: tensor<2x16x4x16xf32>, %adt: tensor<2x4x16xf32>, %dt: tensor<2x4x16xf32>, %trap: tensor<2x4x16xf32>, %qb: tensor<4x2x32xf32>, %kb: tensor<4x2x32xf32>, %ang: tensor<2x16x4x8xf32>, %mv: tensor<4x2x16xf32>) {
+  // expected-error @+1 {{'out' must have rank 5 (b, L, R, H, P)}}
+  %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) mimo_v(%mv)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, rank = 2}
+      : (tensor<2x16x2x1x32xf32>, tensor<2x16x2x1x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x2x32xf32>, tensor<4x2x32xf32>, tensor<2x16x4x8xf32>, tensor<4x2x16xf32>)
       -> (tensor<2x16x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x2x32xf32>, tensor<2x4x2x16xf32>)
   return
 }

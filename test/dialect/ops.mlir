@@ -108,6 +108,26 @@ func.func @mimo_scan(%q: tensor<2x100x4x1x32xbf16>, %k: tensor<2x100x4x1x32xbf16
   return %out : tensor<2x100x4x16xbf16>
 }
 
+// The down projection left out: out per rank (b, L, R, H, P).
+// CHECK-LABEL: func.func @mimo_scan_per_rank_out
+func.func @mimo_scan_per_rank_out(%q: tensor<2x100x4x1x32xbf16>, %k: tensor<2x100x4x1x32xbf16>,
+    %v: tensor<2x100x4x16xbf16>, %adt: tensor<2x4x100xf32>, %dt: tensor<2x4x100xf32>,
+    %trap: tensor<2x4x100xbf16>, %qb: tensor<4x4x32xf32>, %kb: tensor<4x4x32xf32>,
+    %ang: tensor<2x100x4x8xf32>, %mv: tensor<4x4x16xf32>) -> tensor<2x100x4x4x16xbf16> {
+  // CHECK: ssm.scan
+  // CHECK-SAME: mimo_v(%{{[a-z0-9_]+}}) {
+  // CHECK-SAME: -> (tensor<2x100x4x4x16xbf16>,
+  %out, %a, %h, %kk, %vv = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap)
+      bias(%qb, %kb) angles(%ang) mimo_v(%mv)
+      {rotary = #ssm.rotary<angles = 8, pairing = half_split>, rank = 4}
+      : (tensor<2x100x4x1x32xbf16>, tensor<2x100x4x1x32xbf16>, tensor<2x100x4x16xbf16>,
+         tensor<2x4x100xf32>, tensor<2x4x100xf32>, tensor<2x4x100xbf16>,
+         tensor<4x4x32xf32>, tensor<4x4x32xf32>, tensor<2x100x4x8xf32>, tensor<4x4x16xf32>)
+      -> (tensor<2x100x4x4x16xbf16>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>,
+          tensor<2x4x4x32xf32>, tensor<2x4x4x16xf32>)
+  return %out : tensor<2x100x4x4x16xbf16>
+}
+
 // CHECK-LABEL: func.func @siso_step
 func.func @siso_step(%q: tensor<8x2x64xbf16>, %k: tensor<8x2x64xbf16>,
     %v: tensor<8x4x32xbf16>, %adt: tensor<8x4xf32>, %dt: tensor<8x4xf32>,

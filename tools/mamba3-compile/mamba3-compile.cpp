@@ -102,6 +102,11 @@ cl::opt<bool> varlenOpt(
              "one row of --seqlen tokens, offsets in the i32 input "
              "cu_seqlens (batch + 1)"),
     cl::cat(configCat));
+cl::opt<bool> perRankOutputsOpt(
+    "per-rank-outputs",
+    cl::desc("MIMO without the down projection mimo_o: out is (b, L, R, H, "
+             "P), one output per rank"),
+    cl::cat(configCat));
 cl::opt<bool> noFinalStatesOpt(
     "no-final-states",
     cl::desc("write out only, not the final states (a scan whose caller "
@@ -244,6 +249,7 @@ bool specFromFlags(LayerSpec &spec) {
   spec.hasZ = !noZOpt;
   spec.hasInitialState = initOpt;
   spec.finalStates = !noFinalStatesOpt;
+  spec.perRankOutputs = perRankOutputsOpt;
   spec.wrapAngle = !noWrapOpt;
   spec.broadcastAngles = broadcastAnglesOpt;
   spec.varlen = varlenOpt;
@@ -295,7 +301,7 @@ bool anyConfigFlagGiven(std::string &which) {
   for (cl::Option *opt : std::initializer_list<cl::Option *>{
            &batchOpt, &seqlenOpt, &headsOpt, &groupsOpt, &stateOpt,
            &headdimOpt, &anglesOpt, &rankOpt, &mimoOpt, &noDOpt, &noZOpt,
-           &initOpt, &noFinalStatesOpt, &noWrapOpt, &broadcastAnglesOpt, &varlenOpt, &rmsNormOpt,
+           &initOpt, &noFinalStatesOpt, &perRankOutputsOpt, &noWrapOpt, &broadcastAnglesOpt, &varlenOpt, &rmsNormOpt,
            &normEpsOpt, &stateDtypeOpt,
            &ruleOpt, &pairingOpt,
            &stepOpt, &dtypeOpt, &trapDtypeOpt, &biasDtypeOpt,

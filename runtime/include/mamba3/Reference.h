@@ -55,6 +55,10 @@ struct LayerConfig {
   /// variant): y_{t,r} <- y_{t,r} rsqrt(mean_p y^2 + normEps) NormWeight[h].
   bool rmsNorm = false;
   double normEps = 1e-5;
+  /// MIMO without the down projection (no MIMO_O): out holds each rank's
+  /// term, (b, L, R, H, P) (a step: (b, R, H, P)), the official
+  /// MIMO_Out=None.
+  bool perRankOutputs = false;
   Discretization rule = Discretization::Trapezoid;
   RotaryPairing pairing = RotaryPairing::Adjacent;
 
