@@ -64,6 +64,12 @@ def mimo_call(x, **kw):
                        x["MIMO_Z"], x["MIMO_Out"], x["Angles"], x["D"], x["Z"], **kw)
 
 
+def mimo_per_rank_call(x, **kw):
+    # The module's call when it applies its own out-projection norm: no MIMO_Out, no Z.
+    return mamba3.mimo(x["Q"], x["K"], x["V"], x["ADT"], x["DT"], x["Trap"], x["Q_bias"], x["K_bias"], x["MIMO_V"],
+                       x["MIMO_Z"], None, x["Angles"], x["D"], None, **kw)
+
+
 SISO_SHAPES = [(8, 4096, 32, 64, 64), (8, 4096, 32, 128, 64), (8, 4096, 32, 256, 64), (1, 16384, 32, 128, 64)]
 DECODE_SHAPES = [(16, 32, 128), (64, 32, 128), (256, 32, 128)]
 MIMO_SHAPES = [(8, 4096, 32, 128, 64, 4), (8, 4096, 32, 128, 64, 2)]
@@ -110,9 +116,21 @@ def workloads(dev):
     for (b, H, N) in DECODE_SHAPES:
         x, st = inputs(b, 1, H, N, 64, N // 4, dev, init=True, step=True)
         w.append((f"decode {b} {N}", lambda x=x, st=st: mamba3.siso_step(**x, Input_States=st)))
+    # The same with fp32 Trap, biases and states: kernels compiled for those (check_time_native).
+    f32 = ("Trap", "Q_bias", "K_bias")
+    for (b, L, H, N, P) in SISO_SHAPES[:2]:
+        x, _ = inputs(b, L, H, N, P, N // 4, dev)
+        x.update({k: x[k].float() for k in f32})
+        w.append((f"f32-siso {b} {L} {N}", lambda x=x: mamba3.siso_combined(**x)))
+    for (b, H, N) in DECODE_SHAPES:
+        x, st = inputs(b, 1, H, N, 64, N // 4, dev, init=True, step=True)
+        x.update({k: x[k].float() for k in f32})
+        st = tuple(t.float() for t in st)
+        w.append((f"f32-decode {b} {N}", lambda x=x, st=st: mamba3.siso_step(**x, Input_States=st)))
     for (b, L, H, N, P, R) in MIMO_SHAPES:
         x, _ = inputs(b, L, H, N, P, N // 4, dev, R=R)
         w.append((f"mimo {b} {L} {N} {R}", lambda x=x: mimo_call(x, return_state=True)))
+        w.append((f"mimo-per-rank {b} {L} {N} {R}", lambda x=x: mimo_per_rank_call(x)))
     return w
 
 
@@ -180,7 +198,7 @@ def check_golden():
 def check_graph():
     x, st = inputs(2, 256, 4, 64, 64, 16, "cuda", init=True, seed=1)
     xs, sts = inputs(2, 1, 4, 64, 64, 16, "cuda", init=True, step=True, seed=2)
-    sts = tuple(s.float().clone() for s in sts)
+    sts = tuple(s.clone() for s in sts)  # the model's dtypes: the bf16 v state updated in place too
 
     def step(states):
         out, _ = mamba3.siso_step(**xs, Input_States=states, inplace_states=True)
@@ -283,7 +301,7 @@ def check_time():
     emit(f"CEIL copy {bw / 1e9:.0f} GB/s")
     for name, thunk in workloads("cuda"):
         kind = name.split()[0]
-        if kind not in ("siso", "siso-states", "decode", "mimo"):
+        if kind not in ("siso", "siso-states", "decode", "mimo", "mimo-per-rank"):
             continue
         kernel, bundle = kernel_alone(thunk)
         timer = graph if kind == "decode" else bench
@@ -293,32 +311,23 @@ def check_time():
 
 
 def check_time_native():
-    """check_time with every input already in the kernel's dtype (Trap, biases, v state in fp32): the op
-    machinery alone, without the dtype conversions an official-dtype call makes. Also per-call eager
-    time of a decode step (CPU-bound: the op's Python and dispatch cost)."""
+    """The decode and prefill kernels compiled for fp32 Trap, biases and states (the f32-* workloads) next
+    to the official-dtype ones check_time measures: what reading them in bf16 changes in the kernel. Also
+    the per-call eager time of a decode step (CPU-bound: the op's Python and dispatch cost)."""
     import triton.testing as tt
     bench = lambda f: tt.do_bench(f, warmup=25, rep=200, return_mode="median") * 1e3
     graph = lambda f: tt.do_bench_cudagraph(f, rep=200, return_mode="median") * 1e3
-    f32 = ("Trap", "Q_bias", "K_bias")
-    for (b, L, H, N, P) in SISO_SHAPES[:2]:
-        x, _ = inputs(b, L, H, N, P, N // 4, "cuda")
-        x.update({k: x[k].float() for k in f32})
-        thunk = lambda x=x: mamba3.siso_combined(**x)
+    for name, thunk in workloads("cuda"):
+        if not name.startswith("f32-"):
+            continue
         kernel, bundle = kernel_alone(thunk)
-        t_op, t_k = bench(thunk), bench(kernel)
-        emit(f"TIME-NATIVE siso {b} {L} {N}: op {t_op:.2f} us, kernel alone {t_k:.2f} us, op/kernel {t_op / t_k:.3f}")
-    for (b, H, N) in DECODE_SHAPES:
-        x, st = inputs(b, 1, H, N, 64, N // 4, "cuda", init=True, step=True)
-        x.update({k: x[k].float() for k in f32})
-        st = tuple(s.float() for s in st)
-        thunk = lambda x=x, st=st: mamba3.siso_step(**x, Input_States=st)
-        inplace = lambda x=x, st=st: mamba3.siso_step(**x, Input_States=st, inplace_states=True)
-        kernel, bundle = kernel_alone(thunk)
-        t_op, t_ip, t_k = graph(thunk), graph(inplace), graph(kernel)
-        t_eager, t_keager = bench(thunk), bench(kernel)
-        emit(f"TIME-NATIVE decode {b} {N}: graph replay op {t_op:.2f} us, in place {t_ip:.2f} us, kernel alone "
-             f"{t_k:.2f} us, op/kernel {t_op / t_k:.3f}; eager per call op {t_eager:.2f} us, kernel launch "
-             f"{t_keager:.2f} us")
+        if name.startswith("f32-decode"):
+            t_op, t_k = graph(thunk), graph(kernel)
+            emit(f"TIME-F32 {name}: graph replay op {t_op:.2f} us, kernel alone {t_k:.2f} us, op/kernel "
+                 f"{t_op / t_k:.3f}; eager per call op {bench(thunk):.2f} us, kernel launch {bench(kernel):.2f} us")
+        else:
+            t_op, t_k = bench(thunk), bench(kernel)
+            emit(f"TIME-F32 {name}: op {t_op:.2f} us, kernel alone {t_k:.2f} us, op/kernel {t_op / t_k:.3f}")
 
 
 def check_official():
@@ -331,6 +340,9 @@ def check_official():
     x, _ = inputs(8, 4096, 32, 128, 64, 32, "cuda", seed=21)
     ro = mamba3_siso_combined(**x, chunk_size=64, return_final_states=True)
     r = mamba3.siso_combined(**x, chunk_size=64, return_final_states=True)
+    out_only = mamba3.siso_combined(**x, chunk_size=64)
+    emit(f"NO-FINAL-STATES siso_combined b8 L4096 N128: out of the out-only kernel equals the with-states "
+         f"one: {'pass' if torch.equal(out_only, r[0]) else 'FAIL'}")
     emit(f"OFFICIAL siso_combined b8 L4096 N128: rel L2 out {rel(r[0], ro[0]):.1e} ssm {rel(r[2], ro[2]):.1e} "
          f"k {rel(r[3], ro[3]):.1e} v {rel(r[4], ro[4]):.1e} angle {rel(r[1], ro[1]):.1e}; "
          f"ours {bench(lambda: mamba3.siso_combined(**x)):.1f} us, official "
@@ -353,6 +365,18 @@ def check_official():
         errs.append(rel(r[i], ro[i]) if torch.is_tensor(ro[i]) and ro[i].shape == r[i].shape else float("nan"))
     emit(f"OFFICIAL mimo b8 L4096 N128 R4: rel L2 out {errs[0]:.1e} angle {errs[1]:.1e} ssm {errs[2]:.1e} "
          f"k {errs[3]:.1e} v {errs[4]:.1e}; ours {bench(lambda: mimo_call(x)):.1f} us, official {bench(off):.1f} us")
+    off_pr = lambda: mamba3_mimo(x["Q"], x["K"], x["V"], x["ADT"], x["DT"], x["Trap"], x["Q_bias"], x["K_bias"],
+                                 x["MIMO_V"], x["MIMO_Z"], None, x["Angles"], x["D"], None, 16, 4, torch.bfloat16)
+    ro, r = off_pr(), mimo_per_rank_call(x, chunk_size=16)
+    emit(f"OFFICIAL mimo MIMO_Out=None Z=None b8 L4096 N128 R4: out {tuple(r.shape)} vs {tuple(ro.shape)}, rel L2 "
+         f"{rel(r, ro) if r.shape == ro.shape else float('nan'):.1e}; ours {bench(lambda: mimo_per_rank_call(x)):.1f} us, "
+         f"official {bench(off_pr):.1f} us")
+    # The model's decode call: bf16 Trap, bf16 v state, states updated in place (official: out-of-place).
+    x, st = inputs(64, 1, 32, 128, 64, 32, "cuda", init=True, step=True, seed=24)
+    st_ip = tuple(t.clone() for t in st)
+    emit(f"OFFICIAL-DTYPES siso_step b64 N128 in place: ours "
+         f"{tt.do_bench_cudagraph(lambda: mamba3.siso_step(**x, Input_States=st_ip, inplace_states=True), rep=200, return_mode='median') * 1e3:.2f} us, "
+         f"official {tt.do_bench_cudagraph(lambda: mamba3_siso_step(**x, Input_States=st), rep=200, return_mode='median') * 1e3:.2f} us (graph replay)")
 
 
 if __name__ == "__main__":
