@@ -31,6 +31,8 @@ StringRef mlir::ssm::stringifyLayerDataType(LayerDataType type) {
     return "f32";
   case LayerDataType::bf16:
     return "bf16";
+  case LayerDataType::f16:
+    return "f16";
   case LayerDataType::i32:
     return "i32";
   }
@@ -125,7 +127,7 @@ std::string LayerSpec::checkRanges() const {
                             {"the k state", kStateType},
                             {"the v state", vStateType}})
     if (type == LayerDataType::i32)
-      return std::string(name) + " must be f32 or bf16, not i32";
+      return std::string(name) + " must be f32, bf16 or f16, not i32";
   if (chunkSize < 0 || chunkSize > 1024)
     return "chunk size must be 0 (token by token) or 1 to 1024, got " +
            std::to_string(chunkSize);
@@ -251,6 +253,8 @@ static Type elementType(MLIRContext &ctx, const LayerSpec &spec,
   switch (argumentDataType(spec, arg)) {
   case LayerDataType::bf16:
     return BFloat16Type::get(&ctx);
+  case LayerDataType::f16:
+    return Float16Type::get(&ctx);
   case LayerDataType::i32:
     return IntegerType::get(&ctx, 32);
   case LayerDataType::f32:
@@ -353,12 +357,13 @@ OwningOpRef<ModuleOp> mlir::ssm::buildLayerModule(MLIRContext &ctx,
 
 namespace {
 
-/// bf16 for a bf16 tensor, else f32 (an f16 one then fails the interface
-/// check with the type it should have).
+/// bf16 or f16 for a tensor of that type, else f32 (another type then
+/// fails the interface check with the type it should have).
 LayerDataType floatTypeOf(Value value) {
-  return cast<RankedTensorType>(value.getType()).getElementType().isBF16()
-             ? LayerDataType::bf16
-             : LayerDataType::f32;
+  Type t = cast<RankedTensorType>(value.getType()).getElementType();
+  return t.isBF16() ? LayerDataType::bf16
+         : t.isF16() ? LayerDataType::f16
+                     : LayerDataType::f32;
 }
 
 template <typename OpTy>
@@ -390,8 +395,7 @@ LayerSpec specFromOp(OpTy op, bool step) {
   s.rmsNorm = static_cast<bool>(op.getNormWeight());
   s.perRankOutputs = s.mimo && !op.getMimoO();
   s.normEps = op.getNormEps().convertToFloat();
-  s.dataType = vType.getElementType().isBF16() ? LayerDataType::bf16
-                                               : LayerDataType::f32;
+  s.dataType = floatTypeOf(op.getV());
   s.trapType = floatTypeOf(op.getTrap());
   s.biasType = floatTypeOf(op.getQBias());
   // The final states are always there; the initial ones must match them.
@@ -436,8 +440,8 @@ FailureOr<LayerSpec> mlir::ssm::layerSpecFromModule(ModuleOp module) {
   }
   Type vElem = cast<RankedTensorType>(op->getOperand(2).getType())
                    .getElementType();
-  if (!vElem.isF32() && !vElem.isBF16())
-    return op->emitError() << "kernels take f32 or bf16 data; 'V' has "
+  if (!vElem.isF32() && !vElem.isBF16() && !vElem.isF16())
+    return op->emitError() << "kernels take f32, bf16 or f16 data; 'V' has "
                            << vElem;
 
   // The op's operands and results are, in order, exactly the entry function's
@@ -460,8 +464,8 @@ FailureOr<LayerSpec> mlir::ssm::layerSpecFromModule(ModuleOp module) {
              << ", but the kernel interface of this configuration takes "
              << expected
              << " (Q, K, V, Z and out share one data type; Q_bias and "
-                "K_bias share f32 or bf16, as do k0 and k, and v0 and v; "
-                "Trap is f32 or bf16; the ssm states take the state type; "
+                "K_bias share f32, bf16 or f16, as do k0 and k, and v0 "
+                "and v; Trap is f32, bf16 or f16; the ssm states take the state type; "
                 "every other tensor is f32; b and L are dynamic in every "
                 "tensor or in none)";
   }

@@ -40,8 +40,9 @@
 namespace mlir {
 namespace ssm {
 
-/// Element type of the data tensors (Q, K, V, Z, out).
-enum class LayerDataType { f32, bf16, i32 };
+/// Element type of the data tensors (Q, K, V, Z, out), and of the tensors
+/// whose type the spec chooses.
+enum class LayerDataType { f32, bf16, f16, i32 };
 
 struct LayerSpec {
   /// ShapedType::kDynamic makes the axis dynamic (sized at run time). With
@@ -76,8 +77,8 @@ struct LayerSpec {
   bool rmsNorm = false;
   float normEps = 1e-5f;
   LayerDataType dataType = LayerDataType::f32;
-  /// Element types of Trap, of Q_bias and K_bias (together), and of the k
-  /// and v states (k0 and k, v0 and v: one type per pair, so that a step
+  /// Element types (f32, bf16 or f16) of Trap, of Q_bias and K_bias
+  /// (together), and of the k and v states (k0 and k, v0 and v: one type per pair, so that a step
   /// can update them in place). The official module hands Trap over in the
   /// model's dtype and keeps k and v in its decode cache in that dtype; a
   /// kernel that reads them as they are saves the caller a conversion. The
@@ -126,7 +127,7 @@ struct LayerArgument {
 /// The entry function's arguments, in order.
 std::vector<LayerArgument> getLayerArguments(const LayerSpec &spec);
 
-/// "f32", "bf16" or "i32".
+/// "f32", "bf16", "f16" or "i32".
 StringRef stringifyLayerDataType(LayerDataType type);
 
 /// The element type of `arg` in `spec`'s kernel interface: the data type for

@@ -301,20 +301,39 @@ private:
     return addi(muli(piece, 8), remui(n, 8));
   }
 
-  // bf16 pairs packed in 32-bit words, the operand format of mma.sync.
-  /// One vector truncation: cvt.rn.bf16x2.f32 converts and packs both in
-  /// one instruction (two scalar conversions and a permute otherwise).
+  /// The 16-bit element type of the matmul operands: the data type, bf16
+  /// or f16 (the official kernels multiply in the inputs' type too).
+  Type elt() { return L.dataType; }
+  bool isF16() { return L.dataType.isF16(); }
+  NVVM::MMATypes mmaType() {
+    return isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+  }
+
+  // 16-bit pairs packed in 32-bit words, the operand format of mma.sync.
+  /// One vector truncation: cvt.rn.bf16x2.f32 (f16x2) converts and packs
+  /// both in one instruction (two scalar conversions and a permute
+  /// otherwise).
   Value pack(Value lo, Value hi) {
     Value pair = vector::FromElementsOp::create(
         b, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi});
     Value narrow = arith::TruncFOp::create(
-        b, VectorType::get({2}, b.getBF16Type()), pair);
+        b, VectorType::get({2}, elt()), pair);
     Value word = vector::BitCastOp::create(
         b, VectorType::get({1}, b.getI32Type()), narrow);
     return vector::ExtractOp::create(b, word, ArrayRef<int64_t>{0});
   }
-  /// The two f32 values of a packed bf16 pair (bf16 is the top half of f32).
+  /// The two f32 values of a packed pair (bf16 is the top half of f32: two
+  /// integer operations; f16 widens with one conversion each).
   std::pair<Value, Value> unpack(Value w) {
+    if (isF16()) {
+      Value pair = vector::BitCastOp::create(
+          b, VectorType::get({2}, elt()),
+          vector::FromElementsOp::create(b, VectorType::get({1}, b.getI32Type()),
+                                         ValueRange{w}));
+      Value wide = arith::ExtFOp::create(b, VectorType::get({2}, b.getF32Type()), pair);
+      return {vector::ExtractOp::create(b, wide, ArrayRef<int64_t>{0}),
+              vector::ExtractOp::create(b, wide, ArrayRef<int64_t>{1})};
+    }
     Value lo = arith::ShLIOp::create(b, w, i32(16));
     Value hi = arith::AndIOp::create(b, w, i32(static_cast<int32_t>(0xffff0000u)));
     return {arith::BitcastOp::create(b, b.getF32Type(), lo),
@@ -324,11 +343,23 @@ private:
     Type f32t = b.getF32Type();
     auto structTy = LLVM::LLVMStructType::getLiteral(
         b.getContext(), {f32t, f32t, f32t, f32t});
+    // nvvm.mma.sync takes bf16 operands as i32 words, f16 ones as
+    // vector<2xf16> pairs: the same 32 bits.
+    auto operands = [&](ArrayRef<Value> words) {
+      SmallVector<Value> v(words.begin(), words.end());
+      if (isF16())
+        for (Value &w : v)
+          w = vector::BitCastOp::create(
+              b, VectorType::get({2}, elt()),
+              vector::FromElementsOp::create(
+                  b, VectorType::get({1}, b.getI32Type()), ValueRange{w}));
+      return v;
+    };
     auto op = NVVM::MmaOp::create(
-        b, structTy, a, bw, ValueRange(c), {16, 8, 16}, std::nullopt,
+        b, structTy, operands(a), operands(bw), ValueRange(c), {16, 8, 16},
         std::nullopt,
-        std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
-                                      NVVM::MMATypes::bf16},
+        std::nullopt,
+        std::array<NVVM::MMATypes, 2>{mmaType(), mmaType()},
         std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
                                        NVVM::MMALayout::col});
     Acc d;
@@ -357,8 +388,8 @@ private:
   /// eight rows of a matrix hit eight different 4-bank groups.
   SmallVector<Value> ldmatrix(Value view, Value r0, Value c0,
                               const LaneOffsets &at, bool transpose = false) {
-    Type bf16 = b.getBF16Type(), i32t = b.getI32Type();
-    auto type = VectorType::get({4, 2}, bf16);
+    Type i32t = b.getI32Type();
+    auto type = VectorType::get({4, 2}, elt());
     Value tiles = nvgpu::LdMatrixOp::create(
         b, type, view,
         tileIndex(view, addi(r0, at.row), addi(c0, at.col)), transpose,
@@ -441,7 +472,7 @@ private:
     llvm::raw_string_ostream os(text);
     os << "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
        << "wgmma.mma_async.sync.aligned.m64n" << 2 * k
-       << "k16.f32.bf16.bf16 {";
+       << (isF16() ? "k16.f32.f16.f16 {" : "k16.f32.bf16.bf16 {");
     for (int64_t i = 0; i < k; ++i)
       os << (i ? ", $" : "$") << i;
     // Outputs $0.., then the tied accumulator inputs, A and the descriptor.
@@ -598,10 +629,10 @@ private:
     for (auto [col, dot] : {std::pair<Value, Value>{u, dot0}, {addi(u, 1), dot1}}) {
       Value ut = tokenOf(col);
       Value x = select(ule(ut, tt), mul(dot, weight(tt, ut)), f32(0.0));
-      pair.push_back(arith::TruncFOp::create(b, b.getBF16Type(), x));
+      pair.push_back(arith::TruncFOp::create(b, elt(), x));
     }
     vector::StoreOp::create(
-        b, vector::FromElementsOp::create(b, VectorType::get({2}, b.getBF16Type()), pair),
+        b, vector::FromElementsOp::create(b, VectorType::get({2}, elt()), pair),
         sm, tileIndex(sm, t, u), /*nontemporal=*/false, llvm::MaybeAlign(4));
   }
   /// v of a row of the chunk at p: the staged V rows when they serve as
@@ -934,7 +965,7 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
   // in place of eight 2-byte ones. N % 8 == 0: a group is wholly in or out.
   const int64_t N = L.n, S = L.s, groups = M.Np / 8;
   const bool groupMajor = M.R == 1;
-  Type bf16 = b.getBF16Type(), f32t = b.getF32Type();
+  Type elem16 = elt(), f32t = b.getF32Type();
   auto vec = [&](int64_t n, Type elem) { return VectorType::get({n}, elem); };
   strided(
       M.CR * groups,
@@ -954,7 +985,7 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
         Value in = andi(token(chunkStart, t).valid, ult(n0, N));
         auto biased = [&](Value rows, Value bias) {
           Value raw = arith::ExtFOp::create(
-              b, vec(8, f32t), loadVector(vec(8, bf16), rows, qkAt(row, n0)));
+              b, vec(8, f32t), loadVector(vec(8, elem16), rows, qkAt(row, n0)));
           Value x = add(raw, loadVector(vec(8, f32t), bias, {r, n0}));
           return select(in, x, arith::ConstantOp::create(
                                    b, DenseElementsAttr::get(
@@ -1001,7 +1032,7 @@ void ChunkedKernelBuilder::rotateGroups(Value chunkStart) {
           kv = rotated[1];
         }
         for (auto [x, rows] : {std::pair<Value, Value>{qv, qs}, {kv, ks}})
-          vector::StoreOp::create(b, arith::TruncFOp::create(b, vec(8, bf16), x),
+          vector::StoreOp::create(b, arith::TruncFOp::create(b, vec(8, elem16), x),
                                   rows, qkAt(row, n0),
                                   /*nontemporal=*/false, llvm::MaybeAlign(16));
       },
@@ -1087,7 +1118,8 @@ void ChunkedKernelBuilder::scoreTilesWgmma() {
   auto descriptor = [&](int64_t tile, Value row0, int64_t kk) {
     return kMajorDescriptor(tile, muli(qkBuf, M.tileBytes), row0, kk);
   };
-  auto bf16t = NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::bf16);
+  auto bf16t = NVVM::WGMMATypesAttr::get(
+      ctx, isF16() ? NVVM::WGMMATypes::f16 : NVVM::WGMMATypes::bf16);
   auto one = NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one);
   NVVM::WgmmaFenceAlignedOp::create(b);
   for (int64_t kk = 0; kk < M.Np / 16; ++kk)
@@ -1401,7 +1433,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
     // Eight adjacent p per item: 16-byte accesses to y, the staged V and Z
     // rows and out, in place of 2- and 4-byte ones.
     const int64_t groups = P / 8;
-    Type bf16 = b.getBF16Type(), f32t = b.getF32Type();
+    Type elem16 = elt(), f32t = b.getF32Type();
     auto vload = [&](int64_t n, Type elem, Value view, ValueRange at) {
       SmallVector<Value> values;
       for (int64_t k = 0; k < 8; k += n) {
@@ -1421,10 +1453,10 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
           SmallVector<Value> y = vload(4, f32t, ys, {t, p0});
           SmallVector<Value> v, z;
           if (d && M.vtFromRaw)
-            v = vload(8, bf16, vRaw, {t, p0});
+            v = vload(8, elem16, vRaw, {t, p0});
           if (L.hasZ)
-            z = zRaw ? vload(8, bf16, zRaw, {t, p0})
-                     : vload(8, bf16, a.Z, tokenIndex(tc, p0));
+            z = zRaw ? vload(8, elem16, zRaw, {t, p0})
+                     : vload(8, elem16, a.Z, tokenIndex(tc, p0));
           SmallVector<Value> outs;
           for (int64_t e = 0; e < 8; ++e) {
             Value p = addi(p0, e);
@@ -1436,9 +1468,9 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
           }
           SmallVector<Value> narrow;
           for (Value x : outs)
-            narrow.push_back(arith::TruncFOp::create(b, bf16, x));
+            narrow.push_back(arith::TruncFOp::create(b, elem16, x));
           Value packed =
-              vector::FromElementsOp::create(b, VectorType::get({8}, bf16), narrow);
+              vector::FromElementsOp::create(b, VectorType::get({8}, elem16), narrow);
           ifThen(valid, [&] {
             vector::StoreOp::create(b, packed, a.out, tokenIndex(tok, p0),
                                     /*nontemporal=*/false, llvm::MaybeAlign(16));
@@ -1637,7 +1669,7 @@ void ChunkedKernelBuilder::build() {
   smem = gpu::DynamicSharedMemoryOp::create(
       b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                          MemRefLayoutAttrInterface(), wg));
-  Type bf16 = b.getBF16Type(), f32t = b.getF32Type();
+  Type elem16 = elt(), f32t = b.getF32Type();
   const int64_t CR = M.CR, R = M.R;
   qkBuf = idx(0);
   if (M.swizzledQK) {
@@ -1646,16 +1678,16 @@ void ChunkedKernelBuilder::build() {
     smemPad = remui(arith::SubIOp::create(b, idx(align), remui(address, align)),
                     align);
     smemBase = addi(address, smemPad);
-    qs = view(M.qs, {M.qkBuffers, M.Np / 64, CR, 64}, bf16);
-    ks = view(M.ks, {M.qkBuffers, M.Np / 64, CR, 64}, bf16);
+    qs = view(M.qs, {M.qkBuffers, M.Np / 64, CR, 64}, elem16);
+    ks = view(M.ks, {M.qkBuffers, M.Np / 64, CR, 64}, elem16);
   } else {
     smemPad = idx(0);
-    qs = view(M.qs, {CR, M.qkStride}, bf16);
-    ks = view(M.ks, {CR, M.qkStride}, bf16);
+    qs = view(M.qs, {CR, M.qkStride}, elem16);
+    ks = view(M.ks, {CR, M.qkStride}, elem16);
   }
   if (!M.vtFromRaw)
-    vt = view(M.vt, {M.Pp, M.tStride}, bf16);
-  sm = view(M.sm, {CR, M.tStride}, bf16);
+    vt = view(M.vt, {M.Pp, M.tStride}, elem16);
+  sm = view(M.sm, {CR, M.tStride}, elem16);
   ys = view(M.ys, {CR, M.ysStride}, f32t);
   scan = view(M.scan, {C, M.scanCols}, f32t);
   segSum = view(M.segSum, {M.scanCols, SharedLayout::kSegments}, f32t);
@@ -1669,9 +1701,9 @@ void ChunkedKernelBuilder::build() {
   vPrev = view(M.vPrev, {R, M.Pp}, f32t);
   thetaCarry = view(M.thetaCarry, {M.S}, f32t);
   if (M.vzPiece) {
-    vRaw = view(M.vs, {C, M.vRawStride}, bf16);
+    vRaw = view(M.vs, {C, M.vRawStride}, elem16);
     if (L.hasZ)
-      zRaw = view(M.zs, {C, P}, bf16);
+      zRaw = view(M.zs, {C, P}, elem16);
   }
 
   if (a.qMap) {
@@ -1863,9 +1895,9 @@ ChunkedKernelPlan planForChunkSize(const LayerShape &shape, int64_t chunkSize) {
   if (shape.rank > kMaxRank)
     return fail("covers ranks up to " + std::to_string(kMaxRank) + ", got " +
                 std::to_string(shape.rank));
-  if (!shape.dataType.isBF16())
-    return fail("needs bf16 Q/K/V (its matmuls are bf16 on tensor cores); "
-                "fp32 data runs the token-sequential kernel");
+  if (!shape.dataType.isBF16() && !shape.dataType.isF16())
+    return fail("needs bf16 or f16 Q/K/V (its matmuls run on tensor cores "
+                "in that type); fp32 data runs the token-sequential kernel");
   if (chunkSize < 16 || chunkSize > 128 || chunkSize % 16 != 0)
     return fail("needs a chunk size that is a multiple of 16 in [16, 128], "
                 "got " + std::to_string(chunkSize));

@@ -46,15 +46,17 @@ class LayerSpec:
     rmsnorm: bool = False
     norm_eps: float = 1e-5
     chunk: int = 64
-    # Element types ("f32" or "bf16") the kernel reads Trap, the biases and the k/v states in.
+    # Element types ("f32", "bf16" or "f16") the kernel reads Trap, the biases and the k/v states in.
     trap_dtype: str = "f32"
     bias_dtype: str = "f32"
     k_state_dtype: str = "f32"
     v_state_dtype: str = "f32"
 
+    gpu_dtype: str = "bf16"  # the GPU kernels' data type: "bf16" or "f16" (CPU kernels run f32)
+
     @property
     def dtype(self):
-        return "f32" if self.target == "cpu" else "bf16"
+        return "f32" if self.target == "cpu" else self.gpu_dtype
 
     def flags(self):
         dim = lambda v: "?" if v < 0 else str(v)

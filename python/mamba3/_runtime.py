@@ -14,8 +14,8 @@ import torch
 
 API_VERSION = 1
 MAX_RANK = 8
-DTYPE_CODES = {torch.float32: 0, torch.bfloat16: 1, torch.int32: 2, torch.float64: 3}
-MANIFEST_DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "i32": torch.int32}
+DTYPE_CODES = {torch.float32: 0, torch.bfloat16: 1, torch.int32: 2, torch.float64: 3, torch.float16: 4}
+MANIFEST_DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16, "i32": torch.int32}
 
 
 class Mamba3Error(RuntimeError):

@@ -126,8 +126,10 @@ def _device_index(device):
 # --------------------------------------------------------------------------- launching
 
 def _kernel_float(t):
-    """The element type a kernel reads t in: bf16 tensors as they are, everything else as f32."""
-    return "bf16" if t is not None and t.dtype == torch.bfloat16 else "f32"
+    """The element type a kernel reads t in: bf16 and f16 tensors as they are, everything else as f32."""
+    if t is None:
+        return "f32"
+    return {torch.bfloat16: "bf16", torch.float16: "f16"}.get(t.dtype, "f32")
 
 
 def _argument_dtypes(Trap, Q_bias, K_bias, k0=None, v0=None):
@@ -225,11 +227,15 @@ def _axis(spec, batch, seqlen, axis):
             "P": spec.headdim, "S": spec.angles, "1": 1, "b+1": batch + 1}[axis]
 
 
-def _spec(device, step, batch, seqlen, **kw):
+def _spec(device, step, batch, seqlen, data=None, **kw):
+    """The LayerSpec of a call on `device`; `data` (V) picks the GPU kernels' data type: f16 kernels for
+    f16 tensors, bf16 ones otherwise (fp32 data is rounded to bf16, as the official kernels' matmuls do)."""
     target = _target(device)
     if target == "cpu":
         batch, seqlen = -1, -1  # CPU bundles take any batch and length
-    return LayerSpec(target=target, step=step, batch=batch, seqlen=-1 if step else seqlen, **kw)
+    gpu_dtype = "f16" if data is not None and data.dtype == torch.float16 else "bf16"
+    return LayerSpec(target=target, step=step, batch=batch, seqlen=-1 if step else seqlen, gpu_dtype=gpu_dtype,
+                     **kw)
 
 
 # --------------------------------------------------------------------------- SISO prefill
@@ -273,7 +279,7 @@ def _siso_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states, cu_s
     init = states is not None and states[0] is not None
     # The final k is f32 as the official function returns it; the final v takes V's dtype (it is V of
     # the last token), or v0's.
-    spec = _spec(Q.device, False, nseq, L, heads=H, groups=G, state=N, headdim=P, angles=S,
+    spec = _spec(Q.device, False, nseq, L, data=V, heads=H, groups=G, state=N, headdim=P, angles=S,
                  has_d=D is not None, has_z=Z is not None, init=init, varlen=cu_seqlens is not None,
                  final_states=final_states, chunk=chunk_size,
                  **_argument_dtypes(Trap, Q_bias, K_bias, None, states[3] if init else V))
@@ -393,7 +399,7 @@ def _check_step(fn, Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states
 def _step_run(Q, K, V, ADT, DT, Trap, Q_bias, K_bias, Angles, D, Z, states, outputs, in_place):
     b, G, N = Q.shape
     H, P, S = V.shape[1], V.shape[2], Angles.shape[2]
-    spec = _spec(Q.device, True, b, 1, heads=H, groups=G, state=N, headdim=P, angles=S,
+    spec = _spec(Q.device, True, b, 1, data=V, heads=H, groups=G, state=N, headdim=P, angles=S,
                  has_d=D is not None, has_z=Z is not None, init=True,
                  **_argument_dtypes(Trap, Q_bias, K_bias, states[2], states[3]))
     inputs = _with_optional(dict(Q=Q, K=K, V=V, ADT=ADT, DT=DT, Trap=Trap, Q_bias=Q_bias, K_bias=K_bias,
@@ -502,7 +508,8 @@ def _mimo_op(Q: Tensor, K: Tensor, V: Tensor, ADT: Tensor, DT: Tensor, Trap: Ten
     b, L, R, G, N = Q.shape
     H, P, S = V.shape[2], V.shape[3], Angles.shape[3]
     nseq = cu_seqlens.shape[0] - 1 if cu_seqlens is not None else b
-    spec = _spec(Q.device, False, nseq, L, heads=H, groups=G, state=N, headdim=P, angles=S, rank=R, mimo=True,
+    spec = _spec(Q.device, False, nseq, L, data=V, heads=H, groups=G, state=N, headdim=P, angles=S, rank=R,
+                 mimo=True,
                  has_d=D is not None, has_z=Z is not None, varlen=cu_seqlens is not None,
                  pairing=pairing, wrap_angle=False, rmsnorm=norm_weight is not None,
                  norm_eps=float(norm_eps), chunk=chunk_size, final_states=return_state,

@@ -229,3 +229,29 @@ def test_threads_share_a_bundle():
                                                                 return_final_states=True), inputs))
     for a, b in zip(serial, parallel):
         assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_fp16_layer(monkeypatch):
+    # fp16 tensors (an fp16 model): Trap and the v state are read in f16, out and the v state come back in
+    # fp16; the GPU kernels for it multiply in f16 (gpu_dtype). Against the float64 reference of the same
+    # fp16 values; fp16 keeps 11 bits, so the output's rounding is about 2e-4.
+    seen = _specs_used(monkeypatch)
+    x, states = random_siso(2, 30, 4, 1, 16, 8, 4, seed=43, init=True, dtype=torch.float16)
+    got = mamba3.siso_combined(**x, Input_States=states, return_final_states=True)
+    spec = seen[-1]
+    assert spec.gpu_dtype == "f16" and spec.trap_dtype == "f16" and spec.v_state_dtype == "f16"
+    with mamba3.float64_reference():
+        ref = mamba3.siso_combined(**x, Input_States=states, return_final_states=True)
+    assert [t.dtype for t in got] == [torch.float16, torch.float32, torch.float32, torch.float32,
+                                      torch.float16]
+    for g, r in zip(got, ref):
+        assert relative_l2(g, r) < 1e-3
+    xs, sts = random_siso(3, 1, 4, 1, 16, 8, 4, seed=47, init=True, step=True, dtype=torch.float16)
+    with mamba3.float64_reference():
+        ref_out, ref_states = mamba3.siso_step(**xs, Input_States=sts)
+    given = tuple(s.clone() for s in sts)
+    out, new = mamba3.siso_step(**xs, Input_States=given, inplace_states=True)
+    assert out.dtype == torch.float16 and new[3].dtype == torch.float16
+    assert relative_l2(out, ref_out) < 1e-3
+    for g, r in zip(new, ref_states):
+        assert relative_l2(g, r) < 1e-3

@@ -42,9 +42,9 @@ bool toBufferArgs(const mamba3_buffer *args, int32_t nargs,
   out.resize(static_cast<size_t>(nargs));
   for (int32_t i = 0; i < nargs; ++i) {
     const mamba3_buffer &a = args[i];
-    if (a.dtype < MAMBA3_DTYPE_F32 || a.dtype > MAMBA3_DTYPE_F64) {
+    if (a.dtype < MAMBA3_DTYPE_F32 || a.dtype > MAMBA3_DTYPE_F16) {
       fail("argument " + std::to_string(i) + " has dtype code " +
-           std::to_string(a.dtype) + " (MAMBA3_DTYPE_F32/BF16/I32/F64)");
+           std::to_string(a.dtype) + " (MAMBA3_DTYPE_F32/BF16/I32/F64/F16)");
       return false;
     }
     if (a.rank < 0 || a.rank > MAMBA3_MAX_RANK) {

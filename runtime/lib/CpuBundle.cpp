@@ -133,8 +133,52 @@ float fromBf16(uint16_t h) {
   return f;
 }
 
+/// IEEE binary16, rounded to nearest even (overflow to infinity, subnormals
+/// kept), as the GPU's cvt.rn.f16.f32.
+uint16_t toF16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  uint32_t abs = bits & 0x7fffffffu;
+  if (abs > 0x7f800000u) // NaN
+    return static_cast<uint16_t>(sign | 0x7e00u);
+  if (abs >= 0x477ff000u) // rounds past 65504: infinity
+    return static_cast<uint16_t>(sign | 0x7c00u);
+  if (abs < 0x38800000u) { // below 2^-14: a subnormal half (or zero)
+    float magnitude;
+    std::memcpy(&magnitude, &abs, 4);
+    // Units of 2^-24, rounded to nearest even by the float addition.
+    float scaled = magnitude * 16777216.0f;
+    uint32_t units = static_cast<uint32_t>(std::nearbyint(scaled));
+    return static_cast<uint16_t>(sign | units);
+  }
+  uint32_t exponent = (abs >> 23) - 127 + 15, mantissa = abs & 0x7fffffu;
+  uint32_t half = (exponent << 10) | (mantissa >> 13);
+  uint32_t rest = mantissa & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u)))
+    ++half; // may carry into the exponent: still right
+  return static_cast<uint16_t>(sign | half);
+}
+
+float fromF16(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  float f;
+  if (exponent == 0) { // zero or subnormal: mantissa * 2^-24
+    f = static_cast<float>(mantissa) / 16777216.0f;
+    return sign ? -f : f;
+  }
+  uint32_t bits = exponent == 0x1fu
+                      ? sign | 0x7f800000u | (mantissa << 13)
+                      : sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 size_t elementSize(const std::string &dtype) {
-  return dtype == "f32" || dtype == "i32" ? 4 : dtype == "bf16" ? 2 : 0;
+  return dtype == "f32" || dtype == "i32"    ? 4
+         : dtype == "bf16" || dtype == "f16" ? 2
+                                             : 0;
 }
 
 } // namespace
@@ -152,8 +196,10 @@ void packElements(const std::vector<double> &src, const std::string &dtype,
       std::memcpy(dst + 4 * i, &x, 4);
     }
   } else {
+    const bool f16 = dtype == "f16";
     for (size_t i = 0; i < src.size(); ++i) {
-      uint16_t h = toBf16(static_cast<float>(src[i]));
+      float f = static_cast<float>(src[i]);
+      uint16_t h = f16 ? toF16(f) : toBf16(f);
       std::memcpy(dst + 2 * i, &h, 2);
     }
   }
@@ -173,7 +219,7 @@ void unpackElements(const unsigned char *src, const std::string &dtype,
     } else {
       uint16_t h;
       std::memcpy(&h, src + 2 * i, 2);
-      dst[i] = fromBf16(h);
+      dst[i] = dtype == "f16" ? fromF16(h) : fromBf16(h);
     }
   }
 }
@@ -334,7 +380,7 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
           a.fail("'role' is '" + role + "', not 'input' or 'output'");
         if (elementSize(arg.dtype) == 0)
           a.fail("'dtype' is '" + arg.dtype +
-                 "', not 'f32', 'bf16' or 'i32'");
+                 "', not 'f32', 'bf16', 'f16' or 'i32'");
         for (const JsonValue &axis : axes->items())
           if (axis.isString())
             arg.axes.push_back(axis.asString());
@@ -424,9 +470,10 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
           if (arg.isOutput)
             return r.fail("describes the output '" + arg.name +
                           "'; tensor maps are for inputs the kernels load");
-          if (arg.dtype != "bf16")
+          if (arg.dtype != "bf16" && arg.dtype != "f16")
             return r.fail("describes '" + arg.name + "' of dtype " +
-                          arg.dtype + "; tensor maps are for bf16 arguments");
+                          arg.dtype +
+                          "; tensor maps are for bf16 and f16 arguments");
           if (box->items().size() != arg.shape.size())
             return r.fail("'box' has " + std::to_string(box->items().size()) +
                           " entries for the " +

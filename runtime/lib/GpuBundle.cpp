@@ -274,7 +274,7 @@ bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
   const size_t rank = shape.size();
   std::vector<unsigned long long> dims(rank), strides(rank);
   std::vector<unsigned> box(rank), elementStrides(rank, 1);
-  unsigned long long stride = 2; // bf16
+  unsigned long long stride = 2; // bf16 or f16
   for (size_t k = 0; k < rank; ++k) {
     dims[k] = static_cast<unsigned long long>(shape[rank - 1 - k]);
     strides[k] = stride;
@@ -283,7 +283,11 @@ bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
   }
   void *host = slabs_[s / kMapSlabSlots].host + (s % kMapSlabSlots) * kCuTensorMapBytes;
   CUresult r = d.cuTensorMapEncodeTiled(
-      host, kCuTensorMapDataTypeBfloat16, static_cast<unsigned>(rank),
+      host,
+      manifest_.arguments[t.argument].dtype == "f16"
+          ? kCuTensorMapDataTypeFloat16
+          : kCuTensorMapDataTypeBfloat16,
+      static_cast<unsigned>(rank),
       reinterpret_cast<void *>(static_cast<uintptr_t>(pointer)), dims.data(),
       strides.data() + 1, box.data(), elementStrides.data(),
       kCuTensorMapInterleaveNone, kCuTensorMapSwizzle128B,

@@ -12,6 +12,7 @@ const char *elementTypeName(ElementType type) {
   case ElementType::BF16: return "bf16";
   case ElementType::I32: return "i32";
   case ElementType::F64: return "f64";
+  case ElementType::F16: return "f16";
   }
   return "unknown";
 }
@@ -19,14 +20,15 @@ const char *elementTypeName(ElementType type) {
 size_t elementTypeSize(ElementType type) {
   switch (type) {
   case ElementType::F32: case ElementType::I32: return 4;
-  case ElementType::BF16: return 2;
+  case ElementType::BF16: case ElementType::F16: return 2;
   case ElementType::F64: return 8;
   }
   return 0;
 }
 
 bool parseElementType(const std::string &dtype, ElementType &type) {
-  for (ElementType t : {ElementType::F32, ElementType::BF16, ElementType::I32})
+  for (ElementType t : {ElementType::F32, ElementType::BF16, ElementType::F16,
+                        ElementType::I32})
     if (dtype == elementTypeName(t)) {
       type = t;
       return true;

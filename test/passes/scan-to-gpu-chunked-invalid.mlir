@@ -3,7 +3,7 @@
 // fp32 data: the chunked kernel's matmuls are bf16.
 func.func @fp32_data(%q: tensor<2x16x1x32xf32>, %v: tensor<2x16x4x16xf32>, %c: tensor<2x4x16xf32>,
     %qb: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>) -> tensor<2x16x4x16xf32> {
-  // expected-error @+1 {{ssm-gpu-schedule schedule=chunked: the chunked tensor-core kernel needs bf16 Q/K/V (its matmuls are bf16 on tensor cores); fp32 data runs the token-sequential kernel}}
+  // expected-error @+1 {{ssm-gpu-schedule schedule=chunked: the chunked tensor-core kernel needs bf16 or f16 Q/K/V (its matmuls run on tensor cores in that type); fp32 data runs the token-sequential kernel}}
   %r:5 = ssm.scan q(%q) k(%q) v(%v) adt(%c) dt(%c) trap(%c) bias(%qb, %qb) angles(%ang)
       {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
       : (tensor<2x16x1x32xf32>, tensor<2x16x1x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>,

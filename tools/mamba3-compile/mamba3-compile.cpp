@@ -124,23 +124,22 @@ cl::opt<std::string> pairingOpt("pairing", cl::desc("adjacent | half_split"),
 cl::opt<bool> stepOpt("step", cl::desc("one decode token (ssm.step)"),
                       cl::cat(configCat));
 cl::opt<std::string> dtypeOpt("dtype",
-                              cl::desc("data type of Q, K, V, Z, out: f32 | "
-                                       "bf16 (the rest is f32)"),
+                              cl::desc("data type of Q, K, V, Z, out: f32 | bf16 | f16"),
                               cl::init("f32"), cl::cat(configCat));
 
 cl::opt<std::string> trapDtypeOpt(
-    "trap-dtype", cl::desc("element type of Trap: f32 | bf16"),
+    "trap-dtype", cl::desc("element type of Trap: f32 | bf16 | f16"),
     cl::init("f32"), cl::cat(configCat));
 cl::opt<std::string> biasDtypeOpt(
-    "bias-dtype", cl::desc("element type of Q_bias and K_bias: f32 | bf16"),
+    "bias-dtype", cl::desc("element type of Q_bias and K_bias: f32 | bf16 | f16"),
     cl::init("f32"), cl::cat(configCat));
 cl::opt<std::string> kStateDtypeOpt(
     "k-state-dtype",
-    cl::desc("element type of the k state in and out: f32 | bf16"),
+    cl::desc("element type of the k state in and out: f32 | bf16 | f16"),
     cl::init("f32"), cl::cat(configCat));
 cl::opt<std::string> vStateDtypeOpt(
     "v-state-dtype",
-    cl::desc("element type of the v state in and out: f32 | bf16"),
+    cl::desc("element type of the v state in and out: f32 | bf16 | f16"),
     cl::init("f32"), cl::cat(configCat));
 
 cl::opt<int64_t> chunkOpt("chunk",
@@ -279,19 +278,24 @@ bool specFromFlags(LayerSpec &spec) {
     spec.dataType = LayerDataType::f32;
   else if (dtypeOpt == "bf16")
     spec.dataType = LayerDataType::bf16;
+  else if (dtypeOpt == "f16")
+    spec.dataType = LayerDataType::f16;
   else
-    return fail("--dtype must be f32 or bf16, got '" + dtypeOpt + "'"), false;
+    return fail("--dtype must be f32, bf16 or f16, got '" + dtypeOpt + "'"),
+           false;
   for (auto [opt, type] :
        {std::pair<cl::opt<std::string> *, LayerDataType *>{&trapDtypeOpt,
                                                             &spec.trapType},
         {&biasDtypeOpt, &spec.biasType},
         {&kStateDtypeOpt, &spec.kStateType},
         {&vStateDtypeOpt, &spec.vStateType}}) {
-    if (*opt != "f32" && *opt != "bf16")
-      return fail("--" + opt->ArgStr.str() + " must be f32 or bf16, got '" +
+    if (*opt != "f32" && *opt != "bf16" && *opt != "f16")
+      return fail("--" + opt->ArgStr.str() + " must be f32, bf16 or f16, got '" +
                   *opt + "'"),
              false;
-    *type = *opt == "bf16" ? LayerDataType::bf16 : LayerDataType::f32;
+    *type = *opt == "bf16"  ? LayerDataType::bf16
+            : *opt == "f16" ? LayerDataType::f16
+                            : LayerDataType::f32;
   }
   return true;
 }

@@ -101,6 +101,7 @@ enum : int {
   kCuFuncAttrMaxDynamicSharedSize = 8,
   kCuStreamCaptureModeGlobal = 0,
   kCuStreamCaptureStatusNone = 0,
+  kCuTensorMapDataTypeFloat16 = 6,
   kCuTensorMapDataTypeBfloat16 = 9,
   kCuTensorMapInterleaveNone = 0,
   kCuTensorMapSwizzle128B = 3,

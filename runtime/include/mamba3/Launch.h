@@ -21,13 +21,14 @@ namespace mamba3 {
 
 /// Element types of bundle arguments (the values of the C API's
 /// MAMBA3_DTYPE_*). F64 only for the float64 reference's outputs.
-enum class ElementType : int32_t { F32 = 0, BF16 = 1, I32 = 2, F64 = 3 };
+enum class ElementType : int32_t { F32 = 0, BF16 = 1, I32 = 2, F64 = 3, F16 = 4 };
 
-/// "f32", "bf16", "i32", "f64".
+/// "f32", "bf16", "i32", "f64", "f16".
 const char *elementTypeName(ElementType type);
 /// Bytes of one element.
 size_t elementTypeSize(ElementType type);
-/// The type of a manifest dtype ("f32", "bf16", "i32"); false when unknown.
+/// The type of a manifest dtype ("f32", "bf16", "f16", "i32"); false when
+/// unknown.
 bool parseElementType(const std::string &dtype, ElementType &type);
 
 /// The most dimensions an argument has (MIMO ssm state: b, H, P, N; Q:
