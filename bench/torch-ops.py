@@ -59,6 +59,17 @@ def inputs(b, L, H, N, P, S, dev, R=0, init=False, step=False, seed=0, nseq=None
     return x, st
 
 
+def to_fp16(t):
+    """inputs() in an fp16 model's dtypes: every bf16 tensor in fp16."""
+    if t is None:
+        return None
+    if isinstance(t, dict):
+        return {k: to_fp16(v) for k, v in t.items()}
+    if isinstance(t, tuple):
+        return tuple(to_fp16(v) for v in t)
+    return t.half() if t.dtype == torch.bfloat16 else t
+
+
 def mimo_call(x, **kw):
     return mamba3.mimo(x["Q"], x["K"], x["V"], x["ADT"], x["DT"], x["Trap"], x["Q_bias"], x["K_bias"], x["MIMO_V"],
                        x["MIMO_Z"], x["MIMO_Out"], x["Angles"], x["D"], x["Z"], **kw)
@@ -116,6 +127,19 @@ def workloads(dev):
     for (b, H, N) in DECODE_SHAPES:
         x, st = inputs(b, 1, H, N, 64, N // 4, dev, init=True, step=True)
         w.append((f"decode {b} {N}", lambda x=x, st=st: mamba3.siso_step(**x, Input_States=st)))
+    # An fp16 model: every bf16 tensor in fp16 (check_fp16).
+    for name, (b, L, H, N, P) in (("fp16-siso", SISO_SHAPES[1]),):
+        x, st = inputs(b, L, H, N, P, N // 4, dev, init=True)
+        x, st = to_fp16(x), to_fp16(st)
+        w.append((f"{name} {b} {L} {N}", lambda x=x, st=st: mamba3.siso_combined(**x, Input_States=st,
+                                                                                   return_final_states=True)))
+        w.append((f"{name}-out {b} {L} {N}", lambda x=x: mamba3.siso_combined(**x)))
+    x, st = inputs(64, 1, 32, 128, 64, 32, dev, init=True, step=True)
+    x, st = to_fp16(x), to_fp16(st)
+    w.append(("fp16-decode 64 128", lambda x=x, st=st: mamba3.siso_step(**x, Input_States=st)))
+    x, _ = inputs(8, 4096, 32, 128, 64, 32, dev, R=4)
+    x = to_fp16(x)
+    w.append(("fp16-mimo 8 4096 128 4", lambda x=x: mimo_call(x, return_state=True)))
     # The same with fp32 Trap, biases and states: kernels compiled for those (check_time_native).
     f32 = ("Trap", "Q_bias", "K_bias")
     for (b, L, H, N, P) in SISO_SHAPES[:2]:
@@ -301,13 +325,14 @@ def check_time():
     emit(f"CEIL copy {bw / 1e9:.0f} GB/s")
     for name, thunk in workloads("cuda"):
         kind = name.split()[0]
-        if kind not in ("siso", "siso-states", "decode", "mimo", "mimo-per-rank"):
+        if kind not in ("siso", "siso-states", "decode", "mimo", "mimo-per-rank", "fp16-siso", "fp16-siso-out",
+                        "fp16-decode", "fp16-mimo"):
             continue
         kernel, bundle = kernel_alone(thunk)
-        timer = graph if kind == "decode" else bench
+        timer = graph if kind.endswith("decode") else bench
         t_op, t_k = timer(thunk), timer(kernel)
         emit(f"TIME {name}: op {t_op:.2f} us, kernel alone {t_k:.2f} us, op/kernel {t_op / t_k:.3f} "
-             f"({bundle.manifest.get('schedule')}{', graph replay' if kind == 'decode' else ''})")
+             f"({bundle.manifest.get('schedule')}{', graph replay' if kind.endswith('decode') else ''})")
 
 
 def check_time_native():
@@ -377,6 +402,42 @@ def check_official():
     emit(f"OFFICIAL-DTYPES siso_step b64 N128 in place: ours "
          f"{tt.do_bench_cudagraph(lambda: mamba3.siso_step(**x, Input_States=st_ip, inplace_states=True), rep=200, return_mode='median') * 1e3:.2f} us, "
          f"official {tt.do_bench_cudagraph(lambda: mamba3_siso_step(**x, Input_States=st), rep=200, return_mode='median') * 1e3:.2f} us (graph replay)")
+
+
+def check_fp16():
+    """fp16 inputs through the ops and through the official kernels (Triton SISO, TileLang MIMO with
+    dtype=float16): agreement and time, same run."""
+    from mamba_ssm.ops.triton.mamba3.mamba3_siso_combined import mamba3_siso_combined
+    from mamba_ssm.ops.triton.mamba3.mamba3_siso_step import mamba3_siso_step
+    from mamba_ssm.ops.tilelang.mamba3.mamba3_mimo import mamba3_mimo
+    import triton.testing as tt
+    bench = lambda f: tt.do_bench(f, warmup=25, rep=200, return_mode="median") * 1e3
+    graph = lambda f: tt.do_bench_cudagraph(f, rep=200, return_mode="median") * 1e3
+    x, st = inputs(8, 4096, 32, 128, 64, 32, "cuda", init=True, seed=31)
+    x, st = to_fp16(x), to_fp16(st)
+    ro = mamba3_siso_combined(**x, Input_States=st, chunk_size=64, return_final_states=True)
+    r = mamba3.siso_combined(**x, Input_States=st, return_final_states=True)
+    emit(f"FP16 siso_combined b8 L4096 N128 with states: dtypes {[str(t.dtype)[6:] for t in r]}; rel L2 out "
+         f"{rel(r[0], ro[0]):.1e} ssm {rel(r[2], ro[2]):.1e} k {rel(r[3], ro[3]):.1e} v {rel(r[4], ro[4]):.1e}; "
+         f"ours {bench(lambda: mamba3.siso_combined(**x, Input_States=st, return_final_states=True)):.1f} us, "
+         f"official {bench(lambda: mamba3_siso_combined(**x, Input_States=st, chunk_size=64, return_final_states=True)):.1f} us; "
+         f"out only: ours {bench(lambda: mamba3.siso_combined(**x)):.1f} us, official "
+         f"{bench(lambda: mamba3_siso_combined(**x, chunk_size=64)):.1f} us")
+    x, st = inputs(64, 1, 32, 128, 64, 32, "cuda", init=True, step=True, seed=32)
+    x, st = to_fp16(x), to_fp16(st)
+    ro, r = mamba3_siso_step(**x, Input_States=st), mamba3.siso_step(**x, Input_States=st)
+    emit(f"FP16 siso_step b64 N128: rel L2 out {rel(r[0], ro[0]):.1e} ssm {rel(r[1][1], ro[1][1]):.1e} "
+         f"k {rel(r[1][2], ro[1][2]):.1e}; ours {graph(lambda: mamba3.siso_step(**x, Input_States=st)):.2f} us, "
+         f"official {graph(lambda: mamba3_siso_step(**x, Input_States=st)):.2f} us (graph replay)")
+    x, _ = inputs(8, 4096, 32, 128, 64, 32, "cuda", R=4, seed=33)
+    x = to_fp16(x)
+    off = lambda: mamba3_mimo(x["Q"], x["K"], x["V"], x["ADT"], x["DT"], x["Trap"], x["Q_bias"], x["K_bias"],
+                              x["MIMO_V"], x["MIMO_Z"], x["MIMO_Out"], x["Angles"], x["D"], x["Z"], 16, 4,
+                              torch.float16, return_state=True)
+    ro = off()
+    r = mimo_call(x, chunk_size=16, return_state=True)
+    emit(f"FP16 mimo b8 L4096 N128 R4: out {r[0].dtype}, rel L2 out {rel(r[0], ro[0]):.1e} ssm {rel(r[2], ro[2]):.1e}; "
+         f"ours {bench(lambda: mimo_call(x)):.1f} us, official {bench(off):.1f} us")
 
 
 if __name__ == "__main__":
