@@ -2,6 +2,8 @@
 
 #include "codegen/HostObject.h"
 
+#include "llvm/MC/MCSubtargetInfo.h"
+
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -9,6 +11,7 @@
 
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -52,6 +55,16 @@ createHostTargetMachine(const ssm::HostTargetOptions &options) {
     for (const auto &feature : llvm::sys::getHostCPUFeatures())
       features.AddFeature(feature.getKey(), feature.getValue());
   }
+  // An unknown CPU name would end in an LLVM ERROR while selecting
+  // instructions; name the known ones instead.
+  std::unique_ptr<llvm::MCSubtargetInfo> info(
+      target->createMCSubtargetInfo(triple, "", ""));
+  if (!cpu.empty() && cpu != "generic" && info && !info->isCPUStringValid(cpu))
+    return createStringError(
+        "--host-cpu '" + cpu + "' is not a CPU LLVM knows for '" +
+        triple.str() +
+        "'; use native, generic or a name from `llc -mcpu=help` (e.g. "
+        "x86-64-v3, znver4, sapphirerapids)");
   llvm::CodeGenOptLevel level = options.optLevel >= 3
                                     ? llvm::CodeGenOptLevel::Aggressive
                                 : options.optLevel == 0

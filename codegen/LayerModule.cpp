@@ -14,6 +14,9 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
+#include <tuple>
+
 using namespace mlir;
 using namespace mlir::ssm;
 
@@ -109,6 +112,33 @@ std::string LayerSpec::checkRanges() const {
              std::to_string(value);
   if (angles < 0)
     return "angles (S) must be >= 0, got " + std::to_string(angles);
+  // Bounds that keep every element count and byte offset in 64 bits and
+  // the token offsets (i32 cu_seqlens, 32-bit grid axes) in 32; real layers
+  // are far inside them.
+  for (auto [name, value, limit] :
+       {std::tuple<const char *, int64_t, int64_t>{"heads", heads, 1 << 16},
+        {"groups", groups, 1 << 16},
+        {"state (N)", state, 1 << 16},
+        {"headdim (P)", headdim, 1 << 16},
+        {"rank (R)", rank, 1 << 10},
+        {"angles (S)", angles, 1 << 15}})
+    if (value > limit)
+      return std::string(name) + " = " + std::to_string(value) +
+             " exceeds the compiler's limit of " + std::to_string(limit);
+  constexpr int64_t kMaxTokens = (int64_t(1) << 31) - 1;
+  if (!ShapedType::isDynamic(batch) && batch > kMaxTokens)
+    return "batch = " + std::to_string(batch) + " exceeds 2^31 - 1";
+  if (!step && !ShapedType::isDynamic(seqlen) && seqlen > kMaxTokens)
+    return "seqlen = " + std::to_string(seqlen) +
+           " exceeds 2^31 - 1 (cu_seqlens and the grid are 32-bit)";
+  if (varlen && !ShapedType::isDynamic(batch) &&
+      !ShapedType::isDynamic(seqlen) && seqlen < batch)
+    return "varlen packs " + std::to_string(batch) +
+           " sequences of at least one token each into seqlen = " +
+           std::to_string(seqlen) + " tokens; seqlen must be at least the "
+           "batch";
+  if (!std::isfinite(normEps) || !(normEps > 0))
+    return "norm eps must be a positive finite number";
   if (!mimo && rank != 1)
     return "rank (R) = " + std::to_string(rank) +
            " needs the MIMO layout (--mimo); SISO layers have rank 1";

@@ -35,6 +35,17 @@ std::string axesString(ArrayRef<Axis> axes) {
 bool isStateFloat(Type t) { return t.isF32() || t.isBF16(); }
 bool isDataFloat(Type t) { return t.isF32() || t.isBF16() || t.isF16(); }
 
+/// Static sizes of the axes the layer is built from must be at least 1
+/// (an empty axis has no layer, and the checks that follow divide by G).
+LogicalResult checkNonEmpty(Operation *op, std::initializer_list<Axis> axes) {
+  for (const Axis &a : axes)
+    if (a.size != ShapedType::kDynamic && a.size < 1)
+      return op->emitOpError() << "the " << a.name << " axis of '" << a.source
+                               << "' must have at least one entry, got "
+                               << a.size;
+  return success();
+}
+
 class LayerVerifier {
 public:
   LayerVerifier(Operation *op, bool hasSeq) : op(op), hasSeq(hasSeq) {}
@@ -176,6 +187,8 @@ LogicalResult verifyLayer(Operation *op, const LayerOperands &x, bool hasSeq) {
   if (H.size == dyn || P.size == dyn)
     return op->emitOpError("only the batch and sequence axes may be dynamic; "
                            "'V' has a dynamic H or P axis");
+  if (failed(checkNonEmpty(op, {R, G, N, H, P})))
+    return failure();
   SmallVector<Axis> seq = hasSeq ? SmallVector<Axis>{L} : SmallVector<Axis>{};
   auto cat = [](std::initializer_list<ArrayRef<Axis>> parts) {
     SmallVector<Axis> all;
@@ -410,6 +423,8 @@ LogicalResult RotaryOp::verify() {
   if (H.size == ShapedType::kDynamic || G.size == ShapedType::kDynamic ||
       N.size == ShapedType::kDynamic)
     return emitOpError("only the batch and sequence axes may be dynamic");
+  if (failed(checkNonEmpty(*this, {R, G, N, H})))
+    return failure();
   if (H.size % G.size != 0)
     return emitOpError() << "H = " << H.size
                          << " must be a multiple of G = " << G.size;

@@ -320,6 +320,10 @@ void buildTokenScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
 SmallVector<Type> tokenScanWorkgroup(const LayerShape &shape, MLIRContext *ctx);
 /// The token-sequential kernel's block size when none is asked for.
 int64_t tokenScanBlockSize(const LayerShape &shape);
+/// Empty when the token-sequential kernel can hold `shape`, else why not
+/// (its state per thread at 1024 threads, its static shared memory, its
+/// unrolled rank loops), naming the limit.
+std::string tokenScanUnsupported(const LayerShape &shape);
 
 /// What one launch of the chunked tensor-core kernel does.
 enum class ChunkedScanPhase {

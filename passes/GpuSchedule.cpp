@@ -53,7 +53,17 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
     return failure();
   LayerShape shape = layerShapeOf(op);
   OpBuilder b(op);
-  auto markTokens = [&] {
+  auto markTokens = [&]() -> LogicalResult {
+    if (std::string why = tokenScanUnsupported(shape); !why.empty()) {
+      ChunkedKernelPlan plan = planChunkedScanKernel(shape, request.chunkSize);
+      InFlightDiagnostic diag = op->emitOpError()
+                                << "ssm-gpu-schedule: no GPU kernel for this "
+                                   "layer: "
+                                << why;
+      if (!shape.step && !plan.unsupported.empty())
+        diag << "; and " << plan.unsupported;
+      return diag;
+    }
     op->setAttr(kScheduleAttrName, b.getStringAttr("tokens"));
     if (request.blockSize != 0)
       op->setAttr(kBlockSizeAttrName, b.getI64IntegerAttr(request.blockSize));
@@ -67,6 +77,15 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
   ChunkedKernelPlan plan = planChunkedScanKernel(shape, request.chunkSize);
   // An explicit block size other than the chunked kernel's asks for the
   // token-sequential kernel.
+  // A chunk size asked for and not possible is an error, not a quiet
+  // change of kernel.
+  if (request.chunkSize != 0 && request.schedule == "auto" &&
+      !plan.unsupported.empty())
+    return op->emitOpError() << "ssm-gpu-schedule chunk-size="
+                             << request.chunkSize << ": " << plan.unsupported
+                             << " (leave the chunk size out to let the "
+                                "compiler choose, or 0 for the "
+                                "token-sequential kernel)";
   bool blockSizeFits =
       request.blockSize == 0 || request.blockSize == plan.threads;
   bool parallelAsked = request.schedule == "chunk-parallel";

@@ -376,6 +376,32 @@ int64_t mlir::ssm::tokenScanBlockSize(const LayerShape &shape) {
   return 32 * warps;
 }
 
+std::string mlir::ssm::tokenScanUnsupported(const LayerShape &shape) {
+  // Limits checked before any code is built: past them ptxas would spend
+  // minutes on an unrolled kernel it then rejects or spills without end.
+  constexpr int64_t kMaxStatePerThread = 128, kMaxRank = 16;
+  constexpr int64_t kStaticSharedBytes = 48 * 1024;
+  const int64_t R = shape.rank, N = shape.n, P = shape.p, S = shape.s;
+  auto str = [](int64_t v) { return std::to_string(v); };
+  if (R > kMaxRank)
+    return "the token-sequential kernel unrolls its rank loops up to R = " +
+           str(kMaxRank) + ", got " + str(R);
+  int64_t perThread = StateLayout(shape, 32).elements();
+  if (perThread > kMaxStatePerThread)
+    return "the token-sequential kernel holds the P x N state (" + str(P) +
+           " x " + str(N) + ") in the registers of 1024 threads: " +
+           str(perThread) + " values per thread, more than its limit of " +
+           str(kMaxStatePerThread);
+  int64_t bytes = 4 * (2 * R * N + 2 * R * P + R * N + 2 * std::max<int64_t>(S, 1) +
+                       (shape.rmsNorm ? R * P : 0));
+  if (bytes > kStaticSharedBytes)
+    return "the token-sequential kernel's shared buffers (k, v, q per rank "
+           "and the angles) take " +
+           str(bytes) + " bytes, more than the " + str(kStaticSharedBytes) +
+           " of static shared memory";
+  return "";
+}
+
 SmallVector<Type> mlir::ssm::tokenScanWorkgroup(const LayerShape &shape,
                                                 MLIRContext *ctx) {
   auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);

@@ -74,3 +74,16 @@ func.func @recurrence_bf16(%q: tensor<2x10x1x3x32xbf16>, %v: tensor<2x10x1x3x16x
       -> (tensor<2x10x1x3x16xf32>, tensor<2x3x16x32xf32>)
   return
 }
+
+// -----
+
+func.func @rotary_zero_groups(%q: tensor<2x16x0x32xf32>, %b: tensor<4x32xf32>,
+    %ang: tensor<2x16x4x8xf32>, %dt: tensor<2x4x16xf32>) {
+  // expected-error @+1 {{the G axis of 'Q' must have at least one entry, got 0}}
+  %q2, %k2, %a = ssm.rotary q(%q) k(%q) bias(%b, %b) angles(%ang) dt(%dt)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<2x16x0x32xf32>, tensor<2x16x0x32xf32>, tensor<4x32xf32>, tensor<4x32xf32>,
+         tensor<2x16x4x8xf32>, tensor<2x4x16xf32>)
+      -> (tensor<2x16x1x4x32xf32>, tensor<2x16x1x4x32xf32>, tensor<2x4x8xf32>)
+  return
+}

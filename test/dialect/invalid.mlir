@@ -381,3 +381,31 @@ func.func @norm_weight_not_f32(%q: tensor<2x1x32xf32>, %k: tensor<2x1x32xf32>, %
       -> (tensor<2x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
   return
 }
+
+// -----
+
+// An empty group axis: no layer (and no division by G in the checks).
+func.func @scan_zero_groups(%q: tensor<2x16x0x32xf32>, %v: tensor<2x16x4x16xf32>, %c: tensor<2x4x16xf32>,
+    %b: tensor<4x32xf32>, %ang: tensor<2x16x4x8xf32>) {
+  // expected-error @+1 {{the G axis of 'Q' must have at least one entry, got 0}}
+  %r:5 = ssm.scan q(%q) k(%q) v(%v) adt(%c) dt(%c) trap(%c) bias(%b, %b) angles(%ang)
+      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<2x16x0x32xf32>, tensor<2x16x0x32xf32>, tensor<2x16x4x16xf32>, tensor<2x4x16xf32>,
+         tensor<2x4x16xf32>, tensor<2x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x16x4x8xf32>)
+      -> (tensor<2x16x4x16xf32>, tensor<2x4x8xf32>, tensor<2x4x16x32xf32>, tensor<2x4x32xf32>, tensor<2x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @step_zero_headdim(%q: tensor<2x1x32xf32>, %v: tensor<2x4x0xf32>, %s: tensor<2x4xf32>,
+    %b: tensor<4x32xf32>, %ang: tensor<2x4x8xf32>, %h0: tensor<2x4x0x32xf32>, %k0: tensor<2x4x32xf32>) {
+  // expected-error @+1 {{the P axis of 'V' must have at least one entry, got 0}}
+  %r:5 = ssm.step q(%q) k(%q) v(%v) adt(%s) dt(%s) trap(%s) bias(%b, %b) angles(%ang)
+      state(%ang, %h0, %k0, %v) {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
+      : (tensor<2x1x32xf32>, tensor<2x1x32xf32>, tensor<2x4x0xf32>, tensor<2x4xf32>, tensor<2x4xf32>,
+         tensor<2x4xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>,
+         tensor<2x4x0x32xf32>, tensor<2x4x32xf32>, tensor<2x4x0xf32>)
+      -> (tensor<2x4x0xf32>, tensor<2x4x8xf32>, tensor<2x4x0x32xf32>, tensor<2x4x32xf32>, tensor<2x4x0xf32>)
+  return
+}

@@ -43,6 +43,8 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::ssm;
 namespace cl = llvm::cl;
@@ -256,8 +258,8 @@ bool specFromFlags(LayerSpec &spec) {
   spec.normEps = normEpsOpt;
   if (normEpsOpt.getNumOccurrences() && !rmsNormOpt)
     return fail("--norm-eps needs --rmsnorm"), false;
-  if (!(normEpsOpt > 0))
-    return fail("--norm-eps must be positive"), false;
+  if (!(normEpsOpt > 0) || !std::isfinite(normEpsOpt))
+    return fail("--norm-eps must be a positive finite number"), false;
   if (stateDtypeOpt != "f32" && stateDtypeOpt != "bf16")
     return fail("--state-dtype must be f32 or bf16, got '" + stateDtypeOpt +
                 "'"),
