@@ -6,6 +6,8 @@
 #include <cstdlib>
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
@@ -138,6 +140,20 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
   return manifest;
 }
 
+std::string mlir::ssm::bundleFileDigest(llvm::StringRef bytes) {
+  // FNV-1a, 64 bit: the runtime computes the same without a crypto
+  // library. It guards against accidents (a file from another bundle, a cut
+  // copy), not against someone forging a bundle.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  std::string s;
+  llvm::raw_string_ostream(s) << "fnv1a64:" << llvm::format_hex_no_prefix(h, 16);
+  return s;
+}
+
 void mlir::ssm::printManifest(llvm::raw_ostream &os,
                               const json::Object &manifest) {
   // llvm::json prints object keys sorted; a reader wants the identity of the
@@ -145,7 +161,8 @@ void mlir::ssm::printManifest(llvm::raw_ostream &os,
   // hand (nested values are compact JSON).
   static const char *const order[] = {
       "format",     "format_version", "target",        "kind",
-      "library",    "entry",          "calling_convention", "config_hash",
+      "library",    "library_digest", "ptx_digest",    "entry",
+      "calling_convention", "config_hash",
       "config",     "chunk_size",     "pipeline",      "host",
       "ptx",        "schedule",       "launches",      "scratch",
       "tensor_maps",
@@ -212,8 +229,32 @@ static llvm::Error writeBundle(
     return err;
   if (llvm::Error err = writeKernel(path))
     return err;
+  // Digests of the kernel files: the runtime refuses a library that is not
+  // the one this manifest was written with (swapped from another bundle,
+  // truncated, damaged).
+  json::Object withDigests = manifest;
+  auto digestOf = [&](llvm::StringRef name) -> llvm::Expected<std::string> {
+    auto buffer = llvm::MemoryBuffer::getFile(path(name));
+    if (!buffer)
+      return llvm::createStringError("cannot read back '" + path(name) +
+                                     "': " + buffer.getError().message());
+    return bundleFileDigest((*buffer)->getBuffer());
+  };
+  if (std::optional<llvm::StringRef> library =
+          manifest.getString("library")) {
+    auto digest = digestOf(*library);
+    if (!digest)
+      return digest.takeError();
+    withDigests["library_digest"] = *digest;
+  }
+  if (llvm::sys::fs::exists(path("kernel.ptx"))) {
+    auto digest = digestOf("kernel.ptx");
+    if (!digest)
+      return digest.takeError();
+    withDigests["ptx_digest"] = *digest;
+  }
   return writeFile(path("manifest.json"), [&](llvm::raw_ostream &os) {
-    printManifest(os, manifest);
+    printManifest(os, withDigests);
   });
 }
 

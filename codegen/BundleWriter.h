@@ -49,7 +49,7 @@ namespace mlir {
 namespace ssm {
 
 /// Version of the manifest layout; the runtime refuses other versions.
-constexpr int kBundleFormatVersion = 2;
+constexpr int kBundleFormatVersion = 3;
 
 /// What a bundle records besides the spec.
 struct BundleDescription {
@@ -104,6 +104,10 @@ llvm::json::Object buildManifest(const LayerSpec &spec,
                                  const GpuKernelBuild *gpu = nullptr);
 
 /// Prints `manifest` as JSON: the top-level keys in a fixed, readable order,
+/// "fnv1a64:<16 hex digits>" of a kernel file's bytes, the manifest's
+/// library_digest / ptx_digest (runtime/lib/BundleChecks.cpp checks them).
+std::string bundleFileDigest(llvm::StringRef bytes);
+
 /// one line per argument.
 void printManifest(llvm::raw_ostream &os, const llvm::json::Object &manifest);
 

@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
@@ -50,9 +51,26 @@ public:
     if (auto *v = member(key, JsonValue::Kind::Number, "a number"))
       out = v->asNumber();
   }
+  /// An integer-valued number within +-2^53 (JSON numbers are doubles;
+  /// 2.5 or 1e300 are not sizes).
   template <typename Int> void integer(const std::string &key, Int &out) {
-    if (auto *v = member(key, JsonValue::Kind::Number, "a number"))
-      out = static_cast<Int>(v->asInt());
+    if (auto *v = member(key, JsonValue::Kind::Number, "a number")) {
+      int64_t value;
+      if (!exactInteger(*v, value) ||
+          value < static_cast<int64_t>(std::numeric_limits<Int>::min()) ||
+          value > static_cast<int64_t>(std::numeric_limits<Int>::max()))
+        return fail("'" + key + "' is not an integer in range");
+      out = static_cast<Int>(value);
+    }
+  }
+  static bool exactInteger(const JsonValue &v, int64_t &out) {
+    constexpr double kLimit = 9007199254740992.0; // 2^53
+    double d = v.asNumber();
+    if (!v.isNumber() || !std::isfinite(d) || d != std::floor(d) ||
+        std::abs(d) > kLimit)
+      return false;
+    out = static_cast<int64_t>(d);
+    return true;
   }
   void boolean(const std::string &key, bool &out) {
     if (auto *v = member(key, JsonValue::Kind::Bool, "a boolean"))
@@ -298,6 +316,9 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   top.str("library", m.library);
   top.str("entry", m.entry);
   top.str("config_hash", m.configHash);
+  top.str("library_digest", m.libraryDigest);
+  if (root.get("ptx_digest"))
+    top.str("ptx_digest", m.ptxDigest);
   top.str("pipeline", m.pipeline);
   top.integer("chunk_size", m.chunkSize);
   if (!top.error.empty()) {
@@ -328,6 +349,14 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   c.boolean("varlen", cfg.varlen);
   c.boolean("rmsnorm", cfg.rmsNorm);
   c.optionalBoolean("per_rank_outputs", cfg.perRankOutputs);
+  c.optionalBoolean("final_states", m.finalStates);
+  for (auto [key, dtype] :
+       {std::pair<const char *, std::string *>{"trap_dtype", &m.trapDtype},
+        {"bias_dtype", &m.biasDtype},
+        {"k_state_dtype", &m.kStateDtype},
+        {"v_state_dtype", &m.vStateDtype}})
+    if (config->get(key))
+      c.str(key, *dtype);
   c.number("norm_eps", cfg.normEps);
   std::string stateDtype;
   c.str("state_dtype", stateDtype);
@@ -386,11 +415,14 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
             arg.axes.push_back(axis.asString());
           else
             a.fail("'axes' holds a non-string");
-        for (const JsonValue &size : shape->items())
-          if (size.isNumber())
-            arg.shape.push_back(size.asInt());
+        for (const JsonValue &size : shape->items()) {
+          int64_t value;
+          if (FieldReader::exactInteger(size, value) && value >= -1)
+            arg.shape.push_back(value);
           else
-            a.fail("'shape' holds a non-number");
+            a.fail("'shape' holds an entry that is neither -1 (dynamic) nor "
+                   "a size");
+        }
         if (arg.axes.size() != arg.shape.size())
           a.fail("'axes' and 'shape' differ in length");
         arg.isOutput = role == "output";
@@ -470,15 +502,15 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
           if (arg.isOutput)
             return r.fail("describes the output '" + arg.name +
                           "'; tensor maps are for inputs the kernels load");
-          if (arg.dtype != "bf16" && arg.dtype != "f16")
-            return r.fail("describes '" + arg.name + "' of dtype " +
-                          arg.dtype +
-                          "; tensor maps are for bf16 and f16 arguments");
-          if (box->items().size() != arg.shape.size())
+          if (box->items().empty() || box->items().size() != arg.shape.size())
             return r.fail("'box' has " + std::to_string(box->items().size()) +
                           " entries for the " +
                           std::to_string(arg.shape.size()) + " dimensions of '" +
                           arg.name + "'");
+          if (arg.dtype != "bf16" && arg.dtype != "f16")
+            return r.fail("describes '" + arg.name + "' of dtype " +
+                          arg.dtype +
+                          "; tensor maps are for bf16 and f16 arguments");
           for (const JsonValue &size : box->items())
             if (size.isNumber() && size.asInt() >= 1 && size.asInt() <= 256)
               map.box.push_back(size.asInt());
@@ -499,7 +531,8 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
             std::to_string(kMaxArguments);
     return false;
   }
-  return true;
+  error = checkManifestConsistency(m);
+  return error.empty();
 }
 
 bool loadBundleManifest(const std::string &dir, BundleManifest &manifest,
@@ -660,6 +693,13 @@ std::unique_ptr<CpuBundle> CpuBundle::load(const std::string &dir,
   }
 
   std::string libraryPath = dir + "/" + m.library;
+  if (std::string why = checkSharedObjectFile(libraryPath, m.libraryDigest);
+      !why.empty()) {
+    error = why;
+    if (why.rfind("cannot read", 0) == 0)
+      error += kCompileHint;
+    return nullptr;
+  }
   // RTLD_LOCAL: every bundle defines the same symbol names.
   bundle->handle_ = dlopen(libraryPath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!bundle->handle_) {

@@ -115,13 +115,21 @@ bool CaseReader::tensor(const JsonValue &group, const std::string &groupName,
     return fail(error, field + " needs shape (array), dtype (string), "
                                "offset and count (numbers)");
 
+  // Sizes are bounded before they multiply: the element count of a shape
+  // the file could hold fits far inside 64 bits (2^40 elements).
+  constexpr double kMaxElements = 1099511627776.0;
   int64_t numel = 1;
   std::vector<int64_t> dims;
   for (const JsonValue &d : shape->items()) {
     if (!d.isNumber() || d.asNumber() < 0 ||
-        d.asNumber() != std::floor(d.asNumber()))
-      return fail(error, field + ".shape holds a non-integer or negative size");
+        d.asNumber() != std::floor(d.asNumber()) ||
+        d.asNumber() > kMaxElements)
+      return fail(error, field + ".shape holds a non-integer, negative or "
+                                 "huge size");
     dims.push_back(d.asInt());
+    if (static_cast<double>(numel) * d.asNumber() > kMaxElements)
+      return fail(error, field + ".shape " + shape->dump(0) +
+                             " holds more than 2^40 elements");
     numel *= d.asInt();
   }
   if (count->asNumber() != static_cast<double>(numel))

@@ -96,17 +96,43 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
     return nullptr;
   }
 
+  // The kernel images are checked against the manifest's digests before
+  // the driver sees them (and before a GPU is needed): a cubin from another
+  // bundle would run with this manifest's launches and arguments.
+  std::string image, ptx;
+  bool haveImage = readFile(dir + "/" + m.library, image) && !image.empty();
+  bool havePtx = readFile(dir + "/kernel.ptx", ptx);
+  if (haveImage) {
+    if (std::string why = checkBundleFileDigest(dir + "/" + m.library, image,
+                                                m.libraryDigest);
+        !why.empty()) {
+      error = why;
+      return nullptr;
+    }
+  }
+  if (havePtx && !m.ptxDigest.empty()) {
+    if (std::string why =
+            checkBundleFileDigest(dir + "/kernel.ptx", ptx, m.ptxDigest);
+        !why.empty()) {
+      error = why;
+      return nullptr;
+    }
+  }
+  if (!haveImage && !havePtx) {
+    error = dir + ": neither " + m.library + " nor kernel.ptx can be read" +
+            std::string(kCompileHint);
+    return nullptr;
+  }
+
   if (!bundle->device_.open(error, deviceOrdinal))
     return nullptr;
   const CudaDriver &d = *bundle->device_.driver;
-  std::string image;
   CUresult r = 1;
-  if (readFile(dir + "/" + m.library, image) && !image.empty()) {
+  if (haveImage) {
     r = d.cuModuleLoadData(&bundle->module_, image.data());
     bundle->image_ = "cubin";
   }
-  std::string ptx;
-  if (r != 0 && readFile(dir + "/kernel.ptx", ptx)) {
+  if (r != 0 && havePtx) {
     // The driver JIT-compiles PTX for the GPU at hand.
     r = d.cuModuleLoadData(&bundle->module_, ptx.c_str());
     bundle->image_ = "ptx";

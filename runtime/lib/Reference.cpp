@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -352,6 +353,24 @@ std::string LayerConfig::validate() const {
       return e;
   if (std::string e = atLeast("angles (S)", angles, 0); !e.empty())
     return e;
+  // Host tensors hold doubles: bound the largest one (in doubles, so the
+  // products cannot overflow) before anything is allocated.
+  constexpr double kMaxHostElements = 268435456.0; // 2^28: 2 GiB of doubles
+  const double b = static_cast<double>(batch), L = static_cast<double>(seqlen),
+               R = static_cast<double>(rank);
+  const std::pair<const char *, double> tensors[] = {
+      {"Q/K (b, L, R, G, N)", b * L * R * groups * state},
+      {"V/Z/out (b, L, H, P)", b * L * heads * headdim * (perRankOutputs ? R : 1)},
+      {"the ssm state (b, H, P, N)", b * heads * headdim * state},
+      {"Angles (b, L, H, S)", b * L * heads * angles}};
+  for (const auto &[what, elements] : tensors)
+    if (elements > kMaxHostElements) {
+      char count[32];
+      std::snprintf(count, sizeof count, "%.3g", elements);
+      return what + std::string(" would hold ") + count +
+             " elements, more than the host runtime's limit of 2^28 (2 GiB "
+             "of doubles); use smaller sizes for host runs";
+    }
   if (heads % groups != 0)
     return "heads (" + std::to_string(heads) +
            ") must be a multiple of groups (" + std::to_string(groups) + ")";

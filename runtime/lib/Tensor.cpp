@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 using namespace mamba3;
 
@@ -18,9 +19,16 @@ int64_t Tensor::numel() const {
   // means an absent operand, and then it has no elements either.
   if (shape.empty())
     return 0;
+  // Shapes come from configurations and files: a product past 64 bits (or a
+  // negative size) is a bug upstream, not a tensor to allocate.
   int64_t n = 1;
-  for (int64_t d : shape)
+  for (int64_t d : shape) {
+    if (d < 0 || (d != 0 && n > std::numeric_limits<int64_t>::max() / d))
+      throw std::length_error("tensor shape " + shapeString() +
+                              " has a negative size or more than 2^63 "
+                              "elements");
     n *= d;
+  }
   return n;
 }
 

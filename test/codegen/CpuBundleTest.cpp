@@ -297,7 +297,7 @@ TEST(CpuBundle, CorruptManifest) {
   EXPECT_NE(error.find("mamba3-compile"), std::string::npos) << error;
 
   std::ofstream(dir + "/manifest.json")
-      << "{\"format\": \"mamba3-bundle\", \"format_version\": 2}";
+      << "{\"format\": \"mamba3-bundle\", \"format_version\": 3}";
   EXPECT_FALSE(CpuBundle::load(dir, error));
   EXPECT_NE(error.find("'target' is missing"), std::string::npos) << error;
 }
@@ -329,7 +329,7 @@ TEST(CpuBundle, ManifestChecks) {
     return s;
   };
   EXPECT_FALSE(parseBundleManifest(
-      replaced("\"format_version\": 2", "\"format_version\": 7"), m, error));
+      replaced("\"format_version\": 3", "\"format_version\": 7"), m, error));
   EXPECT_NE(error.find("format_version 7"), std::string::npos) << error;
   EXPECT_FALSE(parseBundleManifest(replaced("\"kind\": \"scan\"",
                                             "\"kind\": \"train\""),
@@ -343,15 +343,16 @@ TEST(CpuBundle, ManifestChecks) {
                         ", \"scratch\": " + scratch);
   };
   std::string twoLaunches =
-      "[{\"kernel\": \"k1\", \"grid\": [\"H\", \"b\", 3], \"block\": [128, 1, 1], "
-      "\"dynamic_shared_bytes\": 70000}, {\"kernel\": \"k2\", \"grid\": [1, 1, 1], "
+      "[{\"kernel\": \"mamba3_scan_chunk_states\", \"grid\": [\"H\", \"b\", 3], "
+      "\"block\": [128, 1, 1], \"dynamic_shared_bytes\": 70000}, {\"kernel\": "
+      "\"mamba3_scan_chunk_outputs\", \"grid\": [1, 1, 1], "
       "\"block\": [64, 1, 1]}]";
   ASSERT_TRUE(parseBundleManifest(
       withGpu(twoLaunches, "[{\"name\": \"chunk_states\", \"bytes\": 4096}]"), m,
       error))
       << error;
   ASSERT_EQ(m.launches.size(), 2u);
-  EXPECT_EQ(m.launches[0].kernel, "k1");
+  EXPECT_EQ(m.launches[0].kernel, "mamba3_scan_chunk_states");
   EXPECT_EQ(m.launches[0].grid, (std::vector<std::string>{"H", "b", "3"}));
   EXPECT_EQ(m.launches[0].dynamicSharedBytes, 70000);
   EXPECT_EQ(m.launches[1].block[0], 64);
@@ -368,7 +369,7 @@ TEST(CpuBundle, ManifestChecks) {
             std::string::npos)
       << error;
   EXPECT_FALSE(parseBundleManifest(
-      withGpu("[{\"kernel\": \"k\", \"grid\": [1, 1, 0], \"block\": [1, 1, 1]}]",
+      withGpu("[{\"kernel\": \"mamba3_scan\", \"grid\": [1, 1, 0], \"block\": [1, 1, 1]}]",
               "[]"),
       m, error));
   EXPECT_NE(error.find("launches[0]: 'grid' holds an entry"), std::string::npos)

@@ -22,10 +22,11 @@
 // INPUT: ssm.scan
 // RUN: FileCheck %s --check-prefix=MANIFEST < %t/manifest.json
 // MANIFEST: "format": "mamba3-bundle",
-// MANIFEST-NEXT: "format_version": 2,
+// MANIFEST-NEXT: "format_version": 3,
 // MANIFEST-NEXT: "target": "cpu",
 // MANIFEST-NEXT: "kind": "scan",
 // MANIFEST-NEXT: "library": "kernel.so",
+// MANIFEST-NEXT: "library_digest": "fnv1a64:{{[0-9a-f]+}}",
 // MANIFEST-NEXT: "entry": "_mlir_ciface_mamba3_scan",
 // MANIFEST-NEXT: "calling_convention": "mlir-c-interface: one StridedMemRef descriptor pointer per argument",
 // MANIFEST-NEXT: "config_hash": "{{[0-9a-f]+}}",

@@ -20,12 +20,12 @@
 namespace mamba3 {
 
 /// Manifest layout version this runtime reads.
-constexpr int kBundleFormatVersion = 2;
+constexpr int kBundleFormatVersion = 3;
 
 struct BundleArgument {
   std::string name; // Q, K, V, ADT, ..., out, angle, ssm, k, v
   bool isOutput = false;
-  std::string dtype;              // "f32" or "bf16"
+  std::string dtype;              // "f32", "bf16", "f16" or "i32"
   std::vector<std::string> axes;  // b, L, R, G, H, N, P, S
   std::vector<int64_t> shape;     // -1: dynamic (b or L)
 };
@@ -40,6 +40,8 @@ struct BundleManifest {
   std::string library; // "kernel.so"
   std::string entry;   // "_mlir_ciface_mamba3_scan"
   std::string configHash, pipeline;
+  /// "fnv1a64:..." of the library file and of kernel.ptx (GPU bundles).
+  std::string libraryDigest, ptxDigest;
   /// The compiled configuration; batch / seqlen are -1 when dynamic.
   LayerConfig config;
   std::string dtype;
@@ -74,6 +76,12 @@ struct BundleManifest {
     int64_t swizzleBytes = 0;
   };
   std::vector<TensorMap> tensorMaps;
+  /// Config fields of later compilers (their defaults for bundles without
+  /// them): the final states as outputs, and the element types of Trap,
+  /// the biases and the k/v states.
+  bool finalStates = true;
+  std::string trapDtype = "f32", biasDtype = "f32", kStateDtype = "f32",
+              vStateDtype = "f32";
 
   bool isStep() const { return kind == "step"; }
 };
@@ -82,6 +90,35 @@ struct BundleManifest {
 /// `error` naming the missing or malformed field.
 bool parseBundleManifest(const std::string &text, BundleManifest &manifest,
                          std::string &error);
+
+/// The argument list the manifest's configuration implies (names, roles,
+/// dtypes, axes and shapes, in order): what mamba3-compile writes for it.
+std::vector<BundleArgument> expectedBundleArguments(const BundleManifest &m);
+
+/// Empty when the parts of a parsed manifest agree with each other (sizes in
+/// range, the argument list the configuration implies, the entry and
+/// kernel names of its kind, tensor maps over 16-bit inputs), else a
+/// message naming the first field that does not. A bundle is a file users
+/// copy between machines: parseBundleManifest runs this on every manifest.
+std::string checkManifestConsistency(const BundleManifest &m);
+
+/// Empty when `path` is a complete ELF shared object for this machine
+/// (header, program and section headers, and every loaded segment inside
+/// the file) with the digest `expectedDigest`, else why not. dlopen maps a
+/// truncated file and dies with SIGBUS on the missing pages, and runs a
+/// damaged one; this check reads it first.
+std::string checkSharedObjectFile(const std::string &path,
+                                  const std::string &expectedDigest);
+
+/// "fnv1a64:<16 hex digits>" of `bytes`, as the bundle writer records it.
+std::string bundleFileDigest(const std::string &bytes);
+
+/// Empty when `bytes`, the contents of the bundle file `name`, have the
+/// digest `expected`, else a message saying the file is not the one the
+/// manifest was written with.
+std::string checkBundleFileDigest(const std::string &name,
+                                  const std::string &bytes,
+                                  const std::string &expected);
 
 /// Reads and parses DIR/manifest.json. On failure returns false and sets
 /// `error` ("cannot read ...: no bundle there", or DIR and the parse error).
