@@ -22,6 +22,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 
 #include <cstdio>
@@ -211,7 +212,7 @@ int main(int argc, char **argv) {
     // What mamba3-compile builds next: the canonical module, verified.
     OwningOpRef<ModuleOp> built =
         ssm::buildLayerModule(context, *spec, module->getLoc());
-    if (!built || failed(verify(*built))) {
+    if (!built || failed(mlir::verify(*built))) {
       ++refusedByInterface;
       continue;
     }
