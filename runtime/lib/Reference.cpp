@@ -296,7 +296,8 @@ void writeStates(const LayerConfig &cfg, int64_t b, int64_t h,
   const int64_t H = cfg.heads, N = cfg.state, P = cfg.headdim, S = cfg.angles,
                 R = cfg.rank;
   const int64_t bh = b * H + h;
-  std::copy(seq.theta.begin(), seq.theta.end(), &o.angle.data[bh * S]);
+  // data() + offset, not &data[offset]: with S = 0 the angle state is empty.
+  std::copy(seq.theta.begin(), seq.theta.end(), o.angle.data.data() + bh * S);
   std::transform(st.ssm.begin(), st.ssm.end(), &o.ssm.data[bh * P * N],
                  [&](double x) { return cfg.bf16State ? toBf16(x) : x; });
   std::copy(st.kPrev.begin(), st.kPrev.end(), &o.k.data[bh * R * N]);
