@@ -140,15 +140,23 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
   return manifest;
 }
 
-std::string mlir::ssm::bundleFileDigest(llvm::StringRef bytes) {
-  // FNV-1a, 64 bit: the runtime computes the same without a crypto
-  // library. It guards against accidents (a file from another bundle, a cut
-  // copy), not against someone forging a bundle.
+std::string mlir::ssm::bundleFileDigest(llvm::StringRef bytes,
+                                        llvm::StringRef configString) {
+  // FNV-1a, 64 bit, over the file and then "\n" + the config string: the
+  // runtime computes the same without a crypto library, and a library is
+  // tied to the one configuration it was compiled for. It guards against
+  // accidents (a file from another bundle, an edited manifest, a cut copy),
+  // not against someone forging a bundle.
   uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
+  auto add = [&](llvm::StringRef part) {
+    for (unsigned char c : part) {
+      h ^= c;
+      h *= 0x100000001b3ULL;
+    }
+  };
+  add(bytes);
+  add("\n");
+  add(configString);
   std::string s;
   llvm::raw_string_ostream(s) << "fnv1a64:" << llvm::format_hex_no_prefix(h, 16);
   return s;
@@ -238,7 +246,8 @@ static llvm::Error writeBundle(
     if (!buffer)
       return llvm::createStringError("cannot read back '" + path(name) +
                                      "': " + buffer.getError().message());
-    return bundleFileDigest((*buffer)->getBuffer());
+    return bundleFileDigest((*buffer)->getBuffer(),
+                            manifest.getString("config_string").value_or(""));
   };
   if (std::optional<llvm::StringRef> library =
           manifest.getString("library")) {

@@ -104,9 +104,11 @@ llvm::json::Object buildManifest(const LayerSpec &spec,
                                  const GpuKernelBuild *gpu = nullptr);
 
 /// Prints `manifest` as JSON: the top-level keys in a fixed, readable order,
-/// "fnv1a64:<16 hex digits>" of a kernel file's bytes, the manifest's
-/// library_digest / ptx_digest (runtime/lib/BundleChecks.cpp checks them).
-std::string bundleFileDigest(llvm::StringRef bytes);
+/// "fnv1a64:<16 hex digits>" of a kernel file's bytes followed by "\n" and
+/// the config string: the manifest's library_digest / ptx_digest
+/// (runtime/lib/BundleChecks.cpp checks them).
+std::string bundleFileDigest(llvm::StringRef bytes,
+                             llvm::StringRef configString);
 
 /// one line per argument.
 void printManifest(llvm::raw_ostream &os, const llvm::json::Object &manifest);

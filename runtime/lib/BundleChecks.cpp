@@ -25,6 +25,21 @@ namespace mamba3 {
 
 namespace {
 
+uint64_t fnv1a(uint64_t h, const std::string &bytes) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ULL;
+
+std::string hex16(uint64_t h) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
 bool isFloatDtype(const std::string &d) {
   return d == "f32" || d == "bf16" || d == "f16";
 }
@@ -219,6 +234,17 @@ std::string checkManifestConsistency(const BundleManifest &m) {
                  "_chunk_outputs]");
   }
 
+  // The config string the library's digest covers must be the one the
+  // fields state, and its hash the recorded one.
+  const std::string canonical = canonicalConfigString(m);
+  if (m.configString != canonical)
+    return bad("'config_string' is '" + m.configString +
+               "', but the config fields state '" + canonical + "'");
+  if (m.configHash != hex16(fnv1a(kFnvBasis, m.configString)))
+    return bad("'config_hash' " + m.configHash + " is not the hash of "
+               "'config_string' (" + hex16(fnv1a(kFnvBasis, m.configString)) +
+               ")");
+
   // The argument list the configuration implies, one by one.
   std::vector<BundleArgument> want = expectedBundleArguments(m);
   for (size_t i = 0; i < std::max(want.size(), m.arguments.size()); ++i) {
@@ -261,21 +287,59 @@ std::string checkManifestConsistency(const BundleManifest &m) {
   return "";
 }
 
-std::string bundleFileDigest(const std::string &bytes) {
-  uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a, 64 bit
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
+
+std::string bundleFileDigest(const std::string &bytes,
+                             const std::string &configString) {
+  return "fnv1a64:" + hex16(fnv1a(fnv1a(kFnvBasis, bytes), "\n" + configString));
+}
+
+std::string canonicalConfigString(const BundleManifest &m) {
+  const LayerConfig &c = m.config;
+  const bool step = m.isStep();
+  auto dim = [](int64_t v) { return v < 0 ? std::string("?") : std::to_string(v); };
+  auto flag = [](bool v) { return std::string(v ? "1" : "0"); };
+  std::string s = "kind=" + m.kind + ";batch=" + dim(c.batch) +
+                  ";seqlen=" + (step ? std::string("-") : dim(c.seqlen)) +
+                  ";heads=" + std::to_string(c.heads) +
+                  ";groups=" + std::to_string(c.groups) +
+                  ";state=" + std::to_string(c.state) +
+                  ";headdim=" + std::to_string(c.headdim) +
+                  ";angles=" + std::to_string(c.angles) +
+                  ";rank=" + std::to_string(c.rank) + ";mimo=" + flag(c.mimo) +
+                  ";d=" + flag(c.hasD) + ";z=" + flag(c.hasZ) +
+                  ";init=" + flag(step || c.hasInitialState) +
+                  ";wrap=" + flag(c.wrapAngle) +
+                  ";broadcast_angles=" + flag(c.broadcastAngles) +
+                  ";varlen=" + flag(c.varlen);
+  if (!m.finalStates)
+    s += ";final_states=0";
+  if (c.perRankOutputs)
+    s += ";per_rank_outputs=1";
+  if (c.rmsNorm) {
+    char eps[32];
+    std::snprintf(eps, sizeof eps, "%g", static_cast<double>(static_cast<float>(c.normEps)));
+    s += std::string(";rmsnorm=1;norm_eps=") + eps;
   }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return std::string("fnv1a64:") + hex;
+  s += std::string(";state_dtype=") + (c.bf16State ? "bf16" : "f32") +
+       ";rule=" + (c.rule == Discretization::Euler ? "euler" : "trapezoid") +
+       ";pairing=" +
+       (c.pairing == RotaryPairing::HalfSplit ? "half_split" : "adjacent") +
+       ";dtype=" + m.dtype;
+  for (auto [name, dtype] :
+       {std::pair<const char *, const std::string *>{"trap_dtype", &m.trapDtype},
+        {"bias_dtype", &m.biasDtype},
+        {"k_state_dtype", &m.kStateDtype},
+        {"v_state_dtype", &m.vStateDtype}})
+    if (*dtype != "f32")
+      s += ";" + std::string(name) + "=" + *dtype;
+  return s + ";chunk=" + std::to_string(m.chunkSize);
 }
 
 std::string checkBundleFileDigest(const std::string &name,
                                   const std::string &bytes,
-                                  const std::string &expected) {
-  std::string got = bundleFileDigest(bytes);
+                                  const std::string &expected,
+                                  const std::string &configString) {
+  std::string got = bundleFileDigest(bytes, configString);
   if (got == expected)
     return "";
   return name + " is not the file this bundle's manifest was written with "
@@ -286,7 +350,8 @@ std::string checkBundleFileDigest(const std::string &name,
 }
 
 std::string checkSharedObjectFile(const std::string &path,
-                                  const std::string &expectedDigest) {
+                                  const std::string &expectedDigest,
+                                  const std::string &configString) {
   std::ifstream file(path, std::ios::binary);
   if (!file)
     return "cannot read " + path;
@@ -337,7 +402,7 @@ std::string checkSharedObjectFile(const std::string &path,
              std::to_string(p.p_offset + p.p_filesz) + tail;
   }
   return checkBundleFileDigest(path, std::string(bytes.begin(), bytes.end()),
-                               expectedDigest);
+                               expectedDigest, configString);
 }
 
 } // namespace mamba3

@@ -317,6 +317,7 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   top.str("entry", m.entry);
   top.str("config_hash", m.configHash);
   top.str("library_digest", m.libraryDigest);
+  top.str("config_string", m.configString);
   if (root.get("ptx_digest"))
     top.str("ptx_digest", m.ptxDigest);
   top.str("pipeline", m.pipeline);
@@ -693,7 +694,8 @@ std::unique_ptr<CpuBundle> CpuBundle::load(const std::string &dir,
   }
 
   std::string libraryPath = dir + "/" + m.library;
-  if (std::string why = checkSharedObjectFile(libraryPath, m.libraryDigest);
+  if (std::string why = checkSharedObjectFile(libraryPath, m.libraryDigest,
+                                              m.configString);
       !why.empty()) {
     error = why;
     if (why.rfind("cannot read", 0) == 0)

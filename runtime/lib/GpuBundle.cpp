@@ -104,7 +104,8 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
   bool havePtx = readFile(dir + "/kernel.ptx", ptx);
   if (haveImage) {
     if (std::string why = checkBundleFileDigest(dir + "/" + m.library, image,
-                                                m.libraryDigest);
+                                                m.libraryDigest,
+                                                m.configString);
         !why.empty()) {
       error = why;
       return nullptr;
@@ -112,7 +113,8 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
   }
   if (havePtx && !m.ptxDigest.empty()) {
     if (std::string why =
-            checkBundleFileDigest(dir + "/kernel.ptx", ptx, m.ptxDigest);
+            checkBundleFileDigest(dir + "/kernel.ptx", ptx, m.ptxDigest,
+                                  m.configString);
         !why.empty()) {
       error = why;
       return nullptr;

@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -182,9 +183,30 @@ TEST(UntrustedBundle, ConfigFieldsAndNumbers) {
                  "'format_version' is not an integer");
   EXPECT_REFUSED(bundleWith("huge", edited("\"heads\":2", "\"heads\":9223372036854775807")),
                  "'heads' is not an integer in range");
-  // A size edited in the config alone: the argument shapes disagree.
+  // A field edited in the config alone: the config string (which the
+  // library's digest covers) says otherwise. The rule changes no argument,
+  // so only this catches it.
   EXPECT_REFUSED(bundleWith("heads", edited("\"heads\":2", "\"heads\":3")),
-                 "but the configuration implies 'V' (input, f32, (b=-1, L=-1, H=3, P=4))");
+                 "but the config fields state 'kind=scan;batch=?;seqlen=?;heads=3;");
+  EXPECT_REFUSED(bundleWith("rule", edited("\"rule\":\"trapezoid\"", "\"rule\":\"euler\"")),
+                 ";rule=euler;");
+  // The config string edited to match: the library's digest no longer does.
+  std::string both = edited("\"rule\":\"trapezoid\"", "\"rule\":\"euler\"");
+  both.replace(both.find("rule=trapezoid"), 14, "rule=euler");
+  EXPECT_REFUSED(bundleWith("rule-and-string", both), "is not the hash of 'config_string'");
+  // And its hash too: now only the library's digest, which covers the config
+  // string, tells the library was compiled for another rule.
+  size_t cs = both.find("\"config_string\": \"") + 18;
+  std::string configString = both.substr(cs, both.find('"', cs) - cs);
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : configString)
+    h = (h ^ c) * 0x100000001b3ULL;
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(h));
+  size_t ch = both.find("\"config_hash\": \"") + 16;
+  both.replace(ch, 16, hash);
+  EXPECT_REFUSED(bundleWith("rule-string-hash", both),
+                 "is not the file this bundle's manifest was written with");
   EXPECT_REFUSED(bundleWith("groups", edited("\"groups\":1", "\"groups\":3")),
                  "config 'heads' (2) is not a multiple of 'groups' (3)");
   EXPECT_REFUSED(bundleWith("zero", edited("\"groups\":1", "\"groups\":0")),

@@ -40,8 +40,11 @@ struct BundleManifest {
   std::string library; // "kernel.so"
   std::string entry;   // "_mlir_ciface_mamba3_scan"
   std::string configHash, pipeline;
-  /// "fnv1a64:..." of the library file and of kernel.ptx (GPU bundles).
-  std::string libraryDigest, ptxDigest;
+  /// The compiler's one-line statement of the configuration (its FNV-1a is
+  /// config_hash), and "fnv1a64:..." digests of the library file and of
+  /// kernel.ptx (GPU bundles), each taken over the file's bytes followed by
+  /// the config string: a library belongs to one configuration.
+  std::string configString, libraryDigest, ptxDigest;
   /// The compiled configuration; batch / seqlen are -1 when dynamic.
   LayerConfig config;
   std::string dtype;
@@ -108,17 +111,25 @@ std::string checkManifestConsistency(const BundleManifest &m);
 /// truncated file and dies with SIGBUS on the missing pages, and runs a
 /// damaged one; this check reads it first.
 std::string checkSharedObjectFile(const std::string &path,
-                                  const std::string &expectedDigest);
+                                  const std::string &expectedDigest,
+                                  const std::string &configString);
 
-/// "fnv1a64:<16 hex digits>" of `bytes`, as the bundle writer records it.
-std::string bundleFileDigest(const std::string &bytes);
+/// "fnv1a64:<16 hex digits>" of `bytes` followed by "\n" and
+/// `configString`, as the bundle writer records it.
+std::string bundleFileDigest(const std::string &bytes,
+                             const std::string &configString);
+
+/// The compiler's canonical config string (codegen's
+/// LayerSpec::canonicalString) rebuilt from the manifest's fields.
+std::string canonicalConfigString(const BundleManifest &m);
 
 /// Empty when `bytes`, the contents of the bundle file `name`, have the
 /// digest `expected`, else a message saying the file is not the one the
 /// manifest was written with.
 std::string checkBundleFileDigest(const std::string &name,
                                   const std::string &bytes,
-                                  const std::string &expected);
+                                  const std::string &expected,
+                                  const std::string &configString);
 
 /// Reads and parses DIR/manifest.json. On failure returns false and sets
 /// `error` ("cannot read ...: no bundle there", or DIR and the parse error).

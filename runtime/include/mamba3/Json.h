@@ -36,7 +36,17 @@ public:
 
   bool asBool() const { return b; }
   double asNumber() const { return num; }
-  int64_t asInt() const { return static_cast<int64_t>(num); }
+  /// The number truncated toward zero, saturated to int64 (NaN: 0): a
+  /// double past 2^63 has no int64, and converting it would be undefined.
+  int64_t asInt() const {
+    if (!(num == num))
+      return 0;
+    if (num >= 9223372036854775807.0)
+      return INT64_MAX;
+    if (num <= -9223372036854775808.0)
+      return INT64_MIN;
+    return static_cast<int64_t>(num);
+  }
   const std::string &asString() const { return str; }
   const std::vector<JsonValue> &items() const { return arr; }
   const std::vector<std::pair<std::string, JsonValue>> &members() const {
