@@ -1413,23 +1413,7 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
     }
     return out;
   };
-  if (L.perRankOutputs) {
-    // No down projection: each rank's term is an output element of its own.
-    strided(
-        C * P,
-        [&](Value i) {
-          Value t = divui(i, P), p = remui(i, P);
-          auto [tok, tc, valid] = token(chunkStart, t);
-          Value z;
-          if (L.hasZ)
-            z = zRaw ? load(zRaw, {t, p}) : load(a.Z, tokenIndex(tc, p));
-          for (int64_t r = 0; r < R; ++r) {
-            Value y = rankTerm(t, r, p, z, [&](Value row) { return yOf(row, p); });
-            ifThen(valid, [&] { store(y, a.out, outIndex(tok, idx(r), p)); });
-          }
-        },
-        2);
-  } else if (R == 1 && P % 8 == 0) {
+  if (!L.perRankOutputs && R == 1 && P % 8 == 0) {
     // Eight adjacent p per item: 16-byte accesses to y, the staged V and Z
     // rows and out, in place of 2- and 4-byte ones.
     const int64_t groups = P / 8;
@@ -1488,10 +1472,19 @@ void ChunkedKernelBuilder::epilogue(Value chunkStart) {
           Value z;
           if (L.hasZ)
             z = zRaw ? load(zRaw, {t, p}) : load(a.Z, tokenIndex(tc, p));
-          Value out = outOf(t, p, z, [&](Value row) { return yOf(row, p); });
+          auto yOfRow = [&](Value row) { return yOf(row, p); };
+          if (L.perRankOutputs) {
+            // No down projection: each rank's term is an output element.
+            for (int64_t r = 0; r < R; ++r) {
+              Value y = rankTerm(t, r, p, z, yOfRow);
+              ifThen(valid, [&] { store(y, a.out, outIndex(tok, idx(r), p)); });
+            }
+            return;
+          }
+          Value out = outOf(t, p, z, yOfRow);
           ifThen(valid, [&] { store(out, a.out, tokenIndex(tok, p)); });
         },
-        4);
+        L.perRankOutputs ? 2 : 4);
   }
 }
 

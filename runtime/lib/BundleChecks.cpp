@@ -67,6 +67,10 @@ bool isTokenArgument(const std::string &name) {
 
 } // namespace
 
+// The runtime's own statement of codegen/LayerModule.cpp's argument rules:
+// it has no MLIR to ask, and it must not take the manifest's word for them.
+// Every bundle the tests compile is loaded through this check, so the two
+// cannot drift apart unnoticed.
 std::vector<BundleArgument> expectedBundleArguments(const BundleManifest &m) {
   const LayerConfig &c = m.config;
   const bool step = m.isStep();
