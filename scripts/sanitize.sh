@@ -3,7 +3,8 @@
 # runtime-only build (the MLIR tools would not fit CI's time instrumented)
 # of the runtime library, mamba3-run and the tests that need no MLIR
 # in-process (runtime unit tests, CPU bundle tests with the bundle fuzz
-# driver), the bundles compiled by the main build's mamba3-compile.
+# driver), the bundles compiled by the main build's mamba3-compile; then
+# the IR fuzz driver (parser, ssm verifiers, layer interface) instrumented.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
@@ -32,4 +33,15 @@ if "$asan/bin/mamba3-run" --target reference --random --batch 100000 --seqlen 10
   echo "sanitize.sh: a host run of 6.4e11 elements was not refused" >&2
   exit 1
 fi
-echo "sanitize.sh: runtime, mamba3-run and the bundle fuzz driver clean under address,undefined"
+# The IR fuzz driver under the sanitizers: a full (MLIR) configuration, of
+# which only the dialect, codegen/LayerModule.cpp and the driver are built
+# (the instrumented compiler would take CI's time).
+asan_mlir="${ASAN_MLIR_BUILD_DIR:-$root/build-asan-mlir}"
+cmake -S "$root" -B "$asan_mlir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMAMBA3_SANITIZE=address,undefined "${launcher[@]}" >/dev/null
+cmake --build "$asan_mlir" --target mamba3-ir-fuzz
+"$asan_mlir/test/mamba3-ir-fuzz" "${MAMBA3_FUZZ_RUNS:-20000}" 20261202 \
+  "$asan_mlir/ir-fuzz-last-mutant.mlir" "$root"/test/dialect/*.mlir \
+  "$root"/test/codegen/Inputs/*.mlir "$root"/test/codegen/compile-from-file.mlir \
+  "$root"/examples/*.mlir
+echo "sanitize.sh: runtime, mamba3-run and both fuzz drivers clean under address,undefined"
