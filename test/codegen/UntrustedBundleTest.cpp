@@ -328,10 +328,17 @@ TEST(UntrustedBundle, SeededMutations) {
 
   std::mt19937_64 rng(20261202);
   int64_t refused = 0, ranCorrectly = 0, runRefused = 0;
+  // Per kind of damage: mutants, and those refused at load.
+  const char *const kinds[] = {"manifest cut short", "library damaged",
+                               "manifest tree edited"};
+  int64_t tried[3] = {0, 0, 0}, refusedOf[3] = {0, 0, 0};
   std::vector<std::string> wrong;
   for (int64_t i = 0; i < runs; ++i) {
     std::string manifest, lib = library;
-    switch (rng() % 8) {
+    const uint64_t draw = rng() % 8;
+    const int kind = draw == 0 ? 0 : draw == 1 ? 1 : 2;
+    ++tried[kind];
+    switch (draw) {
     case 0: { // the manifest text cut short
       std::string text = pristineManifest();
       manifest = text.substr(0, rng() % text.size());
@@ -360,6 +367,7 @@ TEST(UntrustedBundle, SeededMutations) {
     if (!bundle) {
       ASSERT_FALSE(error.empty());
       ++refused;
+      ++refusedOf[kind];
       continue;
     }
     LayerOutputs got;
@@ -381,6 +389,9 @@ TEST(UntrustedBundle, SeededMutations) {
             << " refused at load, " << runRefused << " refused at run, "
             << ranCorrectly << " ran and matched the reference, "
             << wrong.size() << " silently wrong\n";
+  for (int k = 0; k < 3; ++k)
+    std::cout << "  " << kinds[k] << ": " << tried[k] << " mutants, "
+              << refusedOf[k] << " refused at load\n";
   EXPECT_TRUE(wrong.empty()) << "a mutant ran with a wrong answer:\n"
                              << (wrong.empty() ? "" : wrong.front());
 }
