@@ -111,6 +111,8 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
       "bare-pointers: one device pointer per argument, then one per scratch "
       "buffer, then one per tensor map";
   manifest["schedule"] = gpu->schedule;
+  if (!gpu->scheduleReason.empty())
+    manifest["schedule_reason"] = gpu->scheduleReason;
   json::Array launches;
   for (const GpuLaunchBuild &l : gpu->launches) {
     KernelResources r = gpu->cubin.resourcesOf(l.kernel);
@@ -172,7 +174,8 @@ void mlir::ssm::printManifest(llvm::raw_ostream &os,
       "library",    "library_digest", "ptx_digest",    "entry",
       "calling_convention", "config_hash",
       "config",     "chunk_size",     "pipeline",      "host",
-      "ptx",        "schedule",       "launches",      "scratch",
+      "ptx",        "schedule",       "schedule_reason", "launches",
+      "scratch",
       "tensor_maps",
       "config_string", "pass_pipeline", "arguments"};
   llvm::SmallVector<llvm::StringRef> keys(std::begin(order), std::end(order));

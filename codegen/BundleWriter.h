@@ -96,6 +96,9 @@ struct GpuKernelBuild {
   std::vector<GpuTensorMapBuild> tensorMaps;
   /// ssm-to-gpu's schedule: "tokens", "chunked" or "chunk-parallel".
   std::string schedule = "tokens";
+  /// Why the compiler's `auto` schedule gave the token-sequential kernel
+  /// (empty when it did not, or when it was asked for).
+  std::string scheduleReason;
 };
 
 /// The manifest of a bundle for `spec`.

@@ -92,8 +92,17 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
   bool useChunked = request.schedule == "chunked" || parallelAsked ||
                     (request.schedule == "auto" && plan.unsupported.empty() &&
                      blockSizeFits);
-  if (!useChunked)
+  if (!useChunked) {
+    // Auto chose the slow kernel because a limit blocked the fast one: say
+    // which, on stderr and in the bundle (never silently).
+    if (request.schedule == "auto" && !plan.unsupported.empty()) {
+      op->setAttr(kScheduleReasonAttrName, b.getStringAttr(plan.unsupported));
+      op->emitWarning() << "ssm-gpu-schedule: the token-sequential kernel, "
+                           "since "
+                        << plan.unsupported;
+    }
     return markTokens();
+  }
   if (!plan.unsupported.empty())
     return op->emitOpError() << "ssm-gpu-schedule schedule="
                              << request.schedule << ": " << plan.unsupported;

@@ -38,6 +38,11 @@ inline constexpr llvm::StringLiteral kChunkSizeAttrName = "ssm.chunk_size";
 /// chunk-parallel: consecutive chunks each block of phases 1 and 3 walks.
 inline constexpr llvm::StringLiteral kChunksPerBlockAttrName =
     "ssm.chunks_per_block";
+/// ssm-gpu-schedule: why `auto` gave a layer the token-sequential kernel and
+/// not the chunked tensor-core one (the limit that blocked it); ssm-to-gpu
+/// copies it onto the kernel and the bundle writer into the manifest.
+inline constexpr llvm::StringLiteral kScheduleReasonAttrName =
+    "ssm.schedule_reason";
 /// ssm-gpu-schedule: the threads per block asked of a tokens-schedule op.
 inline constexpr llvm::StringLiteral kBlockSizeAttrName = "ssm.block_size";
 /// A schedule of several launches (chunk-parallel) numbers its kernels in

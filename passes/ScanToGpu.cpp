@@ -526,6 +526,8 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
     return success();
   }
   buildTokenScanKernel(kernel, shape, args, blockSize);
+  if (Attribute reason = layer.op->getAttr(kScheduleReasonAttrName))
+    kernel->setAttr(kScheduleReasonAttrName, reason);
   return success();
 }
 

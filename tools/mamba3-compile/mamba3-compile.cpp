@@ -409,6 +409,8 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
       launch.dynamicSharedBytes = shared.getInt();
     if (auto schedule = func->getAttrOfType<StringAttr>(kScheduleAttrName))
       kernel.schedule = schedule.str();
+    if (auto reason = func->getAttrOfType<StringAttr>(kScheduleReasonAttrName))
+      kernel.scheduleReason = reason.str();
     auto chunk = func->getAttrOfType<IntegerAttr>(kChunkSizeAttrName);
     spec.chunkSize = chunk ? chunk.getInt() : 0;
     if (auto perBlock = func->getAttrOfType<IntegerAttr>(kChunksPerBlockAttrName))
