@@ -149,16 +149,7 @@ std::string mlir::ssm::bundleFileDigest(llvm::StringRef bytes,
   // tied to the one configuration it was compiled for. It guards against
   // accidents (a file from another bundle, an edited manifest, a cut copy),
   // not against someone forging a bundle.
-  uint64_t h = 0xcbf29ce484222325ULL;
-  auto add = [&](llvm::StringRef part) {
-    for (unsigned char c : part) {
-      h ^= c;
-      h *= 0x100000001b3ULL;
-    }
-  };
-  add(bytes);
-  add("\n");
-  add(configString);
+  uint64_t h = fnv1a64(configString, fnv1a64("\n", fnv1a64(bytes)));
   std::string s;
   llvm::raw_string_ostream(s) << "fnv1a64:" << llvm::format_hex_no_prefix(h, 16);
   return s;

@@ -81,14 +81,18 @@ std::string LayerSpec::canonicalString() const {
   return s;
 }
 
-std::string LayerSpec::configHash() const {
-  uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a offset basis
-  for (unsigned char c : canonicalString()) {
-    h ^= c;
-    h *= 0x100000001b3ULL; // FNV prime
+uint64_t mlir::ssm::fnv1a64(llvm::StringRef bytes, uint64_t hash) {
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL; // FNV prime
   }
+  return hash;
+}
+
+std::string LayerSpec::configHash() const {
   std::string s;
-  llvm::raw_string_ostream(s) << llvm::format_hex_no_prefix(h, 16);
+  llvm::raw_string_ostream(s)
+      << llvm::format_hex_no_prefix(fnv1a64(canonicalString()), 16);
   return s;
 }
 
@@ -423,7 +427,7 @@ LayerSpec specFromOp(OpTy op, bool step) {
   s.hasD = static_cast<bool>(op.getD());
   s.hasZ = static_cast<bool>(op.getZ());
   s.rmsNorm = static_cast<bool>(op.getNormWeight());
-  s.perRankOutputs = s.mimo && !op.getMimoO();
+  s.perRankOutputs = op.hasPerRankOutputs();
   s.normEps = op.getNormEps().convertToFloat();
   s.dataType = floatTypeOf(op.getV());
   s.trapType = floatTypeOf(op.getTrap());

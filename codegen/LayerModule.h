@@ -124,6 +124,12 @@ struct LayerArgument {
   bool isData = false;
 };
 
+/// FNV-1a, 64 bit, of `bytes`, continuing from `hash` (the offset basis
+/// by default): configHash and the bundle's file digests, which the runtime
+/// recomputes.
+uint64_t fnv1a64(llvm::StringRef bytes,
+                 uint64_t hash = 0xcbf29ce484222325ULL);
+
 /// The entry function's arguments, in order.
 std::vector<LayerArgument> getLayerArguments(const LayerSpec &spec);
 

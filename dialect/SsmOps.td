@@ -102,6 +102,8 @@ def Ssm_ScanOp : Ssm_Op<"scan", [Pure, AttrSizedOperandSegments]> {
     bool isMimoLayout() { return getQ().getType().getRank() == 5; }
     /// True when Angles (b, L, S) are shared by all heads.
     bool hasBroadcastAngles() { return getAngles().getType().getRank() == 3; }
+    /// True for a MIMO layer without the down projection: out per rank.
+    bool hasPerRankOutputs() { return isMimoLayout() && !getMimoO(); }
     /// The ssm state's element type (f32 unless `state_type` says otherwise).
     ::mlir::Type getStateElementType() {
       auto t = getStateType();
@@ -148,6 +150,7 @@ def Ssm_StepOp : Ssm_Op<"step", [Pure, AttrSizedOperandSegments]> {
   let extraClassDeclaration = [{
     bool isMimoLayout() { return getQ().getType().getRank() == 4; }
     bool hasBroadcastAngles() { return getAngles().getType().getRank() == 2; }
+    bool hasPerRankOutputs() { return isMimoLayout() && !getMimoO(); }
     ::mlir::Type getStateElementType() {
       auto t = getStateType();
       return t ? *t : ::mlir::Float32Type::get(getContext());

@@ -53,9 +53,11 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
     return failure();
   LayerShape shape = layerShapeOf(op);
   OpBuilder b(op);
+  // The chunked tensor-core kernel where it applies (bf16/f16 prefill),
+  // else the token-sequential one.
+  ChunkedKernelPlan plan = planChunkedScanKernel(shape, request.chunkSize);
   auto markTokens = [&]() -> LogicalResult {
     if (std::string why = tokenScanUnsupported(shape); !why.empty()) {
-      ChunkedKernelPlan plan = planChunkedScanKernel(shape, request.chunkSize);
       InFlightDiagnostic diag = op->emitOpError()
                                 << "ssm-gpu-schedule: no GPU kernel for this "
                                    "layer: "
@@ -72,9 +74,6 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
   if (shape.step)
     return markTokens();
 
-  // The chunked tensor-core kernel where it applies (bf16 prefill), else
-  // the token-sequential one.
-  ChunkedKernelPlan plan = planChunkedScanKernel(shape, request.chunkSize);
   // An explicit block size other than the chunked kernel's asks for the
   // token-sequential kernel.
   // A chunk size asked for and not possible is an error, not a quiet

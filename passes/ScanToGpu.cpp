@@ -42,7 +42,7 @@ LayerShape shapeOf(OpTy op, bool step) {
   s.halfSplit = op.getRotary().getPairing() == RotaryPairing::half_split;
   s.broadcastAngles = op.hasBroadcastAngles();
   s.rmsNorm = static_cast<bool>(op.getNormWeight());
-  s.perRankOutputs = mimo && !op.getMimoO();
+  s.perRankOutputs = op.hasPerRankOutputs();
   s.normEps = op.getNormEps().convertToFloat();
   s.batch = q[0];
   s.seqLen = step ? 1 : q[1];

@@ -376,12 +376,24 @@ int64_t mlir::ssm::tokenScanBlockSize(const LayerShape &shape) {
   return 32 * warps;
 }
 
+/// f32 elements of the kernel's shared buffers, in workgroup-attribution
+/// order: k and v double buffers (token t writes half t % 2), rotated q,
+/// the cos and sin of the angles, and y for the RMSNorm.
+static SmallVector<int64_t> workgroupSizes(const LayerShape &shape) {
+  const int64_t R = shape.rank, N = shape.n, P = shape.p;
+  const int64_t S = std::max<int64_t>(shape.s, 1);
+  SmallVector<int64_t> sizes{2 * R * N, 2 * R * P, R * N, S, S};
+  if (shape.rmsNorm)
+    sizes.push_back(R * P);
+  return sizes;
+}
+
 std::string mlir::ssm::tokenScanUnsupported(const LayerShape &shape) {
   // Limits checked before any code is built: past them ptxas would spend
   // minutes on an unrolled kernel it then rejects or spills without end.
   constexpr int64_t kMaxStatePerThread = 128, kMaxRank = 16;
   constexpr int64_t kStaticSharedBytes = 48 * 1024;
-  const int64_t R = shape.rank, N = shape.n, P = shape.p, S = shape.s;
+  const int64_t R = shape.rank, N = shape.n, P = shape.p;
   auto str = [](int64_t v) { return std::to_string(v); };
   if (R > kMaxRank)
     return "the token-sequential kernel unrolls its rank loops up to R = " +
@@ -392,8 +404,9 @@ std::string mlir::ssm::tokenScanUnsupported(const LayerShape &shape) {
            " x " + str(N) + ") in the registers of 1024 threads: " +
            str(perThread) + " values per thread, more than its limit of " +
            str(kMaxStatePerThread);
-  int64_t bytes = 4 * (2 * R * N + 2 * R * P + R * N + 2 * std::max<int64_t>(S, 1) +
-                       (shape.rmsNorm ? R * P : 0));
+  int64_t bytes = 0;
+  for (int64_t size : workgroupSizes(shape))
+    bytes += 4 * size;
   if (bytes > kStaticSharedBytes)
     return "the token-sequential kernel's shared buffers (k, v, q per rank "
            "and the angles) take " +
@@ -406,17 +419,9 @@ SmallVector<Type> mlir::ssm::tokenScanWorkgroup(const LayerShape &shape,
                                                 MLIRContext *ctx) {
   auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   Type f32 = Float32Type::get(ctx);
-  const int64_t R = shape.rank, N = shape.n, P = shape.p;
-  auto buffer = [&](int64_t size) -> Type {
-    return MemRefType::get({size}, f32, MemRefLayoutAttrInterface(), wg);
-  };
-  // k and v double buffers (token t writes half t % 2), rotated q, then the
-  // cos and sin of the angles.
-  SmallVector<Type> types{buffer(2 * R * N), buffer(2 * R * P), buffer(R * N),
-                          buffer(std::max<int64_t>(shape.s, 1)),
-                          buffer(std::max<int64_t>(shape.s, 1))};
-  if (shape.rmsNorm)
-    types.push_back(buffer(R * P));
+  SmallVector<Type> types;
+  for (int64_t size : workgroupSizes(shape))
+    types.push_back(MemRefType::get({size}, f32, MemRefLayoutAttrInterface(), wg));
   return types;
 }
 

@@ -201,10 +201,11 @@ def get_bundle(spec, device_index=0):
         served = spec
         if directory is None and not spec.final_states:
             # A bundle that also writes the final states serves a call that drops them.
-            served = dataclasses.replace(spec, final_states=True)
-            directory = next(_search_dirs(served, roots), None)
+            with_states = dataclasses.replace(spec, final_states=True)
+            directory = next(_search_dirs(with_states, roots), None)
+            if directory is not None:
+                served = with_states
         if directory is None:
-            served = spec
             comp = compiler()
             if comp is None:
                 where = " or ".join(roots) if roots else "no MAMBA3_BUNDLE_DIR"

@@ -7,10 +7,11 @@ implementation gives torch.compile the output shapes without running anything.
 The op gets the configuration's bundle (compiled on first use or found, see
 _bundles.py) and launches it on the tensors' memory: CUDA tensors on torch's
 current stream with no copy and no synchronisation, CPU tensors through the
-CPU bundle. Trap, the biases and the k/v states are read by the kernel in the
-dtype they come in (f32 or bf16: the bundle is compiled for it); other inputs
-whose dtype differs from the kernel's (f16 Trap, bf16 Angles) are converted
-first, as the official functions convert theirs.
+CPU bundle. The data, Trap, the biases and the k/v states are read by the
+kernel in the dtype they come in (f32, bf16 or f16: the bundle is compiled for
+it; CPU kernels take the data in f32); other inputs whose dtype differs from
+the kernel's (bf16 Angles, say) are converted first, as the official functions
+convert theirs.
 """
 import contextlib
 import math

@@ -276,18 +276,11 @@ bool specFromFlags(LayerSpec &spec) {
     return fail("--pairing must be adjacent or half_split, got '" +
                 pairingOpt + "'"),
            false;
-  if (dtypeOpt == "f32")
-    spec.dataType = LayerDataType::f32;
-  else if (dtypeOpt == "bf16")
-    spec.dataType = LayerDataType::bf16;
-  else if (dtypeOpt == "f16")
-    spec.dataType = LayerDataType::f16;
-  else
-    return fail("--dtype must be f32, bf16 or f16, got '" + dtypeOpt + "'"),
-           false;
+  // --dtype and the per-argument dtypes take the same three names.
   for (auto [opt, type] :
-       {std::pair<cl::opt<std::string> *, LayerDataType *>{&trapDtypeOpt,
-                                                            &spec.trapType},
+       {std::pair<cl::opt<std::string> *, LayerDataType *>{&dtypeOpt,
+                                                            &spec.dataType},
+        {&trapDtypeOpt, &spec.trapType},
         {&biasDtypeOpt, &spec.biasType},
         {&kStateDtypeOpt, &spec.kStateType},
         {&vStateDtypeOpt, &spec.vStateType}}) {

@@ -99,9 +99,10 @@ bool parseBundleManifest(const std::string &text, BundleManifest &manifest,
 std::vector<BundleArgument> expectedBundleArguments(const BundleManifest &m);
 
 /// Empty when the parts of a parsed manifest agree with each other (sizes in
-/// range, the argument list the configuration implies, the entry and
-/// kernel names of its kind, tensor maps over 16-bit inputs), else a
-/// message naming the first field that does not. A bundle is a file users
+/// range, the config string and hash the fields state, the argument list
+/// the configuration implies, the entry and kernel names of its kind), else
+/// a message naming the first field that does not. (Tensor maps are checked
+/// where they are parsed.) A bundle is a file users
 /// copy between machines: parseBundleManifest runs this on every manifest.
 std::string checkManifestConsistency(const BundleManifest &m);
 
