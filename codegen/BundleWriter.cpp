@@ -109,7 +109,7 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
   manifest["entry"] = spec.entryName();
   manifest["calling_convention"] =
       "bare-pointers: one device pointer per argument, then one per scratch "
-      "buffer, then one per tensor map";
+      "buffer, then one per tensor map, then one i64 per parameter";
   manifest["schedule"] = gpu->schedule;
   if (!gpu->scheduleReason.empty())
     manifest["schedule_reason"] = gpu->scheduleReason;
@@ -130,8 +130,19 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
   manifest["launches"] = std::move(launches);
   json::Array scratch;
   for (const GpuScratchBuild &b : gpu->scratch)
-    scratch.push_back(json::Object{{"name", b.name}, {"bytes", b.bytes}});
+    scratch.push_back(json::Object{{"name", b.name},
+                                   {"element_bytes", b.elementBytes},
+                                   {"shape", json::Array(b.shape)}});
   manifest["scratch"] = std::move(scratch);
+  json::Array parameters;
+  for (const std::string &p : gpu->parameters)
+    parameters.push_back(p);
+  manifest["parameters"] = std::move(parameters);
+  if (gpu->chunksPerBlock >= 0) {
+    manifest["chunks_per_block"] = gpu->chunksPerBlock;
+    if (gpu->chunksPerBlock == 0)
+      manifest["blocks_per_sm"] = gpu->blocksPerSm;
+  }
   json::Array maps;
   for (const GpuTensorMapBuild &t : gpu->tensorMaps)
     maps.push_back(json::Object{{"name", t.name},
@@ -165,7 +176,8 @@ void mlir::ssm::printManifest(llvm::raw_ostream &os,
       "library",    "library_digest", "ptx_digest",    "entry",
       "calling_convention", "config_hash",
       "config",     "chunk_size",     "pipeline",      "host",
-      "ptx",        "schedule",       "schedule_reason", "launches",
+      "ptx",        "schedule",       "schedule_reason", "chunks_per_block",
+      "blocks_per_sm", "parameters", "launches",
       "scratch",
       "tensor_maps",
       "config_string", "pass_pipeline", "arguments"};

@@ -7,29 +7,37 @@
 //   kernel.ptx     its PTX (the runtime's fallback, and for reading)
 //   kernel.mlir    the ssm-level input module, for inspection
 //
-// manifest.json (format_version 2):
+// manifest.json (format_version 4):
 //   format, format_version, target, kind ("scan" | "step"), library, entry,
 //   calling_convention, host {triple, cpu}, config {batch, seqlen (-1:
-//   dynamic), heads, groups, state, headdim, angles, rank, mimo, has_d,
-//   has_z, has_initial_state, wrap_angle, rule, pairing, dtype},
-//   chunk_size, pipeline, pass_pipeline, config_string, config_hash,
+//   dynamic, given at launch), heads, groups, state, headdim, angles, rank,
+//   mimo, has_d, has_z, has_initial_state, wrap_angle, rule, pairing,
+//   dtype, ...}, chunk_size, pipeline, pass_pipeline, config_string,
+//   config_hash, library_digest, ptx_digest,
 //   arguments [{index, name, role ("input" | "output"), dtype, axes, shape}]
 // GPU bundles add
-//   ptx, schedule,
+//   ptx, schedule, schedule_reason (when auto fell back to tokens),
 //   launches [{kernel, grid, block, dynamic_shared_bytes, ptxas}] in launch
-//     order: grid and block entries are integers or axis names ("H", "b")
-//     that the runtime evaluates; ptxas {registers, spill_store_bytes,
-//     spill_load_bytes, stack_bytes, shared_bytes} is what ptxas reported,
-//     for reading and for tests,
-//   scratch [{name, bytes}]: device buffers the runtime allocates (contents
-//     undefined) for the kernels to pass data between launches,
+//     order: grid and block entries are integers or the names of sizes the
+//     runtime computes for each launch ("H", "b", "spans" =
+//     ceil(ceil(L / chunk_size) / chunks per block)); ptxas {registers,
+//     spill_store_bytes, spill_load_bytes, stack_bytes, shared_bytes} is
+//     what ptxas reported, for reading and for tests,
+//   scratch [{name, element_bytes, shape}]: device buffers the runtime
+//     allocates (contents undefined) for the kernels to pass data between
+//     launches, `shape` of integers and the names "b" and "spans",
 //   tensor_maps [{name, argument, box, swizzle_bytes}]: TMA tensor maps the
 //     runtime encodes (cuTensorMapEncodeTiled) over the buffer of argument
-//     `argument` (row-major, its dims innermost first), copying boxes of
-//     `box` elements (innermost first) with that swizzle, and places in
-//     device memory (128 bytes each).
+//     `argument` (row-major, its dims innermost first, at the launch's
+//     shape), copying boxes of `box` elements (innermost first) with that
+//     swizzle, and places in device memory (128 bytes each),
+//   parameters: the names of the i64 values every kernel takes last
+//     ("seqlen": L, the total tokens for varlen; "chunks_per_block"),
+//   chunks_per_block (chunk-parallel): the chunks a block of phases 1 and 3
+//     walks, or 0: chosen per launch as the fewest that let b x H x spans
+//     blocks fit on the device's SMs at blocks_per_sm each.
 // Every GPU kernel takes one device pointer per argument in the order above,
-// then one per scratch buffer, then one per tensor map.
+// then one per scratch buffer, then one per tensor map, then the parameters.
 //
 // The manifest is written last, so a directory with a manifest holds a
 // complete bundle.
@@ -49,7 +57,7 @@ namespace mlir {
 namespace ssm {
 
 /// Version of the manifest layout; the runtime refuses other versions.
-constexpr int kBundleFormatVersion = 3;
+constexpr int kBundleFormatVersion = 4;
 
 /// What a bundle records besides the spec.
 struct BundleDescription {
@@ -75,7 +83,9 @@ struct GpuLaunchBuild {
 /// A device buffer the runtime allocates for the kernels' own use.
 struct GpuScratchBuild {
   std::string name;
-  int64_t bytes = 0;
+  int64_t elementBytes = 4;
+  /// Sizes and launch-size names ("b", "spans").
+  llvm::json::Array shape;
 };
 
 /// A TMA tensor map the runtime encodes over a layer argument's buffer.
@@ -99,6 +109,11 @@ struct GpuKernelBuild {
   /// Why the compiler's `auto` schedule gave the token-sequential kernel
   /// (empty when it did not, or when it was asked for).
   std::string scheduleReason;
+  /// The i64 launch parameters after the tensor maps, by name.
+  std::vector<std::string> parameters;
+  /// chunk-parallel: chunks per block (0: per launch, with blocksPerSm);
+  /// -1 for the other schedules.
+  int64_t chunksPerBlock = -1, blocksPerSm = 0;
 };
 
 /// The manifest of a bundle for `spec`.

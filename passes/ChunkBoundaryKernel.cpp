@@ -70,9 +70,13 @@ void ChunkBoundaryBuilder::build() {
         theta = load(a.angle0, {bIdx, hIdx, s});
     }
 
-    int64_t group = std::min(kSpansInFlight, spans);
-    int64_t groups = llvm::divideCeil(spans, group);
-    auto loop = scf::ForOp::create(b, idx(0), idx(groups), idx(1),
+    // Spans counted at launch (a.spans) take whole groups of loads.
+    int64_t group = a.spans ? kSpansInFlight : std::min(kSpansInFlight, spans);
+    Value spanCount = a.spans ? a.spans : idx(spans);
+    Value groups = a.spans ? divui(addi(spanCount, group - 1), group)
+                           : idx(llvm::divideCeil(spans, group));
+    Value lastSpan = arith::SubIOp::create(b, spanCount, idx(1));
+    auto loop = scf::ForOp::create(b, idx(0), groups, idx(1),
                                    ValueRange{h0, h1, theta});
     {
       OpBuilder::InsertionGuard guard(b);
@@ -87,8 +91,8 @@ void ChunkBoundaryBuilder::build() {
       for (int64_t u = 0; u < group; ++u) {
         SpanLoads l;
         l.span = addi(first, u);
-        l.clamped = minui(l.span, spans - 1);
-        l.valid = ult(l.span, spans);
+        l.clamped = arith::MinUIOp::create(b, l.span, lastSpan);
+        l.valid = ult(l.span, spanCount);
         l.x0 = load(a.chunkStates, {bIdx, hIdx, l.clamped, p, n0});
         l.x1 = select(has1, load(a.chunkStates, {bIdx, hIdx, l.clamped, p, n1c}),
                       zero);
@@ -149,6 +153,7 @@ void mlir::ssm::buildChunkBoundaryKernel(gpu::GPUFuncOp kernel,
                                          const KernelArgs &args,
                                          int64_t threads, int64_t spans) {
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
-  b.setInsertionPointToStart(&kernel.getBody().front());
+  // After the views of dynamic-shape arguments ssm-to-gpu put there.
+  b.setInsertionPointToEnd(&kernel.getBody().front());
   ChunkBoundaryBuilder(b, shape, args, threads, spans).build();
 }

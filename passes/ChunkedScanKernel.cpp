@@ -180,7 +180,8 @@ private:
     C = chunk;
     R = L.rank;
     CR = C * R;
-    chunks = llvm::divideCeil(L.seqLen, C);
+    // (Unknown, 0, when L is sized at launch: the kernel computes it.)
+    chunks = L.dynamicSeqLen() ? 0 : llvm::divideCeil(L.seqLen, C);
     Np = roundUp(L.n, 16);
     Pp = roundUp(L.p, 16);
     S = std::max<int64_t>(L.s, 1);
@@ -541,7 +542,7 @@ private:
   };
   Token token(Value chunkStart, Value t) {
     Value tok = addi(chunkStart, t);
-    Value last = L.varlen ? arith::SubIOp::create(b, seqLength, idx(1))
+    Value last = L.lengthAtLaunch() ? arith::SubIOp::create(b, seqLength, idx(1))
                           : idx(L.seqLen - 1);
     return {tok, arith::MinUIOp::create(b, tok, last), ult(tok, seqLength)};
   }
@@ -692,7 +693,8 @@ private:
   bool computesOutput() const { return phase != ChunkedScanPhase::ChunkStates; }
   /// ChunkOutputs needs the state past its span's first chunk only.
   bool updatesState() const {
-    return phase != ChunkedScanPhase::ChunkOutputs || chunksPerBlock > 1;
+    // (0: chosen at launch, possibly more than one.)
+    return phase != ChunkedScanPhase::ChunkOutputs || chunksPerBlock != 1;
   }
   /// The fp32 state fragments: (row, column) of element e of tile j.
   std::pair<Value, Value> cellOf(int64_t j, int64_t e) {
@@ -702,7 +704,8 @@ private:
 
   const SharedLayout &M;
   ChunkedScanPhase phase;
-  /// Chunks per block of the chunk-parallel phases (a span).
+  /// Chunks per block of the chunk-parallel phases (a span); 0 when the
+  /// runtime chooses it (KernelArgs::chunksPerBlock).
   int64_t chunksPerBlock;
   int64_t ownerWarps;
   /// smemPad: bytes skipped at the start of the dynamic shared memory so
@@ -1717,12 +1720,16 @@ void ChunkedKernelBuilder::build() {
   // one-pass kernel (ceil(length / C) for a varlen sequence), span z of
   // chunksPerBlock chunks in the chunk-parallel phases.
   Value span = zero, firstChunk = zero, endChunk;
+  Value chunks = L.lengthAtLaunch() ? divui(addi(seqLength, C - 1), C)
+                                    : idx(M.chunks);
   if (sequential) {
-    endChunk = L.varlen ? divui(addi(seqLength, C - 1), C) : idx(M.chunks);
+    endChunk = chunks;
   } else {
+    Value perBlock =
+        a.chunksPerBlock ? a.chunksPerBlock : idx(chunksPerBlock);
     span = gpu::BlockIdOp::create(b, gpu::Dimension::z);
-    firstChunk = muli(span, chunksPerBlock);
-    endChunk = minui(addi(firstChunk, chunksPerBlock), M.chunks);
+    firstChunk = muli(span, perBlock);
+    endChunk = arith::MinUIOp::create(b, addi(firstChunk, perBlock), chunks);
   }
   Value firstStart = muli(firstChunk, C);
   loadStartAngles(span, firstChunk);
@@ -1827,7 +1834,9 @@ void ChunkedKernelBuilder::build() {
   if (phase == ChunkedScanPhase::ChunkOutputs) {
     // The last span's block writes the final angle, k and v states (phase 2
     // wrote the final ssm state).
-    ifThen(eq(endChunk, M.chunks), [&] { writeFinalAngleKV(); });
+    ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, endChunk,
+                                 chunks),
+           [&] { writeFinalAngleKV(); });
     gpu::ReturnOp::create(b);
     return;
   }
@@ -1940,7 +1949,8 @@ void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
                                        int64_t chunksPerBlock) {
   SharedLayout layout(shape, tokensPerChunk, threads);
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
-  b.setInsertionPointToStart(&kernel.getBody().front());
+  // After the views of dynamic-shape arguments ssm-to-gpu put there.
+  b.setInsertionPointToEnd(&kernel.getBody().front());
   ChunkedKernelBuilder(b, shape, args, threads, layout, phase, chunksPerBlock)
       .build();
 }

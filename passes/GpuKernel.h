@@ -39,9 +39,17 @@ struct LayerShape {
   /// A MIMO layer without the down projection: out (b, [L,] R, H, P).
   bool perRankOutputs = false;
   float normEps = 0;
+  /// batch and seqLen are ShapedType::kDynamic for a bundle that takes them
+  /// at launch (the kernels read them from the grid and a parameter).
   int64_t batch, seqLen, rank, groups, n, heads, p, s;
   /// Element type of Q, K and V (bf16 or f32).
   Type dataType;
+
+  bool dynamicBatch() const { return ShapedType::isDynamic(batch); }
+  bool dynamicSeqLen() const { return ShapedType::isDynamic(seqLen); }
+  /// Whether a block's sequence length is a value of the launch (varlen's
+  /// cu_seqlens, or the seqlen parameter) rather than a constant.
+  bool lengthAtLaunch() const { return varlen || dynamicSeqLen(); }
 };
 
 /// The static facts of an ssm.scan / ssm.step (ScanToGpu.cpp). For the scan
@@ -49,7 +57,7 @@ struct LayerShape {
 LayerShape layerShapeOf(Operation *op);
 
 /// Fails with a message naming the limit when a kernel cannot take a tensor
-/// of one of the layer's operand or result types (dynamic or empty shapes).
+/// of one of the layer's operand or result types (empty shapes).
 LogicalResult checkKernelTypes(Operation *op, TypeRange operands,
                                TypeRange results);
 
@@ -69,6 +77,14 @@ struct KernelArgs {
   /// TMA tensor maps of Q and K (memref<16xi64> in device memory; null when
   /// the kernel copies with cp.async).
   Value qMap, kMap;
+  /// Kernels of a dynamic-shape bundle: the sequence length L (index; the
+  /// total tokens for varlen) from the `seqlen` launch parameter, and the
+  /// chunk-parallel phases' chunks per block when the runtime chooses it
+  /// (the `chunks_per_block` parameter); null where the value is static.
+  Value seqLen, chunksPerBlock;
+  /// chunk-parallel with L sized at launch: the number of spans,
+  /// ceil(ceil(L / C) / chunks per block) (the scratch buffers' span axis).
+  Value spans;
 };
 
 /// Emits scalar arith/memref/scf code into a kernel body. Loads widen to
@@ -289,7 +305,7 @@ protected:
     gIdx = divui(hIdx, L.heads / L.groups);
     if (!L.varlen) {
       dataBatch = bIdx;
-      seqLength = idx(L.step ? 1 : L.seqLen);
+      seqLength = a.seqLen ? a.seqLen : idx(L.step ? 1 : L.seqLen);
       return;
     }
     // Sequence bIdx is tokens [cu[bIdx], cu[bIdx + 1]) of batch row 0.

@@ -41,7 +41,13 @@ struct ScheduleRequest {
 int64_t chunksPerBlockOf(const LayerShape &shape, const ChunkedKernelPlan &plan,
                          const ScheduleRequest &request) {
   if (request.chunksPerBlock > 0)
-    return std::min(request.chunksPerBlock, plan.chunks);
+    return shape.dynamicSeqLen()
+               ? request.chunksPerBlock
+               : std::min(request.chunksPerBlock, plan.chunks);
+  // Batch or length sized at launch: the runtime applies the same rule to
+  // the shape at hand (0).
+  if (shape.dynamicBatch() || shape.dynamicSeqLen())
+    return 0;
   int64_t slots = request.smCount * std::max<int64_t>(plan.blocksPerSm, 1);
   int64_t spans = std::clamp<int64_t>(slots / (shape.batch * shape.heads), 1,
                                       plan.chunks);
@@ -128,10 +134,12 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
   // chunk twice (the second time with the scores and outputs), which two
   // spans do not win back (H200, b=4, L=4096, H=32, N=128: 367 us against
   // 357 one-pass; b=2: 193 against 359).
+  // With batch or length sized at launch, auto takes the one-pass kernel.
   int64_t chunksPerBlock = chunksPerBlockOf(shape, plan, request);
   bool useParallel =
       parallelAsked ||
-      (request.schedule == "auto" &&
+      (request.schedule == "auto" && !shape.dynamicBatch() &&
+       !shape.dynamicSeqLen() &&
        shape.batch * shape.heads < request.smCount &&
        llvm::divideCeil(plan.chunks, chunksPerBlock) >= 3);
   FailureOr<scf::ForOp> loop =

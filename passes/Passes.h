@@ -49,7 +49,22 @@ inline constexpr llvm::StringLiteral kBlockSizeAttrName = "ssm.block_size";
 /// launch order; their extra arguments are scratch buffers, each marked with
 /// its role (an argument attribute).
 inline constexpr llvm::StringLiteral kLaunchIndexAttrName = "ssm.launch_index";
+/// A scratch argument's dictionary: `name`, `shape` (sizes and the axis
+/// names "b" and "spans", which the runtime sizes per launch) and
+/// `element_bytes`.
 inline constexpr llvm::StringLiteral kScratchAttrName = "ssm.scratch";
+/// Each kernel's launch grid: three entries, each a block count or the name
+/// of a launch size ("H", "b", "spans": ceil(ceil(L / chunk) / chunks per
+/// block)).
+inline constexpr llvm::StringLiteral kGridAttrName = "ssm.grid";
+/// The i64 scalars a dynamic-shape kernel takes after its tensor maps, by
+/// name: "seqlen" (L; the total tokens for varlen) and "chunks_per_block"
+/// (chunk-parallel, when the runtime chooses it).
+inline constexpr llvm::StringLiteral kLaunchParametersAttrName =
+    "ssm.launch_parameters";
+/// chunk-parallel kernels whose chunks per block the runtime chooses: the
+/// blocks of phases 1 and 3 an SM holds, for that rule.
+inline constexpr llvm::StringLiteral kBlocksPerSmAttrName = "ssm.blocks_per_sm";
 /// Marks a kernel argument that points at a TMA tensor map (a 128-byte
 /// CUtensorMap in device memory) of a layer argument: a dictionary with
 /// `argument` (the layer argument's index), `box` (the copied box, innermost

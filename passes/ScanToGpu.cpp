@@ -13,6 +13,7 @@
 #include "passes/GpuKernel.h"
 #include "passes/Passes.h"
 
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/Matchers.h"
@@ -76,14 +77,13 @@ LayerShape mlir::ssm::layerShapeOf(Operation *op) {
 LogicalResult mlir::ssm::checkKernelTypes(Operation *op, TypeRange operands,
                                           TypeRange results) {
   for (Type t : llvm::concat<const Type>(operands, results)) {
-    if (!cast<ShapedType>(t).hasStaticShape())
-      return op->emitOpError("GPU kernels need static shapes (compile the "
-                             "kernel for its batch and sequence length); got ")
-             << t;
+    // b and L may be sized at launch (the verifier allows no other
+    // dynamic axis).
+    ArrayRef<int64_t> shape = cast<ShapedType>(t).getShape();
     // MLIR's bare-pointer kernel ABI (convert-gpu-to-nvvm) has no form for
     // a memref with a zero-sized dimension, such as the angles of a layer
     // without rotary angles.
-    if (llvm::is_contained(cast<ShapedType>(t).getShape(), 0))
+    if (llvm::is_contained(shape, 0))
       return op->emitOpError(
                  "GPU kernels cannot take empty tensors (MLIR's bare-pointer "
                  "arguments have no zero-sized form); got ")
@@ -365,7 +365,8 @@ void markTensorMapArgs(OpBuilder &ob, gpu::GPUFuncOp kernel, unsigned first,
 /// Threads per block of the chunk-boundary pass (phase 2).
 constexpr int64_t kChunkBoundaryThreads = 128;
 
-/// The kernel arguments for `layer`: one memref per operand and result.
+/// The kernel arguments for `layer`: one memref per operand and result, with
+/// the tensors' dynamic b and L axes.
 SmallVector<Type> layerArgumentTypes(const Layer &layer) {
   SmallVector<Type> types;
   for (Value v : layer.operands) {
@@ -380,22 +381,159 @@ SmallVector<Type> layerArgumentTypes(const Layer &layer) {
   return types;
 }
 
+/// The i64 scalars a dynamic-shape layer's kernels take after the tensor
+/// maps, by name (the manifest's `parameters`): the sequence length where
+/// it is dynamic, and the chunk-parallel phases' chunks per block where the
+/// runtime chooses it.
+SmallVector<StringRef> launchParameters(const Layer &layer) {
+  SmallVector<StringRef> names;
+  if (!layer.shape.step && layer.shape.dynamicSeqLen())
+    names.push_back("seqlen");
+  if (layer.schedule == "chunk-parallel" && layer.chunksPerBlock == 0)
+    names.push_back("chunks_per_block");
+  return names;
+}
+
+/// The kernel signature for argument views `views` and `params`: MLIR's
+/// bare-pointer ABI takes static memrefs only, so an argument with a
+/// dynamic axis is passed as a pointer to its elements (a rank-0 memref)
+/// and viewed at its launch-time shape in the body (bindArguments).
+SmallVector<Type> kernelSignature(ArrayRef<Type> views,
+                                  ArrayRef<StringRef> params, Builder &ob) {
+  SmallVector<Type> types;
+  for (Type t : views) {
+    auto m = cast<MemRefType>(t);
+    types.push_back(m.hasStaticShape() ? t
+                                       : MemRefType::get({}, m.getElementType()));
+  }
+  types.append(params.size(), ob.getI64Type());
+  return types;
+}
+
+/// The launch grid: block counts, or the names of the sizes the runtime
+/// computes for each launch ("H", "b", "spans"; the manifest's formula).
+using Grid = std::array<Attribute, 3>;
+
 gpu::GPUFuncOp createKernel(OpBuilder &ob, Location loc, StringRef name,
-                            ArrayRef<Type> argTypes,
+                            const LayerShape &shape, ArrayRef<Type> argTypes,
                             ArrayRef<Type> workgroup, int64_t blockSize,
-                            std::array<int64_t, 3> grid, StringRef schedule,
-                            int64_t sharedBytes) {
+                            const Grid &grid, StringRef schedule,
+                            int64_t sharedBytes,
+                            ArrayRef<StringRef> params) {
   auto kernel = gpu::GPUFuncOp::create(
       ob, loc, name, ob.getFunctionType(argTypes, {}), workgroup);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), ob.getUnitAttr());
   kernel.setKnownBlockSizeAttr(
       ob.getDenseI32ArrayAttr({static_cast<int32_t>(blockSize), 1, 1}));
-  kernel.setKnownGridSizeAttr(ob.getDenseI32ArrayAttr(
-      {static_cast<int32_t>(grid[0]), static_cast<int32_t>(grid[1]),
-       static_cast<int32_t>(grid[2])}));
+  kernel->setAttr(kGridAttrName, ob.getArrayAttr(grid));
+  // A grid the shape fixes is known to the kernel (static bundles).
+  SmallVector<int32_t> known;
+  for (Attribute g : grid) {
+    int64_t size = ShapedType::kDynamic;
+    if (auto count = dyn_cast<IntegerAttr>(g))
+      size = count.getInt();
+    else if (cast<StringAttr>(g).getValue() == "H")
+      size = shape.heads;
+    else if (cast<StringAttr>(g).getValue() == "b")
+      size = shape.batch;
+    if (ShapedType::isDynamic(size))
+      break;
+    known.push_back(static_cast<int32_t>(size));
+  }
+  if (known.size() == 3)
+    kernel.setKnownGridSizeAttr(ob.getDenseI32ArrayAttr(known));
+  if (!params.empty())
+    kernel->setAttr(kLaunchParametersAttrName,
+                    ob.getStrArrayAttr(llvm::to_vector_of<StringRef>(params)));
   kernel->setAttr(kScheduleAttrName, ob.getStringAttr(schedule));
   kernel->setAttr(kDynamicSharedBytesAttrName, ob.getI64IntegerAttr(sharedBytes));
   return kernel;
+}
+
+/// The kernel's arguments as the builders see them: static memrefs as they
+/// come, and each argument with a dynamic axis viewed (memref.reinterpret_cast,
+/// row-major) at the launch's sizes: b is the grid's y (b + 1 for
+/// cu_seqlens), L the seqlen parameter, and the scratch buffers' span axis
+/// ceil(ceil(L / C) / chunks per block). Sets the launch values in `args`.
+SmallVector<Value> bindArguments(gpu::GPUFuncOp kernel, const Layer &layer,
+                                 ArrayRef<Type> views, unsigned scratchBegin,
+                                 unsigned scratchEnd,
+                                 ArrayRef<StringRef> params,
+                                 KernelArgs &args) {
+  ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  const unsigned firstParam = kernel.getNumArguments() - params.size();
+  auto param = [&](StringRef name) -> Value {
+    const auto *it = llvm::find(params, name);
+    if (it == params.end())
+      return Value();
+    Value raw = kernel.getArgument(firstParam + (it - params.begin()));
+    return arith::IndexCastUIOp::create(b, b.getIndexType(), raw);
+  };
+  auto idx = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, v);
+  };
+  auto ceilDiv = [&](Value x, Value y) -> Value {
+    return arith::CeilDivUIOp::create(b, x, y);
+  };
+  args.seqLen = param("seqlen");
+  args.chunksPerBlock = param("chunks_per_block");
+  Value batch, spans;
+  std::optional<unsigned> cuSeqlens = layer.position(kCuSeqlens);
+  SmallVector<Value> values;
+  for (auto [i, type] : llvm::enumerate(views)) {
+    auto memref = cast<MemRefType>(type);
+    Value arg = kernel.getArgument(i);
+    if (memref.hasStaticShape()) {
+      values.push_back(arg);
+      continue;
+    }
+    const bool scratch = i >= scratchBegin && i < scratchEnd;
+    auto sizeOf = [&](unsigned dim) -> Value {
+      if (dim == 0 || (scratch && dim == 1)) {
+        if (!batch)
+          batch = gpu::GridDimOp::create(b, gpu::Dimension::y);
+        return cuSeqlens && *cuSeqlens == i ? arith::AddIOp::create(b, batch, idx(1))
+                                            : batch;
+      }
+      if (scratch) {
+        if (!spans) {
+          Value length = args.seqLen ? args.seqLen : idx(layer.shape.seqLen);
+          Value perBlock = args.chunksPerBlock ? args.chunksPerBlock
+                                               : idx(layer.chunksPerBlock);
+          spans = ceilDiv(ceilDiv(length, idx(layer.chunkTokens)), perBlock);
+        }
+        return spans;
+      }
+      return args.seqLen;
+    };
+    ArrayRef<int64_t> shape = memref.getShape();
+    SmallVector<OpFoldResult> sizes(shape.size()), strides(shape.size());
+    SmallVector<int64_t> staticStrides(shape.size());
+    OpFoldResult stride = b.getIndexAttr(1);
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+      strides[d] = stride;
+      std::optional<int64_t> known = getConstantIntValue(stride);
+      staticStrides[d] = known ? *known : ShapedType::kDynamic;
+      sizes[d] = ShapedType::isDynamic(shape[d])
+                     ? OpFoldResult(sizeOf(d))
+                     : OpFoldResult(b.getIndexAttr(shape[d]));
+      if (known && !ShapedType::isDynamic(shape[d]))
+        stride = b.getIndexAttr(*known * shape[d]);
+      else
+        stride = arith::MulIOp::create(
+                     b, getValueOrCreateConstantIndexOp(b, b.getLoc(), stride),
+                     getValueOrCreateConstantIndexOp(b, b.getLoc(), sizes[d]))
+                     .getResult();
+    }
+    auto view = MemRefType::get(
+        shape, memref.getElementType(),
+        StridedLayoutAttr::get(b.getContext(), 0, staticStrides));
+    values.push_back(memref::ReinterpretCastOp::create(
+        b, view, arg, b.getIndexAttr(0), sizes, strides));
+  }
+  args.spans = spans;
+  return values;
 }
 
 /// The three launches of the chunk-parallel schedule. Each kernel takes the
@@ -404,6 +542,7 @@ void buildChunkParallelKernels(const Layer &layer, func::FuncOp func,
                                gpu::GPUModuleOp module,
                                const ChunkedKernelPlan &plan) {
   const LayerShape &shape = layer.shape;
+  // 0: chosen by the runtime for each launch (a parameter).
   const int64_t chunksPerBlock = layer.chunksPerBlock;
   const int64_t chunkSize = plan.tokensPerChunk;
   OpBuilder ob(module.getBodyRegion());
@@ -411,50 +550,86 @@ void buildChunkParallelKernels(const Layer &layer, func::FuncOp func,
   Type f32 = ob.getF32Type();
   const int64_t B = shape.batch, H = shape.heads;
   // Scratch entries and phase 1 / 3 blocks along z: one per span.
-  const int64_t spans = llvm::divideCeil(plan.chunks, chunksPerBlock);
+  const bool spansAtLaunch = shape.dynamicSeqLen() || chunksPerBlock == 0;
+  const int64_t spans = spansAtLaunch
+                            ? ShapedType::kDynamic
+                            : llvm::divideCeil(plan.chunks, chunksPerBlock);
   const int64_t angles = std::max<int64_t>(shape.s, 1);
-  SmallVector<Type> argTypes = layerArgumentTypes(layer);
-  unsigned layerArgs = argTypes.size();
+  SmallVector<Type> views = layerArgumentTypes(layer);
+  const unsigned layerArgs = views.size();
+  SmallVector<Type> scratchTypes = {
+      MemRefType::get({B, H, spans, shape.p, shape.n}, f32),
+      MemRefType::get({B, H, spans}, f32),
+      MemRefType::get({B, H, spans, angles}, f32),
+      MemRefType::get({B, H, spans, angles}, f32)};
   static constexpr StringLiteral scratchNames[] = {
       "chunk_states", "chunk_decay", "chunk_angle_end", "chunk_angle_start"};
-  argTypes.append({MemRefType::get({B, H, spans, shape.p, shape.n}, f32),
-                   MemRefType::get({B, H, spans}, f32),
-                   MemRefType::get({B, H, spans, angles}, f32),
-                   MemRefType::get({B, H, spans, angles}, f32)});
+  views.append(scratchTypes);
   // Every launch of a bundle takes the same parameters: the tensor maps too.
-  unsigned maps = appendTensorMapArgs(ob, plan, argTypes);
+  unsigned maps = appendTensorMapArgs(ob, plan, views);
+  SmallVector<StringRef> params = launchParameters(layer);
+  SmallVector<Type> signature = kernelSignature(views, params, ob);
+  // The scratch shapes for the manifest: b, spans and the static axes.
+  auto scratchShape = [&](MemRefType type) {
+    SmallVector<Attribute> dims;
+    for (auto [d, size] : llvm::enumerate(type.getShape()))
+      dims.push_back(d == 0 ? Attribute(ob.getStringAttr("b"))
+                     : ShapedType::isDynamic(size)
+                         ? Attribute(ob.getStringAttr("spans"))
+                         : Attribute(ob.getI64IntegerAttr(size)));
+    return ob.getArrayAttr(dims);
+  };
+  Attribute spansGrid = spansAtLaunch ? Attribute(ob.getStringAttr("spans"))
+                                      : ob.getI64IntegerAttr(spans);
 
   auto create = [&](StringRef suffix, int64_t launchIndex, int64_t threads,
-                    int64_t gridZ, int64_t sharedBytes) {
+                    Attribute gridZ, int64_t sharedBytes) {
     gpu::GPUFuncOp kernel = createKernel(
-        ob, func.getLoc(), (func.getName() + suffix).str(), argTypes, {},
-        threads, {H, B, gridZ}, "chunk-parallel", sharedBytes);
+        ob, func.getLoc(), (func.getName() + suffix).str(), shape, signature, {},
+        threads, {ob.getStringAttr("H"), ob.getStringAttr("b"), gridZ},
+        "chunk-parallel", sharedBytes, params);
     kernel->setAttr(kLaunchIndexAttrName, ob.getI64IntegerAttr(launchIndex));
     kernel->setAttr(kChunkSizeAttrName, ob.getI64IntegerAttr(chunkSize));
     kernel->setAttr(kChunksPerBlockAttrName,
                     ob.getI64IntegerAttr(chunksPerBlock));
+    if (chunksPerBlock == 0)
+      kernel->setAttr(kBlocksPerSmAttrName,
+                      ob.getI64IntegerAttr(plan.blocksPerSm));
     for (unsigned i = 0; i < 4; ++i)
-      kernel.setArgAttr(layerArgs + i, kScratchAttrName,
-                        ob.getStringAttr(scratchNames[i]));
-    KernelArgs args = argsOf(layer, kernel.getArguments());
-    args.chunkStates = kernel.getArgument(layerArgs);
-    args.chunkDecay = kernel.getArgument(layerArgs + 1);
-    args.chunkAngleEnd = kernel.getArgument(layerArgs + 2);
-    args.chunkAngleStart = kernel.getArgument(layerArgs + 3);
-    markTensorMapArgs(ob, kernel, layerArgs + 4, maps, plan, args);
-    return std::make_pair(kernel, args);
+      kernel.setArgAttr(
+          layerArgs + i, kScratchAttrName,
+          ob.getDictionaryAttr(
+              {ob.getNamedAttr("name", ob.getStringAttr(scratchNames[i])),
+               ob.getNamedAttr("shape",
+                               scratchShape(cast<MemRefType>(scratchTypes[i]))),
+               ob.getNamedAttr("element_bytes", ob.getI64IntegerAttr(4))}));
+    KernelArgs args;
+    SmallVector<Value> values = bindArguments(
+        kernel, layer, views, layerArgs, layerArgs + 4, params, args);
+    KernelArgs bound = argsOf(layer, values);
+    bound.seqLen = args.seqLen;
+    bound.chunksPerBlock = args.chunksPerBlock;
+    bound.spans = args.spans;
+    bound.chunkStates = values[layerArgs];
+    bound.chunkDecay = values[layerArgs + 1];
+    bound.chunkAngleEnd = values[layerArgs + 2];
+    bound.chunkAngleStart = values[layerArgs + 3];
+    markTensorMapArgs(ob, kernel, layerArgs + 4, maps, plan, bound);
+    return std::make_pair(kernel, bound);
   };
-  auto [states, statesArgs] =
-      create("_chunk_states", 0, plan.threads, spans, plan.sharedBytes);
+  auto [states, statesArgs] = create("_chunk_states", 0, plan.threads,
+                                     spansGrid, plan.sharedBytes);
   buildChunkedScanKernel(states, shape, statesArgs, plan.threads, chunkSize,
                          ChunkedScanPhase::ChunkStates, chunksPerBlock);
-  auto [boundaries, boundaryArgs] =
-      create("_chunk_boundaries", 1, kChunkBoundaryThreads,
-             chunkBoundaryBlocks(shape, kChunkBoundaryThreads), 0);
+  auto [boundaries, boundaryArgs] = create(
+      "_chunk_boundaries", 1, kChunkBoundaryThreads,
+      ob.getI64IntegerAttr(chunkBoundaryBlocks(shape, kChunkBoundaryThreads)),
+      0);
   buildChunkBoundaryKernel(boundaries, shape, boundaryArgs,
-                           kChunkBoundaryThreads, spans);
-  auto [outputs, outputArgs] =
-      create("_chunk_outputs", 2, plan.threads, spans, plan.sharedBytes);
+                           kChunkBoundaryThreads,
+                           spansAtLaunch ? 0 : spans);
+  auto [outputs, outputArgs] = create("_chunk_outputs", 2, plan.threads,
+                                      spansGrid, plan.sharedBytes);
   buildChunkedScanKernel(outputs, shape, outputArgs, plan.threads, chunkSize,
                          ChunkedScanPhase::ChunkOutputs, chunksPerBlock);
 }
@@ -474,9 +649,12 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
   ChunkedKernelPlan chunked;
   if (useChunked) {
     if ((layer.schedule == "chunk-parallel") !=
-        (layer.loop && layer.chunksPerBlock > 0))
+        (layer.loop && layer.loop->hasAttr(kChunksPerBlockAttrName)))
       return op->emitOpError("ssm-to-gpu: chunk-parallel is a chunk loop "
                              "with ssm.chunks_per_block");
+    if (layer.chunksPerBlock < 0)
+      return op->emitOpError("ssm-to-gpu: ssm.chunks_per_block is 0 (chosen "
+                             "at launch) or positive");
     if (!layer.loop && !shape.varlen)
       return op->emitOpError("ssm-to-gpu: a chunked layer is a chunk loop "
                              "(ssm-gpu-schedule tiles it), or varlen");
@@ -503,20 +681,27 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
                              << " rotary angles exceed the block size "
                              << blockSize;
 
-  SmallVector<Type> argTypes = layerArgumentTypes(layer);
-  const unsigned layerArgs = argTypes.size();
+  SmallVector<Type> views = layerArgumentTypes(layer);
+  const unsigned layerArgs = views.size();
   OpBuilder ob(module.getBodyRegion());
   ob.setInsertionPointToEnd(module.getBody());
   const unsigned maps =
-      useChunked ? appendTensorMapArgs(ob, chunked, argTypes) : 0;
+      useChunked ? appendTensorMapArgs(ob, chunked, views) : 0;
+  SmallVector<StringRef> params = launchParameters(layer);
   SmallVector<Type> workgroup;
   if (!useChunked)
     workgroup = tokenScanWorkgroup(shape, ob.getContext());
   gpu::GPUFuncOp kernel = createKernel(
-      ob, func.getLoc(), func.getName(), argTypes, workgroup, blockSize,
-      {shape.heads, shape.batch, 1}, useChunked ? "chunked" : "tokens",
-      useChunked ? chunked.sharedBytes : 0);
-  KernelArgs args = argsOf(layer, kernel.getArguments());
+      ob, func.getLoc(), func.getName(), shape,
+      kernelSignature(views, params, ob), workgroup, blockSize,
+      {ob.getStringAttr("H"), ob.getStringAttr("b"), ob.getI64IntegerAttr(1)},
+      useChunked ? "chunked" : "tokens",
+      useChunked ? chunked.sharedBytes : 0, params);
+  KernelArgs launch;
+  SmallVector<Value> values =
+      bindArguments(kernel, layer, views, layerArgs, layerArgs, params, launch);
+  KernelArgs args = argsOf(layer, values);
+  args.seqLen = launch.seqLen;
   markTensorMapArgs(ob, kernel, layerArgs, maps, chunked, args);
   if (useChunked) {
     buildChunkedScanKernel(kernel, shape, args, blockSize,

@@ -347,7 +347,7 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
   if (S > 0)
     ifThen(ownsAngle, [&] { store(results.back(), a.angle, {bIdx, hIdx, tid}); });
   // Token L - 1 wrote half (L - 1) % 2 = (L + 1) % 2.
-  Value lastHalf = L.varlen ? remui(addi(seqLength, 1), 2)
+  Value lastHalf = L.lengthAtLaunch() ? remui(addi(seqLength, 1), 2)
                             : idx((L.seqLen + 1) % 2);
   Value kLast = muli(lastHalf, R * N), vLast = muli(lastHalf, R * P);
   strided(R * N, [&](Value i) {
@@ -429,6 +429,7 @@ void mlir::ssm::buildTokenScanKernel(gpu::GPUFuncOp kernel,
                                      const LayerShape &shape,
                                      const KernelArgs &args, int64_t threads) {
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
-  b.setInsertionPointToStart(&kernel.getBody().front());
+  // After the views of dynamic-shape arguments ssm-to-gpu put there.
+  b.setInsertionPointToEnd(&kernel.getBody().front());
   KernelBuilder(b, shape, args, threads).build(kernel.getWorkgroupAttributions());
 }

@@ -378,7 +378,7 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   GpuKernelBuild kernel;
   SmallVector<std::pair<int64_t, gpu::GPUFuncOp>> kernels;
   module.walk([&](gpu::GPUFuncOp func) {
-    if (!func.getKnownBlockSizeAttr() || !func.getKnownGridSizeAttr() ||
+    if (!func.getKnownBlockSizeAttr() || !func->hasAttr(kGridAttrName) ||
         !func.getName().starts_with(spec.entryName()))
       return;
     auto index = func->getAttrOfType<IntegerAttr>(kLaunchIndexAttrName);
@@ -392,12 +392,14 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
     GpuLaunchBuild launch;
     launch.kernel = func.getName().str();
     auto block = func.getKnownBlockSizeAttr();
-    auto grid = func.getKnownGridSizeAttr();
     for (int i = 0; i < 3; ++i)
       launch.block[i] = block[i];
     // Blocks are (head, batch[, z]): the manifest keeps the formula.
-    launch.grid = {llvm::json::Value("H"), llvm::json::Value("b"),
-                   llvm::json::Value(int64_t(grid[2]))};
+    auto grid = func->getAttrOfType<ArrayAttr>(kGridAttrName);
+    for (auto [i, g] : llvm::enumerate(grid.getValue()))
+      launch.grid[i] = isa<IntegerAttr>(g)
+                           ? llvm::json::Value(cast<IntegerAttr>(g).getInt())
+                           : llvm::json::Value(cast<StringAttr>(g).str());
     if (auto shared = func->getAttrOfType<IntegerAttr>(kDynamicSharedBytesAttrName))
       launch.dynamicSharedBytes = shared.getInt();
     if (auto schedule = func->getAttrOfType<StringAttr>(kScheduleAttrName))
@@ -406,17 +408,30 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
       kernel.scheduleReason = reason.str();
     auto chunk = func->getAttrOfType<IntegerAttr>(kChunkSizeAttrName);
     spec.chunkSize = chunk ? chunk.getInt() : 0;
-    if (auto perBlock = func->getAttrOfType<IntegerAttr>(kChunksPerBlockAttrName))
+    if (auto perBlock = func->getAttrOfType<IntegerAttr>(kChunksPerBlockAttrName)) {
       options.chunksPerBlock = perBlock.getInt();
+      kernel.chunksPerBlock = perBlock.getInt();
+    }
+    if (auto blocks = func->getAttrOfType<IntegerAttr>(kBlocksPerSmAttrName))
+      kernel.blocksPerSm = blocks.getInt();
     kernel.launches.push_back(std::move(launch));
   }
-  // The scratch buffers: the arguments marked as such, after the layer's.
   gpu::GPUFuncOp first = kernels.front().second;
+  if (auto params = first->getAttrOfType<ArrayAttr>(kLaunchParametersAttrName))
+    for (Attribute p : params)
+      kernel.parameters.push_back(cast<StringAttr>(p).str());
+  // The scratch buffers: the arguments marked as such, after the layer's.
   for (unsigned i = 0; i < first.getNumArguments(); ++i)
-    if (auto name = first.getArgAttrOfType<StringAttr>(i, kScratchAttrName)) {
-      auto type = cast<MemRefType>(first.getArgument(i).getType());
-      kernel.scratch.push_back(
-          {name.str(), type.getNumElements() * type.getElementTypeBitWidth() / 8});
+    if (auto scratch =
+            first.getArgAttrOfType<DictionaryAttr>(i, kScratchAttrName)) {
+      GpuScratchBuild buffer;
+      buffer.name = scratch.getAs<StringAttr>("name").str();
+      buffer.elementBytes = scratch.getAs<IntegerAttr>("element_bytes").getInt();
+      for (Attribute d : scratch.getAs<ArrayAttr>("shape"))
+        buffer.shape.push_back(
+            isa<IntegerAttr>(d) ? llvm::json::Value(cast<IntegerAttr>(d).getInt())
+                                : llvm::json::Value(cast<StringAttr>(d).str()));
+      kernel.scratch.push_back(std::move(buffer));
     }
   // The TMA tensor maps: the arguments marked as such, after the scratch.
   for (unsigned i = 0; i < first.getNumArguments(); ++i)
@@ -569,11 +584,6 @@ int main(int argc, char **argv) {
     // The chunk size of a GPU bundle is the kernel's (0 for the
     // token-sequential schedule); compileGpu records it.
     spec.chunkSize = 0;
-    if (ShapedType::isDynamic(spec.batch) ||
-        (!spec.step && ShapedType::isDynamic(spec.seqlen)))
-      return fail("target " + targetOpt +
-                  " compiles a kernel for one shape: give a static --batch "
-                  "and --seqlen (or static shapes in the input file)");
   }
 
   OwningOpRef<ModuleOp> module =
