@@ -238,6 +238,51 @@ std::string checkManifestConsistency(const BundleManifest &m) {
                  "_chunk_outputs]");
   }
 
+  // The launch-time values the kernels take: what a kernel's signature
+  // holds follows from the config and the schedule, so a list that differs
+  // would shift every parameter.
+  const bool gpu = m.target != "cpu";
+  const bool chunkParallel = m.chunksPerBlock >= 0;
+  if (!gpu && (!m.launches.empty() || !m.scratch.empty() ||
+               !m.parameters.empty() || chunkParallel))
+    return bad("a CPU bundle with GPU launches, scratch, parameters or "
+               "chunks_per_block");
+  if (gpu) {
+    std::vector<std::string> params;
+    if (!m.isStep() && m.config.seqlen < 0)
+      params.push_back("seqlen");
+    if (m.chunksPerBlock == 0)
+      params.push_back("chunks_per_block");
+    if (m.parameters != params) {
+      std::string want;
+      for (const std::string &p : params)
+        want += (want.empty() ? "" : ", ") + p;
+      return bad("'parameters' does not list what the kernels of this "
+                 "configuration take (" +
+                 (want.empty() ? std::string("none") : want) + ")");
+    }
+    if (m.schedule != "tokens" && m.schedule != "chunked" &&
+        m.schedule != "chunk-parallel")
+      return bad("'schedule' is '" + m.schedule +
+                 "', not 'tokens', 'chunked' or 'chunk-parallel'");
+    if (chunkParallel != (m.schedule == "chunk-parallel") ||
+        chunkParallel != (m.launches.size() == 3))
+      return bad("'chunks_per_block' belongs to the three launches of the "
+                 "chunk-parallel schedule");
+    if (chunkParallel && (m.chunkSize == 0 || m.isStep()))
+      return bad("a chunk-parallel bundle without a chunk size");
+    bool spans = false;
+    for (const BundleManifest::Launch &l : m.launches)
+      for (const std::string &g : l.grid)
+        spans |= g == "spans";
+    for (const BundleManifest::Scratch &b : m.scratch)
+      for (const std::string &d : b.shape)
+        spans |= d == "spans";
+    if (spans && !chunkParallel)
+      return bad("'spans' sizes a grid or scratch buffer outside the "
+                 "chunk-parallel schedule");
+  }
+
   // The config string the library's digest covers must be the one the
   // fields state, and its hash the recorded one.
   const std::string canonical = canonicalConfigString(m);

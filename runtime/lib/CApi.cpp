@@ -112,13 +112,18 @@ int64_t mamba3_bundle_workspace_bytes(const mamba3_bundle *bundle,
                                       int64_t batch, int64_t seqlen) {
   if (!bundle)
     return fail("no bundle");
-  LayerConfig cfg;
   std::string error;
   LaunchShape shape{batch, seqlen};
-  if (!launchConfig(bundle->manifest(), shape, cfg, error))
+  if (!bundle->gpu) {
+    LayerConfig cfg;
+    return launchConfig(bundle->manifest(), shape, cfg, error) ? 0
+                                                               : fail(error);
+  }
+  // The launch's grids and scratch sizes for this shape, or why it has none.
+  GpuLaunchPlan plan;
+  if (!bundle->gpu->plan(shape, plan, error))
     return fail(error);
-  return bundle->gpu ? static_cast<int64_t>(bundle->gpu->workspaceBytes(shape))
-                     : 0;
+  return static_cast<int64_t>(plan.workspaceBytes);
 }
 
 int mamba3_bundle_launch(const mamba3_bundle *bundle, int64_t batch,

@@ -6,6 +6,7 @@
 #include "mamba3/Launch.h"
 
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -320,6 +321,9 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   top.str("config_string", m.configString);
   if (root.get("ptx_digest"))
     top.str("ptx_digest", m.ptxDigest);
+  m.schedule.clear();
+  if (root.get("schedule"))
+    top.str("schedule", m.schedule);
   top.str("pipeline", m.pipeline);
   top.integer("chunk_size", m.chunkSize);
   if (!top.error.empty()) {
@@ -476,15 +480,84 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
         }))
       return false;
   }
+  // Grid and scratch sizes are positive integers or the names of sizes
+  // each launch computes.
+  auto scratchSize = [](const JsonValue &v, std::string &out) {
+    int64_t value;
+    if (FieldReader::exactInteger(v, value) && value >= 1) {
+      out = std::to_string(value);
+      return true;
+    }
+    if (!v.isString())
+      return false;
+    out = v.asString();
+    return out == "b" || out == "spans";
+  };
+  for (BundleManifest::Launch &launch : m.launches)
+    for (std::string &g : launch.grid)
+      if (!std::isdigit(static_cast<unsigned char>(g[0])) && g != "H" &&
+          g != "b" && g != "spans") {
+        error = "manifest.json: a launch grid names '" + g +
+                "', not a block count, 'H', 'b' or 'spans'";
+        return false;
+      }
   if (!readOptionalObjects(root, "scratch", error, [&](FieldReader &r) {
           BundleManifest::Scratch buffer;
           r.str("name", buffer.name);
-          r.integer("bytes", buffer.bytes);
-          if (r.error.empty() && buffer.bytes < 1)
-            r.fail("'bytes' is not a positive byte count");
+          r.integer("element_bytes", buffer.elementBytes);
+          const JsonValue *shape =
+              r.error.empty()
+                  ? r.member("shape", JsonValue::Kind::Array, "an array")
+                  : nullptr;
+          if (!r.error.empty())
+            return;
+          if (buffer.elementBytes != 2 && buffer.elementBytes != 4 &&
+              buffer.elementBytes != 8)
+            return r.fail("'element_bytes' is not 2, 4 or 8");
+          if (shape->items().empty() || shape->items().size() > 8)
+            return r.fail("'shape' does not have 1 to 8 entries");
+          for (const JsonValue &d : shape->items()) {
+            std::string size;
+            if (!scratchSize(d, size))
+              return r.fail("'shape' holds an entry that is neither a size "
+                            "nor 'b' or 'spans'");
+            buffer.shape.push_back(size);
+          }
           m.scratch.push_back(std::move(buffer));
         }))
     return false;
+  m.parameters.clear();
+  if (const JsonValue *params = root.get("parameters")) {
+    if (!params->isArray()) {
+      error = "manifest.json: 'parameters' is not an array";
+      return false;
+    }
+    for (const JsonValue &p : params->items()) {
+      if (!p.isString() ||
+          (p.asString() != "seqlen" && p.asString() != "chunks_per_block")) {
+        error = "manifest.json: 'parameters' holds an entry that is not "
+                "'seqlen' or 'chunks_per_block'";
+        return false;
+      }
+      m.parameters.push_back(p.asString());
+    }
+  }
+  m.chunksPerBlock = -1;
+  m.blocksPerSm = 0;
+  if (root.get("chunks_per_block")) {
+    top.integer("chunks_per_block", m.chunksPerBlock);
+    if (top.error.empty() && m.chunksPerBlock < 0)
+      top.fail("'chunks_per_block' is negative");
+    if (top.error.empty() && m.chunksPerBlock == 0) {
+      top.integer("blocks_per_sm", m.blocksPerSm);
+      if (top.error.empty() && (m.blocksPerSm < 1 || m.blocksPerSm > 32))
+        top.fail("'blocks_per_sm' is not in [1, 32]");
+    }
+    if (!top.error.empty()) {
+      error = top.error;
+      return false;
+    }
+  }
   if (!readOptionalObjects(root, "tensor_maps", error, [&](FieldReader &r) {
           BundleManifest::TensorMap map;
           r.str("name", map.name);

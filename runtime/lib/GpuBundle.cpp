@@ -191,11 +191,126 @@ GpuBundle::~GpuBundle() {
     d->cuModuleUnload(module_);
 }
 
-size_t GpuBundle::workspaceBytes(const LaunchShape &) const {
-  size_t bytes = 0;
-  for (const BundleManifest::Scratch &s : manifest_.scratch)
-    bytes = alignUp(bytes, kScratchAlignment) + static_cast<size_t>(s.bytes);
-  return bytes;
+int64_t mamba3::launchChunksPerBlock(int64_t chunks, int64_t batchHeads,
+                                     int64_t smCount, int64_t blocksPerSm) {
+  if (chunks < 1)
+    return 1;
+  int64_t slots = std::max<int64_t>(smCount, 1) * std::max<int64_t>(blocksPerSm, 1);
+  int64_t spans = std::clamp<int64_t>(slots / std::max<int64_t>(batchHeads, 1),
+                                      1, chunks);
+  return (chunks + spans - 1) / spans;
+}
+
+bool mamba3::planGpuLaunch(const BundleManifest &m, const LaunchShape &shape,
+                           int64_t smCount, GpuLaunchPlan &plan,
+                           std::string &error) {
+  plan = GpuLaunchPlan();
+  if (!launchConfig(m, shape, plan.config, error))
+    return false;
+  const LayerConfig &cfg = plan.config;
+  // CUDA's grid limits: x below 2^31, y and z at most 65535.
+  const int64_t gridLimit[3] = {INT32_MAX, 65535, 65535};
+  if (cfg.batch > gridLimit[1]) {
+    error = std::string("launch shape: ") +
+            (cfg.varlen ? "the number of sequences" : "batch") + " is " +
+            std::to_string(cfg.batch) +
+            "; the kernels run one block row per sequence and a grid holds "
+            "at most 65535 (split the batch into launches)";
+    return false;
+  }
+  if (m.chunkSize > 0 && !m.isStep())
+    plan.chunks = (cfg.seqlen + m.chunkSize - 1) / m.chunkSize;
+  if (m.chunksPerBlock >= 0) {
+    plan.chunksPerBlock =
+        m.chunksPerBlock > 0
+            ? std::min(m.chunksPerBlock, plan.chunks)
+            : launchChunksPerBlock(plan.chunks, cfg.batch * cfg.heads,
+                                   smCount, m.blocksPerSm);
+    plan.chunksPerBlock = std::max<int64_t>(plan.chunksPerBlock, 1);
+    plan.spans = (plan.chunks + plan.chunksPerBlock - 1) / plan.chunksPerBlock;
+  }
+  auto size = [&](const std::string &name, int64_t &value) {
+    if (std::isdigit(static_cast<unsigned char>(name[0])))
+      value = std::atoll(name.c_str());
+    else if (name == "H")
+      value = cfg.heads;
+    else if (name == "b")
+      value = cfg.batch;
+    else if (name == "spans")
+      value = plan.spans;
+    else
+      return false;
+    return value >= 1;
+  };
+  for (size_t k = 0; k < m.launches.size(); ++k) {
+    std::array<unsigned, 3> grid{};
+    for (int i = 0; i < 3; ++i) {
+      const std::string &g = m.launches[k].grid[i];
+      int64_t v = 0;
+      if (!size(g, v)) {
+        error = "manifest: launches[" + std::to_string(k) + "].grid[" +
+                std::to_string(i) + "] = '" + g +
+                "' is not a positive block count for this shape";
+        return false;
+      }
+      if (v > gridLimit[i]) {
+        error = "launch shape: kernel '" + m.launches[k].kernel + "' needs " +
+                std::to_string(v) + " blocks along grid " + "xyz"[i] +
+                " ('" + g + "'), past CUDA's limit of " +
+                std::to_string(gridLimit[i]) +
+                (g == "spans" ? " (a longer sequence needs a bundle with more "
+                                "chunks per block)"
+                              : "");
+        return false;
+      }
+      grid[i] = static_cast<unsigned>(v);
+    }
+    plan.grids.push_back(grid);
+  }
+  // Scratch sizes, guarded against overflow: a workspace is at most 2^48
+  // bytes, well past any GPU's memory.
+  constexpr uint64_t kMaxWorkspace = uint64_t(1) << 48;
+  size_t offset = 0;
+  for (const BundleManifest::Scratch &b : m.scratch) {
+    uint64_t bytes = static_cast<uint64_t>(b.elementBytes);
+    for (const std::string &d : b.shape) {
+      int64_t v = 0;
+      if (!size(d, v)) {
+        error = "manifest: scratch '" + b.name + "' has size '" + d +
+                "', not a positive size for this shape";
+        return false;
+      }
+      if (static_cast<uint64_t>(v) > kMaxWorkspace / bytes) {
+        error = "launch shape: scratch '" + b.name + "' would exceed 2^48 "
+                "bytes";
+        return false;
+      }
+      bytes *= static_cast<uint64_t>(v);
+    }
+    offset = alignUp(offset, kScratchAlignment);
+    plan.scratchOffsets.push_back(offset);
+    plan.scratchBytes.push_back(static_cast<size_t>(bytes));
+    offset += static_cast<size_t>(bytes);
+    if (offset > kMaxWorkspace) {
+      error = "launch shape: the workspace would exceed 2^48 bytes";
+      return false;
+    }
+  }
+  plan.workspaceBytes = offset;
+  for (const std::string &p : m.parameters)
+    plan.parameters.push_back(p == "seqlen" ? cfg.seqlen : plan.chunksPerBlock);
+  return true;
+}
+
+bool GpuBundle::plan(const LaunchShape &shape, GpuLaunchPlan &plan,
+                     std::string &error) const {
+  return planGpuLaunch(manifest_, shape, device_.smCount, plan, error);
+}
+
+size_t GpuBundle::workspaceBytes(const LaunchShape &shape) const {
+  GpuLaunchPlan p;
+  std::string error;
+  return plan(shape, p, error) ? p.workspaceBytes : 0;
 }
 
 bool GpuBundle::ownedWorkspace(CUstream stream, size_t bytes,
@@ -334,15 +449,20 @@ bool GpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
                        size_t n, CUdeviceptr workspace, size_t workspaceSize,
                        CUstream stream, std::string &error) const {
   const BundleManifest &m = manifest_;
-  LayerConfig cfg;
-  if (!launchConfig(m, shape, cfg, error))
+  if (m.launches.size() > kMaxLaunches) {
+    error = "manifest: more than " + std::to_string(kMaxLaunches) + " launches";
     return false;
+  }
+  GpuLaunchPlan plan;
+  if (!this->plan(shape, plan, error))
+    return false;
+  const LayerConfig &cfg = plan.config;
   BufferRules rules;
   rules.alignment = 16;
   error = checkLaunchBuffers(m, cfg, args, n, rules);
   if (!error.empty())
     return false;
-  const size_t needed = workspaceBytes(shape);
+  const size_t needed = plan.workspaceBytes;
   if (workspace && workspaceSize < needed) {
     error = "the workspace has " + std::to_string(workspaceSize) +
             " bytes; this launch needs " + std::to_string(needed) +
@@ -359,43 +479,24 @@ bool GpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
             "12 or later";
     return false;
   }
-  unsigned grids[kMaxLaunches][3];
-  if (m.launches.size() > kMaxLaunches) {
-    error = "manifest: more than " + std::to_string(kMaxLaunches) + " launches";
-    return false;
-  }
-  for (size_t k = 0; k < m.launches.size(); ++k)
-    for (int i = 0; i < 3; ++i) {
-      const std::string &g = m.launches[k].grid[i];
-      int64_t v = std::isdigit(static_cast<unsigned char>(g[0]))
-                      ? std::atoll(g.c_str())
-                      : layerAxisSize(cfg, g);
-      if (v < 1 || v > INT32_MAX) {
-        error = "manifest: launches[" + std::to_string(k) + "].grid[" +
-                std::to_string(i) + "] = '" + g +
-                "' is not a positive block count for this shape";
-        return false;
-      }
-      grids[k][i] = static_cast<unsigned>(v);
-    }
 
   const CudaDriver &d = *device_.driver;
   ContextScope scope(d, device_.context);
   if (needed > 0 && !workspace &&
       !ownedWorkspace(stream, needed, workspace, error))
     return false;
-  // Kernel parameters: the arguments, the scratch buffers, the tensor maps.
-  const size_t count = n + m.scratch.size() + m.tensorMaps.size();
+  // Kernel parameters: the arguments, the scratch buffers, the tensor maps,
+  // the i64 launch values (all 8 bytes wide).
+  const size_t firstParameter = n + m.scratch.size() + m.tensorMaps.size();
+  const size_t count = firstParameter + plan.parameters.size();
   std::vector<CUdeviceptr> values(count);
   std::vector<void *> params(count);
   for (size_t i = 0; i < n; ++i)
     values[i] = static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(args[i].data));
-  size_t offset = 0;
-  for (size_t j = 0; j < m.scratch.size(); ++j) {
-    offset = alignUp(offset, kScratchAlignment);
-    values[n + j] = workspace + offset;
-    offset += static_cast<size_t>(m.scratch[j].bytes);
-  }
+  for (size_t j = 0; j < m.scratch.size(); ++j)
+    values[n + j] = workspace + plan.scratchOffsets[j];
+  for (size_t j = 0; j < plan.parameters.size(); ++j)
+    values[firstParameter + j] = static_cast<CUdeviceptr>(plan.parameters[j]);
   int captureStatus = kCuStreamCaptureStatusNone;
   if (!m.tensorMaps.empty())
     d.cuStreamIsCapturing(stream, &captureStatus);
@@ -413,7 +514,7 @@ bool GpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
   for (size_t k = 0; k < functions_.size(); ++k) {
     const BundleManifest::Launch &l = m.launches[k];
     CUresult r = d.cuLaunchKernel(
-        functions_[k], grids[k][0], grids[k][1], grids[k][2],
+        functions_[k], plan.grids[k][0], plan.grids[k][1], plan.grids[k][2],
         static_cast<unsigned>(l.block[0]), static_cast<unsigned>(l.block[1]),
         static_cast<unsigned>(l.block[2]),
         static_cast<unsigned>(l.dynamicSharedBytes), stream, params.data(),
@@ -433,8 +534,8 @@ bool GpuBundle::run(const LayerConfig &cfg, const LayerInputs &in,
   std::string mismatch = checkBundleConfig(m, cfg);
   if (!mismatch.empty()) {
     error = mismatch + " (bundle " + dir_ +
-            "; GPU bundles are compiled for one shape: recompile with "
-            "mamba3-compile)";
+            "; compile it with --batch ? --seqlen ? to take any batch and "
+            "length at launch)";
     return false;
   }
   if (inPlaceStates && !m.isStep()) {

@@ -297,7 +297,7 @@ TEST(CpuBundle, CorruptManifest) {
   EXPECT_NE(error.find("mamba3-compile"), std::string::npos) << error;
 
   std::ofstream(dir + "/manifest.json")
-      << "{\"format\": \"mamba3-bundle\", \"format_version\": 3}";
+      << "{\"format\": \"mamba3-bundle\", \"format_version\": 4}";
   EXPECT_FALSE(CpuBundle::load(dir, error));
   EXPECT_NE(error.find("'target' is missing"), std::string::npos) << error;
 }
@@ -329,55 +329,107 @@ TEST(CpuBundle, ManifestChecks) {
     return s;
   };
   EXPECT_FALSE(parseBundleManifest(
-      replaced("\"format_version\": 3", "\"format_version\": 7"), m, error));
+      replaced("\"format_version\": 4", "\"format_version\": 7"), m, error));
   EXPECT_NE(error.find("format_version 7"), std::string::npos) << error;
   EXPECT_FALSE(parseBundleManifest(replaced("\"kind\": \"scan\"",
                                             "\"kind\": \"train\""),
                                    m, error));
   EXPECT_NE(error.find("'kind'"), std::string::npos) << error;
 
-  // GPU launches and scratch buffers: parsed in order, bad entries named.
-  auto withGpu = [&](const std::string &launches, const std::string &scratch) {
+  // GPU launches, scratch buffers and launch parameters: parsed in order,
+  // bad entries named. (The CPU manifest has a dynamic seqlen, so the GPU
+  // kernels take it as a parameter.)
+  auto withGpu = [&](const std::string &launches, const std::string &scratch,
+                     const std::string &extra =
+                         "\"schedule\": \"chunk-parallel\", "
+                         "\"chunks_per_block\": 0, \"blocks_per_sm\": 2, "
+                         "\"parameters\": [\"seqlen\", \"chunks_per_block\"]") {
     return replaced("\"target\": \"cpu\"",
                     "\"target\": \"sm_90a\", \"launches\": " + launches +
-                        ", \"scratch\": " + scratch);
+                        ", \"scratch\": " + scratch + ", " + extra);
   };
-  std::string twoLaunches =
-      "[{\"kernel\": \"mamba3_scan_chunk_states\", \"grid\": [\"H\", \"b\", 3], "
-      "\"block\": [128, 1, 1], \"dynamic_shared_bytes\": 70000}, {\"kernel\": "
-      "\"mamba3_scan_chunk_outputs\", \"grid\": [1, 1, 1], "
-      "\"block\": [64, 1, 1]}]";
-  ASSERT_TRUE(parseBundleManifest(
-      withGpu(twoLaunches, "[{\"name\": \"chunk_states\", \"bytes\": 4096}]"), m,
-      error))
+  std::string threeLaunches =
+      "[{\"kernel\": \"mamba3_scan_chunk_states\", \"grid\": [\"H\", \"b\", "
+      "\"spans\"], \"block\": [128, 1, 1], \"dynamic_shared_bytes\": 70000}, "
+      "{\"kernel\": \"mamba3_scan_chunk_boundaries\", \"grid\": [\"H\", \"b\", "
+      "2], \"block\": [64, 1, 1]}, {\"kernel\": \"mamba3_scan_chunk_outputs\", "
+      "\"grid\": [\"H\", \"b\", \"spans\"], \"block\": [128, 1, 1]}]";
+  const std::string states =
+      "[{\"name\": \"chunk_states\", \"element_bytes\": 4, \"shape\": "
+      "[\"b\", 2, \"spans\", 4, 8]}]";
+  ASSERT_TRUE(parseBundleManifest(withGpu(threeLaunches, states), m, error))
       << error;
-  ASSERT_EQ(m.launches.size(), 2u);
+  ASSERT_EQ(m.launches.size(), 3u);
   EXPECT_EQ(m.launches[0].kernel, "mamba3_scan_chunk_states");
-  EXPECT_EQ(m.launches[0].grid, (std::vector<std::string>{"H", "b", "3"}));
+  EXPECT_EQ(m.launches[0].grid, (std::vector<std::string>{"H", "b", "spans"}));
+  EXPECT_EQ(m.launches[1].grid, (std::vector<std::string>{"H", "b", "2"}));
   EXPECT_EQ(m.launches[0].dynamicSharedBytes, 70000);
   EXPECT_EQ(m.launches[1].block[0], 64);
   EXPECT_EQ(m.launches[1].dynamicSharedBytes, 0);
   ASSERT_EQ(m.scratch.size(), 1u);
   EXPECT_EQ(m.scratch[0].name, "chunk_states");
-  EXPECT_EQ(m.scratch[0].bytes, 4096);
-  EXPECT_FALSE(parseBundleManifest(withGpu("[]", "[]"), m, error));
-  EXPECT_NE(error.find("'launches' is not a non-empty array"), std::string::npos)
-      << error;
-  EXPECT_FALSE(parseBundleManifest(
-      withGpu(twoLaunches, "[{\"name\": \"s\", \"bytes\": 0}]"), m, error));
-  EXPECT_NE(error.find("scratch[0]: 'bytes' is not a positive byte count"),
-            std::string::npos)
-      << error;
-  EXPECT_FALSE(parseBundleManifest(
-      withGpu("[{\"kernel\": \"mamba3_scan\", \"grid\": [1, 1, 0], \"block\": [1, 1, 1]}]",
-              "[]"),
-      m, error));
-  EXPECT_NE(error.find("launches[0]: 'grid' holds an entry"), std::string::npos)
-      << error;
+  EXPECT_EQ(m.scratch[0].elementBytes, 4);
+  EXPECT_EQ(m.scratch[0].shape,
+            (std::vector<std::string>{"b", "2", "spans", "4", "8"}));
+  EXPECT_EQ(m.parameters,
+            (std::vector<std::string>{"seqlen", "chunks_per_block"}));
+  EXPECT_EQ(m.chunksPerBlock, 0);
+  EXPECT_EQ(m.blocksPerSm, 2);
+  auto refused = [&](const std::string &text, const std::string &why) {
+    EXPECT_FALSE(parseBundleManifest(text, m, error)) << why;
+    EXPECT_NE(error.find(why), std::string::npos) << error;
+  };
+  refused(withGpu("[]", "[]"), "'launches' is not a non-empty array");
+  refused(withGpu(threeLaunches,
+                  "[{\"name\": \"s\", \"element_bytes\": 4, \"shape\": [0]}]"),
+          "scratch[0]: 'shape' holds an entry that is neither a size");
+  refused(withGpu(threeLaunches,
+                  "[{\"name\": \"s\", \"element_bytes\": 4, \"shape\": [\"L\"]}]"),
+          "scratch[0]: 'shape' holds an entry");
+  refused(withGpu(threeLaunches,
+                  "[{\"name\": \"s\", \"element_bytes\": 3, \"shape\": [1]}]"),
+          "scratch[0]: 'element_bytes' is not 2, 4 or 8");
+  refused(withGpu("[{\"kernel\": \"mamba3_scan\", \"grid\": [1, 1, 0], "
+                  "\"block\": [1, 1, 1]}]",
+                  "[]"),
+          "launches[0]: 'grid' holds an entry");
+  refused(withGpu("[{\"kernel\": \"mamba3_scan\", \"grid\": [\"N\", 1, 1], "
+                  "\"block\": [1, 1, 1]}]",
+                  "[]", "\"schedule\": \"chunked\", \"parameters\": [\"seqlen\"]"),
+          "a launch grid names 'N'");
+  // The parameters are what the kernels take: a list that differs from
+  // what the config and the schedule imply would shift every one of them.
+  refused(withGpu(threeLaunches, states,
+                  "\"schedule\": \"chunk-parallel\", \"chunks_per_block\": 0, "
+                  "\"blocks_per_sm\": 2, \"parameters\": [\"seqlen\"]"),
+          "'parameters' does not list what the kernels of this configuration "
+          "take (seqlen, chunks_per_block)");
+  refused(withGpu(threeLaunches, states,
+                  "\"schedule\": \"chunk-parallel\", \"chunks_per_block\": 0, "
+                  "\"parameters\": [\"seqlen\", \"chunks_per_block\"]"),
+          "'blocks_per_sm' is missing");
+  refused(withGpu(threeLaunches, states,
+                  "\"schedule\": \"chunk-parallel\", \"chunks_per_block\": -1, "
+                  "\"parameters\": [\"seqlen\"]"),
+          "'chunks_per_block' is negative");
+  refused(withGpu(threeLaunches, states,
+                  "\"schedule\": \"chunked\", \"parameters\": [\"seqlen\"]"),
+          "'chunks_per_block' belongs to the three launches");
+  refused(withGpu(threeLaunches, states,
+                  "\"schedule\": \"fast\", \"parameters\": [\"seqlen\"]"),
+          "'schedule' is 'fast'");
+  refused(withGpu("[{\"kernel\": \"mamba3_scan\", \"grid\": [\"H\", \"b\", "
+                  "\"spans\"], \"block\": [1, 1, 1]}]",
+                  "[]", "\"schedule\": \"chunked\", \"parameters\": [\"seqlen\"]"),
+          "'spans' sizes a grid or scratch buffer outside the chunk-parallel");
+  refused(withGpu(threeLaunches, states,
+                  "\"schedule\": \"chunk-parallel\", \"chunks_per_block\": 0, "
+                  "\"blocks_per_sm\": 2, \"parameters\": [\"seqlen\", \"batch\"]"),
+          "'parameters' holds an entry that is not 'seqlen' or "
+          "'chunks_per_block'");
 
   // A GPU bundle is not for CpuBundle.
-  std::ofstream(dir + "/manifest.json")
-      << replaced("\"target\": \"cpu\"", "\"target\": \"sm_90a\"");
+  std::ofstream(dir + "/manifest.json") << withGpu(threeLaunches, states);
   EXPECT_FALSE(CpuBundle::load(dir, error));
   EXPECT_NE(error.find("'sm_90a'"), std::string::npos) << error;
 }

@@ -169,6 +169,12 @@ cl::opt<int64_t> chunksPerBlockOpt(
     cl::desc("chunk-parallel schedule: consecutive chunks each block walks "
              "(0: chosen so that the blocks fill the SMs once)"),
     cl::init(0), cl::cat(outputCat));
+cl::opt<int64_t> smCountOpt(
+    "sm-count",
+    cl::desc("SMs of the target GPU, for the schedule choices of static "
+             "shapes (132: H100 SXM, H200); dynamic bundles take the device's "
+             "count at launch"),
+    cl::init(132), cl::cat(outputCat));
 cl::opt<std::string> cudaToolkitOpt(
     "cuda-toolkit",
     cl::desc("CUDA toolkit folder holding bin/ptxas and nvvm/libdevice "
@@ -356,6 +362,12 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   // 0).
   options.chunkSize = chunkOpt.getNumOccurrences() ? chunkOpt.getValue() : 0;
   options.chunksPerBlock = chunksPerBlockOpt;
+  if (smCountOpt < 1 || smCountOpt > 1024) {
+    llvm::errs() << "mamba3-compile: --sm-count must be in [1, 1024], got "
+                 << smCountOpt << "\n";
+    return 2;
+  }
+  options.smCount = smCountOpt;
   PassManager schedulePm(&context, ModuleOp::getOperationName());
   schedulePm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
   if (failed(schedulePm.run(module)))

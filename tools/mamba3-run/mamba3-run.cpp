@@ -24,6 +24,7 @@
 #include "mamba3/CpuBundle.h"
 #include "mamba3/GpuBundle.h"
 #include "mamba3/Golden.h"
+#include "mamba3/Launch.h"
 #include "mamba3/Reference.h"
 
 #include <algorithm>
@@ -93,6 +94,13 @@ sm_90a options:
   --bundle DIR          the GPU bundle to run (mamba3-compile --target sm_90a)
   --in-place            decode-step bundles: the new states overwrite the
                         state inputs (one buffer each), as in a decode loop
+
+  mamba3-run --explain --bundle DIR [--batch B] [--seqlen L] [--sm-count N]
+                        print what GPU bundle DIR runs for that launch shape
+                        (schedule, chunks per block, grids, scratch,
+                        parameters) on a GPU of N SMs [132: H100 SXM, H200];
+                        needs no GPU. B and L default to the bundle's static
+                        ones.
 config flags (with --random; defaults in brackets):
   --batch B [1]  --seqlen L [64]  --heads H [4]  --groups G [1]
   --state N [64]  --headdim P [32]  --angles S [16]  --rank R [1]
@@ -123,6 +131,10 @@ struct Options {
   /// --in-place (sm_90a decode steps): the state outputs share the state
   /// inputs' device buffers.
   bool inPlace = false;
+  /// --explain: print what a GPU bundle runs for --batch / --seqlen, on a
+  /// GPU of --sm-count SMs; nothing runs.
+  bool explain = false;
+  int64_t smCount = 132;
   bool hasChunk = false;
   int64_t chunk = 0;
   bool hasTolerance = false;
@@ -356,10 +368,21 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
       continue;
     }
 
-    if (name == "in-place") {
+    if (name == "in-place" || name == "explain") {
       if (!noValue())
         return false;
-      opts.inPlace = true;
+      (name == "explain" ? opts.explain : opts.inPlace) = true;
+      continue;
+    }
+    if (name == "sm-count") {
+      if (!takeValue())
+        return false;
+      if (!parseInt(value, opts.smCount) || opts.smCount < 1 ||
+          opts.smCount > 1024) {
+        error = "--sm-count expects an SM count in [1, 1024], got '" + value +
+                "'";
+        return false;
+      }
       continue;
     }
     if (name == "random" || name == "time-only" || name == "step" || name == "mimo" ||
@@ -405,6 +428,20 @@ bool parseOptions(int argc, char **argv, Options &opts, bool &help,
     return false;
   }
 
+  if (opts.explain) {
+    // Only the bundle and the launch shape matter.
+    if (opts.bundle.empty()) {
+      error = "--explain needs --bundle DIR (a GPU bundle)";
+      return false;
+    }
+    for (const std::string &flag : opts.configFlags)
+      if (flag != "batch" && flag != "seqlen") {
+        error = "--" + flag + " has no meaning with --explain (the bundle "
+                "fixes the config; give --batch and --seqlen)";
+        return false;
+      }
+    return true;
+  }
   if (opts.target.empty()) {
     error = "--target is required";
     return false;
@@ -1131,6 +1168,85 @@ int runRandom(const Target &target, const Options &opts, double tolerance) {
   return finish(table, failures, 1, !(worst <= tolerance), worst, tolerance);
 }
 
+/// --explain: the launch plan of --bundle for --batch / --seqlen.
+int explainBundle(const Options &opts,
+                  const std::vector<std::string> &flagsGiven) {
+  BundleManifest m;
+  std::string error;
+  if (!loadBundleManifest(opts.bundle, m, error)) {
+    std::fprintf(stderr, "mamba3-run: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  if (m.target == "cpu") {
+    std::fprintf(stderr, "mamba3-run: %s is a CPU bundle; --explain prints "
+                 "GPU launches\n", opts.bundle.c_str());
+    return kExitUsage;
+  }
+  auto given = [&](const char *flag) {
+    return std::find(flagsGiven.begin(), flagsGiven.end(), flag) !=
+           flagsGiven.end();
+  };
+  LaunchShape shape{given("batch") ? opts.config.batch : m.config.batch,
+                    m.isStep() ? 1
+                    : given("seqlen") ? opts.config.seqlen
+                                      : m.config.seqlen};
+  if (shape.batch < 0 || shape.seqlen < 0) {
+    std::fprintf(stderr, "mamba3-run: the bundle takes %s at launch: give "
+                 "--batch and --seqlen\n",
+                 shape.batch < 0 ? "batch" : "seqlen");
+    return kExitUsage;
+  }
+  GpuLaunchPlan plan;
+  if (!planGpuLaunch(m, shape, opts.smCount, plan, error)) {
+    std::fprintf(stderr, "mamba3-run: %s\n", error.c_str());
+    return kExitMismatch;
+  }
+  auto dim = [](int64_t v) { return v < 0 ? std::string("?") : std::to_string(v); };
+  std::printf("bundle %s: %s %s, batch %s, seqlen %s, schedule %s",
+              opts.bundle.c_str(), m.target.c_str(), m.kind.c_str(),
+              dim(m.config.batch).c_str(),
+              m.isStep() ? "-" : dim(m.config.seqlen).c_str(),
+              m.schedule.c_str());
+  if (m.chunkSize > 0)
+    std::printf(", chunk %lld", static_cast<long long>(m.chunkSize));
+  if (m.chunksPerBlock == 0)
+    std::printf(", chunks per block chosen per launch (%lld blocks per SM)",
+                static_cast<long long>(m.blocksPerSm));
+  else if (m.chunksPerBlock > 0)
+    std::printf(", %lld chunks per block",
+                static_cast<long long>(m.chunksPerBlock));
+  std::printf("\nlaunch shape: %s %lld, seqlen %lld, on %lld SMs\n",
+              m.config.varlen ? "sequences" : "batch",
+              static_cast<long long>(shape.batch),
+              static_cast<long long>(shape.seqlen),
+              static_cast<long long>(opts.smCount));
+  if (plan.chunks > 0)
+    std::printf("  chunks per sequence: %lld\n",
+                static_cast<long long>(plan.chunks));
+  if (plan.chunksPerBlock > 0)
+    std::printf("  chunks per block: %lld, spans: %lld\n",
+                static_cast<long long>(plan.chunksPerBlock),
+                static_cast<long long>(plan.spans));
+  for (size_t k = 0; k < m.launches.size(); ++k) {
+    const BundleManifest::Launch &l = m.launches[k];
+    const auto &g = plan.grids[k];
+    std::printf("  launch %zu: %s grid (%u, %u, %u) = %u blocks of %lld "
+                "threads, %lld B dynamic shared memory\n",
+                k, l.kernel.c_str(), g[0], g[1], g[2], g[0] * g[1] * g[2],
+                static_cast<long long>(l.block[0] * l.block[1] * l.block[2]),
+                static_cast<long long>(l.dynamicSharedBytes));
+  }
+  for (size_t j = 0; j < m.scratch.size(); ++j)
+    std::printf("  scratch %s: %zu B at offset %zu\n",
+                m.scratch[j].name.c_str(), plan.scratchBytes[j],
+                plan.scratchOffsets[j]);
+  std::printf("  workspace: %zu B\n", plan.workspaceBytes);
+  for (size_t j = 0; j < m.parameters.size(); ++j)
+    std::printf("  parameter %s = %lld\n", m.parameters[j].c_str(),
+                static_cast<long long>(plan.parameters[j]));
+  return kExitPass;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -1145,6 +1261,8 @@ int main(int argc, char **argv) {
     std::fputs(kUsage, stdout);
     return kExitPass;
   }
+  if (opts.explain)
+    return explainBundle(opts, opts.configFlags);
   const Target *target = findTarget(opts.target);
   if (!target) {
     std::string known;

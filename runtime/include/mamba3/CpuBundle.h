@@ -20,7 +20,7 @@
 namespace mamba3 {
 
 /// Manifest layout version this runtime reads.
-constexpr int kBundleFormatVersion = 3;
+constexpr int kBundleFormatVersion = 4;
 
 struct BundleArgument {
   std::string name; // Q, K, V, ADT, ..., out, angle, ssm, k, v
@@ -36,6 +36,8 @@ constexpr int64_t kMaxDynamicSharedBytes = 232448;
 struct BundleManifest {
   int formatVersion = 0;
   std::string target;  // "cpu"
+  /// GPU bundles: "tokens", "chunked" or "chunk-parallel".
+  std::string schedule;
   std::string kind;    // "scan" or "step"
   std::string library; // "kernel.so"
   std::string entry;   // "_mlir_ciface_mamba3_scan"
@@ -53,7 +55,9 @@ struct BundleManifest {
   /// GPU bundles only (empty for "cpu"): the kernel launches in order.
   struct Launch {
     std::string kernel;
-    /// Integers or axis names ("H", "b").
+    /// Block counts, or the names of sizes computed for each launch: "H",
+    /// "b" (batch, or the number of varlen sequences) and "spans"
+    /// (chunk-parallel: ceil(ceil(L / chunk_size) / chunks per block)).
     std::vector<std::string> grid;
     /// Threads per block.
     std::vector<int64_t> block;
@@ -65,9 +69,20 @@ struct BundleManifest {
   /// arguments, for passing data between launches.
   struct Scratch {
     std::string name;
-    int64_t bytes = 0;
+    int64_t elementBytes = 4;
+    /// Sizes, or "b" / "spans" as in a launch grid.
+    std::vector<std::string> shape;
   };
   std::vector<Scratch> scratch;
+  /// GPU bundles only: the names of the i64 values every kernel takes after
+  /// the tensor maps ("seqlen": L, or the packed tokens of varlen;
+  /// "chunks_per_block"), in order.
+  std::vector<std::string> parameters;
+  /// GPU chunk-parallel bundles: the chunks a block of phases 1 and 3 walks,
+  /// or 0 when each launch chooses it (from the device's SM count and
+  /// blocksPerSm, the blocks of those phases one SM holds); -1 for the
+  /// other schedules.
+  int64_t chunksPerBlock = -1, blocksPerSm = 0;
   /// GPU bundles only: TMA tensor maps over argument buffers, which every
   /// kernel takes after the scratch buffers (a pointer to 128 bytes each).
   struct TensorMap {

@@ -53,6 +53,42 @@ struct GpuTiming {
 struct BufferArg;
 struct LaunchShape;
 
+/// What a GPU bundle runs for one launch shape: the manifest's formulas
+/// evaluated. A dynamic bundle (batch / seqlen -1) sizes its grids, scratch
+/// and parameters here for each launch; a static one gets its fixed values.
+struct GpuLaunchPlan {
+  /// The bundle's configuration at the launch's batch and seqlen.
+  LayerConfig config;
+  /// Chunked schedules: chunks of chunk_size tokens in a sequence.
+  int64_t chunks = 0;
+  /// Chunk-parallel: chunks per block of phases 1 and 3 (the manifest's, or
+  /// chosen for this shape when it says 0) and the spans they make; 0
+  /// otherwise.
+  int64_t chunksPerBlock = 0, spans = 0;
+  /// Blocks of each launch (x, y, z), manifest order.
+  std::vector<std::array<unsigned, 3>> grids;
+  /// Each scratch buffer's offset and size in the workspace, and the total.
+  std::vector<size_t> scratchOffsets, scratchBytes;
+  size_t workspaceBytes = 0;
+  /// The values of the manifest's parameters, in order.
+  std::vector<int64_t> parameters;
+};
+
+/// The chunks per block the chunk-parallel phases walk when the bundle
+/// leaves it to the launch: the fewest that keep every one of `smCount`
+/// SMs busy at `blocksPerSm` blocks each with batch x heads x spans blocks,
+/// as the compiler's schedule picks it for a static shape.
+int64_t launchChunksPerBlock(int64_t chunks, int64_t batchHeads,
+                             int64_t smCount, int64_t blocksPerSm);
+
+/// Evaluates `m`'s launch formulas at `shape` on a GPU with `smCount` SMs
+/// (used only when the bundle leaves chunks per block to the launch).
+/// Returns false with `error` set for a shape the bundle cannot take (a
+/// static size that differs, a non-positive size) or one past a hardware
+/// limit (grid y / z above 65535 blocks, sizes that overflow), naming it.
+bool planGpuLaunch(const BundleManifest &m, const LaunchShape &shape,
+                   int64_t smCount, GpuLaunchPlan &plan, std::string &error);
+
 class GpuBundle {
 public:
   /// Loads DIR/manifest.json, opens device `deviceOrdinal` (its primary
@@ -72,8 +108,12 @@ public:
   const std::string &loadedImage() const { return image_; }
 
   /// Bytes of the workspace a launch of `shape` needs (0 when none: the
-  /// bundle has no scratch buffers).
+  /// bundle has no scratch buffers, or `shape` is not one it takes).
   size_t workspaceBytes(const LaunchShape &shape) const;
+
+  /// planGpuLaunch on this bundle's device.
+  bool plan(const LaunchShape &shape, GpuLaunchPlan &plan,
+            std::string &error) const;
 
   /// Runs the bundle's launches on `stream` over device buffers `args` (one
   /// per manifest argument, Launch.h), after checking them against the

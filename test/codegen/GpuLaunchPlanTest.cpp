@@ -1,0 +1,252 @@
+//===- GpuLaunchPlanTest.cpp - Launch-time shapes of GPU bundles ----------===//
+//
+// GPU bundles compiled with a dynamic batch and sequence length (the
+// mamba3-compile program, --target sm_90a; needs ptxas, no GPU) and the
+// runtime's launch plan for them: grids, scratch sizes and the i64
+// parameters computed from the manifest's formulas for each launch shape,
+// the chunks per block chosen at launch, and the shapes a bundle refuses.
+// The expected values are recomputed here from the layer's sizes, not read
+// back from the plan.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mamba3/CpuBundle.h"
+#include "mamba3/GpuBundle.h"
+#include "mamba3/Launch.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <tuple>
+
+using namespace mamba3;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shellQuote(const std::string &s) {
+  std::string q = "'";
+  for (char c : s)
+    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+bool havePtxas() {
+  const char *home = std::getenv("CUDA_HOME");
+  return fs::exists(std::string(home ? home : "/usr/local/cuda") + "/bin/ptxas");
+}
+
+/// Compiles a GPU bundle with `flags` into a fresh folder `name` and parses
+/// its manifest; fails the test on a compile error.
+BundleManifest compileGpu(const std::string &name, const std::string &flags) {
+  fs::path dir = fs::path(MAMBA3_TEST_TMPDIR) / ("gpu-plan-" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir.parent_path());
+  std::string command = shellQuote(MAMBA3_COMPILE) + " " + flags +
+                        " --target sm_90a -o " + shellQuote(dir.string()) +
+                        " > " + shellQuote(dir.string() + ".log") + " 2>&1";
+  int rc = std::system(command.c_str());
+  std::ifstream log(dir.string() + ".log");
+  std::stringstream text;
+  text << log.rdbuf();
+  BundleManifest m;
+  EXPECT_EQ(rc, 0) << command << "\n" << text.str();
+  std::string error;
+  EXPECT_TRUE(loadBundleManifest(dir.string(), m, error)) << error;
+  return m;
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+#define REQUIRE_PTXAS()                                                        \
+  if (!havePtxas())                                                            \
+  GTEST_SKIP() << "no ptxas (CUDA toolkit) on this machine"
+
+// The one-pass chunked kernel with batch and length at launch: one block per
+// (head, sequence), the length as the one parameter, no scratch.
+TEST(GpuLaunchPlan, ChunkedDynamicShapes) {
+  REQUIRE_PTXAS();
+  BundleManifest m = compileGpu(
+      "chunked", "--batch 0 --seqlen 0 --heads 4 --state 64 --headdim 32 "
+                 "--angles 16 --dtype bf16");
+  EXPECT_EQ(m.config.batch, -1);
+  EXPECT_EQ(m.config.seqlen, -1);
+  EXPECT_EQ(m.schedule, "chunked");
+  ASSERT_EQ(m.parameters, (std::vector<std::string>{"seqlen"}));
+  ASSERT_EQ(m.launches.size(), 1u);
+  EXPECT_FALSE(m.tensorMaps.empty());
+  for (auto [b, L] : {std::pair<int64_t, int64_t>{1, 64}, {3, 1000}, {16, 8191}}) {
+    GpuLaunchPlan plan;
+    std::string error;
+    ASSERT_TRUE(planGpuLaunch(m, {b, L}, 132, plan, error)) << error;
+    EXPECT_EQ(plan.grids[0], (std::array<unsigned, 3>{4, unsigned(b), 1}));
+    EXPECT_EQ(plan.parameters, (std::vector<int64_t>{L}));
+    EXPECT_EQ(plan.workspaceBytes, 0u);
+    EXPECT_EQ(plan.chunks, ceilDiv(L, m.chunkSize));
+    EXPECT_EQ(plan.config.batch, b);
+    EXPECT_EQ(plan.config.seqlen, L);
+  }
+
+  // Shapes no launch can take, named.
+  GpuLaunchPlan plan;
+  std::string error;
+  EXPECT_FALSE(planGpuLaunch(m, {0, 64}, 132, plan, error));
+  EXPECT_NE(error.find("must be positive"), std::string::npos) << error;
+  EXPECT_FALSE(planGpuLaunch(m, {70000, 64}, 132, plan, error));
+  EXPECT_NE(error.find("at most 65535"), std::string::npos) << error;
+}
+
+// A static bundle keeps its shape: the same formulas give its fixed grid,
+// and another shape is refused with what to do.
+TEST(GpuLaunchPlan, StaticShapesStayStatic) {
+  REQUIRE_PTXAS();
+  BundleManifest m = compileGpu(
+      "static", "--batch 2 --seqlen 256 --heads 4 --state 64 --headdim 32 "
+                "--angles 16 --dtype bf16 --schedule chunked");
+  EXPECT_TRUE(m.parameters.empty());
+  GpuLaunchPlan plan;
+  std::string error;
+  ASSERT_TRUE(planGpuLaunch(m, {2, 256}, 132, plan, error)) << error;
+  EXPECT_EQ(plan.grids[0], (std::array<unsigned, 3>{4, 2, 1}));
+  EXPECT_FALSE(planGpuLaunch(m, {3, 256}, 132, plan, error));
+  EXPECT_NE(error.find("batch is 3, but the bundle was compiled for 2"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("--batch ?"), std::string::npos) << error;
+  EXPECT_FALSE(planGpuLaunch(m, {2, 512}, 132, plan, error));
+  EXPECT_NE(error.find("seqlen is 512"), std::string::npos) << error;
+}
+
+// Chunk-parallel with the chunks per block left to the launch: the runtime
+// picks the fewest chunks per block that fill the SMs (the compiler's rule
+// for static shapes), sizes the span grids and the four scratch buffers,
+// and passes the length and the chunks per block.
+TEST(GpuLaunchPlan, ChunkParallelChoosesChunksPerBlock) {
+  REQUIRE_PTXAS();
+  const int64_t H = 4, P = 32, N = 64, S = 16;
+  BundleManifest m = compileGpu(
+      "parallel", "--batch 0 --seqlen 0 --heads 4 --state 64 --headdim 32 "
+                  "--angles 16 --dtype bf16 --schedule chunk-parallel");
+  EXPECT_EQ(m.schedule, "chunk-parallel");
+  EXPECT_EQ(m.chunksPerBlock, 0);
+  EXPECT_GE(m.blocksPerSm, 1);
+  ASSERT_EQ(m.parameters,
+            (std::vector<std::string>{"seqlen", "chunks_per_block"}));
+  ASSERT_EQ(m.launches.size(), 3u);
+  ASSERT_EQ(m.scratch.size(), 4u);
+  const int64_t C = m.chunkSize;
+  for (int64_t sms : {8, 132}) {
+    for (auto [b, L] :
+         {std::pair<int64_t, int64_t>{1, 4096}, {2, 1000}, {64, 2048}}) {
+      GpuLaunchPlan plan;
+      std::string error;
+      ASSERT_TRUE(planGpuLaunch(m, {b, L}, sms, plan, error)) << error;
+      const int64_t chunks = ceilDiv(L, C);
+      const int64_t slots = sms * m.blocksPerSm;
+      const int64_t wantSpans =
+          std::clamp<int64_t>(slots / (b * H), 1, chunks);
+      const int64_t K = ceilDiv(chunks, wantSpans);
+      const int64_t spans = ceilDiv(chunks, K);
+      EXPECT_EQ(plan.chunksPerBlock, K) << "b=" << b << " L=" << L;
+      EXPECT_EQ(plan.spans, spans);
+      // Blocks never exceed what the SMs hold at once, unless one span per
+      // sequence is already too many.
+      if (b * H <= slots)
+        EXPECT_LE(b * H * spans, slots);
+      EXPECT_EQ(plan.grids[0],
+                (std::array<unsigned, 3>{unsigned(H), unsigned(b), unsigned(spans)}));
+      EXPECT_EQ(plan.grids[2], plan.grids[0]);
+      EXPECT_EQ(plan.grids[1][1], unsigned(b));
+      EXPECT_EQ(plan.parameters, (std::vector<int64_t>{L, K}));
+      const size_t floats[] = {size_t(b * H * spans * P * N), size_t(b * H * spans),
+                               size_t(b * H * spans * S), size_t(b * H * spans * S)};
+      size_t end = 0;
+      for (size_t j = 0; j < 4; ++j) {
+        EXPECT_EQ(plan.scratchBytes[j], floats[j] * 4) << m.scratch[j].name;
+        EXPECT_GE(plan.scratchOffsets[j], end);
+        EXPECT_EQ(plan.scratchOffsets[j] % 256, 0u);
+        end = plan.scratchOffsets[j] + plan.scratchBytes[j];
+      }
+      EXPECT_EQ(plan.workspaceBytes, end);
+    }
+  }
+}
+
+// The launch-time rule is the compiler's: a static compile of the same
+// shape records the chunks per block the runtime picks for it.
+TEST(GpuLaunchPlan, LaunchRuleMatchesTheCompilers) {
+  REQUIRE_PTXAS();
+  const std::string layer =
+      "--heads 4 --state 64 --headdim 32 --angles 16 --dtype bf16 "
+      "--schedule chunk-parallel";
+  BundleManifest dynamic = compileGpu("rule-dynamic",
+                                      "--batch 0 --seqlen 0 " + layer);
+  for (auto [b, L, sms] : {std::tuple<int64_t, int64_t, int64_t>{1, 2048, 132},
+                           {2, 4096, 16}}) {
+    BundleManifest fixed = compileGpu(
+        "rule-static", "--batch " + std::to_string(b) + " --seqlen " +
+                           std::to_string(L) + " --sm-count " +
+                           std::to_string(sms) + " " + layer);
+    ASSERT_GT(fixed.chunksPerBlock, 0);
+    GpuLaunchPlan plan;
+    std::string error;
+    ASSERT_TRUE(planGpuLaunch(dynamic, {b, L}, sms, plan, error)) << error;
+    EXPECT_EQ(plan.chunksPerBlock, fixed.chunksPerBlock)
+        << "b=" << b << " L=" << L << " on " << sms << " SMs";
+  }
+}
+
+// Varlen: the batch axis is the number of sequences (cu_seqlens has one
+// more entry), the length parameter the packed tokens.
+TEST(GpuLaunchPlan, VarlenSequencesAtLaunch) {
+  REQUIRE_PTXAS();
+  BundleManifest m = compileGpu(
+      "varlen", "--batch 0 --seqlen 0 --heads 4 --state 64 --headdim 32 "
+                "--angles 16 --dtype bf16 --varlen");
+  EXPECT_TRUE(m.config.varlen);
+  ASSERT_EQ(m.parameters, (std::vector<std::string>{"seqlen"}));
+  GpuLaunchPlan plan;
+  std::string error;
+  ASSERT_TRUE(planGpuLaunch(m, {5, 777}, 132, plan, error)) << error;
+  EXPECT_EQ(plan.grids[0], (std::array<unsigned, 3>{4, 5, 1}));
+  EXPECT_EQ(plan.parameters, (std::vector<int64_t>{777}));
+  std::vector<std::vector<int64_t>> shapes;
+  ASSERT_TRUE(argumentShapes(m, plan.config, shapes, error)) << error;
+  for (size_t i = 0; i < m.arguments.size(); ++i)
+    if (m.arguments[i].name == "cu_seqlens")
+      EXPECT_EQ(shapes[i], (std::vector<int64_t>{6}));
+}
+
+// A decode step takes the batch at launch and no parameters.
+TEST(GpuLaunchPlan, DecodeStepBatchAtLaunch) {
+  REQUIRE_PTXAS();
+  BundleManifest m = compileGpu(
+      "step", "--step --batch 0 --heads 4 --state 64 --headdim 32 "
+              "--angles 16 --dtype bf16");
+  EXPECT_TRUE(m.isStep());
+  EXPECT_TRUE(m.parameters.empty());
+  for (int64_t b : {1, 7, 256}) {
+    GpuLaunchPlan plan;
+    std::string error;
+    ASSERT_TRUE(planGpuLaunch(m, {b, 1}, 132, plan, error)) << error;
+    EXPECT_EQ(plan.grids[0][1], unsigned(b));
+    EXPECT_EQ(plan.grids[0][0], 4u);
+  }
+}
+
+// launchChunksPerBlock on its own: the edges of the rule.
+TEST(GpuLaunchPlan, ChunksPerBlockRule) {
+  // Enough (head, sequence) pairs to fill the SMs: one span, all chunks.
+  EXPECT_EQ(launchChunksPerBlock(64, 132 * 2, 132, 2), 64);
+  // One sequence of 4 heads on 132 SMs x 2: 66 spans wanted, 64 chunks.
+  EXPECT_EQ(launchChunksPerBlock(64, 4, 132, 2), 1);
+  // 32 heads: 8 spans of 8 chunks.
+  EXPECT_EQ(launchChunksPerBlock(64, 32, 132, 2), 8);
+  EXPECT_EQ(launchChunksPerBlock(1, 1, 132, 2), 1);
+}
+
+} // namespace
