@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Compiles the sm_90a bundles of the GPU check (here, where MLIR is).
 
-usage: scripts/gpu-bundles.py MAMBA3_COMPILE GOLDEN_BASE OUTDIR
+usage: scripts/gpu-bundles.py [--dynamic] MAMBA3_COMPILE GOLDEN_BASE OUTDIR
 
-GPU kernels are compiled for one shape, and the GPU machine has no MLIR, so
-every configuration the check runs is compiled ahead into OUTDIR:
+The GPU machine has no MLIR, so every configuration the check runs is
+compiled ahead into OUTDIR. By default each bundle is compiled for the one
+shape it runs; with --dynamic every bundle takes batch and length at launch
+(`--batch 0 --seqlen 0`), the list passes the launch shape to mamba3-run, and
+each benchmark shape is compiled both ways (bench/<name> static, and
+bench/<name>_dyn dynamic with the schedule the static compile chose) so the
+two can be timed side by side:
   golden/<case>        each golden case as a bf16 scan (and <case>_step for
                        one-token cases); SISO and MIMO prefill cases also
                        under both chunked schedules, and chunk-parallel with
@@ -30,16 +35,50 @@ cubins only (what the GPU machine needs, under the 64 MB carry limit).
 """
 import json, os, shutil, subprocess, sys
 
-compile_bin, golden_base, out = sys.argv[1:4]
+argv = sys.argv[1:]
+dynamic = argv[:1] == ["--dynamic"]
+if dynamic:
+    argv = argv[1:]
+compile_bin, golden_base, out = argv[:3]
 meta = json.load(open(golden_base + ".json"))
 lines = []
 
 
-def build(path, args, mode):
+def compile_to(path, args):
     d = os.path.join(out, path)
     subprocess.run([compile_bin, "--target", "sm_90a", "--dtype", "bf16", "-o", d] + args,
                    check=True, stdout=subprocess.DEVNULL)
-    lines.append("%s %s" % (mode, path))
+    return d
+
+
+def launch_shape(args):
+    """args with batch and length dynamic, and the launch flags for them."""
+    compiled, shape = list(args), []
+    for flag in ("--batch", "--seqlen"):
+        if flag in compiled:
+            i = compiled.index(flag)
+            shape += [flag, compiled[i + 1]]
+            compiled[i + 1] = "0"
+    return compiled, shape
+
+
+def build(path, args, mode):
+    if not dynamic:
+        compile_to(path, args)
+        lines.append("%s %s" % (mode, path))
+        return
+    compiled, shape = launch_shape(args)
+    if mode == "bench":
+        # Static and dynamic, the dynamic one on the static one's schedule.
+        d = compile_to(path, args)
+        lines.append("%s %s" % (mode, path))
+        schedule = json.load(open(os.path.join(d, "manifest.json")))["schedule"]
+        if "--schedule" not in compiled:
+            compiled += ["--schedule", schedule]
+        path += "_dyn"
+    compile_to(path, compiled)
+    # Golden cases carry their own shapes.
+    lines.append(" ".join([mode, path] + ([] if mode.startswith("golden:") else shape)))
 
 
 for case in meta["cases"]:
@@ -89,7 +128,8 @@ for n in (16, 32, 64, 96, 128, 256):
         build("sweep/step_n%d_p%d" % (n, pd),
               ["--batch", "3", "--heads", "4", "--groups", "2", "--state", str(n),
                "--headdim", str(pd), "--angles", str(min(16, n // 2)), "--step"], "random")
-        lines.append("random-in-place sweep/step_n%d_p%d" % (n, pd))
+        lines.append("random-in-place sweep/step_n%d_p%d" % (n, pd) +
+                     (" --batch 3" if dynamic else ""))
 for name, flags in (
         ("step_bf16_state", ["--step", "--state", "128", "--headdim", "64",
                              "--state-dtype", "bf16"]),

@@ -16,7 +16,7 @@ cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   cmake --build "$build" --target mamba3-run >/dev/null || exit 2
 run="$build/bin/mamba3-run"
 pass=0 fail=0
-while read -r mode path; do
+while read -r mode path launch; do
   [ -n "$mode" ] || continue
   case "$mode" in
     golden:*) args=(--golden "$golden" --case "${mode#golden:}") ;;
@@ -24,6 +24,9 @@ while read -r mode path; do
     random-in-place) args=(--random --seed 7 --in-place) ;;
     bench)    args=(--random --time-only) ;;
   esac
+  # The launch shape of a dynamic bundle (gpu-bundles.py --dynamic).
+  # shellcheck disable=SC2206
+  [ -z "$launch" ] || args+=($launch)
   if output="$(timeout 120 "$run" --target sm_90a --bundle "$bundles/$path" "${args[@]}" 2>&1)"; then
     status=PASS; pass=$((pass + 1))
   else

@@ -19,8 +19,8 @@
 // and no output, carrying the product of the chunk decays; it writes the
 // contribution, the span's decay and its angles.
 // CHECK-LABEL: gpu.func @siso_chunk_states(
-// CHECK-SAME: %arg16: memref<1x2x4x16x32xf32> {ssm.scratch = "chunk_states"}, %arg17: memref<1x2x4xf32> {ssm.scratch = "chunk_decay"}, %arg18: memref<1x2x4x8xf32> {ssm.scratch = "chunk_angle_end"}, %arg19: memref<1x2x4x8xf32> {ssm.scratch = "chunk_angle_start"})
-// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>, known_grid_size = array<i32: 2, 1, 4>, ssm.chunk_size = 64 : i64, ssm.chunks_per_block = 1 : i64, ssm.dynamic_shared_bytes = {{[1-9][0-9]*}} : i64, ssm.launch_index = 0 : i64, ssm.schedule = "chunk-parallel"
+// CHECK-SAME: %arg16: memref<1x2x4x16x32xf32> {ssm.scratch = {element_bytes = 4 : i64, name = "chunk_states", shape = ["b", 2, 4, 16, 32]}}, %arg17: memref<1x2x4xf32> {ssm.scratch = {element_bytes = 4 : i64, name = "chunk_decay", shape = ["b", 2, 4]}}, %arg18: memref<1x2x4x8xf32> {ssm.scratch = {element_bytes = 4 : i64, name = "chunk_angle_end", shape = ["b", 2, 4, 8]}}, %arg19: memref<1x2x4x8xf32> {ssm.scratch = {element_bytes = 4 : i64, name = "chunk_angle_start", shape = ["b", 2, 4, 8]}})
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>, known_grid_size = array<i32: 2, 1, 4>, ssm.chunk_size = 64 : i64, ssm.chunks_per_block = 1 : i64, ssm.dynamic_shared_bytes = {{[1-9][0-9]*}} : i64, ssm.grid = ["H", "b", 4], ssm.launch_index = 0 : i64, ssm.schedule = "chunk-parallel"
 // CHECK: %[[FIRST:.*]] = arith.muli %block_id_z, %c1
 // CHECK: %[[NEXT:.*]] = arith.addi %[[FIRST]], %c1
 // CHECK: %[[END:.*]] = arith.minui %[[NEXT]], %c4
@@ -76,7 +76,7 @@
 // Spans of three chunks: two per (head, batch), the second one chunk long;
 // phase 3 then updates the state between its chunks (16 more mma.sync).
 // SPANS-LABEL: gpu.func @siso_chunk_states(
-// SPANS-SAME: %arg16: memref<1x2x2x16x32xf32> {ssm.scratch = "chunk_states"}, %arg17: memref<1x2x2xf32> {ssm.scratch = "chunk_decay"}
+// SPANS-SAME: %arg16: memref<1x2x2x16x32xf32> {ssm.scratch = {element_bytes = 4 : i64, name = "chunk_states", shape = ["b", 2, 2, 16, 32]}}, %arg17: memref<1x2x2xf32> {ssm.scratch = {element_bytes = 4 : i64, name = "chunk_decay", shape = ["b", 2, 2]}}
 // SPANS-SAME: known_grid_size = array<i32: 2, 1, 2>, ssm.chunk_size = 64 : i64, ssm.chunks_per_block = 3 : i64
 // SPANS: %[[FIRST:.*]] = arith.muli %block_id_z, %c3
 // SPANS: %[[NEXT:.*]] = arith.addi %[[FIRST]], %c3

@@ -14,7 +14,7 @@
 // trap of one token and the angle and dt of 64 x 8 / 128 = 4 angle items,
 // 11 values.
 // CHECK-LABEL: gpu.func @siso(
-// CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>, known_grid_size = array<i32: 4, 2, 1>, ssm.chunk_size = 64 : i64, ssm.dynamic_shared_bytes = {{[0-9]+}} : i64, ssm.schedule = "chunked"}
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>, known_grid_size = array<i32: 4, 2, 1>, ssm.chunk_size = 64 : i64, ssm.dynamic_shared_bytes = {{[0-9]+}} : i64, ssm.grid = ["H", "b", 1], ssm.schedule = "chunked"}
 // CHECK: gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK: memref.view {{.*}} to memref<64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK-NOT: memref<32x72xbf16
@@ -93,7 +93,7 @@
 // CHUNK32: ssm.chunk_size = 32 : i64
 // CHUNK32: scf.for %{{.*}} = %c0{{.*}} to %c1{{.*}} step %c1{{.*}} iter_args(
 
-// TOKENS: ssm.dynamic_shared_bytes = 0 : i64, ssm.schedule = "tokens"
+// TOKENS: ssm.dynamic_shared_bytes = 0 : i64, ssm.grid = ["H", "b", 1], ssm.schedule = "tokens"
 // TOKENS-NOT: nvvm.mma.sync
 
 // BLOCK: ssm-gpu-schedule schedule=chunked: the block size follows the head dim (one warp per 16 state rows, at least 4): 128 threads, not 256

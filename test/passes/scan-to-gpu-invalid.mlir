@@ -1,19 +1,5 @@
 // RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu -verify-diagnostics -split-input-file
 
-func.func @dynamic_batch(%q: tensor<?x16x1x32xf32>, %v: tensor<?x16x4x16xf32>, %c: tensor<?x4x16xf32>,
-    %qb: tensor<4x32xf32>, %ang: tensor<?x16x4x8xf32>)
-    -> tensor<?x16x4x16xf32> {
-  // expected-error @+1 {{GPU kernels need static shapes}}
-  %r:5 = ssm.scan q(%q) k(%q) v(%v) adt(%c) dt(%c) trap(%c) bias(%qb, %qb) angles(%ang)
-      {rotary = #ssm.rotary<angles = 8, pairing = adjacent>}
-      : (tensor<?x16x1x32xf32>, tensor<?x16x1x32xf32>, tensor<?x16x4x16xf32>, tensor<?x4x16xf32>,
-         tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<4x32xf32>, tensor<4x32xf32>, tensor<?x16x4x8xf32>)
-      -> (tensor<?x16x4x16xf32>, tensor<?x4x8xf32>, tensor<?x4x16x32xf32>, tensor<?x4x32xf32>, tensor<?x4x16xf32>)
-  return %r#0 : tensor<?x16x4x16xf32>
-}
-
-// -----
-
 // Without rotary angles (S = 0) the angle tensors are empty, which the
 // kernels' bare-pointer arguments cannot carry.
 func.func @no_angles(%q: tensor<2x16x1x32xbf16>, %v: tensor<2x16x4x16xbf16>, %c: tensor<2x4x16xf32>,

@@ -15,7 +15,7 @@
 // CHECK: gpu.module @mamba3_kernels
 // CHECK: gpu.func @siso(%{{.*}}: memref<2x16x1x32xbf16>, %{{.*}}: memref<2x16x1x32xbf16>, %{{.*}}: memref<2x16x4x16xbf16>
 // CHECK-SAME: workgroup(%[[KBUF:.*]] : memref<64xf32, #gpu.address_space<workgroup>>, %[[VBUF:.*]] : memref<32xf32, #gpu.address_space<workgroup>>, %[[QBUF:.*]] : memref<32xf32, #gpu.address_space<workgroup>>
-// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, known_grid_size = array<i32: 4, 2, 1>, ssm.dynamic_shared_bytes = 0 : i64, ssm.schedule = "tokens"}
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, known_grid_size = array<i32: 4, 2, 1>, ssm.dynamic_shared_bytes = 0 : i64, ssm.grid = ["H", "b", 1], ssm.schedule = "tokens"}
 // CHECK: gpu.block_id x
 // CHECK: gpu.block_id y
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %{{.*}} iter_args(

@@ -790,14 +790,27 @@ bool setupGpu(Options &opts, std::string &error) {
   const BundleManifest &m = gpuBundle()->manifest();
   opts.dtype = m.dtype;
   opts.step = m.isStep();
-  // With --random and no config flags, the inputs take the bundle's config.
-  bool configGiven = false;
-  for (const std::string &flag : opts.configFlags)
-    configGiven |= flag != "seed";
+  // With --random and no config flags but --batch / --seqlen, the inputs
+  // take the bundle's config at that launch shape (a dynamic bundle needs
+  // both; a static one has its own).
+  bool configGiven = false, batchGiven = false, seqlenGiven = false;
+  for (const std::string &flag : opts.configFlags) {
+    batchGiven |= flag == "batch";
+    seqlenGiven |= flag == "seqlen";
+    configGiven |= flag != "seed" && flag != "batch" && flag != "seqlen";
+  }
   if (opts.random && !configGiven) {
-    uint64_t seed = opts.seed;
-    opts.config = m.config;
-    opts.seed = seed;
+    LayerConfig cfg = m.config;
+    if (batchGiven)
+      cfg.batch = opts.config.batch;
+    if (seqlenGiven || m.isStep())
+      cfg.seqlen = m.isStep() ? 1 : opts.config.seqlen;
+    if (cfg.batch < 0 || cfg.seqlen < 0) {
+      error = opts.bundle + " takes " + (cfg.batch < 0 ? "batch" : "seqlen") +
+              " at launch: give --batch B --seqlen L with --random";
+      return false;
+    }
+    opts.config = cfg;
   }
   return true;
 }
