@@ -15,6 +15,7 @@
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/Matchers.h"
 
@@ -277,10 +278,18 @@ FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
   layer.writesStates = llvm::any_of(loop.getResults().drop_front(), isUsed);
   for (Value result : loop.getResults()) {
     Type type = result.getType();
-    // A narrowed ssm state: the layer writes the narrow type.
-    if (result == loop.getResult(2) && result.hasOneUse())
-      if (auto copy = dyn_cast<linalg::CopyOp>(*result.getUsers().begin()))
-        type = copy.getResultTypes()[0];
+    // A narrowed ssm state: the layer writes the narrow type. (With a
+    // dynamic batch, tensor.dim also reads the result, to size the copy's
+    // destination.)
+    if (result == loop.getResult(2)) {
+      SmallVector<Operation *> readers;
+      for (Operation *user : result.getUsers())
+        if (!isa<tensor::DimOp>(user))
+          readers.push_back(user);
+      if (readers.size() == 1)
+        if (auto copy = dyn_cast<linalg::CopyOp>(readers.front()))
+          type = copy.getResultTypes()[0];
+    }
     layer.resultTypes.push_back(type);
   }
   if (failed(checkKernelTypes(loop, ValueRange(layer.operands).getTypes(),

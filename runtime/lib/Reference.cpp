@@ -357,12 +357,15 @@ std::string LayerConfig::validate() const {
   // Host tensors hold doubles: bound the largest one (in doubles, so the
   // products cannot overflow) before anything is allocated.
   constexpr double kMaxHostElements = 268435456.0; // 2^28: 2 GiB of doubles
-  const double b = static_cast<double>(batch), L = static_cast<double>(seqlen),
+  // A varlen batch packs its sequences into one row of L tokens.
+  const double b = varlen ? 1.0 : static_cast<double>(batch),
+               L = static_cast<double>(seqlen),
                R = static_cast<double>(rank);
   const std::pair<const char *, double> tensors[] = {
       {"Q/K (b, L, R, G, N)", b * L * R * groups * state},
       {"V/Z/out (b, L, H, P)", b * L * heads * headdim * (perRankOutputs ? R : 1)},
-      {"the ssm state (b, H, P, N)", b * heads * headdim * state},
+      {"the ssm state (b, H, P, N)",
+       static_cast<double>(batch) * heads * headdim * state},
       {"Angles (b, L, H, S)", b * L * heads * angles}};
   for (const auto &[what, elements] : tensors)
     if (elements > kMaxHostElements) {

@@ -745,6 +745,16 @@ TEST(Reference, VarlenOffsetsAreChecked) {
   EXPECT_EQ(tooShort.validate(),
             "a varlen batch of 3 sequences needs at least as many tokens, got "
             "seqlen = 2");
+
+  // The host-size bound counts a varlen batch's one row of packed tokens:
+  // 8 sequences in 32768 tokens (V: 32768 x 32 x 64 elements) fit, the same
+  // sizes as 8 rows do not.
+  LayerConfig packed = siso(8, 32768, 32, 1, 128, 64, 16);
+  packed.varlen = true;
+  EXPECT_EQ(packed.validate(), "");
+  packed.varlen = false;
+  EXPECT_NE(packed.validate().find("more than the host runtime's limit"),
+            std::string::npos);
 }
 
 //===----------------------------------------------------------------------===//

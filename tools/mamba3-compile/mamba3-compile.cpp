@@ -429,6 +429,25 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
     kernel.launches.push_back(std::move(launch));
   }
   gpu::GPUFuncOp first = kernels.front().second;
+  // The kernels read and write the arguments in the element types the
+  // manifest states for them: a kernel that disagreed would run and give
+  // wrong answers (or write past a buffer), so that is a compiler error.
+  std::vector<LayerArgument> layerArgs = getLayerArguments(spec);
+  for (auto [index, func] : kernels)
+    for (auto [i, arg] : llvm::enumerate(layerArgs)) {
+      if (i >= func.getNumArguments())
+        return fail("kernel " + func.getName().str() + " has fewer arguments "
+                    "than the layer");
+      Type element = cast<MemRefType>(func.getArgument(i).getType()).getElementType();
+      std::string got;
+      llvm::raw_string_ostream os(got);
+      element.print(os);
+      std::string want = stringifyLayerDataType(argumentDataType(spec, arg)).str();
+      if (got != want)
+        return fail("kernel " + func.getName().str() + " takes " + arg.name +
+                    " as " + got + ", but the bundle's interface gives it " +
+                    want + " (a compiler bug: please report it)");
+    }
   if (auto params = first->getAttrOfType<ArrayAttr>(kLaunchParametersAttrName))
     for (Attribute p : params)
       kernel.parameters.push_back(cast<StringAttr>(p).str());

@@ -1145,6 +1145,11 @@ int runRandom(const Target &target, const Options &opts, double tolerance) {
   }
   const LayerConfig &cfg = opts.config;
   std::string error;
+  // The config may come from a bundle's manifest (sm_90a).
+  if (std::string e = cfg.validate(); !e.empty()) {
+    std::fprintf(stderr, "mamba3-run: invalid config: %s\n", e.c_str());
+    return kExitUsage;
+  }
   if (target.prepare && !target.prepare(opts, cfg, error)) {
     std::fprintf(stderr, "mamba3-run: %s\n", error.c_str());
     return kExitUsage;
