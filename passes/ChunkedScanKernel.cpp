@@ -59,6 +59,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <numeric>
+#include <utility>
 
 using namespace mlir;
 using namespace mlir::ssm;
@@ -542,6 +543,8 @@ private:
   };
   Token token(Value chunkStart, Value t) {
     Value tok = addi(chunkStart, t);
+    if (fullChunk)
+      return {tok, tok, arith::ConstantIntOp::create(b, 1, 1)};
     Value last = L.lengthAtLaunch() ? arith::SubIOp::create(b, seqLength, idx(1))
                           : idx(L.seqLen - 1);
     return {tok, arith::MinUIOp::create(b, tok, last), ult(tok, seqLength)};
@@ -718,6 +721,9 @@ private:
   /// With two q/k buffers: the current chunk's index among the block's
   /// chunks and their count, for loading the next chunk.
   Value chunkIndex, chunkCount;
+  /// The chunk being built lies wholly inside the sequence (a length given
+  /// at launch: the loop over full chunks), so its tokens need no bounds.
+  bool fullChunk = false;
   /// ldmatrix lane offsets: A operands (and k-major B pairs, transposed)
   /// take matrices (rows, columns) 0-7 x 0-7, 8-15 x 0-7, 0-7 x 8-15,
   /// 8-15 x 8-15; n-major B pairs 0-7 x 0-7, 0-7 x 8-15, 8-15 x 0-7,
@@ -1495,7 +1501,10 @@ void ChunkedKernelBuilder::savePreviousToken(Value chunkStart) {
   const int64_t C = M.C, R = M.R, P = L.p, N = L.n;
   // k and v of the chunk's last real token: the next chunk's previous token.
   Value remaining = arith::SubIOp::create(b, seqLength, chunkStart);
-  Value lastRow = muli(arith::SubIOp::create(b, minui(remaining, C), idx(1)), R);
+  Value lastRow = fullChunk ? idx((C - 1) * R)
+                            : muli(arith::SubIOp::create(b, minui(remaining, C),
+                                                         idx(1)),
+                                   R);
   strided(R * N, [&](Value i) {
     Value r = divui(i, N), n = remui(i, N);
     store(load(ks, qkAt(addi(lastRow, r), n)), kPrev, {r, n});
@@ -1620,8 +1629,12 @@ SmallVector<Value> ChunkedKernelBuilder::processChunk(Value chunkStart,
   });
   // The next chunk's stage loads, past this chunk's register peak; past
   // the last chunk they read clamped tokens and are not used.
-  if (!stage.empty())
+  if (!stage.empty()) {
+    // The next chunk may be the last, partial one.
+    bool full = std::exchange(fullChunk, false);
     llvm::append_range(next, prefetchStage(addi(chunkStart, M.C)));
+    fullChunk = full;
+  }
   gpu::BarrierOp::create(b);
   if (computesOutput())
     epilogue(chunkStart);
@@ -1773,8 +1786,9 @@ void ChunkedKernelBuilder::build() {
     loadRawQKWithTma(firstStart, zero);
   if (prefetchesStage())
     llvm::append_range(init, prefetchStage(firstStart));
-  auto loop = scf::ForOp::create(b, firstChunk, endChunk, idx(1), init);
-  {
+  // The chunks [from, to) as one loop from `carriedInit`.
+  auto chunkLoop = [&](Value from, Value to, ValueRange carriedInit) {
+    auto loop = scf::ForOp::create(b, from, to, idx(1), carriedInit);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value c = loop.getInductionVar();
@@ -1805,6 +1819,25 @@ void ChunkedKernelBuilder::build() {
                   mul(carried[stateValues], chunkDecay));
     }
     scf::YieldOp::create(b, next);
+    return loop;
+  };
+  scf::ForOp loop;
+  // A length given at launch: the chunks wholly inside the sequence run
+  // without per-token bounds (what a static length that is a multiple of
+  // the chunk gets), then the partial last chunk, if any, with them. Only
+  // where it pays (H200, bench/results-h200-2026-12-02c-full-chunk-loop-
+  // experiment.txt): the chunk-parallel phases (1.14x -> 1.02x of the
+  // static kernel at b=8) and MIMO (1.38x -> 1.20x); the one-pass SISO
+  // kernel got 3-4% slower with the second copy of its body.
+  if (L.lengthAtLaunch() && (!sequential || M.R > 1)) {
+    Value fullEnd = arith::MaxUIOp::create(
+        b, firstChunk, arith::MinUIOp::create(b, endChunk, divui(seqLength, C)));
+    fullChunk = true;
+    scf::ForOp full = chunkLoop(firstChunk, fullEnd, init);
+    fullChunk = false;
+    loop = chunkLoop(fullEnd, endChunk, full.getResults());
+  } else {
+    loop = chunkLoop(firstChunk, endChunk, init);
   }
 
   gpu::BarrierOp::create(b);
