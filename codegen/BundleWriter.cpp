@@ -27,6 +27,61 @@ static int64_t manifestDim(int64_t size) {
   return ShapedType::isDynamic(size) ? -1 : size;
 }
 
+/// The fields a GPU variant has of its own, into `manifest` (the top level
+/// or an entry of "variants"); its kernel files are `stem`.cubin / .ptx.
+static void addGpuVariantFields(json::Object &manifest,
+                                const GpuKernelBuild &kernel,
+                                llvm::StringRef stem) {
+  const GpuKernelBuild *gpu = &kernel;
+  manifest["library"] = (stem + ".cubin").str();
+  manifest["ptx"] = (stem + ".ptx").str();
+  if (!gpu->variant.empty())
+    manifest["variant"] = gpu->variant;
+  manifest["chunk_size"] = gpu->chunkSize;
+  manifest["pipeline"] = gpu->pipeline;
+  manifest["pass_pipeline"] = gpu->passPipeline;
+  manifest["schedule"] = gpu->schedule;
+  if (!gpu->scheduleReason.empty())
+    manifest["schedule_reason"] = gpu->scheduleReason;
+  json::Array launches;
+  for (const GpuLaunchBuild &l : gpu->launches) {
+    KernelResources r = gpu->cubin.resourcesOf(l.kernel);
+    launches.push_back(json::Object{
+        {"kernel", l.kernel},
+        {"grid", json::Array{l.grid[0], l.grid[1], l.grid[2]}},
+        {"block", json::Array{l.block[0], l.block[1], l.block[2]}},
+        {"dynamic_shared_bytes", l.dynamicSharedBytes},
+        {"ptxas", json::Object{{"registers", r.registers},
+                               {"spill_store_bytes", r.spillStoreBytes},
+                               {"spill_load_bytes", r.spillLoadBytes},
+                               {"stack_bytes", r.stackBytes},
+                               {"shared_bytes", r.sharedBytes}}}});
+  }
+  manifest["launches"] = std::move(launches);
+  json::Array scratch;
+  for (const GpuScratchBuild &b : gpu->scratch)
+    scratch.push_back(json::Object{{"name", b.name},
+                                   {"element_bytes", b.elementBytes},
+                                   {"shape", json::Array(b.shape)}});
+  manifest["scratch"] = std::move(scratch);
+  json::Array parameters;
+  for (const std::string &p : gpu->parameters)
+    parameters.push_back(p);
+  manifest["parameters"] = std::move(parameters);
+  if (gpu->chunksPerBlock >= 0) {
+    manifest["chunks_per_block"] = gpu->chunksPerBlock;
+    if (gpu->chunksPerBlock == 0)
+      manifest["blocks_per_sm"] = gpu->blocksPerSm;
+  }
+  json::Array maps;
+  for (const GpuTensorMapBuild &t : gpu->tensorMaps)
+    maps.push_back(json::Object{{"name", t.name},
+                                {"argument", t.argument},
+                                {"box", json::Array(t.box)},
+                                {"swizzle_bytes", t.swizzleBytes}});
+  manifest["tensor_maps"] = std::move(maps);
+}
+
 json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
                                       const BundleDescription &description,
                                       const GpuKernelBuild *gpu) {
@@ -104,52 +159,11 @@ json::Object mlir::ssm::buildManifest(const LayerSpec &spec,
         json::Object{{"triple", llvm::sys::getProcessTriple()}, {"cpu", cpu}};
     return manifest;
   }
-  manifest["library"] = "kernel.cubin";
-  manifest["ptx"] = "kernel.ptx";
   manifest["entry"] = spec.entryName();
   manifest["calling_convention"] =
       "bare-pointers: one device pointer per argument, then one per scratch "
       "buffer, then one per tensor map, then one i64 per parameter";
-  manifest["schedule"] = gpu->schedule;
-  if (!gpu->scheduleReason.empty())
-    manifest["schedule_reason"] = gpu->scheduleReason;
-  json::Array launches;
-  for (const GpuLaunchBuild &l : gpu->launches) {
-    KernelResources r = gpu->cubin.resourcesOf(l.kernel);
-    launches.push_back(json::Object{
-        {"kernel", l.kernel},
-        {"grid", json::Array{l.grid[0], l.grid[1], l.grid[2]}},
-        {"block", json::Array{l.block[0], l.block[1], l.block[2]}},
-        {"dynamic_shared_bytes", l.dynamicSharedBytes},
-        {"ptxas", json::Object{{"registers", r.registers},
-                               {"spill_store_bytes", r.spillStoreBytes},
-                               {"spill_load_bytes", r.spillLoadBytes},
-                               {"stack_bytes", r.stackBytes},
-                               {"shared_bytes", r.sharedBytes}}}});
-  }
-  manifest["launches"] = std::move(launches);
-  json::Array scratch;
-  for (const GpuScratchBuild &b : gpu->scratch)
-    scratch.push_back(json::Object{{"name", b.name},
-                                   {"element_bytes", b.elementBytes},
-                                   {"shape", json::Array(b.shape)}});
-  manifest["scratch"] = std::move(scratch);
-  json::Array parameters;
-  for (const std::string &p : gpu->parameters)
-    parameters.push_back(p);
-  manifest["parameters"] = std::move(parameters);
-  if (gpu->chunksPerBlock >= 0) {
-    manifest["chunks_per_block"] = gpu->chunksPerBlock;
-    if (gpu->chunksPerBlock == 0)
-      manifest["blocks_per_sm"] = gpu->blocksPerSm;
-  }
-  json::Array maps;
-  for (const GpuTensorMapBuild &t : gpu->tensorMaps)
-    maps.push_back(json::Object{{"name", t.name},
-                                {"argument", t.argument},
-                                {"box", json::Array(t.box)},
-                                {"swizzle_bytes", t.swizzleBytes}});
-  manifest["tensor_maps"] = std::move(maps);
+  addGpuVariantFields(manifest, *gpu, "kernel");
   return manifest;
 }
 
@@ -176,10 +190,10 @@ void mlir::ssm::printManifest(llvm::raw_ostream &os,
       "library",    "library_digest", "ptx_digest",    "entry",
       "calling_convention", "config_hash",
       "config",     "chunk_size",     "pipeline",      "host",
-      "ptx",        "schedule",       "schedule_reason", "chunks_per_block",
-      "blocks_per_sm", "parameters", "launches",
+      "ptx",        "variant",        "schedule",      "schedule_reason",
+      "chunks_per_block", "blocks_per_sm", "parameters", "launches",
       "scratch",
-      "tensor_maps",
+      "tensor_maps", "dispatch", "variants",
       "config_string", "pass_pipeline", "arguments"};
   llvm::SmallVector<llvm::StringRef> keys(std::begin(order), std::end(order));
   for (const auto &member : manifest)
@@ -194,7 +208,8 @@ void mlir::ssm::printManifest(llvm::raw_ostream &os,
     os << (first ? "\n" : ",\n") << "  " << json::Value(key) << ": ";
     first = false;
     const json::Array *array = value->getAsArray();
-    if ((key != "arguments" && key != "launches") || !array) {
+    if ((key != "arguments" && key != "launches" && key != "variants") ||
+        !array) {
       os << *value;
       continue;
     }
@@ -290,24 +305,58 @@ llvm::Error mlir::ssm::writeCpuBundle(llvm::StringRef dir,
 llvm::Error mlir::ssm::writeGpuBundle(llvm::StringRef dir,
                                       const LayerSpec &spec,
                                       ModuleOp inputModule,
-                                      const GpuKernelBuild &kernel,
+                                      llvm::ArrayRef<GpuKernelBuild> variants,
+                                      const GpuDispatchBuild &dispatch,
                                       const BundleDescription &description) {
+  if (variants.empty())
+    return llvm::createStringError("a GPU bundle needs a kernel");
+  auto stemOf = [&](size_t i) {
+    return i == 0 ? std::string("kernel") : "kernel-" + variants[i].variant;
+  };
+  json::Object manifest = buildManifest(spec, description, &variants[0]);
+  if (variants.size() > 1) {
+    // The other variants' digests come from their bytes here; the first
+    // variant's, as every bundle's, from the files read back.
+    const std::string config = spec.canonicalString();
+    json::Array others;
+    for (size_t i = 1; i < variants.size(); ++i) {
+      json::Object v;
+      addGpuVariantFields(v, variants[i], stemOf(i));
+      v["library_digest"] = bundleFileDigest(variants[i].cubin.cubin, config);
+      v["ptx_digest"] = bundleFileDigest(variants[i].ptx, config);
+      others.push_back(std::move(v));
+    }
+    manifest["variants"] = std::move(others);
+    json::Array table;
+    for (const GpuDispatchBuild::Row &row : dispatch.table)
+      table.push_back(json::Object{
+          {"batch", json::Array{row.batchMin, row.batchMax}},
+          {"seqlen", json::Array{row.seqlenMin, row.seqlenMax}},
+          {"variant", row.variant}});
+    manifest["dispatch"] =
+        json::Object{{"source", dispatch.source}, {"table", std::move(table)}};
+  }
   return writeBundle(
       dir, inputModule,
       [&](llvm::function_ref<std::string(llvm::StringRef)> path) -> llvm::Error {
-        if (llvm::Error err =
-                writeFile(path("kernel.ptx"),
-                          [&](llvm::raw_ostream &os) { os << kernel.ptx; }))
-          return err;
-        std::error_code ec;
-        llvm::raw_fd_ostream os(path("kernel.cubin"), ec,
-                                llvm::sys::fs::OF_None);
-        if (ec)
-          return llvm::createStringError("cannot write '" +
-                                         path("kernel.cubin") +
-                                         "': " + ec.message());
-        os << kernel.cubin.cubin;
+        for (size_t i = 0; i < variants.size(); ++i) {
+          const GpuKernelBuild &kernel = variants[i];
+          std::string ptxPath = path(stemOf(i) + ".ptx");
+          std::string cubinPath = path(stemOf(i) + ".cubin");
+          if (llvm::Error err = writeFile(
+                  ptxPath, [&](llvm::raw_ostream &os) { os << kernel.ptx; }))
+            return err;
+          std::error_code ec;
+          llvm::raw_fd_ostream os(cubinPath, ec, llvm::sys::fs::OF_None);
+          if (ec)
+            return llvm::createStringError("cannot write '" + cubinPath +
+                                           "': " + ec.message());
+          os << kernel.cubin.cubin;
+          os.close();
+          if (os.has_error())
+            return llvm::createStringError("error writing '" + cubinPath + "'");
+        }
         return llvm::Error::success();
       },
-      buildManifest(spec, description, &kernel));
+      manifest);
 }

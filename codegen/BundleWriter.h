@@ -36,6 +36,17 @@
 //   chunks_per_block (chunk-parallel): the chunks a block of phases 1 and 3
 //     walks, or 0: chosen per launch as the fewest that let b x H x spans
 //     blocks fit on the device's SMs at blocks_per_sm each.
+// A GPU bundle with a schedule chosen at launch (several variants) adds
+//   variant: the name of the variant the top level describes,
+//   variants [{variant, schedule, library, library_digest, ptx, ptx_digest,
+//     chunk_size, pipeline, launches, scratch, parameters, tensor_maps,
+//     chunks_per_block, blocks_per_sm}]: the others, each with its own
+//     kernel files (kernel-<variant>.cubin / .ptx),
+//   dispatch {source, table [{batch: [lo, hi], seqlen: [lo, hi], variant}]}:
+//     the first row holding a launch's batch and seqlen (hi 0: unbounded)
+//     picks the variant; other shapes get the runtime's cost model (the
+//     chunk-parallel variant when batch x heads leaves SMs idle over at
+//     least three spans, else the chunked one; runtime GpuBundle.h).
 // Every GPU kernel takes one device pointer per argument in the order above,
 // then one per scratch buffer, then one per tensor map, then the parameters.
 //
@@ -57,7 +68,7 @@ namespace mlir {
 namespace ssm {
 
 /// Version of the manifest layout; the runtime refuses other versions.
-constexpr int kBundleFormatVersion = 4;
+constexpr int kBundleFormatVersion = 5;
 
 /// What a bundle records besides the spec.
 struct BundleDescription {
@@ -114,6 +125,26 @@ struct GpuKernelBuild {
   /// chunk-parallel: chunks per block (0: per launch, with blocksPerSm);
   /// -1 for the other schedules.
   int64_t chunksPerBlock = -1, blocksPerSm = 0;
+  /// Tokens per chunk (0: token-sequential).
+  int64_t chunkSize = 0;
+  /// The named pipeline that built these kernels, e.g.
+  /// "ssm-to-nvvm{chip=sm_90a ... schedule=chunked chunk-size=64}", and the
+  /// textual pass pipeline.
+  std::string pipeline, passPipeline;
+  /// The variant's name in a bundle of several (empty in a bundle of one).
+  std::string variant;
+};
+
+/// How a bundle of several GPU variants picks one per launch shape.
+struct GpuDispatchBuild {
+  /// "cost-model", or the tuning database the table came from.
+  std::string source = "cost-model";
+  struct Row {
+    /// Inclusive; a max of 0 is unbounded.
+    int64_t batchMin = 1, batchMax = 0, seqlenMin = 1, seqlenMax = 0;
+    std::string variant;
+  };
+  std::vector<Row> table;
 };
 
 /// The manifest of a bundle for `spec`.
@@ -138,10 +169,13 @@ llvm::Error writeCpuBundle(llvm::StringRef dir, const LayerSpec &spec,
                            ModuleOp inputModule, ModuleOp llvmModule,
                            const BundleDescription &description);
 
-/// Writes a GPU bundle into `dir`: kernel.mlir, kernel.ptx, kernel.cubin,
-/// then manifest.json.
+/// Writes a GPU bundle into `dir`: kernel.mlir, kernel.ptx and kernel.cubin
+/// of the first variant, kernel-<variant>.ptx / .cubin of the others, then
+/// manifest.json. More than one variant needs their names and `dispatch`.
 llvm::Error writeGpuBundle(llvm::StringRef dir, const LayerSpec &spec,
-                           ModuleOp inputModule, const GpuKernelBuild &kernel,
+                           ModuleOp inputModule,
+                           llvm::ArrayRef<GpuKernelBuild> variants,
+                           const GpuDispatchBuild &dispatch,
                            const BundleDescription &description);
 
 } // namespace ssm

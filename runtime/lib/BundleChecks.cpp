@@ -223,6 +223,10 @@ std::string checkManifestConsistency(const BundleManifest &m) {
       m.library == "." || m.library == "..")
     return bad("'library' is '" + m.library +
                "', not a file name inside the bundle");
+  if (m.ptx.empty() || m.ptx.find('/') != std::string::npos || m.ptx == "." ||
+      m.ptx == ".." || m.ptx == "manifest.json" || m.ptx == m.library)
+    return bad("'ptx' is '" + m.ptx + "', not a file name inside the bundle "
+               "beside the library");
   // The entry and the kernels are the ones mamba3-compile names for the
   // kind; any other symbol (abort, exit, an inner function) is refused.
   if (m.target == "cpu" && m.entry != "_mlir_ciface_mamba3_" + m.kind)
@@ -363,7 +367,11 @@ std::string canonicalConfigString(const BundleManifest &m) {
         {"v_state_dtype", &m.vStateDtype}})
     if (*dtype != "f32")
       s += ";" + std::string(name) + "=" + *dtype;
-  return s + ";chunk=" + std::to_string(m.chunkSize);
+  // A variant of a bundle of several states the top level's chunk (the
+  // config string is the bundle's).
+  return s + ";chunk=" +
+         std::to_string(m.configChunkSize >= 0 ? m.configChunkSize
+                                               : m.chunkSize);
 }
 
 std::string checkBundleFileDigest(const std::string &name,

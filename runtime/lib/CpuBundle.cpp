@@ -91,6 +91,8 @@ public:
   const JsonValue &object;
   std::string where;
   std::string error;
+  /// The element's index when read by readObjects.
+  size_t index = 0;
 };
 
 /// Runs `read` on a FieldReader for every element of the manifest array
@@ -103,6 +105,7 @@ bool readObjects(const JsonValue &array, const std::string &key,
   for (size_t i = 0; i < array.items().size(); ++i) {
     const JsonValue &item = array.items()[i];
     FieldReader r(item, "manifest.json: " + key + "[" + std::to_string(i) + "]");
+    r.index = i;
     if (!item.isObject())
       r.fail("is not an object");
     else
@@ -287,6 +290,214 @@ constexpr std::array<Caller, kMaxArguments + 1> kCallers =
 // Manifest
 //===----------------------------------------------------------------------===//
 
+namespace {
+
+/// Reads the fields one variant of a GPU bundle has of its own (for a CPU
+/// bundle, and a GPU bundle's first variant, the top level's): its
+/// schedule, library and digests, chunk size, launches, scratch buffers,
+/// parameters, chunks per block and tensor maps. `scope` prefixes messages
+/// ("variants[1]."). The shared fields (config, arguments) are already in
+/// `m`.
+bool parseVariantFields(const JsonValue &obj, const std::string &scope,
+                        BundleManifest &m, std::string &error) {
+  FieldReader v(obj, "manifest.json" +
+                         (scope.empty() ? std::string()
+                                        : ": " + scope.substr(0, scope.size() - 1)));
+  v.str("library", m.library);
+  v.str("library_digest", m.libraryDigest);
+  m.ptxDigest.clear();
+  if (obj.get("ptx_digest"))
+    v.str("ptx_digest", m.ptxDigest);
+  m.ptx = "kernel.ptx";
+  if (obj.get("ptx"))
+    v.str("ptx", m.ptx);
+  m.schedule.clear();
+  if (obj.get("schedule"))
+    v.str("schedule", m.schedule);
+  m.variant = m.schedule;
+  if (obj.get("variant"))
+    v.str("variant", m.variant);
+  v.str("pipeline", m.pipeline);
+  v.integer("chunk_size", m.chunkSize);
+  if (!v.error.empty()) {
+    error = v.error;
+    return false;
+  }
+  m.launches.clear();
+  m.scratch.clear();
+  m.tensorMaps.clear();
+  if (const JsonValue *launches = obj.get("launches")) {
+    if (!launches->isArray() || launches->items().empty()) {
+      error = "manifest.json: " + scope + "'launches' is not a non-empty array";
+      return false;
+    }
+    if (!readObjects(*launches, scope + "launches", error, [&](FieldReader &l) {
+          BundleManifest::Launch launch;
+          l.str("kernel", launch.kernel);
+          const JsonValue *grid =
+              l.member("grid", JsonValue::Kind::Array, "an array");
+          const JsonValue *block =
+              grid ? l.member("block", JsonValue::Kind::Array, "an array")
+                   : nullptr;
+          if (!l.error.empty())
+            return;
+          if (grid->items().size() != 3 || block->items().size() != 3)
+            return l.fail("'grid' and 'block' need 3 entries each");
+          for (const JsonValue &g : grid->items())
+            if (g.isString())
+              launch.grid.push_back(g.asString());
+            else if (g.isNumber() && g.asInt() >= 1)
+              launch.grid.push_back(std::to_string(g.asInt()));
+            else
+              l.fail("'grid' holds an entry that is neither an axis name "
+                     "nor a positive integer");
+          for (const JsonValue &b : block->items())
+            if (b.isNumber() && b.asInt() >= 1 && b.asInt() <= 1024)
+              launch.block.push_back(b.asInt());
+            else
+              l.fail("'block' holds an entry that is not a thread count in "
+                     "[1, 1024]");
+          if (const JsonValue *shared = l.object.get("dynamic_shared_bytes")) {
+            if (shared->isNumber() && shared->asInt() >= 0 &&
+                shared->asInt() <= kMaxDynamicSharedBytes)
+              launch.dynamicSharedBytes = shared->asInt();
+            else
+              l.fail("'dynamic_shared_bytes' is not a byte count in [0, " +
+                     std::to_string(kMaxDynamicSharedBytes) + "]");
+          }
+          m.launches.push_back(std::move(launch));
+        }))
+      return false;
+  }
+  // Grid and scratch sizes are positive integers or the names of sizes
+  // each launch computes.
+  auto scratchSize = [](const JsonValue &v, std::string &out) {
+    int64_t value;
+    if (FieldReader::exactInteger(v, value) && value >= 1) {
+      out = std::to_string(value);
+      return true;
+    }
+    if (!v.isString())
+      return false;
+    out = v.asString();
+    return out == "b" || out == "spans";
+  };
+  for (BundleManifest::Launch &launch : m.launches)
+    for (std::string &g : launch.grid)
+      if (!std::isdigit(static_cast<unsigned char>(g[0])) && g != "H" &&
+          g != "b" && g != "spans") {
+        error = "manifest.json: " + scope + "a launch grid names '" + g +
+                "', not a block count, 'H', 'b' or 'spans'";
+        return false;
+      }
+  if (!readOptionalObjects(obj, scope + "scratch", error, [&](FieldReader &r) {
+          BundleManifest::Scratch buffer;
+          r.str("name", buffer.name);
+          r.integer("element_bytes", buffer.elementBytes);
+          const JsonValue *shape =
+              r.error.empty()
+                  ? r.member("shape", JsonValue::Kind::Array, "an array")
+                  : nullptr;
+          if (!r.error.empty())
+            return;
+          if (buffer.elementBytes != 2 && buffer.elementBytes != 4 &&
+              buffer.elementBytes != 8)
+            return r.fail("'element_bytes' is not 2, 4 or 8");
+          if (shape->items().empty() || shape->items().size() > 8)
+            return r.fail("'shape' does not have 1 to 8 entries");
+          for (const JsonValue &d : shape->items()) {
+            std::string size;
+            if (!scratchSize(d, size))
+              return r.fail("'shape' holds an entry that is neither a size "
+                            "nor 'b' or 'spans'");
+            buffer.shape.push_back(size);
+          }
+          m.scratch.push_back(std::move(buffer));
+        }))
+    return false;
+  m.parameters.clear();
+  if (const JsonValue *params = obj.get("parameters")) {
+    if (!params->isArray()) {
+      error = "manifest.json: " + scope + "'parameters' is not an array";
+      return false;
+    }
+    for (const JsonValue &p : params->items()) {
+      if (!p.isString() ||
+          (p.asString() != "seqlen" && p.asString() != "chunks_per_block")) {
+        error = "manifest.json: " + scope + "'parameters' holds an entry that is not "
+                "'seqlen' or 'chunks_per_block'";
+        return false;
+      }
+      m.parameters.push_back(p.asString());
+    }
+  }
+  m.chunksPerBlock = -1;
+  m.blocksPerSm = 0;
+  if (obj.get("chunks_per_block")) {
+    v.integer("chunks_per_block", m.chunksPerBlock);
+    if (v.error.empty() && m.chunksPerBlock < 0)
+      v.fail("'chunks_per_block' is negative");
+    if (v.error.empty() && m.chunksPerBlock == 0) {
+      v.integer("blocks_per_sm", m.blocksPerSm);
+      if (v.error.empty() && (m.blocksPerSm < 1 || m.blocksPerSm > 32))
+        v.fail("'blocks_per_sm' is not in [1, 32]");
+    }
+    if (!v.error.empty()) {
+      error = v.error;
+      return false;
+    }
+  }
+  if (!readOptionalObjects(obj, scope + "tensor_maps", error, [&](FieldReader &r) {
+          BundleManifest::TensorMap map;
+          r.str("name", map.name);
+          r.integer("argument", map.argument);
+          r.integer("swizzle_bytes", map.swizzleBytes);
+          const JsonValue *box = r.error.empty()
+                                     ? r.member("box", JsonValue::Kind::Array,
+                                                "an array")
+                                     : nullptr;
+          if (!r.error.empty())
+            return;
+          if (map.argument < 0 ||
+              map.argument >= static_cast<int64_t>(m.arguments.size()))
+            return r.fail("'argument' is not the index of an argument");
+          const BundleArgument &arg = m.arguments[map.argument];
+          if (arg.isOutput)
+            return r.fail("describes the output '" + arg.name +
+                          "'; tensor maps are for inputs the kernels load");
+          if (box->items().empty() || box->items().size() != arg.shape.size())
+            return r.fail("'box' has " + std::to_string(box->items().size()) +
+                          " entries for the " +
+                          std::to_string(arg.shape.size()) + " dimensions of '" +
+                          arg.name + "'");
+          if (arg.dtype != "bf16" && arg.dtype != "f16")
+            return r.fail("describes '" + arg.name + "' of dtype " +
+                          arg.dtype +
+                          "; tensor maps are for bf16 and f16 arguments");
+          for (const JsonValue &size : box->items())
+            if (size.isNumber() && size.asInt() >= 1 && size.asInt() <= 256)
+              map.box.push_back(size.asInt());
+            else
+              return r.fail("'box' holds an entry that is not in [1, 256]");
+          if (map.swizzleBytes != 128)
+            return r.fail("'swizzle_bytes' is " +
+                          std::to_string(map.swizzleBytes) +
+                          "; this runtime encodes 128-byte swizzles");
+          if (map.box[0] * 2 > map.swizzleBytes)
+            return r.fail("the box's inner extent exceeds the swizzle span");
+          m.tensorMaps.push_back(std::move(map));
+        }))
+    return false;
+  return true;
+}
+
+/// The other variants of a GPU bundle and the table that picks one per
+/// launch shape (see BundleManifest::variants).
+bool parseVariantsAndDispatch(const JsonValue &root, BundleManifest &m,
+                              std::string &error);
+
+} // namespace
+
 bool parseBundleManifest(const std::string &text, BundleManifest &m,
                          std::string &error) {
   JsonValue root;
@@ -314,18 +525,9 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
   top.str("kind", m.kind);
   if (top.error.empty() && m.kind != "scan" && m.kind != "step")
     top.fail("'kind' is '" + m.kind + "', not 'scan' or 'step'");
-  top.str("library", m.library);
   top.str("entry", m.entry);
   top.str("config_hash", m.configHash);
-  top.str("library_digest", m.libraryDigest);
   top.str("config_string", m.configString);
-  if (root.get("ptx_digest"))
-    top.str("ptx_digest", m.ptxDigest);
-  m.schedule.clear();
-  if (root.get("schedule"))
-    top.str("schedule", m.schedule);
-  top.str("pipeline", m.pipeline);
-  top.integer("chunk_size", m.chunkSize);
   if (!top.error.empty()) {
     error = top.error;
     return false;
@@ -434,170 +636,9 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
         m.arguments.push_back(std::move(arg));
       }))
     return false;
-  m.launches.clear();
-  m.scratch.clear();
-  m.tensorMaps.clear();
-  if (const JsonValue *launches = root.get("launches")) {
-    if (!launches->isArray() || launches->items().empty()) {
-      error = "manifest.json: 'launches' is not a non-empty array";
-      return false;
-    }
-    if (!readObjects(*launches, "launches", error, [&](FieldReader &l) {
-          BundleManifest::Launch launch;
-          l.str("kernel", launch.kernel);
-          const JsonValue *grid =
-              l.member("grid", JsonValue::Kind::Array, "an array");
-          const JsonValue *block =
-              grid ? l.member("block", JsonValue::Kind::Array, "an array")
-                   : nullptr;
-          if (!l.error.empty())
-            return;
-          if (grid->items().size() != 3 || block->items().size() != 3)
-            return l.fail("'grid' and 'block' need 3 entries each");
-          for (const JsonValue &g : grid->items())
-            if (g.isString())
-              launch.grid.push_back(g.asString());
-            else if (g.isNumber() && g.asInt() >= 1)
-              launch.grid.push_back(std::to_string(g.asInt()));
-            else
-              l.fail("'grid' holds an entry that is neither an axis name "
-                     "nor a positive integer");
-          for (const JsonValue &b : block->items())
-            if (b.isNumber() && b.asInt() >= 1 && b.asInt() <= 1024)
-              launch.block.push_back(b.asInt());
-            else
-              l.fail("'block' holds an entry that is not a thread count in "
-                     "[1, 1024]");
-          if (const JsonValue *shared = l.object.get("dynamic_shared_bytes")) {
-            if (shared->isNumber() && shared->asInt() >= 0 &&
-                shared->asInt() <= kMaxDynamicSharedBytes)
-              launch.dynamicSharedBytes = shared->asInt();
-            else
-              l.fail("'dynamic_shared_bytes' is not a byte count in [0, " +
-                     std::to_string(kMaxDynamicSharedBytes) + "]");
-          }
-          m.launches.push_back(std::move(launch));
-        }))
-      return false;
-  }
-  // Grid and scratch sizes are positive integers or the names of sizes
-  // each launch computes.
-  auto scratchSize = [](const JsonValue &v, std::string &out) {
-    int64_t value;
-    if (FieldReader::exactInteger(v, value) && value >= 1) {
-      out = std::to_string(value);
-      return true;
-    }
-    if (!v.isString())
-      return false;
-    out = v.asString();
-    return out == "b" || out == "spans";
-  };
-  for (BundleManifest::Launch &launch : m.launches)
-    for (std::string &g : launch.grid)
-      if (!std::isdigit(static_cast<unsigned char>(g[0])) && g != "H" &&
-          g != "b" && g != "spans") {
-        error = "manifest.json: a launch grid names '" + g +
-                "', not a block count, 'H', 'b' or 'spans'";
-        return false;
-      }
-  if (!readOptionalObjects(root, "scratch", error, [&](FieldReader &r) {
-          BundleManifest::Scratch buffer;
-          r.str("name", buffer.name);
-          r.integer("element_bytes", buffer.elementBytes);
-          const JsonValue *shape =
-              r.error.empty()
-                  ? r.member("shape", JsonValue::Kind::Array, "an array")
-                  : nullptr;
-          if (!r.error.empty())
-            return;
-          if (buffer.elementBytes != 2 && buffer.elementBytes != 4 &&
-              buffer.elementBytes != 8)
-            return r.fail("'element_bytes' is not 2, 4 or 8");
-          if (shape->items().empty() || shape->items().size() > 8)
-            return r.fail("'shape' does not have 1 to 8 entries");
-          for (const JsonValue &d : shape->items()) {
-            std::string size;
-            if (!scratchSize(d, size))
-              return r.fail("'shape' holds an entry that is neither a size "
-                            "nor 'b' or 'spans'");
-            buffer.shape.push_back(size);
-          }
-          m.scratch.push_back(std::move(buffer));
-        }))
+  if (!parseVariantFields(root, "", m, error))
     return false;
-  m.parameters.clear();
-  if (const JsonValue *params = root.get("parameters")) {
-    if (!params->isArray()) {
-      error = "manifest.json: 'parameters' is not an array";
-      return false;
-    }
-    for (const JsonValue &p : params->items()) {
-      if (!p.isString() ||
-          (p.asString() != "seqlen" && p.asString() != "chunks_per_block")) {
-        error = "manifest.json: 'parameters' holds an entry that is not "
-                "'seqlen' or 'chunks_per_block'";
-        return false;
-      }
-      m.parameters.push_back(p.asString());
-    }
-  }
-  m.chunksPerBlock = -1;
-  m.blocksPerSm = 0;
-  if (root.get("chunks_per_block")) {
-    top.integer("chunks_per_block", m.chunksPerBlock);
-    if (top.error.empty() && m.chunksPerBlock < 0)
-      top.fail("'chunks_per_block' is negative");
-    if (top.error.empty() && m.chunksPerBlock == 0) {
-      top.integer("blocks_per_sm", m.blocksPerSm);
-      if (top.error.empty() && (m.blocksPerSm < 1 || m.blocksPerSm > 32))
-        top.fail("'blocks_per_sm' is not in [1, 32]");
-    }
-    if (!top.error.empty()) {
-      error = top.error;
-      return false;
-    }
-  }
-  if (!readOptionalObjects(root, "tensor_maps", error, [&](FieldReader &r) {
-          BundleManifest::TensorMap map;
-          r.str("name", map.name);
-          r.integer("argument", map.argument);
-          r.integer("swizzle_bytes", map.swizzleBytes);
-          const JsonValue *box = r.error.empty()
-                                     ? r.member("box", JsonValue::Kind::Array,
-                                                "an array")
-                                     : nullptr;
-          if (!r.error.empty())
-            return;
-          if (map.argument < 0 ||
-              map.argument >= static_cast<int64_t>(m.arguments.size()))
-            return r.fail("'argument' is not the index of an argument");
-          const BundleArgument &arg = m.arguments[map.argument];
-          if (arg.isOutput)
-            return r.fail("describes the output '" + arg.name +
-                          "'; tensor maps are for inputs the kernels load");
-          if (box->items().empty() || box->items().size() != arg.shape.size())
-            return r.fail("'box' has " + std::to_string(box->items().size()) +
-                          " entries for the " +
-                          std::to_string(arg.shape.size()) + " dimensions of '" +
-                          arg.name + "'");
-          if (arg.dtype != "bf16" && arg.dtype != "f16")
-            return r.fail("describes '" + arg.name + "' of dtype " +
-                          arg.dtype +
-                          "; tensor maps are for bf16 and f16 arguments");
-          for (const JsonValue &size : box->items())
-            if (size.isNumber() && size.asInt() >= 1 && size.asInt() <= 256)
-              map.box.push_back(size.asInt());
-            else
-              return r.fail("'box' holds an entry that is not in [1, 256]");
-          if (map.swizzleBytes != 128)
-            return r.fail("'swizzle_bytes' is " +
-                          std::to_string(map.swizzleBytes) +
-                          "; this runtime encodes 128-byte swizzles");
-          if (map.box[0] * 2 > map.swizzleBytes)
-            return r.fail("the box's inner extent exceeds the swizzle span");
-          m.tensorMaps.push_back(std::move(map));
-        }))
+  if (!parseVariantsAndDispatch(root, m, error))
     return false;
   if (m.arguments.size() > kMaxArguments) {
     error = "manifest.json: " + std::to_string(m.arguments.size()) +
@@ -606,8 +647,109 @@ bool parseBundleManifest(const std::string &text, BundleManifest &m,
     return false;
   }
   error = checkManifestConsistency(m);
+  for (size_t i = 0; error.empty() && i < m.variants.size(); ++i)
+    if (std::string why = checkManifestConsistency(m.variants[i]); !why.empty())
+      error = "variants[" + std::to_string(i) + "]: " + why;
   return error.empty();
 }
+
+namespace {
+
+bool parseVariantsAndDispatch(const JsonValue &root, BundleManifest &m,
+                              std::string &error) {
+  m.variants.clear();
+  m.dispatch.clear();
+  m.dispatchSource.clear();
+  const JsonValue *variants = root.get("variants");
+  const JsonValue *dispatch = root.get("dispatch");
+  if (!variants && !dispatch)
+    return true;
+  auto fail = [&](const std::string &why) {
+    error = "manifest.json: " + why;
+    return false;
+  };
+  if (m.target == "cpu")
+    return fail("a CPU bundle with 'variants' or 'dispatch'; those choose "
+                "between GPU kernels");
+  if (!variants || !variants->isArray() || variants->items().empty())
+    return fail("'variants' is missing, or not a non-empty array, beside "
+                "'dispatch'");
+  if (variants->items().size() > kMaxBundleVariants)
+    return fail(std::to_string(variants->items().size()) +
+                " variants; a bundle holds at most " +
+                std::to_string(kMaxBundleVariants));
+  for (size_t i = 0; i < variants->items().size(); ++i) {
+    const JsonValue &item = variants->items()[i];
+    std::string scope = "variants[" + std::to_string(i) + "].";
+    if (!item.isObject())
+      return fail("variants[" + std::to_string(i) + "] is not an object");
+    // A variant is the bundle with its own kernel fields.
+    BundleManifest variant = m;
+    variant.variants.clear();
+    variant.configChunkSize = m.chunkSize;
+    if (!parseVariantFields(item, scope, variant, error))
+      return false;
+    m.variants.push_back(std::move(variant));
+  }
+  // Names and files are the variants' own: dispatch rows name a variant,
+  // and two variants sharing a library would run one's kernels with the
+  // other's launches.
+  std::vector<const BundleManifest *> all{&m};
+  for (const BundleManifest &v : m.variants)
+    all.push_back(&v);
+  for (size_t i = 0; i < all.size(); ++i)
+    for (size_t j = 0; j < i; ++j) {
+      if (all[i]->variant == all[j]->variant)
+        return fail("two variants are named '" + all[i]->variant + "'");
+      if (all[i]->library == all[j]->library || all[i]->ptx == all[j]->ptx)
+        return fail("variants '" + all[j]->variant + "' and '" +
+                    all[i]->variant + "' name the same kernel file");
+    }
+  for (const BundleManifest *v : all)
+    if (v->variant.empty())
+      return fail("a variant without a name");
+  if (!dispatch)
+    return fail("'variants' without 'dispatch' (the rule that picks one)");
+  FieldReader d(*dispatch, "manifest.json: dispatch");
+  if (!dispatch->isObject())
+    return fail("'dispatch' is not an object");
+  d.str("source", m.dispatchSource);
+  if (!d.error.empty()) {
+    error = d.error;
+    return false;
+  }
+  return readOptionalObjects(*dispatch, "dispatch.table", error,
+                             [&](FieldReader &r) {
+    BundleManifest::DispatchRow row;
+    const JsonValue *batch = r.member("batch", JsonValue::Kind::Array, "an array");
+    const JsonValue *seqlen =
+        batch ? r.member("seqlen", JsonValue::Kind::Array, "an array") : nullptr;
+    r.str("variant", row.variant);
+    if (!r.error.empty())
+      return;
+    auto range = [&](const JsonValue &a, const char *key, int64_t &lo,
+                     int64_t &hi) {
+      // [lo, hi], hi 0 for no upper bound.
+      if (a.items().size() != 2 ||
+          !FieldReader::exactInteger(a.items()[0], lo) ||
+          !FieldReader::exactInteger(a.items()[1], hi) || lo < 1 || hi < 0 ||
+          (hi != 0 && hi < lo))
+        r.fail(std::string("'") + key + "' is not [lo, hi] with 1 <= lo <= "
+               "hi (hi 0: no upper bound)");
+    };
+    range(*batch, "batch", row.batchMin, row.batchMax);
+    range(*seqlen, "seqlen", row.seqlenMin, row.seqlenMax);
+    bool known = false;
+    for (const BundleManifest *v : all)
+      known |= v->variant == row.variant;
+    if (r.error.empty() && !known)
+      r.fail("names variant '" + row.variant + "', which the bundle does not "
+             "have");
+    m.dispatch.push_back(row);
+  });
+}
+
+} // namespace
 
 bool loadBundleManifest(const std::string &dir, BundleManifest &manifest,
                         std::string &error) {

@@ -90,86 +90,100 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
             "'; GpuBundle runs GPU (sm_*) bundles";
     return nullptr;
   }
-  if (m.launches.empty()) {
-    error = dir + "/manifest.json: a GPU bundle needs 'launches' (kernel, "
-                  "grid, block)" + std::string(kCompileHint);
-    return nullptr;
-  }
-
   // The kernel images are checked against the manifest's digests before
   // the driver sees them (and before a GPU is needed): a cubin from another
   // bundle would run with this manifest's launches and arguments.
-  std::string image, ptx;
-  bool haveImage = readFile(dir + "/" + m.library, image) && !image.empty();
-  bool havePtx = readFile(dir + "/kernel.ptx", ptx);
-  if (haveImage) {
-    if (std::string why = checkBundleFileDigest(dir + "/" + m.library, image,
-                                                m.libraryDigest,
-                                                m.configString);
-        !why.empty()) {
-      error = why;
+  const size_t variantCount = 1 + m.variants.size();
+  std::vector<std::string> images(variantCount), ptxs(variantCount);
+  std::vector<bool> haveImages(variantCount), havePtxs(variantCount);
+  for (size_t v = 0; v < variantCount; ++v) {
+    const BundleManifest &vm = gpuVariant(m, v);
+    if (vm.launches.empty()) {
+      error = dir + "/manifest.json: variant '" + vm.variant +
+              "' has no 'launches' (kernel, grid, block)" +
+              std::string(kCompileHint);
       return nullptr;
     }
-  }
-  if (havePtx && !m.ptxDigest.empty()) {
-    if (std::string why =
-            checkBundleFileDigest(dir + "/kernel.ptx", ptx, m.ptxDigest,
-                                  m.configString);
-        !why.empty()) {
-      error = why;
+    std::string &image = images[v], &ptx = ptxs[v];
+    bool haveImage = readFile(dir + "/" + vm.library, image) && !image.empty();
+    bool havePtx = readFile(dir + "/" + vm.ptx, ptx);
+    if (haveImage) {
+      if (std::string why = checkBundleFileDigest(dir + "/" + vm.library, image,
+                                                  vm.libraryDigest,
+                                                  vm.configString);
+          !why.empty()) {
+        error = why;
+        return nullptr;
+      }
+    }
+    if (havePtx && !vm.ptxDigest.empty()) {
+      if (std::string why = checkBundleFileDigest(dir + "/" + vm.ptx, ptx,
+                                                  vm.ptxDigest, vm.configString);
+          !why.empty()) {
+        error = why;
+        return nullptr;
+      }
+    }
+    if (!haveImage && !havePtx) {
+      error = dir + ": neither " + vm.library + " nor " + vm.ptx +
+              " can be read" + std::string(kCompileHint);
       return nullptr;
     }
-  }
-  if (!haveImage && !havePtx) {
-    error = dir + ": neither " + m.library + " nor kernel.ptx can be read" +
-            std::string(kCompileHint);
-    return nullptr;
+    haveImages[v] = haveImage;
+    havePtxs[v] = havePtx;
   }
 
   if (!bundle->device_.open(error, deviceOrdinal))
     return nullptr;
   const CudaDriver &d = *bundle->device_.driver;
-  CUresult r = 1;
-  if (haveImage) {
-    r = d.cuModuleLoadData(&bundle->module_, image.data());
-    bundle->image_ = "cubin";
-  }
-  if (r != 0 && havePtx) {
-    // The driver JIT-compiles PTX for the GPU at hand.
-    r = d.cuModuleLoadData(&bundle->module_, ptx.c_str());
-    bundle->image_ = "ptx";
-  }
-  if (r != 0) {
-    error = dir + ": the driver loads neither " + m.library +
-            " nor kernel.ptx: " + d.describe(r) + " (device " +
-            bundle->device_.name + ", compute capability " +
-            std::to_string(bundle->device_.ccMajor) + "." +
-            std::to_string(bundle->device_.ccMinor) + "; the bundle is for " +
-            m.target + ")";
-    return nullptr;
-  }
-  for (const BundleManifest::Launch &launch : m.launches) {
-    CUfunction function = nullptr;
-    if ((r = d.cuModuleGetFunction(&function, bundle->module_,
-                                   launch.kernel.c_str()))) {
-      error = dir + ": the module has no kernel '" + launch.kernel +
-              "': " + d.describe(r);
+  bundle->variants_.resize(variantCount);
+  for (size_t v = 0; v < variantCount; ++v) {
+    const BundleManifest &vm = gpuVariant(m, v);
+    LoadedVariant &loaded = bundle->variants_[v];
+    CUresult r = 1;
+    if (haveImages[v]) {
+      r = d.cuModuleLoadData(&loaded.module, images[v].data());
+      loaded.image = "cubin";
+    }
+    if (r != 0 && havePtxs[v]) {
+      // The driver JIT-compiles PTX for the GPU at hand.
+      r = d.cuModuleLoadData(&loaded.module, ptxs[v].c_str());
+      loaded.image = "ptx";
+    }
+    if (r != 0) {
+      loaded.module = nullptr;
+      error = dir + ": the driver loads neither " + vm.library + " nor " +
+              vm.ptx + ": " + d.describe(r) + " (device " +
+              bundle->device_.name + ", compute capability " +
+              std::to_string(bundle->device_.ccMajor) + "." +
+              std::to_string(bundle->device_.ccMinor) + "; the bundle is for " +
+              vm.target + ")";
       return nullptr;
     }
-    // Past 48 KiB of static plus dynamic shared memory a kernel must opt
-    // in to its dynamic part (the static part is at least the 1-byte
-    // dynamic-shared-memory symbol, so exactly 48 KiB dynamic needs it
-    // too); opting in below that is harmless.
-    if (launch.dynamicSharedBytes > 0 &&
-        (r = d.cuFuncSetAttribute(function, kCuFuncAttrMaxDynamicSharedSize,
-                                  static_cast<int>(launch.dynamicSharedBytes)))) {
-      error = dir + ": kernel '" + launch.kernel + "' cannot have " +
-              std::to_string(launch.dynamicSharedBytes) +
-              " bytes of shared memory on " + bundle->device_.name + ": " +
-              d.describe(r);
-      return nullptr;
+    for (const BundleManifest::Launch &launch : vm.launches) {
+      CUfunction function = nullptr;
+      if ((r = d.cuModuleGetFunction(&function, loaded.module,
+                                     launch.kernel.c_str()))) {
+        error = dir + ": the module " + vm.library + " has no kernel '" +
+                launch.kernel + "': " + d.describe(r);
+        return nullptr;
+      }
+      // Past 48 KiB of static plus dynamic shared memory a kernel must opt
+      // in to its dynamic part (the static part is at least the 1-byte
+      // dynamic-shared-memory symbol, so exactly 48 KiB dynamic needs it
+      // too); opting in below that is harmless.
+      if (launch.dynamicSharedBytes > 0 &&
+          (r = d.cuFuncSetAttribute(
+               function, kCuFuncAttrMaxDynamicSharedSize,
+               static_cast<int>(launch.dynamicSharedBytes)))) {
+        error = dir + ": kernel '" + launch.kernel + "' cannot have " +
+                std::to_string(launch.dynamicSharedBytes) +
+                " bytes of shared memory on " + bundle->device_.name + ": " +
+                d.describe(r);
+        return nullptr;
+      }
+      loaded.functions.push_back(function);
     }
-    bundle->functions_.push_back(function);
   }
   return bundle;
 }
@@ -187,8 +201,9 @@ GpuBundle::~GpuBundle() {
   }
   for (const auto &entry : workspaces_)
     d->cuMemFree(entry.second.first);
-  if (module_)
-    d->cuModuleUnload(module_);
+  for (const LoadedVariant &v : variants_)
+    if (v.module)
+      d->cuModuleUnload(v.module);
 }
 
 int64_t mamba3::launchChunksPerBlock(int64_t chunks, int64_t batchHeads,
@@ -201,12 +216,92 @@ int64_t mamba3::launchChunksPerBlock(int64_t chunks, int64_t batchHeads,
   return (chunks + spans - 1) / spans;
 }
 
-bool mamba3::planGpuLaunch(const BundleManifest &m, const LaunchShape &shape,
+const BundleManifest &mamba3::gpuVariant(const BundleManifest &m,
+                                         size_t index) {
+  return index == 0 ? m : m.variants.at(index - 1);
+}
+
+size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
+                                int64_t smCount, std::string &why) {
+  const size_t count = 1 + m.variants.size();
+  if (count == 1) {
+    why = "the bundle's only variant";
+    return 0;
+  }
+  const std::string shape =
+      "b=" + std::to_string(cfg.batch) + " L=" + std::to_string(cfg.seqlen);
+  for (size_t r = 0; r < m.dispatch.size(); ++r) {
+    const BundleManifest::DispatchRow &row = m.dispatch[r];
+    auto holds = [](int64_t v, int64_t lo, int64_t hi) {
+      return v >= lo && (hi == 0 || v <= hi);
+    };
+    if (!holds(cfg.batch, row.batchMin, row.batchMax) ||
+        !holds(cfg.seqlen, row.seqlenMin, row.seqlenMax))
+      continue;
+    for (size_t v = 0; v < count; ++v)
+      if (gpuVariant(m, v).variant == row.variant) {
+        auto bound = [](int64_t hi) {
+          return hi == 0 ? std::string("inf") : std::to_string(hi);
+        };
+        why = "dispatch table row " + std::to_string(r) + " (b " +
+              std::to_string(row.batchMin) + ".." + bound(row.batchMax) +
+              ", L " + std::to_string(row.seqlenMin) + ".." +
+              bound(row.seqlenMax) + ", " + m.dispatchSource + ") holds " +
+              shape;
+        return v;
+      }
+  }
+  // The cost model: what ssm-gpu-schedule's auto picks for a static shape.
+  size_t chunked = count, parallel = count;
+  for (size_t v = count; v-- > 0;) {
+    const std::string &schedule = gpuVariant(m, v).schedule;
+    if (schedule == "chunked")
+      chunked = v;
+    else if (schedule == "chunk-parallel")
+      parallel = v;
+  }
+  const std::string prefix =
+      (m.dispatch.empty() ? "" : "no table row holds " + shape + "; ") +
+      std::string("cost model: ");
+  if (chunked == count || parallel == count) {
+    why = prefix + "the first variant (the bundle has not both a chunked and "
+                   "a chunk-parallel one)";
+    return 0;
+  }
+  const BundleManifest &p = gpuVariant(m, parallel);
+  const int64_t batchHeads = cfg.batch * cfg.heads;
+  const int64_t chunks =
+      p.chunkSize > 0 ? (cfg.seqlen + p.chunkSize - 1) / p.chunkSize : 1;
+  const int64_t perBlock =
+      p.chunksPerBlock > 0
+          ? std::min(p.chunksPerBlock, chunks)
+          : launchChunksPerBlock(chunks, batchHeads, smCount, p.blocksPerSm);
+  const int64_t spans = (chunks + perBlock - 1) / perBlock;
+  const std::string blocks = "b x H = " + std::to_string(batchHeads) +
+                             " blocks on " + std::to_string(smCount) + " SMs";
+  if (batchHeads < smCount && spans >= 3) {
+    why = prefix + blocks + " leave SMs idle, and " + std::to_string(chunks) +
+          " chunks make " + std::to_string(spans) + " spans";
+    return parallel;
+  }
+  why = prefix + blocks +
+        (batchHeads >= smCount ? " fill the SMs"
+                               : ", and " + std::to_string(chunks) +
+                                     " chunks make only " +
+                                     std::to_string(spans) +
+                                     " spans (chunk-parallel needs 3)");
+  return chunked;
+}
+
+bool mamba3::planGpuLaunch(const BundleManifest &top, const LaunchShape &shape,
                            int64_t smCount, GpuLaunchPlan &plan,
                            std::string &error) {
   plan = GpuLaunchPlan();
-  if (!launchConfig(m, shape, plan.config, error))
+  if (!launchConfig(top, shape, plan.config, error))
     return false;
+  plan.variant = chooseGpuVariant(top, plan.config, smCount, plan.choice);
+  const BundleManifest &m = gpuVariant(top, plan.variant);
+  plan.variantName = m.variant;
   const LayerConfig &cfg = plan.config;
   // CUDA's grid limits: x below 2^31, y and z at most 65535.
   const int64_t gridLimit[3] = {INT32_MAX, 65535, 65535};
@@ -348,14 +443,15 @@ bool GpuBundle::ownedWorkspace(CUstream stream, size_t bytes,
   return true;
 }
 
-bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
+bool GpuBundle::tensorMap(const BundleManifest &variant, size_t variantIndex,
+                          size_t j, CUdeviceptr pointer,
                           const LaunchShape &launchShape,
                           const std::vector<int64_t> &shape, CUstream stream,
                           bool capturing, CUdeviceptr &slot,
                           std::string &error) const {
   const CudaDriver &d = *device_.driver;
   const std::array<uint64_t, 4> key = {
-      j, pointer, static_cast<uint64_t>(launchShape.batch),
+      static_cast<uint64_t>(variantIndex) << 32 | j, pointer, static_cast<uint64_t>(launchShape.batch),
       static_cast<uint64_t>(launchShape.seqlen)};
   std::lock_guard<std::mutex> lock(mutex_);
   auto deviceSlot = [&](size_t s) {
@@ -413,7 +509,7 @@ bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
   size_t s = freeSlots_.back();
   // Row-major buffer: dimensions innermost first, strides in bytes; boxes
   // may reach past the tensor (TMA fills zeros there) and must not shrink.
-  const BundleManifest::TensorMap &t = manifest_.tensorMaps[j];
+  const BundleManifest::TensorMap &t = variant.tensorMaps[j];
   const size_t rank = shape.size();
   std::vector<unsigned long long> dims(rank), strides(rank);
   std::vector<unsigned> box(rank), elementStrides(rank, 1);
@@ -427,7 +523,7 @@ bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
   void *host = slabs_[s / kMapSlabSlots].host + (s % kMapSlabSlots) * kCuTensorMapBytes;
   CUresult r = d.cuTensorMapEncodeTiled(
       host,
-      manifest_.arguments[t.argument].dtype == "f16"
+      variant.arguments[t.argument].dtype == "f16"
           ? kCuTensorMapDataTypeFloat16
           : kCuTensorMapDataTypeBfloat16,
       static_cast<unsigned>(rank),
@@ -448,14 +544,15 @@ bool GpuBundle::tensorMap(size_t j, CUdeviceptr pointer,
 bool GpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
                        size_t n, CUdeviceptr workspace, size_t workspaceSize,
                        CUstream stream, std::string &error) const {
-  const BundleManifest &m = manifest_;
+  GpuLaunchPlan plan;
+  if (!this->plan(shape, plan, error))
+    return false;
+  const BundleManifest &m = gpuVariant(manifest_, plan.variant);
+  const LoadedVariant &loaded = variants_[plan.variant];
   if (m.launches.size() > kMaxLaunches) {
     error = "manifest: more than " + std::to_string(kMaxLaunches) + " launches";
     return false;
   }
-  GpuLaunchPlan plan;
-  if (!this->plan(shape, plan, error))
-    return false;
   const LayerConfig &cfg = plan.config;
   BufferRules rules;
   rules.alignment = 16;
@@ -504,17 +601,17 @@ bool GpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
     const BundleManifest::TensorMap &t = m.tensorMaps[j];
     const BufferArg &a = args[t.argument];
     std::vector<int64_t> dims(a.shape, a.shape + a.rank);
-    if (!tensorMap(j, values[t.argument], shape, dims, stream,
+    if (!tensorMap(m, plan.variant, j, values[t.argument], shape, dims, stream,
                    captureStatus != kCuStreamCaptureStatusNone,
                    values[n + m.scratch.size() + j], error))
       return false;
   }
   for (size_t i = 0; i < count; ++i)
     params[i] = &values[i];
-  for (size_t k = 0; k < functions_.size(); ++k) {
+  for (size_t k = 0; k < loaded.functions.size(); ++k) {
     const BundleManifest::Launch &l = m.launches[k];
     CUresult r = d.cuLaunchKernel(
-        functions_[k], plan.grids[k][0], plan.grids[k][1], plan.grids[k][2],
+        loaded.functions[k], plan.grids[k][0], plan.grids[k][1], plan.grids[k][2],
         static_cast<unsigned>(l.block[0]), static_cast<unsigned>(l.block[1]),
         static_cast<unsigned>(l.block[2]),
         static_cast<unsigned>(l.dynamicSharedBytes), stream, params.data(),

@@ -25,6 +25,8 @@
 #include "codegen/LayerModule.h"
 #include "codegen/Pipelines.h"
 
+#include "mamba3/TuningDb.h"
+
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -40,6 +42,7 @@
 #include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -175,6 +178,12 @@ cl::opt<int64_t> smCountOpt(
              "shapes (132: H100 SXM, H200); dynamic bundles take the device's "
              "count at launch"),
     cl::init(132), cl::cat(outputCat));
+cl::opt<std::string> tuningDbOpt(
+    "tuning-db",
+    cl::desc("tuning database of mamba3-tune: its winning variants for this "
+             "layer become the bundle's, chosen per launch shape by its "
+             "buckets (a static shape gets its bucket's winner)"),
+    cl::value_desc("FILE"), cl::init(""), cl::cat(outputCat));
 cl::opt<std::string> cudaToolkitOpt(
     "cuda-toolkit",
     cl::desc("CUDA toolkit folder holding bin/ptxas and nvvm/libdevice "
@@ -348,46 +357,51 @@ void printDiagnostic(Diagnostic &diag) {
     printDiagnostic(note);
 }
 
-/// --target sm_90a: ssm-to-nvvm, PTX, cubin, bundle (or one --emit stage).
-int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
-               ModuleOp inputModule) {
+/// One GPU kernel variant of the layer: what ssm-gpu-schedule is asked.
+struct VariantRequest {
+  std::string schedule;
+  /// ssm-gpu-schedule's chunk-size (rank-1 terms; 0: the compiler's).
+  int64_t chunk = 0;
+  int64_t chunksPerBlock = 0;
+  /// Its name in a bundle of several.
+  std::string name;
+};
+
+/// compileGpuVariant's result when it printed an --emit stage.
+constexpr int kEmitted = -1;
+
+/// ssm-to-nvvm, PTX and cubin of one variant of the layer `module` (which
+/// it rewrites) into `kernel`. Returns 0, 1 after an error, or kEmitted
+/// when `emit` and --emit asked for a stage it printed.
+int compileGpuVariant(MLIRContext &context, LayerSpec spec, ModuleOp module,
+                      const VariantRequest &request, GpuKernelBuild &kernel,
+                      bool emit) {
   SsmToNvvmOptions options;
   options.chip = targetOpt;
   options.blockSize = blockSizeOpt;
-  // --chunk 0 asks for no chunking: the token-sequential kernel.
-  options.schedule = chunkOpt == 0 && scheduleOpt == "auto"
-                         ? std::string("tokens")
-                         : scheduleOpt.getValue();
-  // Without --chunk the compiler chooses the chunk size (ssm-gpu-schedule's
-  // 0).
-  options.chunkSize = chunkOpt.getNumOccurrences() ? chunkOpt.getValue() : 0;
-  options.chunksPerBlock = chunksPerBlockOpt;
-  if (smCountOpt < 1 || smCountOpt > 1024) {
-    llvm::errs() << "mamba3-compile: --sm-count must be in [1, 1024], got "
-                 << smCountOpt << "\n";
-    return 2;
-  }
+  options.schedule = request.schedule;
+  options.chunkSize = request.chunk;
+  options.chunksPerBlock = request.chunksPerBlock;
   options.smCount = smCountOpt;
   PassManager schedulePm(&context, ModuleOp::getOperationName());
   schedulePm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
   if (failed(schedulePm.run(module)))
     return fail("scheduling the layer failed (see the message above)");
-  if (emitOpt == Emit::MlirScheduled) {
+  if (emit && emitOpt == Emit::MlirScheduled) {
     module.print(llvm::outs());
-    return 0;
+    return kEmitted;
   }
   PassManager gpuPm(&context, ModuleOp::getOperationName());
   gpuPm.addPass(createSsmToGpu());
   if (failed(gpuPm.run(module)))
     return fail("generating the GPU kernel failed (see the message above)");
-  if (emitOpt == Emit::MlirGpu) {
+  if (emit && emitOpt == Emit::MlirGpu) {
     module.print(llvm::outs());
-    return 0;
+    return kEmitted;
   }
   // The launches are what ssm-to-gpu recorded on its kernels: one kernel
   // named after the entry, or several (ordered by ssm.launch_index) whose
   // extra arguments are scratch buffers.
-  GpuKernelBuild kernel;
   SmallVector<std::pair<int64_t, gpu::GPUFuncOp>> kernels;
   module.walk([&](gpu::GPUFuncOp func) {
     if (!func.getKnownBlockSizeAttr() || !func->hasAttr(kGridAttrName) ||
@@ -486,18 +500,18 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   }
   if (failed(pm.run(module)))
     return fail("lowering to NVVM failed (see the message above)");
-  if (emitOpt == Emit::MlirLowered) {
+  if (emit && emitOpt == Emit::MlirLowered) {
     module.print(llvm::outs());
-    return 0;
+    return kEmitted;
   }
   std::string toolkit =
       cudaToolkitOpt.empty() ? defaultCudaToolkitPath() : cudaToolkitOpt;
   auto ptx = serializeToPtx(module, toolkit);
   if (!ptx)
     return fail(llvm::toString(ptx.takeError()));
-  if (emitOpt == Emit::Ptx) {
+  if (emit && emitOpt == Emit::Ptx) {
     llvm::outs() << *ptx;
-    return 0;
+    return kEmitted;
   }
   auto cubin = assembleCubin(*ptx, targetOpt, toolkit);
   if (!cubin)
@@ -505,36 +519,189 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   kernel.ptx = std::move(*ptx);
   kernel.cubin = std::move(*cubin);
 
-  BundleDescription description;
-  description.target = targetOpt;
   // The chunk size the kernel got (rank-1 terms: tokens x ranks), so that
   // the recorded pipeline rebuilds it also when the compiler chose it.
   int64_t chunkTerms = options.chunkSize;
   if (chunkTerms == 0 && spec.chunkSize != 0)
     chunkTerms = spec.chunkSize * (spec.mimo ? spec.rank : 1);
-  description.pipeline = "ssm-to-nvvm{chip=" + targetOpt + " block-size=" +
-                         std::to_string(kernel.launches.front().block[0]) +
-                         " schedule=" +
-                         kernel.schedule + " chunk-size=" +
-                         std::to_string(chunkTerms);
+  kernel.chunkSize = spec.chunkSize;
+  kernel.pipeline = "ssm-to-nvvm{chip=" + targetOpt + " block-size=" +
+                    std::to_string(kernel.launches.front().block[0]) +
+                    " schedule=" + kernel.schedule +
+                    " chunk-size=" + std::to_string(chunkTerms);
   if (kernel.schedule == "chunk-parallel")
-    description.pipeline +=
+    kernel.pipeline +=
         " chunks-per-block=" + std::to_string(options.chunksPerBlock);
-  description.pipeline += "}";
-  description.passPipeline = passPipeline;
-  if (llvm::Error err =
-          writeGpuBundle(outputDir, spec, inputModule, kernel, description))
+  kernel.pipeline += "}";
+  kernel.passPipeline = passPipeline;
+  kernel.variant = request.name;
+  return 0;
+}
+
+/// The variants of a bundle and its dispatch table from the tuning
+/// database --tuning-db for `spec`. False after an error; with no entry for
+/// the layer, a warning and no requests (the caller takes the flags').
+bool requestsFromTuningDb(const LayerSpec &spec,
+                          std::vector<VariantRequest> &requests,
+                          GpuDispatchBuild &dispatch) {
+  mamba3::TuningDb db;
+  std::string error;
+  if (!mamba3::loadTuningDb(tuningDbOpt, db, error))
+    return fail(error), false;
+  if (db.arch != targetOpt)
+    return fail(tuningDbOpt + " is a tuning database for " + db.arch +
+                ", not " + targetOpt + "; tune this GPU with mamba3-tune, or "
+                "leave --tuning-db out"),
+           false;
+  const std::string key = mamba3::tuningConfigKey(spec.canonicalString());
+  std::vector<const mamba3::TuningEntry *> entries =
+      mamba3::tuningEntriesFor(db, key);
+  if (entries.empty()) {
+    llvm::errs() << "mamba3-compile: warning: " << tuningDbOpt
+                 << " has no entry for this layer (" << key
+                 << "); the compiler's schedule rule decides (tune it with "
+                    "mamba3-tune)\n";
+    return true;
+  }
+  const bool dynamic = spec.batch == ShapedType::kDynamic ||
+                       (!spec.step && spec.seqlen == ShapedType::kDynamic);
+  auto holds = [](int64_t v, int64_t lo, int64_t hi) {
+    return v >= lo && (hi == 0 || v <= hi);
+  };
+  std::vector<mamba3::TunedVariant> chosen;
+  for (const mamba3::TuningEntry *e : entries) {
+    // A static shape gets the one winner of its bucket.
+    if (!dynamic && !(holds(spec.batch, e->batchMin, e->batchMax) &&
+                      holds(spec.seqlen, e->seqlenMin, e->seqlenMax)))
+      continue;
+    if (llvm::none_of(chosen, [&](const mamba3::TunedVariant &v) {
+          return v.sameKernel(e->best);
+        }))
+      chosen.push_back(e->best);
+    if (dynamic)
+      dispatch.table.push_back({e->batchMin, e->batchMax, e->seqlenMin,
+                                e->seqlenMax, e->best.name()});
+  }
+  if (chosen.empty()) {
+    llvm::errs() << "mamba3-compile: warning: " << tuningDbOpt
+                 << " has no bucket holding batch " << spec.batch
+                 << ", seqlen " << spec.seqlen
+                 << " for this layer; the compiler's schedule rule decides\n";
+    return true;
+  }
+  // The one-pass chunked variants first: the top level, and the cost
+  // model's choice for shapes no row holds; then by name, so that the same
+  // database gives the same bundle.
+  llvm::sort(chosen, [](const mamba3::TunedVariant &a,
+                        const mamba3::TunedVariant &b) {
+    return std::make_pair(a.schedule != "chunked", a.name()) <
+           std::make_pair(b.schedule != "chunked", b.name());
+  });
+  if (dynamic && chosen.front().schedule != "chunked") {
+    // Shapes past the table (more sequences) want the one-pass kernel.
+    mamba3::TunedVariant one;
+    one.schedule = "chunked";
+    chosen.insert(chosen.begin(), one);
+  }
+  for (const mamba3::TunedVariant &v : chosen)
+    requests.push_back({v.schedule, v.chunk, v.chunksPerBlock,
+                        chosen.size() > 1 ? v.name() : std::string()});
+  dispatch.source = "tuning database " +
+                    llvm::sys::path::filename(tuningDbOpt).str() + " (" +
+                    entries.front()->device + ")";
+  return true;
+}
+
+/// --target sm_90a: ssm-to-nvvm, PTX, cubin, bundle (or one --emit stage).
+/// A layer with batch or length sized at launch gets variants chosen per
+/// launch shape: from --tuning-db, else the one-pass chunked kernel and the
+/// chunk-parallel one, picked by the runtime's cost model.
+int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
+               ModuleOp inputModule) {
+  if (smCountOpt < 1 || smCountOpt > 1024) {
+    llvm::errs() << "mamba3-compile: --sm-count must be in [1, 1024], got "
+                 << smCountOpt << "\n";
+    return 2;
+  }
+  std::vector<VariantRequest> requests;
+  GpuDispatchBuild dispatch;
+  if (!tuningDbOpt.empty()) {
+    if (scheduleOpt.getNumOccurrences() || chunkOpt.getNumOccurrences() ||
+        chunksPerBlockOpt.getNumOccurrences())
+      return fail("--tuning-db chooses the schedule, chunk and chunks per "
+                  "block; leave --schedule, --chunk and --chunks-per-block "
+                  "out");
+    if (!requestsFromTuningDb(spec, requests, dispatch))
+      return 1;
+  }
+  if (requests.empty()) {
+    // --chunk 0 asks for no chunking: the token-sequential kernel. Without
+    // --chunk the compiler chooses the chunk size (ssm-gpu-schedule's 0).
+    VariantRequest request;
+    request.schedule = chunkOpt == 0 && scheduleOpt == "auto"
+                           ? std::string("tokens")
+                           : scheduleOpt.getValue();
+    request.chunk = chunkOpt.getNumOccurrences() ? chunkOpt.getValue() : 0;
+    request.chunksPerBlock = chunksPerBlockOpt;
+    requests.push_back(request);
+  }
+  std::vector<GpuKernelBuild> kernels(1);
+  if (int rc = compileGpuVariant(context, spec, module, requests[0],
+                                 kernels[0], emitOpt != Emit::Bundle))
+    return rc == kEmitted ? 0 : rc;
+  // Batch or length at launch and the one-pass kernel chosen: the
+  // chunk-parallel schedule is the second variant, for shapes whose
+  // batch x heads blocks leave SMs idle.
+  const bool dynamic = spec.batch == ShapedType::kDynamic ||
+                       (!spec.step && spec.seqlen == ShapedType::kDynamic);
+  if (requests.size() == 1 && tuningDbOpt.empty() && dynamic && !spec.step &&
+      !spec.varlen && scheduleOpt == "auto" &&
+      kernels[0].schedule == "chunked") {
+    requests[0].name = "chunked";
+    kernels[0].variant = "chunked";
+    requests.push_back({"chunk-parallel", requests[0].chunk,
+                        chunksPerBlockOpt, "chunk-parallel"});
+  }
+  for (size_t i = 1; i < requests.size(); ++i) {
+    OwningOpRef<ModuleOp> variantModule = inputModule.clone();
+    kernels.emplace_back();
+    if (int rc = compileGpuVariant(context, spec, *variantModule, requests[i],
+                                   kernels.back(), false))
+      return rc;
+  }
+
+  // The bundle's chunk (config string and top level) is its first
+  // variant's.
+  spec.chunkSize = kernels[0].chunkSize;
+  BundleDescription description;
+  description.target = targetOpt;
+  description.pipeline = kernels[0].pipeline;
+  description.passPipeline = kernels[0].passPipeline;
+  if (llvm::Error err = writeGpuBundle(outputDir, spec, inputModule, kernels,
+                                       dispatch, description))
     return fail(llvm::toString(std::move(err)));
   llvm::outs() << "mamba3-compile: wrote " << outputDir << " ("
                << spec.kindName() << " for " << targetOpt << ", config "
-               << spec.configHash() << ", " << kernel.schedule << " schedule";
-  if (kernel.launches.size() > 1)
-    llvm::outs() << " in " << kernel.launches.size() << " launches";
-  const GpuLaunchBuild &main = kernel.launches.front();
-  llvm::outs() << ", " << main.block[0] << " threads, "
-               << main.dynamicSharedBytes << " bytes shared, "
-               << kernel.cubin.maxRegisters() << " registers, "
-               << kernel.cubin.spillStoreBytes() << " bytes spilled)\n";
+               << spec.configHash();
+  if (kernels.size() > 1)
+    llvm::outs() << ", " << kernels.size() << " variants chosen at launch by "
+                 << (dispatch.table.empty() ? std::string("the cost model")
+                                            : dispatch.source)
+                 << ")\n";
+  for (const GpuKernelBuild &kernel : kernels) {
+    if (kernels.size() > 1)
+      llvm::outs() << "  variant " << kernel.variant << " (";
+    else
+      llvm::outs() << ", ";
+    llvm::outs() << kernel.schedule << " schedule";
+    if (kernel.launches.size() > 1)
+      llvm::outs() << " in " << kernel.launches.size() << " launches";
+    const GpuLaunchBuild &main = kernel.launches.front();
+    llvm::outs() << ", " << main.block[0] << " threads, "
+                 << main.dynamicSharedBytes << " bytes shared, "
+                 << kernel.cubin.maxRegisters() << " registers, "
+                 << kernel.cubin.spillStoreBytes() << " bytes spilled)\n";
+  }
   return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "mamba3/Golden.h"
 #include "mamba3/Launch.h"
 #include "mamba3/Reference.h"
+#include "common/Process.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -52,6 +53,10 @@
 extern char **environ;
 
 using namespace mamba3;
+
+using mamba3::tools::executableDirectory;
+using mamba3::tools::readFile;
+using mamba3::tools::runProgram;
 
 namespace {
 
@@ -545,69 +550,6 @@ int64_t cpuChunk(const Options &opts) {
   return opts.hasChunk ? opts.chunk : kDefaultCpuChunk;
 }
 
-/// The directory holding this executable, from /proc/self/exe (argv[0] may be
-/// a bare name found through PATH).
-std::string executableDirectory() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0)
-    return "";
-  buf[n] = '\0';
-  return std::filesystem::path(buf).parent_path().string();
-}
-
-std::string readFile(const std::string &path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-/// Runs `program` with `args`, its stdout and stderr going to `logPath`.
-/// Returns false and sets `error` when it cannot start or does not exit 0.
-bool runProgram(const std::string &program,
-                const std::vector<std::string> &args,
-                const std::string &logPath, std::string &error) {
-  // posix_spawn rather than system(): no shell, so no quoting of paths.
-  std::vector<char *> argv;
-  argv.push_back(const_cast<char *>(program.c_str()));
-  for (const std::string &arg : args)
-    argv.push_back(const_cast<char *>(arg.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, logPath.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid;
-  int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(),
-                       environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    error = "cannot run " + program + ": " + std::strerror(rc);
-    return false;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) {
-      error = "waiting for " + program + ": " + std::strerror(errno);
-      return false;
-    }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-    return true;
-  std::string command = program;
-  for (const std::string &arg : args)
-    command += " " + arg;
-  std::string log = readFile(logPath);
-  while (!log.empty() && log.back() == '\n')
-    log.pop_back();
-  error = command + "\n  " +
-          (WIFEXITED(status)
-               ? "exited with status " + std::to_string(WEXITSTATUS(status))
-               : "was killed by signal " + std::to_string(WTERMSIG(status))) +
-          (log.empty() ? "" : ":\n" + log);
-  return false;
-}
 
 /// The bundles of the cpu target: the one of --bundle, or those compiled for
 /// the cases into a temporary folder (removed at exit).
@@ -1219,25 +1161,37 @@ int explainBundle(const Options &opts,
     std::fprintf(stderr, "mamba3-run: %s\n", error.c_str());
     return kExitMismatch;
   }
+  // What runs is the variant the dispatch rule picks for the shape.
+  const BundleManifest &top = m;
+  const BundleManifest &v = gpuVariant(top, plan.variant);
   auto dim = [](int64_t v) { return v < 0 ? std::string("?") : std::to_string(v); };
   std::printf("bundle %s: %s %s, batch %s, seqlen %s, schedule %s",
               opts.bundle.c_str(), m.target.c_str(), m.kind.c_str(),
               dim(m.config.batch).c_str(),
               m.isStep() ? "-" : dim(m.config.seqlen).c_str(),
-              m.schedule.c_str());
-  if (m.chunkSize > 0)
-    std::printf(", chunk %lld", static_cast<long long>(m.chunkSize));
-  if (m.chunksPerBlock == 0)
+              v.schedule.c_str());
+  if (v.chunkSize > 0)
+    std::printf(", chunk %lld", static_cast<long long>(v.chunkSize));
+  if (v.chunksPerBlock == 0)
     std::printf(", chunks per block chosen per launch (%lld blocks per SM)",
-                static_cast<long long>(m.blocksPerSm));
-  else if (m.chunksPerBlock > 0)
+                static_cast<long long>(v.blocksPerSm));
+  else if (v.chunksPerBlock > 0)
     std::printf(", %lld chunks per block",
-                static_cast<long long>(m.chunksPerBlock));
+                static_cast<long long>(v.chunksPerBlock));
   std::printf("\nlaunch shape: %s %lld, seqlen %lld, on %lld SMs\n",
               m.config.varlen ? "sequences" : "batch",
               static_cast<long long>(shape.batch),
               static_cast<long long>(shape.seqlen),
               static_cast<long long>(opts.smCount));
+  if (!top.variants.empty()) {
+    std::printf("  variants:");
+    for (size_t i = 0; i <= top.variants.size(); ++i)
+      std::printf("%s %s", i ? "," : "", gpuVariant(top, i).variant.c_str());
+    std::printf("; dispatch: %s, %zu table rows\n",
+                top.dispatchSource.c_str(), top.dispatch.size());
+    std::printf("  runs variant %s: %s\n", v.variant.c_str(),
+                plan.choice.c_str());
+  }
   if (plan.chunks > 0)
     std::printf("  chunks per sequence: %lld\n",
                 static_cast<long long>(plan.chunks));
@@ -1245,8 +1199,8 @@ int explainBundle(const Options &opts,
     std::printf("  chunks per block: %lld, spans: %lld\n",
                 static_cast<long long>(plan.chunksPerBlock),
                 static_cast<long long>(plan.spans));
-  for (size_t k = 0; k < m.launches.size(); ++k) {
-    const BundleManifest::Launch &l = m.launches[k];
+  for (size_t k = 0; k < v.launches.size(); ++k) {
+    const BundleManifest::Launch &l = v.launches[k];
     const auto &g = plan.grids[k];
     std::printf("  launch %zu: %s grid (%u, %u, %u) = %u blocks of %lld "
                 "threads, %lld B dynamic shared memory\n",
@@ -1254,13 +1208,13 @@ int explainBundle(const Options &opts,
                 static_cast<long long>(l.block[0] * l.block[1] * l.block[2]),
                 static_cast<long long>(l.dynamicSharedBytes));
   }
-  for (size_t j = 0; j < m.scratch.size(); ++j)
+  for (size_t j = 0; j < v.scratch.size(); ++j)
     std::printf("  scratch %s: %zu B at offset %zu\n",
-                m.scratch[j].name.c_str(), plan.scratchBytes[j],
+                v.scratch[j].name.c_str(), plan.scratchBytes[j],
                 plan.scratchOffsets[j]);
   std::printf("  workspace: %zu B\n", plan.workspaceBytes);
-  for (size_t j = 0; j < m.parameters.size(); ++j)
-    std::printf("  parameter %s = %lld\n", m.parameters[j].c_str(),
+  for (size_t j = 0; j < v.parameters.size(); ++j)
+    std::printf("  parameter %s = %lld\n", v.parameters[j].c_str(),
                 static_cast<long long>(plan.parameters[j]));
   return kExitPass;
 }

@@ -20,7 +20,10 @@
 namespace mamba3 {
 
 /// Manifest layout version this runtime reads.
-constexpr int kBundleFormatVersion = 4;
+constexpr int kBundleFormatVersion = 5;
+
+/// The most kernel variants one GPU bundle holds.
+constexpr size_t kMaxBundleVariants = 16;
 
 struct BundleArgument {
   std::string name; // Q, K, V, ADT, ..., out, angle, ssm, k, v
@@ -100,6 +103,31 @@ struct BundleManifest {
   bool finalStates = true;
   std::string trapDtype = "f32", biasDtype = "f32", kStateDtype = "f32",
               vStateDtype = "f32";
+
+  /// GPU bundles: the PTX beside the library (the runtime's fallback).
+  std::string ptx = "kernel.ptx";
+  /// GPU bundles whose schedule is chosen at launch: the name of the
+  /// variant the top level describes (its schedule unless the manifest
+  /// names it), the other variants (each this manifest with its own
+  /// library, ptx, digests, schedule, chunk size, launches, scratch, tensor
+  /// maps, parameters and chunks per block), and the dispatch table: the
+  /// first row whose batch and seqlen ranges hold a launch shape names its
+  /// variant; a shape no row holds gets the cost model (GpuBundle.h,
+  /// chooseGpuVariant).
+  std::string variant;
+  std::vector<BundleManifest> variants;
+  /// A variant's: the chunk size the bundle's config string states (the
+  /// top level's); -1 at the top level, whose own chunk_size it is.
+  int64_t configChunkSize = -1;
+  struct DispatchRow {
+    /// Inclusive ranges; a max of 0 has no upper bound.
+    int64_t batchMin = 1, batchMax = 0, seqlenMin = 1, seqlenMax = 0;
+    std::string variant;
+  };
+  std::vector<DispatchRow> dispatch;
+  /// Where the table came from: "cost-model" (no table) or the tuning
+  /// database's description.
+  std::string dispatchSource;
 
   bool isStep() const { return kind == "step"; }
 };

@@ -57,6 +57,10 @@ struct LaunchShape;
 /// evaluated. A dynamic bundle (batch / seqlen -1) sizes its grids, scratch
 /// and parameters here for each launch; a static one gets its fixed values.
 struct GpuLaunchPlan {
+  /// The variant that runs (0: the manifest's top level, i: variants[i-1]),
+  /// its name, and why the dispatch rule chose it.
+  size_t variant = 0;
+  std::string variantName, choice;
   /// The bundle's configuration at the launch's batch and seqlen.
   LayerConfig config;
   /// Chunked schedules: chunks of chunk_size tokens in a sequence.
@@ -81,8 +85,22 @@ struct GpuLaunchPlan {
 int64_t launchChunksPerBlock(int64_t chunks, int64_t batchHeads,
                              int64_t smCount, int64_t blocksPerSm);
 
-/// Evaluates `m`'s launch formulas at `shape` on a GPU with `smCount` SMs
-/// (used only when the bundle leaves chunks per block to the launch).
+/// The manifest of variant `index` of `m` (0: `m` itself, i: variants[i-1]).
+const BundleManifest &gpuVariant(const BundleManifest &m, size_t index);
+
+/// The variant of `m` that runs `shape` on a GPU with `smCount` SMs, and in
+/// `why` the reason: the first dispatch-table row that holds the shape,
+/// else the cost model, the compiler's rule for static shapes applied at
+/// launch: the chunk-parallel variant when batch x heads blocks leave SMs
+/// idle and its chunks spread over at least three spans, else the first
+/// one-pass chunked variant (the top level when it is one). `shape` must
+/// be one `m` takes (launchConfig).
+size_t chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
+                        int64_t smCount, std::string &why);
+
+/// Chooses the variant for `shape` (chooseGpuVariant) and evaluates its
+/// launch formulas there on a GPU with `smCount` SMs (used when the bundle
+/// leaves chunks per block to the launch, and by the cost model).
 /// Returns false with `error` set for a shape the bundle cannot take (a
 /// static size that differs, a non-positive size) or one past a hardware
 /// limit (grid y / z above 65535 blocks, sizes that overflow), naming it.
@@ -104,8 +122,9 @@ public:
 
   const BundleManifest &manifest() const { return manifest_; }
   const CudaDevice &device() const { return device_; }
-  /// "cubin" or "ptx": what the driver loaded.
-  const std::string &loadedImage() const { return image_; }
+  /// "cubin" or "ptx": what the driver loaded (of the first variant; a
+  /// bundle's variants come from one compiler run, so all load alike).
+  const std::string &loadedImage() const { return variants_.front().image; }
 
   /// Bytes of the workspace a launch of `shape` needs (0 when none: the
   /// bundle has no scratch buffers, or `shape` is not one it takes).
@@ -141,18 +160,24 @@ private:
   /// The device copy of the tensor map `map` over `pointer`: encoded and
   /// copied (ordered on `stream`) on first use. `capturing`: `stream` is
   /// under graph capture, so the slot must outlive the bundle's cache.
-  bool tensorMap(size_t map, CUdeviceptr pointer, const LaunchShape &launch,
+  bool tensorMap(const BundleManifest &variant, size_t variantIndex,
+                 size_t map, CUdeviceptr pointer, const LaunchShape &launch,
                  const std::vector<int64_t> &shape, CUstream stream,
                  bool capturing, CUdeviceptr &slot, std::string &error) const;
   bool ownedWorkspace(CUstream stream, size_t bytes, CUdeviceptr &workspace,
                       std::string &error) const;
 
   BundleManifest manifest_;
-  std::string dir_, image_;
+  std::string dir_;
   CudaDevice device_;
-  CUmodule module_ = nullptr;
-  /// One per manifest launch, in order.
-  std::vector<CUfunction> functions_;
+  /// One per variant (gpuVariant's order): its module, one function per
+  /// launch in order, and "cubin" or "ptx".
+  struct LoadedVariant {
+    CUmodule module = nullptr;
+    std::vector<CUfunction> functions;
+    std::string image;
+  };
+  std::vector<LoadedVariant> variants_;
 
   /// Encoded tensor maps: slabs of kMapSlabSlots device slots of 128 bytes,
   /// each with the pinned host copy it was uploaded from; slot s is entry
@@ -169,6 +194,7 @@ private:
   mutable std::mutex mutex_;
   mutable std::vector<MapSlab> slabs_;
   mutable std::vector<size_t> freeSlots_;
+  /// Keyed by (variant << 32 | map, pointer, batch, seqlen).
   mutable std::map<std::array<uint64_t, 4>, MapEntry> maps_;
   mutable std::map<CUstream, std::pair<CUdeviceptr, size_t>> workspaces_;
 };
