@@ -281,7 +281,8 @@ shutil.rmtree(carry, ignore_errors=True)
 for root, dirs, files in os.walk(out):
     rel = os.path.relpath(root, out)
     for f in files:
-        if f in ("manifest.json", "kernel.cubin", "list.txt") or rel.startswith("golden-data"):
+        if f in ("manifest.json", "list.txt") or (f.startswith("kernel") and f.endswith(".cubin")) \
+                or rel.startswith("golden-data"):
             os.makedirs(os.path.join(carry, rel), exist_ok=True)
             shutil.copy2(os.path.join(root, f), os.path.join(carry, rel, f))
 print("gpu-bundles: %d runs in %s; carry %s to the GPU machine" % (len(lines), out, carry))

@@ -27,7 +27,7 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.mamba3_tools_dir, config.llvm_tools_dir]
-tools = ["mamba3-opt", "mamba3-run", "mamba3-compile"]
+tools = ["mamba3-opt", "mamba3-run", "mamba3-compile", "mamba3-tune"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # GPU code generation needs the CUDA toolkit's ptxas (not a GPU).

@@ -718,8 +718,10 @@ bool parseVariantsAndDispatch(const JsonValue &root, BundleManifest &m,
     error = d.error;
     return false;
   }
-  return readOptionalObjects(*dispatch, "dispatch.table", error,
-                             [&](FieldReader &r) {
+  const JsonValue *table = dispatch->get("table");
+  if (!table || !table->isArray())
+    return fail("'dispatch.table' is missing or not an array");
+  return readObjects(*table, "dispatch.table", error, [&](FieldReader &r) {
     BundleManifest::DispatchRow row;
     const JsonValue *batch = r.member("batch", JsonValue::Kind::Array, "an array");
     const JsonValue *seqlen =

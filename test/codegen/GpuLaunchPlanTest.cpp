@@ -72,7 +72,8 @@ TEST(GpuLaunchPlan, ChunkedDynamicShapes) {
   REQUIRE_PTXAS();
   BundleManifest m = compileGpu(
       "chunked", "--batch 0 --seqlen 0 --heads 4 --state 64 --headdim 32 "
-                 "--angles 16 --dtype bf16");
+                 "--angles 16 --dtype bf16 --schedule chunked");
+  EXPECT_TRUE(m.variants.empty());
   EXPECT_EQ(m.config.batch, -1);
   EXPECT_EQ(m.config.seqlen, -1);
   EXPECT_EQ(m.schedule, "chunked");
@@ -236,6 +237,119 @@ TEST(GpuLaunchPlan, DecodeStepBatchAtLaunch) {
     EXPECT_EQ(plan.grids[0][1], unsigned(b));
     EXPECT_EQ(plan.grids[0][0], 4u);
   }
+}
+
+// A prefill bundle with batch and length at launch holds both chunked
+// schedules, and the runtime picks one per shape as the compiler would for
+// that static shape: chunk-parallel when batch x heads blocks leave SMs idle
+// and the chunks make at least three spans (recomputed here).
+TEST(GpuLaunchPlan, VariantChosenPerLaunchShape) {
+  REQUIRE_PTXAS();
+  const std::string layer = "--heads 4 --state 64 --headdim 32 --angles 16 "
+                            "--dtype bf16";
+  BundleManifest m = compileGpu("variants", "--batch 0 --seqlen 0 " + layer);
+  ASSERT_EQ(m.variants.size(), 1u);
+  EXPECT_EQ(m.variant, "chunked");
+  const BundleManifest &parallel = m.variants[0];
+  EXPECT_EQ(parallel.variant, "chunk-parallel");
+  EXPECT_EQ(parallel.schedule, "chunk-parallel");
+  EXPECT_EQ(parallel.chunksPerBlock, 0);
+  EXPECT_NE(parallel.library, m.library);
+  EXPECT_EQ(parallel.configString, m.configString);
+  EXPECT_EQ(m.dispatchSource, "cost-model");
+  EXPECT_TRUE(m.dispatch.empty());
+  for (auto [b, L, sms] : {std::tuple<int64_t, int64_t, int64_t>{1, 4096, 132},
+                           {2, 100, 132}, {64, 4096, 132}, {8, 1000, 16},
+                           {33, 4096, 132}, {3, 192, 132}, {3, 129, 8}}) {
+    GpuLaunchPlan plan;
+    std::string error;
+    ASSERT_TRUE(planGpuLaunch(m, {b, L}, sms, plan, error)) << error;
+    const int64_t chunks = ceilDiv(L, parallel.chunkSize);
+    const int64_t perBlock =
+        launchChunksPerBlock(chunks, b * 4, sms, parallel.blocksPerSm);
+    const bool wantParallel = b * 4 < sms && ceilDiv(chunks, perBlock) >= 3;
+    EXPECT_EQ(plan.variantName, wantParallel ? "chunk-parallel" : "chunked")
+        << "b=" << b << " L=" << L << " on " << sms << " SMs: " << plan.choice;
+    EXPECT_EQ(plan.grids.size(), wantParallel ? 3u : 1u);
+    EXPECT_NE(plan.choice.find("cost model"), std::string::npos) << plan.choice;
+  }
+  // Static shapes keep one variant.
+  BundleManifest fixed =
+      compileGpu("variants-static", "--batch 1 --seqlen 4096 " + layer);
+  EXPECT_TRUE(fixed.variants.empty());
+  EXPECT_EQ(fixed.schedule, "chunk-parallel");
+}
+
+// The dispatch table: the first row holding the shape names the variant;
+// rows of unknown variants or malformed ranges make the manifest invalid.
+TEST(GpuLaunchPlan, DispatchTableRows) {
+  REQUIRE_PTXAS();
+  BundleManifest m = compileGpu(
+      "dispatch", "--batch 0 --seqlen 0 --heads 4 --state 64 --headdim 32 "
+                  "--angles 16 --dtype bf16");
+  ASSERT_EQ(m.variants.size(), 1u);
+  fs::path dir = fs::path(MAMBA3_TEST_TMPDIR) / "gpu-plan-dispatch";
+  std::ifstream file(dir / "manifest.json");
+  std::stringstream text;
+  text << file.rdbuf();
+  const std::string original = text.str();
+  const std::string empty = "\"table\":[]";
+  ASSERT_NE(original.find(empty), std::string::npos);
+  auto withTable = [&](const std::string &rows) {
+    std::string t = original;
+    t.replace(t.find(empty), empty.size(), "\"table\":[" + rows + "]");
+    return t;
+  };
+  BundleManifest tabled;
+  std::string error;
+  ASSERT_TRUE(parseBundleManifest(
+      withTable("{\"batch\":[1,2],\"seqlen\":[1,0],\"variant\":\"chunked\"},"
+                "{\"batch\":[1,0],\"seqlen\":[1,512],"
+                "\"variant\":\"chunk-parallel\"}"),
+      tabled, error))
+      << error;
+  ASSERT_EQ(tabled.dispatch.size(), 2u);
+  struct Case {
+    int64_t b, L;
+    const char *variant, *why;
+  };
+  // b=1 L=4096 is chunk-parallel by the cost model; row 0 says chunked.
+  for (Case c : {Case{1, 4096, "chunked", "dispatch table row 0"},
+                 Case{2, 100000, "chunked", "dispatch table row 0"},
+                 Case{3, 512, "chunk-parallel", "dispatch table row 1"},
+                 Case{64, 100, "chunk-parallel", "dispatch table row 1"},
+                 Case{64, 4096, "chunked", "no table row holds"},
+                 Case{3, 4096, "chunk-parallel", "no table row holds"}}) {
+    GpuLaunchPlan plan;
+    ASSERT_TRUE(planGpuLaunch(tabled, {c.b, c.L}, 132, plan, error)) << error;
+    EXPECT_EQ(plan.variantName, c.variant) << c.b << "x" << c.L << ": " << plan.choice;
+    EXPECT_EQ(plan.choice.rfind(c.why, 0), 0u) << plan.choice;
+  }
+  BundleManifest bad;
+  EXPECT_FALSE(parseBundleManifest(
+      withTable("{\"batch\":[1,2],\"seqlen\":[1,0],\"variant\":\"tokens\"}"),
+      bad, error));
+  EXPECT_NE(error.find("names variant 'tokens', which the bundle does not have"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(parseBundleManifest(
+      withTable("{\"batch\":[4,2],\"seqlen\":[1,0],\"variant\":\"chunked\"}"),
+      bad, error));
+  EXPECT_NE(error.find("'batch' is not [lo, hi]"), std::string::npos) << error;
+  // Two variants over one kernel file, and a variant named twice.
+  std::string shared = original;
+  shared.replace(shared.find("\"kernel-chunk-parallel.cubin\""),
+                 std::string("\"kernel-chunk-parallel.cubin\"").size(),
+                 "\"kernel.cubin\"");
+  EXPECT_FALSE(parseBundleManifest(shared, bad, error));
+  EXPECT_NE(error.find("name the same kernel file"), std::string::npos) << error;
+  std::string twice = original;
+  twice.replace(twice.find("\"variant\":\"chunk-parallel\""),
+                std::string("\"variant\":\"chunk-parallel\"").size(),
+                "\"variant\":\"chunked\"");
+  EXPECT_FALSE(parseBundleManifest(twice, bad, error));
+  EXPECT_NE(error.find("two variants are named 'chunked'"), std::string::npos)
+      << error;
 }
 
 // launchChunksPerBlock on its own: the edges of the rule.

@@ -634,7 +634,8 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
     if (!requestsFromTuningDb(spec, requests, dispatch))
       return 1;
   }
-  if (requests.empty()) {
+  const bool tuned = !requests.empty();
+  if (!tuned) {
     // --chunk 0 asks for no chunking: the token-sequential kernel. Without
     // --chunk the compiler chooses the chunk size (ssm-gpu-schedule's 0).
     VariantRequest request;
@@ -654,7 +655,7 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   // batch x heads blocks leave SMs idle.
   const bool dynamic = spec.batch == ShapedType::kDynamic ||
                        (!spec.step && spec.seqlen == ShapedType::kDynamic);
-  if (requests.size() == 1 && tuningDbOpt.empty() && dynamic && !spec.step &&
+  if (!tuned && dynamic && !spec.step &&
       !spec.varlen && scheduleOpt == "auto" &&
       kernels[0].schedule == "chunked") {
     requests[0].name = "chunked";

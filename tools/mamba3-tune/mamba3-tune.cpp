@@ -330,6 +330,11 @@ int compileVariants(const Options &o, const std::string &workDir) {
                 v.name().c_str());
     std::fflush(stdout);
     if (!compile(v.name(), v.compileFlags(), error)) {
+      if (error.rfind("cannot run", 0) == 0 ||
+          error.find("was killed by signal") != std::string::npos) {
+        std::fprintf(stderr, "mamba3-tune: %s\n", error.c_str());
+        return kExitFailure;
+      }
       // A variant past a kernel limit (shared memory, chunk size) is not a
       // candidate; the message says which limit.
       std::string last = error.substr(error.rfind('\n') + 1);
@@ -561,8 +566,11 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
         std::fprintf(stderr, "mamba3-tune: %s\n", error.c_str());
         return false;
       };
+      // The memset is on the legacy stream and the launches on a
+      // non-blocking one: wait for it.
       if (!check(d.cuMemsetD8(buffers[outIndex], 0, host[outIndex].size()),
                  "cuMemsetD8") ||
+          !check(d.cuCtxSynchronize(), "cuCtxSynchronize") ||
           !launch() || !check(d.cuStreamSynchronize(stream), "the kernel"))
         return false;
       out.resize(host[outIndex].size());

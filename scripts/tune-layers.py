@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Tunes the layers of the committed tuning database (bench/tuning/).
+
+usage: scripts/tune-layers.py compile BUILD_BIN WORKROOT   (here, with MLIR)
+       scripts/tune-layers.py time BUILD_BIN WORKROOT DB   (on the GPU machine)
+       scripts/tune-layers.py carry WORKROOT CARRYROOT     (manifests, cubins, plans)
+
+The layers are those of ../shared/bench/shapes.py (S = N / 4 angles, one
+group; MIMO with half-split pairing and no angle wrap, as the official
+module runs them) and two state sizes the official kernels do not ship:
+N = 96 with P = 48, and N = 192 with P = 96. Each is tuned by mamba3-tune
+over its default shapes (b in 1..16 x L in 512..16384, b x L <= 32768) and
+the compiler's variants (chunk 32 / 64; one-pass chunked, and chunk-parallel
+with 0 (at launch), 2 or 4 chunks per block).
+"""
+import os, shutil, subprocess, sys
+
+SISO = "--heads {h} --groups 1 --state {n} --headdim {p} --angles {s} --dtype bf16"
+MIMO = SISO + " --mimo --rank {r} --no-wrap-angle --pairing half_split"
+LAYERS = {
+    "siso_h32_n64_p64": SISO.format(h=32, n=64, p=64, s=16),
+    "siso_h32_n128_p64": SISO.format(h=32, n=128, p=64, s=32),
+    "siso_h32_n256_p64": SISO.format(h=32, n=256, p=64, s=64),
+    "siso_h64_n128_p64": SISO.format(h=64, n=128, p=64, s=32),
+    "mimo_h32_n128_p64_r4": MIMO.format(h=32, n=128, p=64, s=32, r=4),
+    "mimo_h32_n64_p64_r4": MIMO.format(h=32, n=64, p=64, s=16, r=4),
+    "mimo_h32_n128_p64_r2": MIMO.format(h=32, n=128, p=64, s=32, r=2),
+    # State sizes the official kernels do not ship.
+    "siso_h32_n96_p48": SISO.format(h=32, n=96, p=48, s=24),
+    "siso_h32_n192_p96": SISO.format(h=32, n=192, p=96, s=48),
+}
+
+mode, argv = sys.argv[1], sys.argv[2:]
+if mode == "carry":
+    root, carry = argv
+    shutil.rmtree(carry, ignore_errors=True)
+    for dirpath, _, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for f in files:
+            if f in ("manifest.json", "plan.json") or f.endswith(".cubin"):
+                os.makedirs(os.path.join(carry, rel), exist_ok=True)
+                shutil.copy2(os.path.join(dirpath, f), os.path.join(carry, rel, f))
+    sys.exit(0)
+bin_dir, root = argv[:2]
+tune = os.path.join(bin_dir, "mamba3-tune")
+only = os.environ.get("LAYERS", "").split()
+for name, flags in LAYERS.items():
+    if only and name not in only:
+        continue
+    work = os.path.join(root, name)
+    if mode == "compile":
+        cmd = [tune, "compile"] + flags.split() + ["-o", work]
+    else:
+        cmd = [tune, "time", work, "--db", argv[2], "--warmup", "2", "--repeats", "10"]
+    print("+", " ".join(cmd), flush=True)
+    if subprocess.run(cmd).returncode != 0:
+        sys.exit("tune-layers: %s failed" % name)
