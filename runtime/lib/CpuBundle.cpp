@@ -123,15 +123,16 @@ bool readObjects(const JsonValue &array, const std::string &key,
 /// element fails.
 template <typename ReadFn>
 bool readOptionalObjects(const JsonValue &root, const std::string &key,
-                         std::string &error, ReadFn read) {
+                         std::string &error, ReadFn read,
+                         const std::string &scope = "") {
   const JsonValue *array = root.get(key);
   if (!array)
     return true;
   if (!array->isArray()) {
-    error = "manifest.json: '" + key + "' is not an array";
+    error = "manifest.json: '" + scope + key + "' is not an array";
     return false;
   }
-  return readObjects(*array, key, error, read);
+  return readObjects(*array, scope + key, error, read);
 }
 
 //===----------------------------------------------------------------------===//
@@ -390,7 +391,7 @@ bool parseVariantFields(const JsonValue &obj, const std::string &scope,
                 "', not a block count, 'H', 'b' or 'spans'";
         return false;
       }
-  if (!readOptionalObjects(obj, scope + "scratch", error, [&](FieldReader &r) {
+  if (!readOptionalObjects(obj, "scratch", error, [&](FieldReader &r) {
           BundleManifest::Scratch buffer;
           r.str("name", buffer.name);
           r.integer("element_bytes", buffer.elementBytes);
@@ -413,7 +414,7 @@ bool parseVariantFields(const JsonValue &obj, const std::string &scope,
             buffer.shape.push_back(size);
           }
           m.scratch.push_back(std::move(buffer));
-        }))
+        }, scope))
     return false;
   m.parameters.clear();
   if (const JsonValue *params = obj.get("parameters")) {
@@ -447,7 +448,7 @@ bool parseVariantFields(const JsonValue &obj, const std::string &scope,
       return false;
     }
   }
-  if (!readOptionalObjects(obj, scope + "tensor_maps", error, [&](FieldReader &r) {
+  if (!readOptionalObjects(obj, "tensor_maps", error, [&](FieldReader &r) {
           BundleManifest::TensorMap map;
           r.str("name", map.name);
           r.integer("argument", map.argument);
@@ -486,7 +487,7 @@ bool parseVariantFields(const JsonValue &obj, const std::string &scope,
           if (map.box[0] * 2 > map.swizzleBytes)
             return r.fail("the box's inner extent exceeds the swizzle span");
           m.tensorMaps.push_back(std::move(map));
-        }))
+        }, scope))
     return false;
   return true;
 }

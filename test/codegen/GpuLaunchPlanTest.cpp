@@ -258,6 +258,32 @@ TEST(GpuLaunchPlan, VariantChosenPerLaunchShape) {
   EXPECT_EQ(parallel.configString, m.configString);
   EXPECT_EQ(m.dispatchSource, "cost-model");
   EXPECT_TRUE(m.dispatch.empty());
+  // The variant is the chunk-parallel bundle of the same layer, field by
+  // field.
+  BundleManifest alone = compileGpu("variants-alone", "--batch 0 --seqlen 0 " +
+                                                          layer +
+                                                          " --schedule chunk-parallel");
+  EXPECT_EQ(parallel.launches.size(), alone.launches.size());
+  ASSERT_EQ(parallel.scratch.size(), alone.scratch.size());
+  EXPECT_EQ(parallel.scratch.size(), 4u);
+  for (size_t i = 0; i < alone.scratch.size(); ++i) {
+    EXPECT_EQ(parallel.scratch[i].name, alone.scratch[i].name);
+    EXPECT_EQ(parallel.scratch[i].shape, alone.scratch[i].shape);
+  }
+  ASSERT_EQ(parallel.tensorMaps.size(), alone.tensorMaps.size());
+  EXPECT_FALSE(parallel.tensorMaps.empty());
+  for (size_t i = 0; i < alone.tensorMaps.size(); ++i) {
+    EXPECT_EQ(parallel.tensorMaps[i].argument, alone.tensorMaps[i].argument);
+    EXPECT_EQ(parallel.tensorMaps[i].box, alone.tensorMaps[i].box);
+  }
+  EXPECT_EQ(parallel.parameters, alone.parameters);
+  EXPECT_EQ(parallel.blocksPerSm, alone.blocksPerSm);
+  for (size_t k = 0; k < alone.launches.size(); ++k) {
+    EXPECT_EQ(parallel.launches[k].kernel, alone.launches[k].kernel);
+    EXPECT_EQ(parallel.launches[k].grid, alone.launches[k].grid);
+    EXPECT_EQ(parallel.launches[k].dynamicSharedBytes,
+              alone.launches[k].dynamicSharedBytes);
+  }
   for (auto [b, L, sms] : {std::tuple<int64_t, int64_t, int64_t>{1, 4096, 132},
                            {2, 100, 132}, {64, 4096, 132}, {8, 1000, 16},
                            {33, 4096, 132}, {3, 192, 132}, {3, 129, 8}}) {
