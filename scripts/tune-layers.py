@@ -4,6 +4,10 @@
 usage: scripts/tune-layers.py compile BUILD_BIN WORKROOT   (here, with MLIR)
        scripts/tune-layers.py time BUILD_BIN WORKROOT DB   (on the GPU machine)
        scripts/tune-layers.py carry WORKROOT CARRYROOT     (manifests, cubins, plans)
+       scripts/tune-layers.py tuned BUILD_BIN DB OUTROOT   (here: the tuned bundles,
+                                                           each checked to dispatch
+                                                           every entry's shape to
+                                                           its winner)
 
 The layers are those of ../shared/bench/shapes.py (S = N / 4 angles, one
 group; MIMO with half-split pairing and no angle wrap, as the official
@@ -40,6 +44,32 @@ if mode == "carry":
             if f in ("manifest.json", "plan.json") or f.endswith(".cubin"):
                 os.makedirs(os.path.join(carry, rel), exist_ok=True)
                 shutil.copy2(os.path.join(dirpath, f), os.path.join(carry, rel, f))
+    sys.exit(0)
+if mode == "tuned":
+    import json, re
+    bin_dir, db, out = argv
+    entries = json.load(open(db))["entries"]
+    for name, flags in LAYERS.items():
+        d = os.path.join(out, name)
+        subprocess.run([os.path.join(bin_dir, "mamba3-compile"), "--batch", "0", "--seqlen", "0",
+                        "--target", "sm_90a", "--tuning-db", db, "-o", d] + flags.split(),
+                       check=True, stdout=subprocess.DEVNULL)
+        config = json.load(open(os.path.join(d, "manifest.json")))["config_string"]
+        key = re.sub(r";chunk=\d+$", "", config)
+        mine = [e for e in entries if e["config"] == key]
+        assert mine, "no entries for " + name
+        for e in mine:
+            b, L = e["shape"]
+            plan = subprocess.run([os.path.join(bin_dir, "mamba3-run"), "--explain", "--bundle", d,
+                                   "--batch", str(b), "--seqlen", str(L)],
+                                  check=True, capture_output=True, text=True).stdout
+            v = e["best"]
+            want = "%s-c%d" % (v["schedule"], v["chunk"])
+            if v["schedule"] == "chunk-parallel":
+                want += "-k%d" % v["chunks_per_block"] if v["chunks_per_block"] else "-kauto"
+            got = re.search(r"runs variant (\S+):", plan)
+            assert got and got.group(1) == want, (name, b, L, want, plan)
+        print("tuned %s: %d entries dispatch to their winners" % (name, len(mine)), flush=True)
     sys.exit(0)
 bin_dir, root = argv[:2]
 tune = os.path.join(bin_dir, "mamba3-tune")

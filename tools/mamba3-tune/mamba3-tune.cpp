@@ -50,6 +50,8 @@ const char *const kUsage =
     "      bundle per variant; copy WORKDIR to the GPU machine\n"
     "  mamba3-tune time WORKDIR... --db FILE [options]\n"
     "      only time (the GPU machine; no MLIR needed) and merge into FILE\n"
+    "  mamba3-tune merge DB... --db FILE\n"
+    "      merge the entries of other databases into FILE (later ones win)\n"
     "\n"
     "LAYER FLAGS are mamba3-compile's (--heads --state --headdim --angles\n"
     "--dtype bf16 --mimo --rank ...), without --batch and --seqlen: the\n"
@@ -114,7 +116,8 @@ std::vector<std::pair<int64_t, int64_t>> defaultShapes() {
 bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
   int i = 1;
   if (argc > 1 && (std::string(argv[1]) == "compile" ||
-                   std::string(argv[1]) == "time"))
+                   std::string(argv[1]) == "time" ||
+                   std::string(argv[1]) == "merge"))
     o.subcommand = argv[i++];
   // Flags of mamba3-compile that the tuner sets itself.
   static const std::set<std::string> owned = {
@@ -197,9 +200,9 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
         return false;
       }
       o.seed = static_cast<uint64_t>(n);
-    } else if (o.subcommand == "time") {
+    } else if (o.subcommand == "time" || o.subcommand == "merge") {
       if (a.rfind("--", 0) == 0) {
-        error = "'" + a + "' is not an option of mamba3-tune time";
+        error = "'" + a + "' is not an option of mamba3-tune " + o.subcommand;
         return false;
       }
       o.workDirs.push_back(a);
@@ -225,6 +228,10 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
     error = "mamba3-tune time needs the WORKDIR(s) of mamba3-tune compile";
     return false;
   }
+  if (o.subcommand == "merge" && o.workDirs.empty()) {
+    error = "mamba3-tune merge needs the databases to merge";
+    return false;
+  }
   if (o.subcommand == "compile" && o.workDir.empty()) {
     error = "mamba3-tune compile needs -o WORKDIR";
     return false;
@@ -233,7 +240,8 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
     error = "give --db FILE: the tuning database to merge the results into";
     return false;
   }
-  if (o.subcommand != "time" && o.layerFlags.empty()) {
+  if ((o.subcommand == "" || o.subcommand == "compile") &&
+      o.layerFlags.empty()) {
     error = "give the layer (mamba3-compile's flags, or a .mlir file)";
     return false;
   }
@@ -696,7 +704,7 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "mamba3-tune: %s (see --help)\n", error.c_str());
     return kExitUsage;
   }
-  if (o.subcommand != "time") {
+  if (o.subcommand == "" || o.subcommand == "compile") {
     std::string dir = o.workDir;
     if (dir.empty()) {
       char tmpl[] = "/tmp/mamba3-tune.XXXXXX";
@@ -715,7 +723,8 @@ int main(int argc, char **argv) {
   // The database: an existing one must be a valid one of this format (it
   // is never replaced by a fresh one on a parse error).
   TuningDb db;
-  if (fs::exists(o.db)) {
+  const bool fresh = !fs::exists(o.db);
+  if (!fresh) {
     if (!loadTuningDb(o.db, db, error)) {
       std::fprintf(stderr, "mamba3-tune: %s (not merging into it)\n",
                    error.c_str());
@@ -725,6 +734,25 @@ int main(int argc, char **argv) {
     db.arch = "sm_90a";
   }
   std::vector<TuningEntry> entries;
+  if (o.subcommand == "merge") {
+    for (const std::string &path : o.workDirs) {
+      TuningDb other;
+      if (!loadTuningDb(path, other, error)) {
+        std::fprintf(stderr, "mamba3-tune: %s\n", error.c_str());
+        return kExitFailure;
+      }
+      if (fresh && entries.empty())
+        db.arch = other.arch;
+      if (other.arch != db.arch) {
+        std::fprintf(stderr, "mamba3-tune: %s is for %s, %s for %s: one "
+                     "database per architecture\n", path.c_str(),
+                     other.arch.c_str(), o.db.c_str(), db.arch.c_str());
+        return kExitFailure;
+      }
+      entries.insert(entries.end(), other.entries.begin(), other.entries.end());
+    }
+    o.workDirs.clear();
+  }
   for (const std::string &dir : o.workDirs) {
     std::vector<TuningEntry> measured;
     if (int rc = timeVariants(o, dir, db, measured))
