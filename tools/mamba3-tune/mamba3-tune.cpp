@@ -443,6 +443,18 @@ double relativeDifference(const std::vector<unsigned char> &a,
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
+/// The candidate a bundle variant is: its schedule, the chunk its pipeline
+/// was asked for, and its fixed chunks per block (0: at launch).
+TunedVariant variantOf(const BundleManifest &m) {
+  TunedVariant v;
+  v.schedule = m.schedule;
+  size_t at = m.pipeline.find("chunk-size=");
+  if (at != std::string::npos)
+    v.chunk = std::atoll(m.pipeline.c_str() + at + 11);
+  v.chunksPerBlock = std::max<int64_t>(m.chunksPerBlock, 0);
+  return v;
+}
+
 struct TimedShape {
   int64_t batch, seqlen;
   double untunedMicros = -1;
@@ -607,6 +619,8 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
     GpuLaunchPlan before;
     untuned->plan(shape, before, error);
     row.untunedVariant = before.variantName;
+    const TunedVariant untunedKernel =
+        variantOf(gpuVariant(untuned->manifest(), before.variant));
     if (!timeBundle(*untuned, row.untunedMicros, reference))
       return kExitFailure;
     // Every variant computes the same layer: one that disagrees with the
@@ -652,6 +666,17 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
                   row.untunedMicros);
       std::fflush(stdout);
     }
+    // No candidate faster than the untuned bundle's own measurement: its
+    // kernel stays (two measurements of one kernel differ by a few percent,
+    // and a winner by noise would make the tuned bundle slower).
+    if (best >= 0 && row.micros[best] >= row.untunedMicros)
+      for (size_t v = 0; v < variants.size(); ++v)
+        if (variants[v].variant.sameKernel(untunedKernel) && row.micros[v] > 0) {
+          if (static_cast<int>(v) != best)
+            second = best;
+          best = static_cast<int>(v);
+          row.micros[v] = row.untunedMicros;
+        }
     if (best >= 0) {
       entry.candidates = 0;
       for (double t : row.micros)

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Before / after tables from mamba3-tune logs.
+
+usage: bench/tuning-report.py LOG...
+
+mamba3-tune times, in one run on one GPU, the compiler's own dynamic bundle
+(its cost model's choice between the one-pass and the chunk-parallel kernel:
+"untuned") and every candidate variant at each shape on the same inputs,
+and prints a table per layer. This gathers them (a layer timed twice keeps
+its last table) and prints, per layer, the shapes as a batch x length grid
+of tuned / untuned time ratios, then the worst and best ratio.
+"""
+import re
+import sys
+
+tables = {}
+for path in sys.argv[1:]:
+    layer = None
+    for line in open(path):
+        if line.startswith("kind="):
+            layer = line.strip()
+            tables[layer] = {}
+            continue
+        m = re.match(r"(\d+)\s+(\d+)\s+(\S+)\s+([0-9.]+)\s+(\S+)\s+([0-9.]+)\s+([0-9.]+)$", line.strip())
+        if layer and m:
+            b, L = int(m.group(1)), int(m.group(2))
+            tables[layer][(b, L)] = (m.group(3), float(m.group(4)), m.group(5), float(m.group(6)))
+
+
+def short(layer):
+    f = dict(kv.split("=") for kv in layer.split(";"))
+    name = "%s H=%s N=%s P=%s S=%s" % ("MIMO R=" + f["rank"] if f["mimo"] == "1" else "SISO",
+                                        f["heads"], f["state"], f["headdim"], f["angles"])
+    return name + (" " + f["pairing"] if f["mimo"] == "1" else "")
+
+
+for layer, rows in tables.items():
+    if not rows:
+        continue
+    print("## %s\n" % short(layer))
+    lengths = sorted({L for _, L in rows})
+    batches = sorted({b for b, _ in rows})
+    print("tuned / untuned time (untuned us -> tuned us, winner)\n")
+    print("| b \\ L | " + " | ".join(str(L) for L in lengths) + " |")
+    print("|---" * (len(lengths) + 1) + "|")
+    for b in batches:
+        cells = []
+        for L in lengths:
+            if (b, L) not in rows:
+                cells.append("")
+                continue
+            _, before, winner, after = rows[(b, L)]
+            cells.append("%.2f (%.0f -> %.0f, %s)" % (after / before, before, after, winner))
+        print("| %d | %s |" % (b, " | ".join(cells)))
+    ratios = [after / before for _, before, _, after in rows.values()]
+    print("\nworst %.3f, best %.3f over %d shapes\n" % (max(ratios), min(ratios), len(ratios)))
