@@ -8,6 +8,11 @@ usage: scripts/tune-layers.py compile BUILD_BIN WORKROOT   (here, with MLIR)
                                                            each checked to dispatch
                                                            every entry's shape to
                                                            its winner)
+       scripts/tune-layers.py check BUILD_BIN ROOT         (on the GPU machine: ROOT/<layer>/
+                                                           tuned against the float64
+                                                           reference at small shapes, and
+                                                           timed against ROOT/<layer>/untuned
+                                                           at the benchmark shapes)
 
 The layers are those of ../shared/bench/shapes.py (S = N / 4 angles, one
 group; MIMO with half-split pairing and no angle wrap, as the official
@@ -34,14 +39,56 @@ LAYERS = {
     "siso_h32_n192_p96": SISO.format(h=32, n=192, p=96, s=48),
 }
 
+# The benchmark shapes (b, L) of each layer in ../shared/bench/shapes.py; the
+# new state sizes at a short and a long batch.
+BENCH = {
+    "siso_h32_n64_p64": [(8, 4096)],
+    "siso_h32_n128_p64": [(8, 4096), (1, 16384), (1, 2048), (4, 4096)],
+    "siso_h32_n256_p64": [(8, 4096)],
+    "siso_h64_n128_p64": [(16, 2048)],
+    "mimo_h32_n128_p64_r4": [(8, 2048), (8, 4096), (1, 16384)],
+    "mimo_h32_n64_p64_r4": [(8, 4096)],
+    "mimo_h32_n128_p64_r2": [(8, 4096)],
+    "siso_h32_n96_p48": [(1, 4096), (8, 4096)],
+    "siso_h32_n192_p96": [(1, 4096), (8, 4096)],
+}
+# Small shapes in different buckets, checked against the reference.
+CHECK = [(1, 700), (2, 1100), (5, 520)]
+
 mode, argv = sys.argv[1], sys.argv[2:]
+if mode == "check":
+    import re
+    bin_dir, root = argv
+    run = os.path.join(bin_dir, "mamba3-run")
+    failed = 0
+    for name in LAYERS:
+        tuned = os.path.join(root, name, "tuned")
+        for b, L in CHECK:
+            r = subprocess.run([run, "--target", "sm_90a", "--bundle", tuned, "--random", "--seed", "7",
+                                "--batch", str(b), "--seqlen", str(L)], capture_output=True, text=True)
+            worst = re.search(r"worst relative L2 error \S+", r.stdout)
+            print("%s %-22s b=%d L=%d %s" % ("PASS" if r.returncode == 0 else "FAIL", name, b, L,
+                                           worst.group(0) if worst else r.stderr.strip()[-300:]), flush=True)
+            failed += r.returncode != 0
+        for b, L in BENCH[name]:
+            us = {}
+            for kind in ("untuned", "tuned"):
+                r = subprocess.run([run, "--target", "sm_90a", "--bundle", os.path.join(root, name, kind),
+                                    "--random", "--time-only", "--batch", str(b), "--seqlen", str(L)],
+                                   capture_output=True, text=True)
+                m = re.search(r"kernel: ([0-9.]+) us", r.stdout)
+                us[kind] = float(m.group(1)) if m else float("nan")
+            print("TIME %-22s b=%d L=%d untuned %.1f us tuned %.1f us ratio %.3f" % (
+                name, b, L, us["untuned"], us["tuned"], us["tuned"] / us["untuned"]), flush=True)
+    sys.exit(1 if failed else 0)
 if mode == "carry":
     root, carry = argv
     shutil.rmtree(carry, ignore_errors=True)
     for dirpath, _, files in os.walk(root):
         rel = os.path.relpath(dirpath, root)
         for f in files:
-            if f in ("manifest.json", "plan.json") or f.endswith(".cubin"):
+            if (f in ("manifest.json", "plan.json") or f.endswith(".cubin")) and \
+                    not rel.startswith(".."):
                 os.makedirs(os.path.join(carry, rel), exist_ok=True)
                 shutil.copy2(os.path.join(dirpath, f), os.path.join(carry, rel, f))
     sys.exit(0)
