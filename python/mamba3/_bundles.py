@@ -8,6 +8,12 @@ later processes reuse it. Without the compiler, bundles are looked up in
 the folders of $MAMBA3_BUNDLE_DIR (':'-separated): a folder named by that
 hash, else any bundle whose manifest has the same configuration (for a call
 that drops the final states, one that writes them serves too).
+
+GPU bundles are compiled for the call's batch and length unless
+$MAMBA3_GPU_SHAPES is "launch": then one bundle per layer takes every batch
+and length (its kernel variants chosen per launch), so a new shape compiles
+nothing. $MAMBA3_TUNING_DB names a tuning database of mamba3-tune that GPU
+compiles read (`--tuning-db`): its winners become the bundle's variants.
 """
 import dataclasses
 import hashlib
@@ -53,6 +59,9 @@ class LayerSpec:
     v_state_dtype: str = "f32"
 
     gpu_dtype: str = "bf16"  # the GPU kernels' data type: "bf16" or "f16" (CPU kernels run f32)
+    # GPU: a tuning database for mamba3-compile --tuning-db, and its digest (part of the cache key).
+    tuning_db: str = ""
+    tuning_db_digest: str = ""
 
     @property
     def dtype(self):
@@ -81,6 +90,8 @@ class LayerSpec:
         for flag, dtype in self._argument_dtypes():
             if dtype != "f32":  # the default; the keys of f32 bundles stay as they were
                 f += [f"--{flag}", dtype]
+        if self.tuning_db and self.target != "cpu":
+            f += ["--tuning-db", self.tuning_db]
         return f
 
     def _argument_dtypes(self):
@@ -117,6 +128,29 @@ class LayerSpec:
         return " ".join(self.flags())
 
 
+def gpu_shapes_at_launch():
+    """$MAMBA3_GPU_SHAPES: "static" (default: a GPU bundle per batch and length) or "launch"."""
+    mode = os.environ.get("MAMBA3_GPU_SHAPES", "static")
+    if mode not in ("static", "launch"):
+        raise Mamba3Error(f"MAMBA3_GPU_SHAPES is '{mode}'; use 'static' (a GPU bundle per batch and "
+                          f"length) or 'launch' (one bundle per layer for every shape)")
+    return mode == "launch"
+
+
+def tuning_db():
+    """$MAMBA3_TUNING_DB as (absolute path, sha256 of its contents), or ("", "")."""
+    path = os.environ.get("MAMBA3_TUNING_DB", "")
+    if not path:
+        return "", ""
+    try:
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:20]
+    except OSError as e:
+        raise Mamba3Error(f"MAMBA3_TUNING_DB={path} cannot be read ({e}); point it at a tuning database "
+                          f"of mamba3-tune, or unset it") from None
+    return os.path.abspath(path), digest
+
+
 def compiler():
     """The mamba3-compile program, or None."""
     env = os.environ.get("MAMBA3_COMPILE")
@@ -136,8 +170,11 @@ def cache_dir():
 
 
 def bundle_key(spec, compiler_path=None):
-    """Folder name of a spec's bundle: the flags and the compiler that builds them, hashed."""
+    """Folder name of a spec's bundle: the flags, the tuning database's contents and the compiler that
+    builds them, hashed."""
     h = hashlib.sha256(" ".join(spec.flags()).encode())
+    if spec.tuning_db_digest:
+        h.update(f"|{spec.tuning_db_digest}".encode())
     if compiler_path:
         st = os.stat(compiler_path)
         h.update(f"|{os.path.realpath(compiler_path)}|{st.st_size}|{st.st_mtime_ns}".encode())

@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor
 
-from ._bundles import LayerSpec, get_bundle
+from ._bundles import LayerSpec, get_bundle, gpu_shapes_at_launch, tuning_db
 from ._runtime import MANIFEST_DTYPES, Mamba3Error
 
 _FLOATS = (torch.float32, torch.bfloat16, torch.float16)
@@ -232,11 +232,14 @@ def _spec(device, step, batch, seqlen, data=None, **kw):
     """The LayerSpec of a call on `device`; `data` (V) picks the GPU kernels' data type: f16 kernels for
     f16 tensors, bf16 ones otherwise (fp32 data is rounded to bf16, as the official kernels' matmuls do)."""
     target = _target(device)
-    if target == "cpu":
-        batch, seqlen = -1, -1  # CPU bundles take any batch and length
+    db, db_digest = "", ""
+    if target == "cpu" or gpu_shapes_at_launch():
+        batch, seqlen = -1, -1  # CPU bundles, and dynamic GPU ones, take any batch and length
+    if target != "cpu":
+        db, db_digest = tuning_db()
     gpu_dtype = "f16" if data is not None and data.dtype == torch.float16 else "bf16"
     return LayerSpec(target=target, step=step, batch=batch, seqlen=-1 if step else seqlen, gpu_dtype=gpu_dtype,
-                     **kw)
+                     tuning_db=db, tuning_db_digest=db_digest, **kw)
 
 
 # --------------------------------------------------------------------------- SISO prefill
