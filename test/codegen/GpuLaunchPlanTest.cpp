@@ -12,6 +12,7 @@
 
 #include "mamba3/CpuBundle.h"
 #include "mamba3/GpuBundle.h"
+#include "mamba3/Json.h"
 #include "mamba3/Launch.h"
 
 #include <gtest/gtest.h>
@@ -20,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <tuple>
 
@@ -376,6 +378,101 @@ TEST(GpuLaunchPlan, DispatchTableRows) {
   EXPECT_FALSE(parseBundleManifest(twice, bad, error));
   EXPECT_NE(error.find("two variants are named 'chunked'"), std::string::npos)
       << error;
+}
+
+/// `v` with its node number `target` (pre-order, counted in `index`)
+/// replaced by `replacement`.
+JsonValue replaceNode(const JsonValue &v, int64_t &index, int64_t target,
+                      const JsonValue &replacement) {
+  if (index++ == target)
+    return replacement;
+  if (v.isArray()) {
+    JsonValue out = JsonValue::array();
+    for (const JsonValue &item : v.items())
+      out.push(replaceNode(item, index, target, replacement));
+    return out;
+  }
+  if (v.isObject()) {
+    JsonValue out = JsonValue::object();
+    for (const auto &[key, value] : v.members())
+      out.set(key, replaceNode(value, index, target, replacement));
+    return out;
+  }
+  return v;
+}
+
+int64_t nodeCount(const JsonValue &v) {
+  int64_t n = 1;
+  for (const JsonValue &item : v.items())
+    n += nodeCount(item);
+  for (const auto &member : v.members())
+    n += nodeCount(member.second);
+  return n;
+}
+
+// A bundle's variants and dispatch table are untrusted input: every node of
+// them replaced in turn by a value of the wrong kind or range is refused at
+// parse time, or gives plans whose grids, scratch and variant stay within
+// what a launch can take (run under ASan by scripts/sanitize.sh).
+TEST(GpuLaunchPlan, VariantManifestMutations) {
+  REQUIRE_PTXAS();
+  compileGpu("mutations", "--batch 0 --seqlen 0 --heads 4 --state 64 "
+                          "--headdim 32 --angles 16 --dtype bf16");
+  fs::path dir = fs::path(MAMBA3_TEST_TMPDIR) / "gpu-plan-mutations";
+  std::ifstream file(dir / "manifest.json");
+  std::stringstream text;
+  text << file.rdbuf();
+  JsonValue root;
+  std::string error;
+  ASSERT_TRUE(parseJson(text.str(), root, error)) << error;
+  // The subtrees under test: node numbers of "dispatch" and "variants".
+  int64_t first = 1, count = 0, next = 1;
+  for (const auto &[key, value] : root.members()) {
+    int64_t n = nodeCount(value);
+    if (key == "dispatch")
+      first = next;
+    if (key == "dispatch" || key == "variants")
+      count += n;
+    next += n;
+  }
+  ASSERT_GT(count, 20);
+  const std::vector<JsonValue> bad = {
+      JsonValue::number(-1), JsonValue::number(0), JsonValue::number(1e300),
+      JsonValue::number(2.5), JsonValue::string("spans"), JsonValue::string(""),
+      JsonValue::string("kernel.cubin"), JsonValue(), JsonValue::array(),
+      JsonValue::object()};
+  int64_t refused = 0, accepted = 0;
+  for (int64_t node = first; node < first + count; ++node)
+    for (const JsonValue &value : bad) {
+      int64_t index = 0;
+      std::string mutant = replaceNode(root, index, node, value).dump();
+      BundleManifest m;
+      if (!parseBundleManifest(mutant, m, error)) {
+        EXPECT_FALSE(error.empty());
+        ++refused;
+        continue;
+      }
+      ++accepted;
+      for (auto [b, L] : {std::pair<int64_t, int64_t>{1, 1}, {3, 1000},
+                          {64, 4096}, {65535, 64}}) {
+        GpuLaunchPlan plan;
+        if (!planGpuLaunch(m, {b, L}, 132, plan, error))
+          continue;
+        ASSERT_LE(plan.variant, m.variants.size()) << mutant;
+        const BundleManifest &v = gpuVariant(m, plan.variant);
+        ASSERT_EQ(plan.grids.size(), v.launches.size()) << mutant;
+        for (const auto &g : plan.grids) {
+          EXPECT_GE(g[0] * g[1] * g[2], 1u) << mutant;
+          EXPECT_LE(g[1], 65535u) << mutant;
+          EXPECT_LE(g[2], 65535u) << mutant;
+        }
+        EXPECT_EQ(plan.scratchBytes.size(), v.scratch.size()) << mutant;
+        EXPECT_EQ(plan.parameters.size(), v.parameters.size()) << mutant;
+      }
+    }
+  std::cout << "variant manifest mutants: " << refused << " refused, "
+            << accepted << " accepted with sane plans\n";
+  EXPECT_GT(refused, accepted);
 }
 
 // launchChunksPerBlock on its own: the edges of the rule.
