@@ -27,6 +27,58 @@ static int64_t manifestDim(int64_t size) {
   return ShapedType::isDynamic(size) ? -1 : size;
 }
 
+/// A GPU variant's launch fields in one line, as the runtime's
+/// gpuLaunchString rebuilds them from the manifest: its kernel files'
+/// digests are taken over the config string and this, so that the runtime
+/// refuses a manifest whose launches, scratch, tensor maps or parameters
+/// were edited.
+static std::string gpuLaunchString(const GpuKernelBuild &k) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  auto value = [&](const json::Value &v) {
+    if (std::optional<int64_t> n = v.getAsInteger())
+      os << *n;
+    else
+      os << v.getAsString().value_or("");
+  };
+  auto values = [&](auto begin, auto end) {
+    for (auto it = begin; it != end; ++it) {
+      if (it != begin)
+        os << ",";
+      value(*it);
+    }
+  };
+  auto ints = [&](llvm::ArrayRef<int64_t> list) {
+    llvm::interleave(list, os, ",");
+  };
+  os << "schedule=" << k.schedule << ";chunk=" << k.chunkSize
+     << ";chunks_per_block=" << k.chunksPerBlock;
+  if (k.chunksPerBlock == 0)
+    os << ";blocks_per_sm=" << k.blocksPerSm;
+  os << ";launches=";
+  for (auto [i, l] : llvm::enumerate(k.launches)) {
+    os << (i ? "|" : "") << l.kernel << "@";
+    values(l.grid.begin(), l.grid.end());
+    os << "@";
+    ints(l.block);
+    os << "@" << l.dynamicSharedBytes;
+  }
+  os << ";scratch=";
+  for (auto [i, b] : llvm::enumerate(k.scratch)) {
+    os << (i ? "|" : "") << b.name << "@" << b.elementBytes << "@";
+    values(b.shape.begin(), b.shape.end());
+  }
+  os << ";maps=";
+  for (auto [i, t] : llvm::enumerate(k.tensorMaps)) {
+    os << (i ? "|" : "") << t.argument << "@";
+    ints(t.box);
+    os << "@" << t.swizzleBytes;
+  }
+  os << ";parameters=";
+  llvm::interleave(k.parameters, os, ",");
+  return s;
+}
+
 /// The fields a GPU variant has of its own, into `manifest` (the top level
 /// or an entry of "variants"); its kernel files are `stem`.cubin / .ptx.
 static void addGpuVariantFields(json::Object &manifest,
@@ -242,7 +294,7 @@ static llvm::Error writeBundle(
     llvm::StringRef dir, ModuleOp inputModule,
     llvm::function_ref<llvm::Error(llvm::function_ref<std::string(llvm::StringRef)>)>
         writeKernel,
-    const json::Object &manifest) {
+    const json::Object &manifest, llvm::StringRef digestKey) {
   if (std::error_code ec = llvm::sys::fs::create_directories(dir))
     return llvm::createStringError("cannot create the bundle directory '" +
                                    dir + "': " + ec.message());
@@ -267,8 +319,7 @@ static llvm::Error writeBundle(
     if (!buffer)
       return llvm::createStringError("cannot read back '" + path(name) +
                                      "': " + buffer.getError().message());
-    return bundleFileDigest((*buffer)->getBuffer(),
-                            manifest.getString("config_string").value_or(""));
+    return bundleFileDigest((*buffer)->getBuffer(), digestKey);
   };
   if (std::optional<llvm::StringRef> library =
           manifest.getString("library")) {
@@ -277,7 +328,7 @@ static llvm::Error writeBundle(
       return digest.takeError();
     withDigests["library_digest"] = *digest;
   }
-  if (llvm::sys::fs::exists(path("kernel.ptx"))) {
+  if (llvm::sys::fs::exists(path("kernel.ptx")) && manifest.get("ptx")) {
     auto digest = digestOf("kernel.ptx");
     if (!digest)
       return digest.takeError();
@@ -299,7 +350,7 @@ llvm::Error mlir::ssm::writeCpuBundle(llvm::StringRef dir,
         return compileToSharedLibrary(llvmModule, description.host,
                                       path("kernel.so"));
       },
-      buildManifest(spec, description));
+      buildManifest(spec, description), spec.canonicalString());
 }
 
 llvm::Error mlir::ssm::writeGpuBundle(llvm::StringRef dir,
@@ -322,8 +373,9 @@ llvm::Error mlir::ssm::writeGpuBundle(llvm::StringRef dir,
     for (size_t i = 1; i < variants.size(); ++i) {
       json::Object v;
       addGpuVariantFields(v, variants[i], stemOf(i));
-      v["library_digest"] = bundleFileDigest(variants[i].cubin.cubin, config);
-      v["ptx_digest"] = bundleFileDigest(variants[i].ptx, config);
+      const std::string key = config + "\n" + gpuLaunchString(variants[i]);
+      v["library_digest"] = bundleFileDigest(variants[i].cubin.cubin, key);
+      v["ptx_digest"] = bundleFileDigest(variants[i].ptx, key);
       others.push_back(std::move(v));
     }
     manifest["variants"] = std::move(others);
@@ -358,5 +410,5 @@ llvm::Error mlir::ssm::writeGpuBundle(llvm::StringRef dir,
         }
         return llvm::Error::success();
       },
-      manifest);
+      manifest, spec.canonicalString() + "\n" + gpuLaunchString(variants[0]));
 }

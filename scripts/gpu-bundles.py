@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compiles the sm_90a bundles of the GPU check (here, where MLIR is).
 
-usage: scripts/gpu-bundles.py [--dynamic] MAMBA3_COMPILE GOLDEN_BASE OUTDIR
+usage: scripts/gpu-bundles.py [--dynamic] [--only LIST] MAMBA3_COMPILE GOLDEN_BASE OUTDIR
 
 The GPU machine has no MLIR, so every configuration the check runs is
 compiled ahead into OUTDIR. By default each bundle is compiled for the one
@@ -29,7 +29,9 @@ two can be timed side by side:
                        kernels: SISO and MIMO, with and without states
   sweep/rmsnorm/...    the per-head RMSNorm on every kernel
   bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
-OUTDIR/list.txt names each bundle with how scripts/gpu-check.sh runs it;
+--only LIST compiles only the bundles a list.txt of an earlier run names
+(e.g. those with variants, after a change to them). OUTDIR/list.txt names
+each bundle with how scripts/gpu-check.sh runs it;
 OUTDIR/golden-data holds the golden files and OUTDIR-cubin the manifests and
 cubins only (what the GPU machine needs, under the 64 MB carry limit).
 """
@@ -39,6 +41,10 @@ argv = sys.argv[1:]
 dynamic = argv[:1] == ["--dynamic"]
 if dynamic:
     argv = argv[1:]
+only = None
+if argv[:1] == ["--only"]:
+    only = {line.split()[1] for line in open(argv[1]) if line.strip()}
+    argv = argv[2:]
 compile_bin, golden_base, out = argv[:3]
 meta = json.load(open(golden_base + ".json"))
 lines = []
@@ -63,6 +69,8 @@ def launch_shape(args):
 
 
 def build(path, args, mode):
+    if only is not None and path not in only and path + "_dyn" not in only:
+        return
     if not dynamic:
         compile_to(path, args)
         lines.append("%s %s" % (mode, path))

@@ -11,6 +11,8 @@
 
 #include "mamba3/CpuBundle.h"
 
+#include <type_traits>
+
 #include <elf.h>
 
 #include <algorithm>
@@ -374,6 +376,49 @@ std::string canonicalConfigString(const BundleManifest &m) {
                                                : m.chunkSize);
 }
 
+std::string gpuLaunchString(const BundleManifest &m) {
+  auto list = [](const auto &values) {
+    std::string out;
+    for (const auto &v : values) {
+      if (!out.empty())
+        out += ",";
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>)
+        out += v;
+      else
+        out += std::to_string(v);
+    }
+    return out;
+  };
+  std::string s = "schedule=" + m.schedule +
+                  ";chunk=" + std::to_string(m.chunkSize) +
+                  ";chunks_per_block=" + std::to_string(m.chunksPerBlock);
+  if (m.chunksPerBlock == 0)
+    s += ";blocks_per_sm=" + std::to_string(m.blocksPerSm);
+  s += ";launches=";
+  for (size_t i = 0; i < m.launches.size(); ++i) {
+    const BundleManifest::Launch &l = m.launches[i];
+    s += (i ? "|" : "") + l.kernel + "@" + list(l.grid) + "@" + list(l.block) +
+         "@" + std::to_string(l.dynamicSharedBytes);
+  }
+  s += ";scratch=";
+  for (size_t i = 0; i < m.scratch.size(); ++i) {
+    const BundleManifest::Scratch &b = m.scratch[i];
+    s += (i ? "|" : "") + b.name + "@" + std::to_string(b.elementBytes) + "@" +
+         list(b.shape);
+  }
+  s += ";maps=";
+  for (size_t i = 0; i < m.tensorMaps.size(); ++i) {
+    const BundleManifest::TensorMap &t = m.tensorMaps[i];
+    s += (i ? "|" : "") + std::to_string(t.argument) + "@" + list(t.box) +
+         "@" + std::to_string(t.swizzleBytes);
+  }
+  return s + ";parameters=" + list(m.parameters);
+}
+
+std::string gpuDigestKey(const BundleManifest &m) {
+  return m.configString + "\n" + gpuLaunchString(m);
+}
+
 std::string checkBundleFileDigest(const std::string &name,
                                   const std::string &bytes,
                                   const std::string &expected,
@@ -383,7 +428,8 @@ std::string checkBundleFileDigest(const std::string &name,
     return "";
   return name + " is not the file this bundle's manifest was written with "
                 "(digest " + got + ", the manifest records " + expected +
-         "): it was swapped from another bundle, cut short or damaged; "
+         "): it was swapped from another bundle, cut short or damaged, or "
+         "the manifest's fields it is bound to were edited; "
          "rebuild the bundle with mamba3-compile, or copy the whole bundle "
          "directory again";
 }

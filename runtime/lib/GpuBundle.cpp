@@ -110,7 +110,7 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
     if (haveImage) {
       if (std::string why = checkBundleFileDigest(dir + "/" + vm.library, image,
                                                   vm.libraryDigest,
-                                                  vm.configString);
+                                                  gpuDigestKey(vm));
           !why.empty()) {
         error = why;
         return nullptr;
@@ -118,7 +118,7 @@ std::unique_ptr<GpuBundle> GpuBundle::load(const std::string &dir,
     }
     if (havePtx && !vm.ptxDigest.empty()) {
       if (std::string why = checkBundleFileDigest(dir + "/" + vm.ptx, ptx,
-                                                  vm.ptxDigest, vm.configString);
+                                                  vm.ptxDigest, gpuDigestKey(vm));
           !why.empty()) {
         error = why;
         return nullptr;

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <tuple>
 
@@ -412,7 +413,8 @@ int64_t nodeCount(const JsonValue &v) {
 
 // A bundle's variants and dispatch table are untrusted input: every node of
 // them replaced in turn by a value of the wrong kind or range is refused at
-// parse time, or gives plans whose grids, scratch and variant stay within
+// parse time or by the kernel files' digests (which cover the launch
+// fields), or leaves the launch fields as compiled and gives plans within
 // what a launch can take (run under ASan by scripts/sanitize.sh).
 TEST(GpuLaunchPlan, VariantManifestMutations) {
   REQUIRE_PTXAS();
@@ -436,6 +438,14 @@ TEST(GpuLaunchPlan, VariantManifestMutations) {
     next += n;
   }
   ASSERT_GT(count, 20);
+  // The launch fields of each kernel file, as compiled.
+  std::map<std::string, std::string> pristine;
+  {
+    BundleManifest m;
+    ASSERT_TRUE(parseBundleManifest(text.str(), m, error)) << error;
+    for (size_t i = 0; i <= m.variants.size(); ++i)
+      pristine[gpuVariant(m, i).library] = gpuLaunchString(gpuVariant(m, i));
+  }
   const std::vector<JsonValue> bad = {
       JsonValue::number(-1), JsonValue::number(0), JsonValue::number(1e300),
       JsonValue::number(2.5), JsonValue::string("spans"), JsonValue::string(""),
@@ -449,6 +459,26 @@ TEST(GpuLaunchPlan, VariantManifestMutations) {
       BundleManifest m;
       if (!parseBundleManifest(mutant, m, error)) {
         EXPECT_FALSE(error.empty());
+        ++refused;
+        continue;
+      }
+      // What the loader also checks: the kernel files' digests, taken over
+      // the launch fields, so an accepted mutant that changed those fields
+      // is refused at load.
+      bool loads = true;
+      for (size_t i = 0; i <= m.variants.size() && loads; ++i) {
+        const BundleManifest &v = gpuVariant(m, i);
+        std::ifstream image(dir / v.library, std::ios::binary);
+        std::stringstream bytes;
+        bytes << image.rdbuf();
+        loads = image.good() &&
+                checkBundleFileDigest(v.library, bytes.str(), v.libraryDigest,
+                                      gpuDigestKey(v))
+                    .empty();
+        if (loads)
+          EXPECT_EQ(gpuLaunchString(v), pristine.at(v.library)) << mutant;
+      }
+      if (!loads) {
         ++refused;
         continue;
       }
@@ -471,7 +501,7 @@ TEST(GpuLaunchPlan, VariantManifestMutations) {
       }
     }
   std::cout << "variant manifest mutants: " << refused << " refused, "
-            << accepted << " accepted with sane plans\n";
+            << accepted << " loadable, with sane plans\n";
   EXPECT_GT(refused, accepted);
 }
 

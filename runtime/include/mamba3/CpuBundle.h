@@ -158,6 +158,17 @@ std::string checkSharedObjectFile(const std::string &path,
                                   const std::string &expectedDigest,
                                   const std::string &configString);
 
+/// A GPU variant's launch fields in one line (schedule, chunk, chunks per
+/// block, launches, scratch buffers, tensor maps, parameters), as
+/// codegen's BundleWriter writes it.
+std::string gpuLaunchString(const BundleManifest &m);
+
+/// What a GPU variant's kernel-file digests are taken with besides the
+/// file: the config string, "\n", and gpuLaunchString, so that a manifest
+/// whose launch fields were edited (a grid, the shared memory a launch asks
+/// for, a scratch size) does not run the kernels.
+std::string gpuDigestKey(const BundleManifest &m);
+
 /// "fnv1a64:<16 hex digits>" of `bytes` followed by "\n" and
 /// `configString`, as the bundle writer records it.
 std::string bundleFileDigest(const std::string &bytes,
