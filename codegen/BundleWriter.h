@@ -7,7 +7,7 @@
 //   kernel.ptx     its PTX (the runtime's fallback, and for reading)
 //   kernel.mlir    the ssm-level input module, for inspection
 //
-// manifest.json (format_version 4):
+// manifest.json (format_version 5):
 //   format, format_version, target, kind ("scan" | "step"), library, entry,
 //   calling_convention, host {triple, cpu}, config {batch, seqlen (-1:
 //   dynamic, given at launch), heads, groups, state, headdim, angles, rank,
