@@ -20,6 +20,7 @@
 #include "mamba3/Json.h"
 #include "mamba3/Launch.h"
 #include "mamba3/Reference.h"
+#include "mamba3/Tensor.h"
 #include "mamba3/TuningDb.h"
 
 #include <algorithm>
@@ -402,7 +403,6 @@ int compileVariants(const Options &o, const std::string &workDir) {
 struct PlannedVariant {
   TunedVariant variant;
   std::unique_ptr<GpuBundle> bundle;
-  bool broken = false;
 };
 
 /// Buckets from the shapes' grid: a shape's batch bucket runs from above
@@ -425,22 +425,6 @@ void bucketOf(const std::vector<std::pair<int64_t, int64_t>> &shapes,
   range(lengths, l, e.seqlenMin, e.seqlenMax);
   e.batch = b;
   e.seqlen = l;
-}
-
-/// Relative L2 difference of two output buffers of dtype `dtype`.
-double relativeDifference(const std::vector<unsigned char> &a,
-                          const std::vector<unsigned char> &b,
-                          const std::string &dtype) {
-  std::vector<double> x, y;
-  unpackElements(a.data(), dtype, x);
-  unpackElements(b.data(), dtype, y);
-  x.resize(std::min(x.size(), y.size()));
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    num += (x[i] - y[i]) * (x[i] - y[i]);
-    den += y[i] * y[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
 /// The candidate a bundle variant is: its schedule, the chunk its pipeline
@@ -574,29 +558,41 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
       pointers[i] = reinterpret_cast<void *>(static_cast<uintptr_t>(buffers[i]));
     }
     std::vector<BufferArg> args = bufferArgs(m, host, argShapes, &pointers);
-    size_t outIndex = 0;
+    std::vector<size_t> outputs;
     for (size_t i = 0; i < m.arguments.size(); ++i)
-      if (m.arguments[i].name == "out")
-        outIndex = i;
+      if (m.arguments[i].isOutput)
+        outputs.push_back(i);
+    // Times `bundle` on the shape's buffers; with `results`, first zeroes
+    // the outputs and keeps what one launch writes (every output, as
+    // doubles in the manifest's order).
     auto timeBundle = [&](const GpuBundle &bundle, double &micros,
-                          std::vector<unsigned char> &out) {
+                          std::vector<Tensor> *results) {
       auto launch = [&]() {
         if (bundle.launch(shape, args.data(), args.size(), 0, 0, stream, error))
           return true;
         std::fprintf(stderr, "mamba3-tune: %s\n", error.c_str());
         return false;
       };
-      // The memset is on the legacy stream and the launches on a
-      // non-blocking one: wait for it.
-      if (!check(d.cuMemsetD8(buffers[outIndex], 0, host[outIndex].size()),
-                 "cuMemsetD8") ||
-          !check(d.cuCtxSynchronize(), "cuCtxSynchronize") ||
-          !launch() || !check(d.cuStreamSynchronize(stream), "the kernel"))
-        return false;
-      out.resize(host[outIndex].size());
-      if (!check(d.cuMemcpyDtoH(out.data(), buffers[outIndex], out.size()),
-                 "cuMemcpyDtoH"))
-        return false;
+      if (results) {
+        // The memsets are on the legacy stream and the launches on a
+        // non-blocking one: wait for them.
+        for (size_t i : outputs)
+          if (!check(d.cuMemsetD8(buffers[i], 0, host[i].size()), "cuMemsetD8"))
+            return false;
+        if (!check(d.cuCtxSynchronize(), "cuCtxSynchronize") || !launch() ||
+            !check(d.cuStreamSynchronize(stream), "the kernel"))
+          return false;
+        results->clear();
+        for (size_t i : outputs) {
+          std::vector<unsigned char> bytes(host[i].size());
+          if (!check(d.cuMemcpyDtoH(bytes.data(), buffers[i], bytes.size()),
+                     "cuMemcpyDtoH"))
+            return false;
+          Tensor t(argShapes[i]);
+          unpackElements(bytes.data(), m.arguments[i].dtype, t.data);
+          results->push_back(std::move(t));
+        }
+      }
       for (int i = 0; i < o.warmup; ++i)
         if (!launch())
           return false;
@@ -615,7 +611,7 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
       return true;
     };
     TimedShape row{b, l, -1, "", {}};
-    std::vector<unsigned char> reference, out;
+    std::vector<Tensor> reference, got;
     GpuLaunchPlan before;
     untuned->plan(shape, before, error);
     row.untunedVariant = before.variantName;
@@ -626,17 +622,16 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
     // untuned bundle, timed first, is not timed on a slower clock.
     {
       double spent = 0;
-      std::vector<unsigned char> ignored;
       while (spent < 50e3) {
         double micros = 0;
-        if (!timeBundle(*untuned, micros, ignored))
+        if (!timeBundle(*untuned, micros, nullptr))
           return kExitFailure;
         spent += micros * (1 + o.warmup + o.repeats);
         if (micros <= 0)
           break;
       }
     }
-    if (!timeBundle(*untuned, row.untunedMicros, reference))
+    if (!timeBundle(*untuned, row.untunedMicros, &reference))
       return kExitFailure;
     // Every variant computes the same layer: one that disagrees with the
     // compiler's own bundle is broken, reported, and never a winner.
@@ -650,18 +645,24 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
     for (size_t v = 0; v < variants.size(); ++v) {
       double micros = -1;
       ++done;
-      bool ok = timeBundle(*variants[v].bundle, micros, out);
-      if (!ok)
+      if (!timeBundle(*variants[v].bundle, micros, &got))
         return kExitFailure;
-      double diff = relativeDifference(out, reference, m.arguments[outIndex].dtype);
+      // The worst output (out and the final states).
+      double diff = 0;
+      std::string worst;
+      for (size_t k = 0; k < outputs.size(); ++k)
+        if (double e = relativeL2(got[k], reference[k]); !(e <= diff)) {
+          diff = e;
+          worst = m.arguments[outputs[k]].name;
+        }
       if (!(diff <= tolerance)) {
-        variants[v].broken = true;
-        std::printf("  [%zu/%zu] b=%lld L=%lld %s: output differs from the "
+        std::printf("  [%zu/%zu] b=%lld L=%lld %s: %s differs from the "
                     "untuned bundle's (relative L2 %.3g > %.3g): not a "
                     "candidate\n",
                     done, total, static_cast<long long>(b),
                     static_cast<long long>(l),
-                    variants[v].variant.name().c_str(), diff, tolerance);
+                    variants[v].variant.name().c_str(), worst.c_str(), diff,
+                    tolerance);
         row.micros.push_back(-1);
         continue;
       }
@@ -684,8 +685,7 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
     // Timed again after the variants: the faster of its two medians.
     {
       double again = 0;
-      std::vector<unsigned char> ignored;
-      if (!timeBundle(*untuned, again, ignored))
+      if (!timeBundle(*untuned, again, nullptr))
         return kExitFailure;
       row.untunedMicros = std::min(row.untunedMicros, again);
     }
@@ -723,14 +723,12 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
   std::printf("\n%s\n%-7s %-7s %-26s %10s %-26s %10s %7s\n", config.c_str(),
               "batch", "seqlen", "untuned runs", "us", "tuned winner", "us",
               "ratio");
-  size_t e = 0;
   for (const TimedShape &r : report) {
-    const TuningEntry *winner = nullptr;
-    for (; e < entries.size(); ++e)
-      if (entries[e].batch == r.batch && entries[e].seqlen == r.seqlen) {
-        winner = &entries[e];
-        break;
-      }
+    auto found = std::find_if(entries.begin(), entries.end(),
+                              [&](const TuningEntry &e) {
+                                return e.batch == r.batch && e.seqlen == r.seqlen;
+                              });
+    const TuningEntry *winner = found == entries.end() ? nullptr : &*found;
     std::printf("%-7lld %-7lld %-26s %10.1f %-26s %10.1f %7.3f\n",
                 static_cast<long long>(r.batch),
                 static_cast<long long>(r.seqlen), r.untunedVariant.c_str(),
@@ -738,7 +736,6 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
                 winner ? winner->best.name().c_str() : "(none)",
                 winner ? winner->best.micros : -1.0,
                 winner ? winner->best.micros / r.untunedMicros : -1.0);
-    e = 0;
   }
   return 0;
 }
