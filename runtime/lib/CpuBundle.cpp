@@ -91,8 +91,6 @@ public:
   const JsonValue &object;
   std::string where;
   std::string error;
-  /// The element's index when read by readObjects.
-  size_t index = 0;
 };
 
 /// Runs `read` on a FieldReader for every element of the manifest array
@@ -105,7 +103,6 @@ bool readObjects(const JsonValue &array, const std::string &key,
   for (size_t i = 0; i < array.items().size(); ++i) {
     const JsonValue &item = array.items()[i];
     FieldReader r(item, "manifest.json: " + key + "[" + std::to_string(i) + "]");
-    r.index = i;
     if (!item.isObject())
       r.fail("is not an object");
     else
