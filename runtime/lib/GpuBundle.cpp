@@ -216,6 +216,28 @@ int64_t mamba3::launchChunksPerBlock(int64_t chunks, int64_t batchHeads,
   return (chunks + spans - 1) / spans;
 }
 
+namespace {
+
+/// The chunks of a sequence and, for chunk-parallel, the chunks per block
+/// and the spans they make, of variant `m` at `cfg` on `smCount` SMs.
+void planChunks(const BundleManifest &m, const LayerConfig &cfg,
+                int64_t smCount, GpuLaunchPlan &plan) {
+  plan.chunks = plan.chunksPerBlock = plan.spans = 0;
+  if (m.chunkSize > 0 && !m.isStep())
+    plan.chunks = (cfg.seqlen + m.chunkSize - 1) / m.chunkSize;
+  if (m.chunksPerBlock >= 0) {
+    plan.chunksPerBlock =
+        m.chunksPerBlock > 0
+            ? std::min(m.chunksPerBlock, plan.chunks)
+            : launchChunksPerBlock(plan.chunks, cfg.batch * cfg.heads,
+                                   smCount, m.blocksPerSm);
+    plan.chunksPerBlock = std::max<int64_t>(plan.chunksPerBlock, 1);
+    plan.spans = (plan.chunks + plan.chunksPerBlock - 1) / plan.chunksPerBlock;
+  }
+}
+
+} // namespace
+
 const BundleManifest &mamba3::gpuVariant(const BundleManifest &m,
                                          size_t index) {
   return index == 0 ? m : m.variants.at(index - 1);
@@ -268,15 +290,11 @@ size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
                    "a chunk-parallel one)";
     return 0;
   }
-  const BundleManifest &p = gpuVariant(m, parallel);
+  // The spans the chunk-parallel variant would run at this shape.
+  GpuLaunchPlan spanPlan;
+  planChunks(gpuVariant(m, parallel), cfg, smCount, spanPlan);
   const int64_t batchHeads = cfg.batch * cfg.heads;
-  const int64_t chunks =
-      p.chunkSize > 0 ? (cfg.seqlen + p.chunkSize - 1) / p.chunkSize : 1;
-  const int64_t perBlock =
-      p.chunksPerBlock > 0
-          ? std::min(p.chunksPerBlock, chunks)
-          : launchChunksPerBlock(chunks, batchHeads, smCount, p.blocksPerSm);
-  const int64_t spans = (chunks + perBlock - 1) / perBlock;
+  const int64_t chunks = spanPlan.chunks, spans = spanPlan.spans;
   const std::string blocks = "b x H = " + std::to_string(batchHeads) +
                              " blocks on " + std::to_string(smCount) + " SMs";
   if (batchHeads < smCount && spans >= 3) {
@@ -313,17 +331,7 @@ bool mamba3::planGpuLaunch(const BundleManifest &top, const LaunchShape &shape,
             "at most 65535 (split the batch into launches)";
     return false;
   }
-  if (m.chunkSize > 0 && !m.isStep())
-    plan.chunks = (cfg.seqlen + m.chunkSize - 1) / m.chunkSize;
-  if (m.chunksPerBlock >= 0) {
-    plan.chunksPerBlock =
-        m.chunksPerBlock > 0
-            ? std::min(m.chunksPerBlock, plan.chunks)
-            : launchChunksPerBlock(plan.chunks, cfg.batch * cfg.heads,
-                                   smCount, m.blocksPerSm);
-    plan.chunksPerBlock = std::max<int64_t>(plan.chunksPerBlock, 1);
-    plan.spans = (plan.chunks + plan.chunksPerBlock - 1) / plan.chunksPerBlock;
-  }
+  planChunks(m, cfg, smCount, plan);
   auto size = [&](const std::string &name, int64_t &value) {
     if (std::isdigit(static_cast<unsigned char>(name[0])))
       value = std::atoll(name.c_str());
