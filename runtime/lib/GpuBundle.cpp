@@ -254,11 +254,7 @@ size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
       "b=" + std::to_string(cfg.batch) + " L=" + std::to_string(cfg.seqlen);
   for (size_t r = 0; r < m.dispatch.size(); ++r) {
     const BundleManifest::DispatchRow &row = m.dispatch[r];
-    auto holds = [](int64_t v, int64_t lo, int64_t hi) {
-      return v >= lo && (hi == 0 || v <= hi);
-    };
-    if (!holds(cfg.batch, row.batchMin, row.batchMax) ||
-        !holds(cfg.seqlen, row.seqlenMin, row.seqlenMax))
+    if (!row.holds(cfg.batch, cfg.seqlen))
       continue;
     for (size_t v = 0; v < count; ++v)
       if (gpuVariant(m, v).variant == row.variant) {

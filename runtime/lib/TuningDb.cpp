@@ -201,10 +201,7 @@ bool mamba3::parseTuningDb(const std::string &text, TuningDb &db,
         !exactInteger(&shape->items()[1], entry.seqlen) || entry.batch < 1 ||
         entry.seqlen < 1)
       return bad("'shape' is not [batch, seqlen]");
-    if (entry.batch < entry.batchMin ||
-        (entry.batchMax && entry.batch > entry.batchMax) ||
-        entry.seqlen < entry.seqlenMin ||
-        (entry.seqlenMax && entry.seqlen > entry.seqlenMax))
+    if (!entry.holds(entry.batch, entry.seqlen))
       return bad("'shape' lies outside its bucket");
     if (!exactInteger(e.get("candidates"), entry.candidates) ||
         entry.candidates < 1)

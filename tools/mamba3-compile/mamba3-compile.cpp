@@ -433,14 +433,10 @@ bool requestsFromTuningDb(const LayerSpec &spec,
   }
   const bool dynamic = spec.batch == ShapedType::kDynamic ||
                        (!spec.step && spec.seqlen == ShapedType::kDynamic);
-  auto holds = [](int64_t v, int64_t lo, int64_t hi) {
-    return v >= lo && (hi == 0 || v <= hi);
-  };
   std::vector<mamba3::TunedVariant> chosen;
   for (const mamba3::TuningEntry *e : entries) {
     // A static shape gets the one winner of its bucket.
-    if (!dynamic && !(holds(spec.batch, e->batchMin, e->batchMax) &&
-                      holds(spec.seqlen, e->seqlenMin, e->seqlenMax)))
+    if (!dynamic && !e->holds(spec.batch, spec.seqlen))
       continue;
     if (llvm::none_of(chosen, [&](const mamba3::TunedVariant &v) {
           return v.sameKernel(e->best);

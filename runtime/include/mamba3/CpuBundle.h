@@ -123,6 +123,11 @@ struct BundleManifest {
     /// Inclusive ranges; a max of 0 has no upper bound.
     int64_t batchMin = 1, batchMax = 0, seqlenMin = 1, seqlenMax = 0;
     std::string variant;
+
+    bool holds(int64_t b, int64_t l) const {
+      return b >= batchMin && (batchMax == 0 || b <= batchMax) &&
+             l >= seqlenMin && (seqlenMax == 0 || l <= seqlenMax);
+    }
   };
   std::vector<DispatchRow> dispatch;
   /// Where the table came from: "cost-model" (no table) or the tuning

@@ -72,6 +72,12 @@ struct TuningEntry {
   /// Variants timed, the fastest and the second (empty schedule: only one).
   int64_t candidates = 0;
   TunedVariant best, runnerUp;
+
+  /// Whether the bucket holds a launch of `b` sequences of `l` tokens.
+  bool holds(int64_t b, int64_t l) const {
+    return b >= batchMin && (batchMax == 0 || b <= batchMax) &&
+           l >= seqlenMin && (seqlenMax == 0 || l <= seqlenMax);
+  }
 };
 
 struct TuningDb {
