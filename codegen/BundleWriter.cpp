@@ -82,22 +82,21 @@ static std::string gpuLaunchString(const GpuKernelBuild &k) {
 /// The fields a GPU variant has of its own, into `manifest` (the top level
 /// or an entry of "variants"); its kernel files are `stem`.cubin / .ptx.
 static void addGpuVariantFields(json::Object &manifest,
-                                const GpuKernelBuild &kernel,
+                                const GpuKernelBuild &gpu,
                                 llvm::StringRef stem) {
-  const GpuKernelBuild *gpu = &kernel;
   manifest["library"] = (stem + ".cubin").str();
   manifest["ptx"] = (stem + ".ptx").str();
-  if (!gpu->variant.empty())
-    manifest["variant"] = gpu->variant;
-  manifest["chunk_size"] = gpu->chunkSize;
-  manifest["pipeline"] = gpu->pipeline;
-  manifest["pass_pipeline"] = gpu->passPipeline;
-  manifest["schedule"] = gpu->schedule;
-  if (!gpu->scheduleReason.empty())
-    manifest["schedule_reason"] = gpu->scheduleReason;
+  if (!gpu.variant.empty())
+    manifest["variant"] = gpu.variant;
+  manifest["chunk_size"] = gpu.chunkSize;
+  manifest["pipeline"] = gpu.pipeline;
+  manifest["pass_pipeline"] = gpu.passPipeline;
+  manifest["schedule"] = gpu.schedule;
+  if (!gpu.scheduleReason.empty())
+    manifest["schedule_reason"] = gpu.scheduleReason;
   json::Array launches;
-  for (const GpuLaunchBuild &l : gpu->launches) {
-    KernelResources r = gpu->cubin.resourcesOf(l.kernel);
+  for (const GpuLaunchBuild &l : gpu.launches) {
+    KernelResources r = gpu.cubin.resourcesOf(l.kernel);
     launches.push_back(json::Object{
         {"kernel", l.kernel},
         {"grid", json::Array{l.grid[0], l.grid[1], l.grid[2]}},
@@ -111,22 +110,22 @@ static void addGpuVariantFields(json::Object &manifest,
   }
   manifest["launches"] = std::move(launches);
   json::Array scratch;
-  for (const GpuScratchBuild &b : gpu->scratch)
+  for (const GpuScratchBuild &b : gpu.scratch)
     scratch.push_back(json::Object{{"name", b.name},
                                    {"element_bytes", b.elementBytes},
                                    {"shape", json::Array(b.shape)}});
   manifest["scratch"] = std::move(scratch);
   json::Array parameters;
-  for (const std::string &p : gpu->parameters)
+  for (const std::string &p : gpu.parameters)
     parameters.push_back(p);
   manifest["parameters"] = std::move(parameters);
-  if (gpu->chunksPerBlock >= 0) {
-    manifest["chunks_per_block"] = gpu->chunksPerBlock;
-    if (gpu->chunksPerBlock == 0)
-      manifest["blocks_per_sm"] = gpu->blocksPerSm;
+  if (gpu.chunksPerBlock >= 0) {
+    manifest["chunks_per_block"] = gpu.chunksPerBlock;
+    if (gpu.chunksPerBlock == 0)
+      manifest["blocks_per_sm"] = gpu.blocksPerSm;
   }
   json::Array maps;
-  for (const GpuTensorMapBuild &t : gpu->tensorMaps)
+  for (const GpuTensorMapBuild &t : gpu.tensorMaps)
     maps.push_back(json::Object{{"name", t.name},
                                 {"argument", t.argument},
                                 {"box", json::Array(t.box)},
