@@ -137,18 +137,27 @@ def gpu_shapes_at_launch():
     return mode == "launch"
 
 
+_tuning_db_digests = {}
+
+
 def tuning_db():
-    """$MAMBA3_TUNING_DB as (absolute path, sha256 of its contents), or ("", "")."""
+    """$MAMBA3_TUNING_DB as (absolute path, sha256 of its contents), or ("", ""). The digest is computed once
+    per version of the file (its size and mtime), not on every call."""
     path = os.environ.get("MAMBA3_TUNING_DB", "")
     if not path:
         return "", ""
     try:
-        with open(path, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:20]
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+        digest = _tuning_db_digests.get(key)
+        if digest is None:
+            with open(path, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()[:20]
+            _tuning_db_digests[key] = digest
     except OSError as e:
         raise Mamba3Error(f"MAMBA3_TUNING_DB={path} cannot be read ({e}); point it at a tuning database "
                           f"of mamba3-tune, or unset it") from None
-    return os.path.abspath(path), digest
+    return key[0], digest
 
 
 def compiler():

@@ -235,8 +235,8 @@ def _spec(device, step, batch, seqlen, data=None, **kw):
     db, db_digest = "", ""
     if target == "cpu" or gpu_shapes_at_launch():
         batch, seqlen = -1, -1  # CPU bundles, and dynamic GPU ones, take any batch and length
-    if target != "cpu":
-        db, db_digest = tuning_db()
+    if target != "cpu" and not step:
+        db, db_digest = tuning_db()  # a decode step has one kernel: nothing tuned
     gpu_dtype = "f16" if data is not None and data.dtype == torch.float16 else "bf16"
     return LayerSpec(target=target, step=step, batch=batch, seqlen=-1 if step else seqlen, gpu_dtype=gpu_dtype,
                      tuning_db=db, tuning_db_digest=db_digest, **kw)
