@@ -55,6 +55,9 @@ static std::string gpuLaunchString(const GpuKernelBuild &k) {
      << ";chunks_per_block=" << k.chunksPerBlock;
   if (k.chunksPerBlock == 0)
     os << ";blocks_per_sm=" << k.blocksPerSm;
+  if (k.seqlenMultiple > 0)
+    os << ";seqlen_multiple=" << k.seqlenMultiple << ";specializes="
+       << k.specializes;
   os << ";launches=";
   for (auto [i, l] : llvm::enumerate(k.launches)) {
     os << (i ? "|" : "") << l.kernel << "@";
@@ -88,6 +91,10 @@ static void addGpuVariantFields(json::Object &manifest,
   manifest["ptx"] = (stem + ".ptx").str();
   if (!gpu.variant.empty())
     manifest["variant"] = gpu.variant;
+  if (gpu.seqlenMultiple > 0) {
+    manifest["seqlen_multiple"] = gpu.seqlenMultiple;
+    manifest["specializes"] = gpu.specializes;
+  }
   manifest["chunk_size"] = gpu.chunkSize;
   manifest["pipeline"] = gpu.pipeline;
   manifest["pass_pipeline"] = gpu.passPipeline;

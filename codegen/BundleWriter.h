@@ -40,13 +40,19 @@
 //   variant: the name of the variant the top level describes,
 //   variants [{variant, schedule, library, library_digest, ptx, ptx_digest,
 //     chunk_size, pipeline, launches, scratch, parameters, tensor_maps,
-//     chunks_per_block, blocks_per_sm}]: the others, each with its own
-//     kernel files (kernel-<variant>.cubin / .ptx),
+//     chunks_per_block, blocks_per_sm, seqlen_multiple, specializes}]: the
+//     others, each with its own kernel files (kernel-<variant>.cubin /
+//     .ptx); a variant with seqlen_multiple (tokens per chunk) and
+//     specializes (a variant without them, same schedule and chunk) has
+//     kernels for lengths it divides only (full chunks, no per-token
+//     bounds) and runs in place of that variant at such lengths,
 //   dispatch {source, table [{batch: [lo, hi], seqlen: [lo, hi], variant}]}:
 //     the first row holding a launch's batch and seqlen (hi 0: unbounded)
-//     picks the variant; other shapes get the runtime's cost model (the
-//     chunk-parallel variant when batch x heads leaves SMs idle over at
-//     least three spans, else the chunked one; runtime GpuBundle.h).
+//     picks the variant (never a full-chunk one); other shapes get the
+//     runtime's cost model (the chunk-parallel variant when batch x heads
+//     leaves SMs idle over at least three spans, else the chunked one;
+//     runtime GpuBundle.h); then the full-chunk variant that specializes
+//     the pick, if the length allows it.
 // Every GPU kernel takes one device pointer per argument in the order above,
 // then one per scratch buffer, then one per tensor map, then the parameters.
 //
@@ -68,7 +74,7 @@ namespace mlir {
 namespace ssm {
 
 /// Version of the manifest layout; the runtime refuses other versions.
-constexpr int kBundleFormatVersion = 5;
+constexpr int kBundleFormatVersion = 6;
 
 /// What a bundle records besides the spec.
 struct BundleDescription {
@@ -133,6 +139,11 @@ struct GpuKernelBuild {
   std::string pipeline, passPipeline;
   /// The variant's name in a bundle of several (empty in a bundle of one).
   std::string variant;
+  /// A full-chunk variant (ssm-gpu-schedule full-chunks): the tokens per
+  /// chunk, which must divide the launch's length, and the variant it
+  /// stands in for at such lengths; 0 and empty otherwise.
+  int64_t seqlenMultiple = 0;
+  std::string specializes;
 };
 
 /// How a bundle of several GPU variants picks one per launch shape.

@@ -32,6 +32,7 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
   options.chunkSize = requested.chunkSize;
   options.chunksPerBlock = requested.chunksPerBlock;
   options.smCount = requested.smCount;
+  options.fullChunks = requested.fullChunks;
   PassManager schedulePm(&context, ModuleOp::getOperationName());
   schedulePm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
   if (failed(schedulePm.run(module)))
@@ -173,6 +174,10 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
   if (kernel.schedule == "chunk-parallel")
     kernel.pipeline +=
         " chunks-per-block=" + std::to_string(options.chunksPerBlock);
+  if (options.fullChunks) {
+    kernel.pipeline += " full-chunks=true";
+    kernel.seqlenMultiple = spec.chunkSize;
+  }
   kernel.pipeline += "}";
   kernel.passPipeline = passPipeline;
   return success();

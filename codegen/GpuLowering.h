@@ -58,6 +58,11 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
       llvm::cl::desc("chunk-parallel: consecutive chunks per block of "
                      "phases 1 and 3 (0: spread over the SMs)"),
       llvm::cl::init(0)};
+  Option<bool> fullChunks{
+      *this, "full-chunks",
+      llvm::cl::desc("a launch-time length that is a whole number of chunks: "
+                     "kernels without per-token bounds checks"),
+      llvm::cl::init(false)};
 
   /// The ssm-gpu-schedule options these stand for.
   SsmGpuScheduleOptions toScheduleOptions() const {
@@ -67,6 +72,7 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
     o.chunkSize = chunkSize;
     o.smCount = smCount;
     o.chunksPerBlock = chunksPerBlock;
+    o.fullChunks = fullChunks;
     return o;
   }
 };

@@ -721,8 +721,9 @@ private:
   /// With two q/k buffers: the current chunk's index among the block's
   /// chunks and their count, for loading the next chunk.
   Value chunkIndex, chunkCount;
-  /// The chunk being built lies wholly inside the sequence (a length given
-  /// at launch: the loop over full chunks), so its tokens need no bounds.
+  /// The chunk being built lies wholly inside the sequence (a kernel for
+  /// full chunks only, LayerShape::fullChunks), so its tokens need no
+  /// bounds.
   bool fullChunk = false;
   /// ldmatrix lane offsets: A operands (and k-major B pairs, transposed)
   /// take matrices (rows, columns) 0-7 x 0-7, 8-15 x 0-7, 0-7 x 8-15,
@@ -1733,8 +1734,19 @@ void ChunkedKernelBuilder::build() {
   // one-pass kernel (ceil(length / C) for a varlen sequence), span z of
   // chunksPerBlock chunks in the chunk-parallel phases.
   Value span = zero, firstChunk = zero, endChunk;
-  Value chunks = L.lengthAtLaunch() ? divui(addi(seqLength, C - 1), C)
-                                    : idx(M.chunks);
+  Value chunks = idx(M.chunks);
+  if (L.lengthAtLaunch()) {
+    chunks = L.fullChunks ? divui(seqLength, C)
+                          : divui(addi(seqLength, C - 1), C);
+    // The runtime launches lengths of one token or more (the launch-shape
+    // check), so the block has a chunk; saying so lets LLVM drop the chunk
+    // loop's zero-trip guard, whose merge of the carried state with its
+    // initial value cost ptxas up to 400 bytes of spills (b=8 layers, the
+    // length at launch: N = 256 352 -> 180, MIMO R = 4 496 -> 132). A
+    // varlen sequence may be empty.
+    if (!L.varlen)
+      chunks = arith::MaxUIOp::create(b, chunks, idx(1));
+  }
   if (sequential) {
     endChunk = chunks;
   } else {
@@ -1743,6 +1755,10 @@ void ChunkedKernelBuilder::build() {
     span = gpu::BlockIdOp::create(b, gpu::Dimension::z);
     firstChunk = muli(span, perBlock);
     endChunk = arith::MinUIOp::create(b, addi(firstChunk, perBlock), chunks);
+    // The grid has ceil(chunks / perBlock) spans, so a span has a chunk:
+    // the same guard, for the launch-time spans.
+    if (L.lengthAtLaunch())
+      endChunk = arith::MaxUIOp::create(b, endChunk, addi(firstChunk, 1));
   }
   Value firstStart = muli(firstChunk, C);
   loadStartAngles(span, firstChunk);
@@ -1821,24 +1837,14 @@ void ChunkedKernelBuilder::build() {
     scf::YieldOp::create(b, next);
     return loop;
   };
-  scf::ForOp loop;
-  // A length given at launch: the chunks wholly inside the sequence run
-  // without per-token bounds (what a static length that is a multiple of
-  // the chunk gets), then the partial last chunk, if any, with them. Only
-  // where it pays (H200, bench/results-h200-2026-12-02c-full-chunk-loop-
-  // experiment.txt): the chunk-parallel phases (1.14x -> 1.02x of the
-  // static kernel at b=8) and MIMO (1.38x -> 1.20x); the one-pass SISO
-  // kernel got 3-4% slower with the second copy of its body.
-  if (L.lengthAtLaunch() && (!sequential || M.R > 1)) {
-    Value fullEnd = arith::MaxUIOp::create(
-        b, firstChunk, arith::MinUIOp::create(b, endChunk, divui(seqLength, C)));
-    fullChunk = true;
-    scf::ForOp full = chunkLoop(firstChunk, fullEnd, init);
-    fullChunk = false;
-    loop = chunkLoop(fullEnd, endChunk, full.getResults());
-  } else {
-    loop = chunkLoop(firstChunk, endChunk, init);
-  }
+  // One loop: a kernel for full chunks drops the per-token bounds in all
+  // of it, and the runtime picks it where the length allows. (Two loops in
+  // one kernel made ptxas spill more at b=8, length at launch: the full
+  // chunks then the partial last one, MIMO R = 4 824 bytes against 132;
+  // both under a branch on the length, N = 256 436 against 180.)
+  fullChunk = L.fullChunks;
+  scf::ForOp loop = chunkLoop(firstChunk, endChunk, init);
+  fullChunk = false;
 
   gpu::BarrierOp::create(b);
   ValueRange finalState = loop.getResults();

@@ -38,6 +38,11 @@ struct LayerShape {
   bool rmsNorm = false;
   /// A MIMO layer without the down projection: out (b, [L,] R, H, P).
   bool perRankOutputs = false;
+  /// A length sized at launch that is a whole number of chunks
+  /// (ssm.full_chunks): every chunk's tokens are real, so the chunked
+  /// kernels read them without bounds checks. The runtime launches such
+  /// kernels only for lengths the chunk divides.
+  bool fullChunks = false;
   float normEps = 0;
   /// batch and seqLen are ShapedType::kDynamic for a bundle that takes them
   /// at launch (the kernels read them from the grid and a parameter).

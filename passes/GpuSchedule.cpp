@@ -30,6 +30,7 @@ struct ScheduleRequest {
   int64_t chunkSize;
   int64_t smCount;
   int64_t chunksPerBlock;
+  bool fullChunks;
 };
 
 /// Chunks per block of the chunk-parallel phases: the request's, or the
@@ -62,7 +63,19 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
   // The chunked tensor-core kernel where it applies (bf16/f16 prefill),
   // else the token-sequential one.
   ChunkedKernelPlan plan = planChunkedScanKernel(shape, request.chunkSize);
+  // Full chunks are a promise about the launch's length: only a length
+  // sized at launch, one per sequence, can be promised.
+  if (request.fullChunks &&
+      (shape.step || shape.varlen || !shape.dynamicSeqLen()))
+    return op->emitOpError()
+           << "ssm-gpu-schedule full-chunks: only for a prefill whose length "
+              "is sized at launch (seqlen ?), not varlen; a static length "
+              "needs no promise";
   auto markTokens = [&]() -> LogicalResult {
+    if (request.fullChunks)
+      return op->emitOpError()
+             << "ssm-gpu-schedule full-chunks: needs a chunked schedule "
+                "(chunked or chunk-parallel), not the token-sequential kernel";
     if (std::string why = tokenScanUnsupported(shape); !why.empty()) {
       InFlightDiagnostic diag = op->emitOpError()
                                 << "ssm-gpu-schedule: no GPU kernel for this "
@@ -148,6 +161,8 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
     return failure();
   (*loop)->setAttr(kScheduleAttrName,
                    b.getStringAttr(useParallel ? "chunk-parallel" : "chunked"));
+  if (request.fullChunks)
+    (*loop)->setAttr(kFullChunksAttrName, b.getUnitAttr());
   if (useParallel)
     (*loop)->setAttr(kChunksPerBlockAttrName,
                      b.getI64IntegerAttr(chunksPerBlock));
@@ -185,7 +200,7 @@ struct SsmGpuSchedulePass
       return signalPassFailure();
     }
     ScheduleRequest request{blockSize, schedule, chunkSize, smCount,
-                            chunksPerBlock};
+                            chunksPerBlock, fullChunks};
     SmallVector<Operation *> layers;
     module.walk([&](Operation *op) {
       // A layer scheduled before (a marked op, or the scan of a chunk

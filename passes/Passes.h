@@ -38,6 +38,9 @@ inline constexpr llvm::StringLiteral kChunkSizeAttrName = "ssm.chunk_size";
 /// chunk-parallel: consecutive chunks each block of phases 1 and 3 walks.
 inline constexpr llvm::StringLiteral kChunksPerBlockAttrName =
     "ssm.chunks_per_block";
+/// ssm-gpu-schedule full-chunks: the chunk loop of a launch-time length
+/// that is a whole number of chunks (a unit attribute).
+inline constexpr llvm::StringLiteral kFullChunksAttrName = "ssm.full_chunks";
 /// ssm-gpu-schedule: why `auto` gave a layer the token-sequential kernel and
 /// not the chunked tensor-core one (the limit that blocked it); ssm-to-gpu
 /// copies it onto the kernel and the bundle writer into the manifest.

@@ -176,7 +176,13 @@ def SsmGpuSchedule : Pass<"ssm-gpu-schedule", "::mlir::ModuleOp"> {
            "chunk-parallel: consecutive chunks that each block of phases 1 "
            "and 3 walks (as the one-pass kernel does, from the state and "
            "angles entering its first chunk); 0 lets the compiler spread "
-           "the chunks over the blocks that sm-count SMs hold at once">
+           "the chunks over the blocks that sm-count SMs hold at once">,
+    Option<"fullChunks", "full-chunks", "bool", /*default=*/"false",
+           "a length sized at launch (not varlen) that is a whole number of "
+           "chunks: the chunk loop carries ssm.full_chunks and its kernels "
+           "read every token of a chunk without bounds checks. The runtime "
+           "runs such a variant only for lengths it divides (the manifest's "
+           "seqlen_multiple)">
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::scf::SCFDialect",

@@ -299,6 +299,10 @@ FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
   layer.shape.seqLen =
       cast<ShapedType>(layer.operand(kV).getType()).getDimSize(1);
   layer.shape.hasInit = hasInit;
+  layer.shape.fullChunks = loop->hasAttr(kFullChunksAttrName);
+  if (layer.shape.fullChunks && !layer.shape.dynamicSeqLen())
+    return loop.emitOpError("ssm-to-gpu: ssm.full_chunks is for a chunk loop "
+                            "over a length sized at launch");
   return layer;
 }
 

@@ -28,7 +28,9 @@ two can be timed side by side:
                        first sequence one token) on the chunked and token
                        kernels: SISO and MIMO, with and without states
   sweep/rmsnorm/...    the per-head RMSNorm on every kernel
-  bench/<name>         the benchmark shapes of DESIGN.md (timed, not checked)
+  bench/<name>         the benchmark shapes of DESIGN.md, and bench/model_* at
+                       the model's S = N / 4 (MIMO half-split), also at
+                       L = 4000 (not whole chunks) (timed, not checked)
 --only LIST compiles only the bundles a list.txt of an earlier run names
 (e.g. those with variants, after a change to them). OUTDIR/list.txt names
 each bundle with how scripts/gpu-check.sh runs it;
@@ -136,8 +138,9 @@ for n in (16, 32, 64, 96, 128, 256):
         build("sweep/step_n%d_p%d" % (n, pd),
               ["--batch", "3", "--heads", "4", "--groups", "2", "--state", str(n),
                "--headdim", str(pd), "--angles", str(min(16, n // 2)), "--step"], "random")
-        lines.append("random-in-place sweep/step_n%d_p%d" % (n, pd) +
-                     (" --batch 3" if dynamic else ""))
+        if only is None or "sweep/step_n%d_p%d" % (n, pd) in only:
+            lines.append("random-in-place sweep/step_n%d_p%d" % (n, pd) +
+                         (" --batch 3" if dynamic else ""))
 for name, flags in (
         ("step_bf16_state", ["--step", "--state", "128", "--headdim", "64",
                              "--state-dtype", "bf16"]),
@@ -265,6 +268,21 @@ mimo_bench = ["--heads", "32", "--state", "128", "--headdim", "64", "--angles", 
               "--rank", "4", "--no-wrap-angle"]
 build("bench/mimo_prefill_r4_b8_l4096_h32_n128",
       ["--batch", "8", "--seqlen", "4096"] + mimo_bench, "bench")
+# The model's shapes (S = N / 4 angles; MIMO half-split without angle wrap,
+# as the official module runs them), also at a length that is not a whole
+# number of chunks: there the dynamic bundle runs its bounded kernel, at
+# L = 4096 its full-chunk twin.
+for n, p, lengths in ((128, 64, (4096,)), (256, 64, (4096, 4000)), (192, 96, (4096,))):
+    for l in lengths:
+        build("bench/model_prefill_b8_l%d_h32_n%d_p%d" % (l, n, p),
+              ["--batch", "8", "--seqlen", str(l), "--heads", "32", "--state", str(n),
+               "--headdim", str(p), "--angles", str(n // 4)], "bench")
+for r, lengths in ((4, (4096, 4000)), (2, (4096,))):
+    for l in lengths:
+        build("bench/model_mimo_prefill_r%d_b8_l%d_h32_n128" % (r, l),
+              ["--batch", "8", "--seqlen", str(l), "--heads", "32", "--state", "128",
+               "--headdim", "64", "--angles", "32", "--mimo", "--rank", str(r),
+               "--no-wrap-angle", "--pairing", "half_split"], "bench")
 for b in (1, 64):
     build("bench/mimo_decode_r4_b%d_h32_n128" % b, ["--batch", str(b), "--step"] + mimo_bench,
           "bench")

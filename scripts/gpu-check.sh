@@ -5,7 +5,7 @@
 # the random sweep checked against the float64 reference, benchmark shapes
 # timed) and prints one line per bundle.
 #
-# usage: [LIST=list.txt] scripts/gpu-check.sh BUNDLES [GOLDEN_BASE]
+# usage: [LIST=list.txt] [RUN_TIMEOUT=seconds per run, 120] scripts/gpu-check.sh BUNDLES [GOLDEN_BASE]
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bundles="$1"
@@ -27,7 +27,7 @@ while read -r mode path launch; do
   # The launch shape of a dynamic bundle (gpu-bundles.py --dynamic).
   # shellcheck disable=SC2206
   [ -z "$launch" ] || args+=($launch)
-  if output="$(timeout 120 "$run" --target sm_90a --bundle "$bundles/$path" "${args[@]}" 2>&1)"; then
+  if output="$(timeout "${RUN_TIMEOUT:-120}" "$run" --target sm_90a --bundle "$bundles/$path" "${args[@]}" 2>&1)"; then
     status=PASS; pass=$((pass + 1))
   else
     status=FAIL; fail=$((fail + 1))

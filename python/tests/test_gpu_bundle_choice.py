@@ -64,12 +64,15 @@ def _have_ptxas():
 @pytest.mark.skipif(not _have_ptxas(), reason="no ptxas (CUDA toolkit) on this machine")
 def test_tuned_bundle_for_every_shape(tmp_path):
     # What a call with MAMBA3_GPU_SHAPES=launch and MAMBA3_TUNING_DB compiles: the database's winners as
-    # variants, its buckets as the dispatch table.
+    # variants (each with its full-chunk twin for lengths that are whole chunks), its buckets as the
+    # dispatch table.
     spec = LayerSpec(target="sm_90a", step=False, batch=-1, seqlen=-1, **LAYER, tuning_db=os.path.abspath(DB))
     _compile(spec, compiler(), str(tmp_path / "b"))
     with open(tmp_path / "b" / "manifest.json") as f:
         m = json.load(f)
     assert m["config"]["batch"] == -1 and m["config"]["seqlen"] == -1
     assert m["variant"] == "chunked-c64"
-    assert [v["variant"] for v in m["variants"]] == ["chunk-parallel-c32-k2"]
+    assert [v["variant"] for v in m["variants"]] == [
+        "chunk-parallel-c32-k2", "chunked-c64-full-chunks", "chunk-parallel-c32-k2-full-chunks"]
+    assert [v.get("specializes") for v in m["variants"]] == [None, "chunked-c64", "chunk-parallel-c32-k2"]
     assert [row["variant"] for row in m["dispatch"]["table"]] == ["chunk-parallel-c32-k2", "chunked-c64"]

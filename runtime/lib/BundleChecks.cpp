@@ -394,6 +394,9 @@ std::string gpuLaunchString(const BundleManifest &m) {
                   ";chunks_per_block=" + std::to_string(m.chunksPerBlock);
   if (m.chunksPerBlock == 0)
     s += ";blocks_per_sm=" + std::to_string(m.blocksPerSm);
+  if (m.seqlenMultiple > 0)
+    s += ";seqlen_multiple=" + std::to_string(m.seqlenMultiple) +
+         ";specializes=" + m.specializes;
   s += ";launches=";
   for (size_t i = 0; i < m.launches.size(); ++i) {
     const BundleManifest::Launch &l = m.launches[i];

@@ -315,6 +315,14 @@ bool parseVariantFields(const JsonValue &obj, const std::string &scope,
   m.variant = m.schedule;
   if (obj.get("variant"))
     v.str("variant", m.variant);
+  m.seqlenMultiple = 0;
+  m.specializes.clear();
+  if (obj.get("seqlen_multiple") || obj.get("specializes")) {
+    v.integer("seqlen_multiple", m.seqlenMultiple);
+    v.str("specializes", m.specializes);
+    if (v.error.empty() && m.seqlenMultiple < 1)
+      v.fail("'seqlen_multiple' must be positive");
+  }
   v.str("pipeline", m.pipeline);
   v.integer("chunk_size", m.chunkSize);
   if (!v.error.empty()) {
@@ -706,6 +714,37 @@ bool parseVariantsAndDispatch(const JsonValue &root, BundleManifest &m,
   for (const BundleManifest *v : all)
     if (v->variant.empty())
       return fail("a variant without a name");
+  // A full-chunk variant stands in for one general variant of the same
+  // kernel choice, at lengths that are a whole number of its chunks.
+  if (m.seqlenMultiple > 0)
+    return fail("the top-level variant is a full-chunk one; it must take "
+                "every length");
+  for (const BundleManifest *v : all) {
+    if (v->seqlenMultiple == 0)
+      continue;
+    const BundleManifest *base = nullptr;
+    for (const BundleManifest *w : all)
+      if (w->variant == v->specializes)
+        base = w;
+    if (!base || base->seqlenMultiple > 0)
+      return fail("variant '" + v->variant + "' specializes '" +
+                  v->specializes + "', which is not a variant for every "
+                  "length of the bundle");
+    if (base->schedule != v->schedule || base->chunkSize != v->chunkSize ||
+        base->chunksPerBlock != v->chunksPerBlock ||
+        v->seqlenMultiple != v->chunkSize)
+      return fail("variant '" + v->variant + "' specializes '" +
+                  v->specializes + "' but has another schedule, chunk or "
+                  "chunks per block, or a seqlen_multiple that is not its "
+                  "chunk size");
+    if (m.config.seqlen >= 0)
+      return fail("variant '" + v->variant + "' is a full-chunk variant of "
+                  "a bundle whose length is static");
+    for (const BundleManifest *w : all)
+      if (w != v && w->seqlenMultiple > 0 && w->specializes == v->specializes)
+        return fail("two full-chunk variants specialize '" + v->specializes +
+                    "'");
+  }
   if (!dispatch)
     return fail("'variants' without 'dispatch' (the rule that picks one)");
   FieldReader d(*dispatch, "manifest.json: dispatch");
@@ -739,12 +778,19 @@ bool parseVariantsAndDispatch(const JsonValue &root, BundleManifest &m,
     };
     range(*batch, "batch", row.batchMin, row.batchMax);
     range(*seqlen, "seqlen", row.seqlenMin, row.seqlenMax);
-    bool known = false;
+    bool known = false, fullChunks = false;
     for (const BundleManifest *v : all)
-      known |= v->variant == row.variant;
+      if (v->variant == row.variant) {
+        known = true;
+        fullChunks = v->seqlenMultiple > 0;
+      }
     if (r.error.empty() && !known)
       r.fail("names variant '" + row.variant + "', which the bundle does not "
              "have");
+    if (r.error.empty() && fullChunks)
+      r.fail("names the full-chunk variant '" + row.variant + "'; a row names "
+             "a variant for every length, which the runtime swaps for its "
+             "full-chunk one where the length allows");
     m.dispatch.push_back(row);
   });
 }

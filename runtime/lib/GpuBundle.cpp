@@ -243,11 +243,18 @@ const BundleManifest &mamba3::gpuVariant(const BundleManifest &m,
   return index == 0 ? m : m.variants.at(index - 1);
 }
 
-size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
-                                int64_t smCount, std::string &why) {
+namespace {
+
+/// chooseGpuVariant among the variants that take every length: the table,
+/// else the cost model.
+size_t chooseGeneralVariant(const BundleManifest &m, const LayerConfig &cfg,
+                            int64_t smCount, std::string &why) {
   const size_t count = 1 + m.variants.size();
-  if (count == 1) {
-    why = "the bundle's only variant";
+  size_t general = 0;
+  for (size_t v = 0; v < count; ++v)
+    general += gpuVariant(m, v).seqlenMultiple == 0;
+  if (general == 1) {
+    why = "the bundle's only variant for every length";
     return 0;
   }
   const std::string shape =
@@ -272,6 +279,8 @@ size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
   // The cost model: what ssm-gpu-schedule's auto picks for a static shape.
   size_t chunked = count, parallel = count;
   for (size_t v = count; v-- > 0;) {
+    if (gpuVariant(m, v).seqlenMultiple > 0)
+      continue;
     const std::string &schedule = gpuVariant(m, v).schedule;
     if (schedule == "chunked")
       chunked = v;
@@ -305,6 +314,29 @@ size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
                                      std::to_string(spans) +
                                      " spans (chunk-parallel needs 3)");
   return chunked;
+}
+
+} // namespace
+
+size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
+                                int64_t smCount, std::string &why) {
+  if (m.variants.empty()) {
+    why = "the bundle's only variant";
+    return 0;
+  }
+  const size_t chosen = chooseGeneralVariant(m, cfg, smCount, why);
+  const std::string &name = gpuVariant(m, chosen).variant;
+  for (size_t v = 1; v <= m.variants.size(); ++v) {
+    const BundleManifest &twin = gpuVariant(m, v);
+    if (twin.seqlenMultiple > 0 && twin.specializes == name &&
+        cfg.seqlen % twin.seqlenMultiple == 0) {
+      why += "; L=" + std::to_string(cfg.seqlen) + " is a whole number of " +
+             std::to_string(twin.seqlenMultiple) +
+             "-token chunks: its full-chunk kernels";
+      return v;
+    }
+  }
+  return chosen;
 }
 
 bool mamba3::planGpuLaunch(const BundleManifest &top, const LaunchShape &shape,

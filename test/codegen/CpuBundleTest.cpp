@@ -297,7 +297,7 @@ TEST(CpuBundle, CorruptManifest) {
   EXPECT_NE(error.find("mamba3-compile"), std::string::npos) << error;
 
   std::ofstream(dir + "/manifest.json")
-      << "{\"format\": \"mamba3-bundle\", \"format_version\": 5}";
+      << "{\"format\": \"mamba3-bundle\", \"format_version\": 6}";
   EXPECT_FALSE(CpuBundle::load(dir, error));
   EXPECT_NE(error.find("'target' is missing"), std::string::npos) << error;
 }
@@ -329,7 +329,7 @@ TEST(CpuBundle, ManifestChecks) {
     return s;
   };
   EXPECT_FALSE(parseBundleManifest(
-      replaced("\"format_version\": 5", "\"format_version\": 7"), m, error));
+      replaced("\"format_version\": 6", "\"format_version\": 7"), m, error));
   EXPECT_NE(error.find("format_version 7"), std::string::npos) << error;
   EXPECT_FALSE(parseBundleManifest(replaced("\"kind\": \"scan\"",
                                             "\"kind\": \"train\""),

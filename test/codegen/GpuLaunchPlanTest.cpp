@@ -76,7 +76,15 @@ TEST(GpuLaunchPlan, ChunkedDynamicShapes) {
   BundleManifest m = compileGpu(
       "chunked", "--batch 0 --seqlen 0 --heads 4 --state 64 --headdim 32 "
                  "--angles 16 --dtype bf16 --schedule chunked");
-  EXPECT_TRUE(m.variants.empty());
+  // The one schedule, and its twin for lengths that are whole chunks.
+  ASSERT_EQ(m.variants.size(), 1u);
+  const BundleManifest &twin = m.variants[0];
+  EXPECT_EQ(twin.variant, "chunked-full-chunks");
+  EXPECT_EQ(twin.specializes, "chunked");
+  EXPECT_EQ(twin.seqlenMultiple, m.chunkSize);
+  EXPECT_EQ(twin.launches.size(), m.launches.size());
+  EXPECT_EQ(twin.launches[0].grid, m.launches[0].grid);
+  EXPECT_EQ(twin.launches[0].dynamicSharedBytes, m.launches[0].dynamicSharedBytes);
   EXPECT_EQ(m.config.batch, -1);
   EXPECT_EQ(m.config.seqlen, -1);
   EXPECT_EQ(m.schedule, "chunked");
@@ -93,6 +101,9 @@ TEST(GpuLaunchPlan, ChunkedDynamicShapes) {
     EXPECT_EQ(plan.chunks, ceilDiv(L, m.chunkSize));
     EXPECT_EQ(plan.config.batch, b);
     EXPECT_EQ(plan.config.seqlen, L);
+    EXPECT_EQ(plan.variantName,
+              L % m.chunkSize == 0 ? "chunked-full-chunks" : "chunked")
+        << plan.choice;
   }
 
   // Shapes no launch can take, named.
@@ -251,7 +262,10 @@ TEST(GpuLaunchPlan, VariantChosenPerLaunchShape) {
   const std::string layer = "--heads 4 --state 64 --headdim 32 --angles 16 "
                             "--dtype bf16";
   BundleManifest m = compileGpu("variants", "--batch 0 --seqlen 0 " + layer);
-  ASSERT_EQ(m.variants.size(), 1u);
+  // Both schedules, then their full-chunk twins.
+  ASSERT_EQ(m.variants.size(), 3u);
+  EXPECT_EQ(m.variants[1].specializes, "chunked");
+  EXPECT_EQ(m.variants[2].specializes, "chunk-parallel");
   EXPECT_EQ(m.variant, "chunked");
   const BundleManifest &parallel = m.variants[0];
   EXPECT_EQ(parallel.variant, "chunk-parallel");
@@ -297,7 +311,10 @@ TEST(GpuLaunchPlan, VariantChosenPerLaunchShape) {
     const int64_t perBlock =
         launchChunksPerBlock(chunks, b * 4, sms, parallel.blocksPerSm);
     const bool wantParallel = b * 4 < sms && ceilDiv(chunks, perBlock) >= 3;
-    EXPECT_EQ(plan.variantName, wantParallel ? "chunk-parallel" : "chunked")
+    const std::string want =
+        std::string(wantParallel ? "chunk-parallel" : "chunked") +
+        (L % parallel.chunkSize == 0 ? "-full-chunks" : "");
+    EXPECT_EQ(plan.variantName, want)
         << "b=" << b << " L=" << L << " on " << sms << " SMs: " << plan.choice;
     EXPECT_EQ(plan.grids.size(), wantParallel ? 3u : 1u);
     EXPECT_NE(plan.choice.find("cost model"), std::string::npos) << plan.choice;
@@ -316,7 +333,7 @@ TEST(GpuLaunchPlan, DispatchTableRows) {
   BundleManifest m = compileGpu(
       "dispatch", "--batch 0 --seqlen 0 --heads 4 --state 64 --headdim 32 "
                   "--angles 16 --dtype bf16");
-  ASSERT_EQ(m.variants.size(), 1u);
+  ASSERT_EQ(m.variants.size(), 3u);
   fs::path dir = fs::path(MAMBA3_TEST_TMPDIR) / "gpu-plan-dispatch";
   std::ifstream file(dir / "manifest.json");
   std::stringstream text;
@@ -343,12 +360,13 @@ TEST(GpuLaunchPlan, DispatchTableRows) {
     const char *variant, *why;
   };
   // b=1 L=4096 is chunk-parallel by the cost model; row 0 says chunked.
-  for (Case c : {Case{1, 4096, "chunked", "dispatch table row 0"},
+  // A length of whole 64-token chunks runs the pick's full-chunk twin.
+  for (Case c : {Case{1, 4096, "chunked-full-chunks", "dispatch table row 0"},
                  Case{2, 100000, "chunked", "dispatch table row 0"},
-                 Case{3, 512, "chunk-parallel", "dispatch table row 1"},
+                 Case{3, 512, "chunk-parallel-full-chunks", "dispatch table row 1"},
                  Case{64, 100, "chunk-parallel", "dispatch table row 1"},
-                 Case{64, 4096, "chunked", "no table row holds"},
-                 Case{3, 4096, "chunk-parallel", "no table row holds"}}) {
+                 Case{64, 4096, "chunked-full-chunks", "no table row holds"},
+                 Case{3, 4000, "chunk-parallel", "no table row holds"}}) {
     GpuLaunchPlan plan;
     ASSERT_TRUE(planGpuLaunch(tabled, {c.b, c.L}, 132, plan, error)) << error;
     EXPECT_EQ(plan.variantName, c.variant) << c.b << "x" << c.L << ": " << plan.choice;
@@ -365,6 +383,44 @@ TEST(GpuLaunchPlan, DispatchTableRows) {
       withTable("{\"batch\":[4,2],\"seqlen\":[1,0],\"variant\":\"chunked\"}"),
       bad, error));
   EXPECT_NE(error.find("'batch' is not [lo, hi]"), std::string::npos) << error;
+  // A row names a variant for every length, never a full-chunk twin.
+  EXPECT_FALSE(parseBundleManifest(
+      withTable("{\"batch\":[1,2],\"seqlen\":[1,0],"
+                "\"variant\":\"chunked-full-chunks\"}"),
+      bad, error));
+  EXPECT_NE(error.find("names the full-chunk variant 'chunked-full-chunks'"),
+            std::string::npos)
+      << error;
+  // A twin must name a general variant with its schedule and chunk.
+  auto edited = [&](const std::string &from, const std::string &to) {
+    std::string t = original;
+    size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return at == std::string::npos ? t : t.replace(at, from.size(), to);
+  };
+  EXPECT_FALSE(parseBundleManifest(
+      edited("\"specializes\":\"chunked\"", "\"specializes\":\"tokens\""),
+      bad, error));
+  EXPECT_NE(error.find("specializes 'tokens', which is not a variant for every "
+                       "length"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(parseBundleManifest(
+      edited("\"specializes\":\"chunked\"",
+             "\"specializes\":\"chunk-parallel\""),
+      bad, error));
+  EXPECT_NE(error.find("has another schedule, chunk or chunks per block"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(parseBundleManifest(
+      edited("\"seqlen_multiple\":64", "\"seqlen_multiple\":0"), bad, error));
+  EXPECT_NE(error.find("'seqlen_multiple' must be positive"), std::string::npos)
+      << error;
+  EXPECT_FALSE(parseBundleManifest(
+      edited("\"seqlen_multiple\":64", "\"seqlen_multiple\":32"), bad, error));
+  EXPECT_NE(error.find("a seqlen_multiple that is not its chunk size"),
+            std::string::npos)
+      << error;
   // Two variants over one kernel file, and a variant named twice.
   std::string shared = original;
   shared.replace(shared.find("\"kernel-chunk-parallel.cubin\""),

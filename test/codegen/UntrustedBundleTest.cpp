@@ -179,7 +179,7 @@ TEST(UntrustedBundle, EntryAndLibrary) {
 TEST(UntrustedBundle, ConfigFieldsAndNumbers) {
   EXPECT_REFUSED(bundleWith("dtype", edited("\"dtype\":\"f32\",\"final_states\"", "\"dtype\":\"x\",\"final_states\"")),
                  "config 'dtype' is 'x'");
-  EXPECT_REFUSED(bundleWith("version", edited("\"format_version\": 5", "\"format_version\": 2.5")),
+  EXPECT_REFUSED(bundleWith("version", edited("\"format_version\": 6", "\"format_version\": 2.5")),
                  "'format_version' is not an integer");
   EXPECT_REFUSED(bundleWith("huge", edited("\"heads\":2", "\"heads\":9223372036854775807")),
                  "'heads' is not an integer in range");

@@ -22,7 +22,7 @@
 // INPUT: ssm.scan
 // RUN: FileCheck %s --check-prefix=MANIFEST < %t/manifest.json
 // MANIFEST: "format": "mamba3-bundle",
-// MANIFEST-NEXT: "format_version": 5,
+// MANIFEST-NEXT: "format_version": 6,
 // MANIFEST-NEXT: "target": "cpu",
 // MANIFEST-NEXT: "kind": "scan",
 // MANIFEST-NEXT: "library": "kernel.so",

@@ -20,7 +20,7 @@
 namespace mamba3 {
 
 /// Manifest layout version this runtime reads.
-constexpr int kBundleFormatVersion = 5;
+constexpr int kBundleFormatVersion = 6;
 
 /// The most kernel variants one GPU bundle holds.
 constexpr size_t kMaxBundleVariants = 16;
@@ -116,6 +116,12 @@ struct BundleManifest {
   /// chooseGpuVariant).
   std::string variant;
   std::vector<BundleManifest> variants;
+  /// A full-chunk variant: its kernels take only lengths that are a
+  /// multiple of seqlenMultiple (its tokens per chunk), and it runs in
+  /// place of the variant `specializes` names at such lengths; 0 and empty
+  /// for the others.
+  int64_t seqlenMultiple = 0;
+  std::string specializes;
   /// A variant's: the chunk size the bundle's config string states (the
   /// top level's); -1 at the top level, whose own chunk_size it is.
   int64_t configChunkSize = -1;

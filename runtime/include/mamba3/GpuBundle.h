@@ -93,8 +93,11 @@ const BundleManifest &gpuVariant(const BundleManifest &m, size_t index);
 /// else the cost model, the compiler's rule for static shapes applied at
 /// launch: the chunk-parallel variant when batch x heads blocks leave SMs
 /// idle and its chunks spread over at least three spans, else the first
-/// one-pass chunked variant (the top level when it is one). `shape` must
-/// be one `m` takes (launchConfig).
+/// one-pass chunked variant (the top level when it is one); both choose
+/// among the variants that take every length. Then, when a full-chunk
+/// variant specializes the pick and the length is a multiple of its chunk,
+/// that one (the same kernels without per-token bounds). `shape` must be
+/// one `m` takes (launchConfig).
 size_t chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
                         int64_t smCount, std::string &why);
 
