@@ -97,13 +97,32 @@ Value mlir::ssm::extractSlice(OpBuilder &b, Location loc, Value source,
   SmallVector<int64_t> staticSizes;
   SmallVector<Value> dynamicSizes;
   dispatchIndexOpFoldResults(sizes, dynamicSizes, staticSizes);
+  Type element = srcType.getElementType();
+  Value slice = tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get(staticSizes, element), source, offsets,
+      sizes, strides);
+  if (dropDims.empty())
+    return slice;
+  // The unit axes go by a collapse_shape, not by a rank-reducing slice:
+  // once a dynamic size folds to a constant, the canonicalizer re-infers a
+  // rank-reducing slice's type dropping the leading unit axes, which with a
+  // batch of 1 are the wrong ones (b=1: (1, L, 1, H, N) came out as
+  // (L, 1, H, N), cast to (1, L, H, N)).
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices leading;
   SmallVector<int64_t> kept;
-  for (auto [i, s] : llvm::enumerate(staticSizes))
-    if (!llvm::is_contained(dropDims, static_cast<int64_t>(i)))
-      kept.push_back(s);
-  auto resultType = RankedTensorType::get(kept, srcType.getElementType());
-  return tensor::ExtractSliceOp::create(b, loc, resultType, source, offsets,
-                                        sizes, strides);
+  for (auto [i, size] : llvm::enumerate(staticSizes)) {
+    if (llvm::is_contained(dropDims, static_cast<int64_t>(i))) {
+      assert(size == 1 && "extractSlice drops unit axes only");
+      (groups.empty() ? leading : groups.back()).push_back(i);
+      continue;
+    }
+    kept.push_back(size);
+    groups.push_back(std::exchange(leading, {}));
+    groups.back().push_back(i);
+  }
+  return tensor::CollapseShapeOp::create(
+      b, loc, RankedTensorType::get(kept, element), slice, groups);
 }
 
 namespace {
