@@ -114,6 +114,9 @@ if mode == "tuned":
             want = "%s-c%d" % (v["schedule"], v["chunk"])
             if v["schedule"] == "chunk-parallel":
                 want += "-k%d" % v["chunks_per_block"] if v["chunks_per_block"] else "-kauto"
+            # A length of whole chunks runs the winner's full-chunk twin.
+            if L % (v["chunk"] // (int(re.search(r"rank=(\d+)", key).group(1)))) == 0:
+                want += "-full-chunks"
             got = re.search(r"runs variant (\S+):", plan)
             assert got and got.group(1) == want, (name, b, L, want, plan)
         print("tuned %s: %d entries dispatch to their winners" % (name, len(mine)), flush=True)

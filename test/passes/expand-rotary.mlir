@@ -6,8 +6,10 @@
 // CHECK-NOT: ssm.rotary
 // CHECK: %[[ZERO:.*]] = linalg.fill
 // CHECK: %[[LOOP:.*]]:2 = scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[TH:.*]] = %[[ZERO]], %[[ALL:.*]] = %{{.*}}) -> (tensor<2x4x8xf32>, tensor<2x16x4x8xf32>)
-// CHECK:   tensor.extract_slice %arg4[0, %[[T]], 0, 0] [2, 1, 4, 8] [1, 1, 1, 1] : tensor<2x16x4x8xf32> to tensor<2x4x8xf32>
-// CHECK:   tensor.extract_slice %arg5[0, 0, %[[T]]] [2, 4, 1] [1, 1, 1] : tensor<2x4x16xf32> to tensor<2x4xf32>
+// CHECK:   %[[ANGLES:.*]] = tensor.extract_slice %arg4[0, %[[T]], 0, 0] [2, 1, 4, 8] [1, 1, 1, 1] : tensor<2x16x4x8xf32> to tensor<2x1x4x8xf32>
+// CHECK:   tensor.collapse_shape %[[ANGLES]] {{\[\[}}0, 1], [2], [3]] : tensor<2x1x4x8xf32> into tensor<2x4x8xf32>
+// CHECK:   %[[DT:.*]] = tensor.extract_slice %arg5[0, 0, %[[T]]] [2, 4, 1] [1, 1, 1] : tensor<2x4x16xf32> to tensor<2x4x1xf32>
+// CHECK:   tensor.collapse_shape %[[DT]] {{\[\[}}0], [1, 2]] : tensor<2x4x1xf32> into tensor<2x4xf32>
 // CHECK:   linalg.generic
 // CHECK-SAME: outs(%[[TH]] : tensor<2x4x8xf32>)
 // CHECK:     math.tanh
@@ -64,7 +66,8 @@ func.func @half_split_mimo_initial(%q: tensor<?x?x2x1x64xf32>, %k: tensor<?x?x2x
 // CHECK-DAG: #[[SHARED:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
 // CHECK-LABEL: func.func @shared_angles
 // CHECK: scf.for {{.*}} -> (tensor<2x4x8xf32>, tensor<2x16x4x8xf32>)
-// CHECK:   tensor.extract_slice %arg4[0, %{{.*}}, 0] [2, 1, 8] [1, 1, 1] : tensor<2x16x8xf32> to tensor<2x8xf32>
+// CHECK:   %[[SHARED_SLICE:.*]] = tensor.extract_slice %arg4[0, %{{.*}}, 0] [2, 1, 8] [1, 1, 1] : tensor<2x16x8xf32> to tensor<2x1x8xf32>
+// CHECK:   tensor.collapse_shape %[[SHARED_SLICE]] {{\[\[}}0, 1], [2]] : tensor<2x1x8xf32> into tensor<2x8xf32>
 // CHECK:   linalg.generic {indexing_maps = [#[[SHARED]],
 func.func @shared_angles(%q: tensor<2x16x2x32xbf16>, %k: tensor<2x16x2x32xbf16>,
     %qb: tensor<4x32xf32>, %kb: tensor<4x32xf32>, %ang: tensor<2x16x8xf32>,
