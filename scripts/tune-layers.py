@@ -119,7 +119,7 @@ if mode == "tuned":
                 want += "-full-chunks"
             got = re.search(r"runs variant (\S+):", plan)
             assert got and got.group(1) == want, (name, b, L, want, plan)
-        print("tuned %s: %d entries dispatch to their winners" % (name, len(mine)), flush=True)
+        print("tuned %s: %d entries dispatch to their winners (or their full-chunk twins)" % (name, len(mine)), flush=True)
     sys.exit(0)
 bin_dir, root = argv[:2]
 tune = os.path.join(bin_dir, "mamba3-tune")
