@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/BundleWriter.h"
+#include "codegen/CpuCompile.h"
 #include "codegen/GpuCompile.h"
 #include "codegen/GpuLowering.h"
 #include "codegen/HostObject.h"
@@ -35,7 +36,6 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 
@@ -699,20 +699,13 @@ int main(int argc, char **argv) {
   if (gpuTarget)
     return compileGpu(context, spec, *module, *inputModule);
 
-  SsmPipelineOptions pipelineOptions;
-  pipelineOptions.chunkSize = spec.chunkSize;
-  PassManager pm(&context, ModuleOp::getOperationName());
-  if (emitOpt == Emit::MlirExpanded)
-    buildSsmExpansionPipeline(pm, pipelineOptions);
-  else
-    buildSsmToCpuPipeline(pm, pipelineOptions);
-  std::string passPipeline;
-  {
-    llvm::raw_string_ostream os(passPipeline);
-    pm.printAsTextualPipeline(os);
-  }
-  if (failed(pm.run(*module)))
-    return fail("lowering failed (see the message above)");
+  std::string passPipeline, error;
+  if (failed(compileCpuKernels(*module, spec,
+                               emitOpt == Emit::MlirExpanded
+                                   ? CpuCompileStage::Expanded
+                                   : CpuCompileStage::Lowered,
+                               passPipeline, error)))
+    return fail(error);
   if (emitOpt == Emit::MlirExpanded || emitOpt == Emit::MlirLowered) {
     module->print(llvm::outs());
     return 0;
