@@ -536,8 +536,9 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   // A length at launch (one per sequence, not varlen): each chunked
   // variant gets a twin for lengths that are a whole number of its chunks,
   // whose kernels read tokens without bounds checks; the runtime runs the
-  // twin in its place at such lengths (H200, b=8, L=4096, N=256: the
-  // bounded kernel 1.10x the static one's time, the twin about 1.0x).
+  // twin in its place at such lengths (H200, b=8, L=4096, N=256, S=64: the
+  // bounded kernel 1.10x the static one's time, the twin 1.02x;
+  // bench/README.md, 2026-12-03).
   const bool fullChunkTwins =
       spec.seqlen == ShapedType::kDynamic && !spec.step && !spec.varlen;
   for (size_t i = 0, bases = requests.size(); i < bases; ++i) {
