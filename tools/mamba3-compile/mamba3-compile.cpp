@@ -541,7 +541,10 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   // bench/README.md, 2026-12-03).
   const bool fullChunkTwins =
       spec.seqlen == ShapedType::kDynamic && !spec.step && !spec.varlen;
-  for (size_t i = 0, bases = requests.size(); i < bases; ++i) {
+  // The twins go after every base variant, and are compiled in this loop
+  // as it reaches them.
+  const size_t bases = requests.size();
+  for (size_t i = 0; i < requests.size(); ++i) {
     if (i > 0) {
       OwningOpRef<ModuleOp> variantModule = inputModule.clone();
       kernels.emplace_back();
@@ -549,7 +552,7 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
                                      kernels.back(), false))
         return rc;
     }
-    if (!fullChunkTwins || kernels[i].schedule == "tokens")
+    if (i >= bases || !fullChunkTwins || kernels[i].schedule == "tokens")
       continue;
     if (kernels[i].variant.empty())
       kernels[i].variant = requests[i].name = kernels[i].schedule;
@@ -558,13 +561,6 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
     twin.specializes = requests[i].name;
     twin.name = requests[i].name + "-full-chunks";
     requests.push_back(twin);
-  }
-  for (size_t i = kernels.size(); i < requests.size(); ++i) {
-    OwningOpRef<ModuleOp> variantModule = inputModule.clone();
-    kernels.emplace_back();
-    if (int rc = compileGpuVariant(spec, *variantModule, requests[i],
-                                   kernels.back(), false))
-      return rc;
   }
 
   // The bundle's chunk (config string and top level) is its first
