@@ -33,6 +33,8 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
   options.chunksPerBlock = requested.chunksPerBlock;
   options.smCount = requested.smCount;
   options.fullChunks = requested.fullChunks;
+  options.mma = requested.mma;
+  options.qkBuffers = requested.qkBuffers;
   PassManager schedulePm(&context, ModuleOp::getOperationName());
   schedulePm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
   if (failed(schedulePm.run(module)))
@@ -178,6 +180,12 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
     kernel.pipeline += " full-chunks=true";
     kernel.seqlenMultiple = spec.chunkSize;
   }
+  // Engines and buffers only where asked for: an untuned bundle's pipeline
+  // stays what it was before they could be.
+  if (options.mma != "auto")
+    kernel.pipeline += " mma=" + options.mma;
+  if (options.qkBuffers != 0)
+    kernel.pipeline += " qk-buffers=" + std::to_string(options.qkBuffers);
   kernel.pipeline += "}";
   kernel.passPipeline = passPipeline;
   return success();

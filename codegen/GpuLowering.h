@@ -63,6 +63,16 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
       llvm::cl::desc("a launch-time length that is a whole number of chunks: "
                      "kernels without per-token bounds checks"),
       llvm::cl::init(false)};
+  Option<std::string> mma{
+      *this, "mma",
+      llvm::cl::desc("the chunked kernel's matmul engines: auto | mma.sync | "
+                     "wgmma-scores | wgmma"),
+      llvm::cl::init("auto")};
+  Option<int64_t> qkBuffers{
+      *this, "qk-buffers",
+      llvm::cl::desc("Q/K tile buffers of the chunked kernel: 1 | 2 (0: the "
+                     "planner's choice)"),
+      llvm::cl::init(0)};
 
   /// The ssm-gpu-schedule options these stand for.
   SsmGpuScheduleOptions toScheduleOptions() const {
@@ -73,6 +83,8 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
     o.smCount = smCount;
     o.chunksPerBlock = chunksPerBlock;
     o.fullChunks = fullChunks;
+    o.mma = mma;
+    o.qkBuffers = qkBuffers;
     return o;
   }
 };

@@ -160,15 +160,29 @@ struct SharedLayout {
   /// block per SM), else 1. Buffer b of q starts at qs + b * tileBytes.
   int64_t qkBuffers = 1, tileBytes = 0;
 
+  /// With L.qkBuffers = 2 the doubled tiles are taken whatever they cost
+  /// (the planner refuses a layout without TMA or past the shared memory).
   SharedLayout(const LayerShape &L, int64_t chunk, int64_t threads) {
     layOut(L, chunk, threads, 1);
-    if (!swizzledQK)
+    if (!swizzledQK || L.qkBuffers == 1)
       return;
     SharedLayout doubled = *this;
     doubled.layOut(L, chunk, threads, 2);
     int64_t blocks = std::min(blocksPerSm(total), blocksPerSmByRegisters(threads));
-    if (doubled.total <= kMaxSharedBytes && blocksPerSm(doubled.total) >= blocks)
+    if (L.qkBuffers == 2 ||
+        (doubled.total <= kMaxSharedBytes && blocksPerSm(doubled.total) >= blocks))
       *this = doubled;
+  }
+
+  /// Whether the tiles allow the scores, and the output and state matmuls,
+  /// on warpgroup MMA (whatever L.mma asks).
+  static bool scoresFitWgmma(const LayerShape &L, int64_t CR, int64_t threads) {
+    return L.n % 64 == 0 && CR == 64 && threads % 128 == 0;
+  }
+  static bool matmulsFitWgmma(const LayerShape &L, int64_t CR,
+                              int64_t threads) {
+    return scoresFitWgmma(L, CR, threads) && L.p % 64 == 0 &&
+           threads == 32 * (L.p / 16);
   }
 
 private:
@@ -198,9 +212,11 @@ private:
       at = roundUp(at + bytes, 16);
       return offset;
     };
-    swizzledQK = L.n % 64 == 0 && CR == 64 && threads % 128 == 0;
-    matmulsOnWgmma = swizzledQK && L.p % 64 == 0 &&
-                     threads == 32 * (L.p / 16) && !L.mimo && L.n <= 128;
+    swizzledQK = scoresFitWgmma(L, CR, threads) && L.mma != ChunkedMma::MmaSync;
+    matmulsOnWgmma =
+        swizzledQK && matmulsFitWgmma(L, CR, threads) &&
+        (L.mma == ChunkedMma::Wgmma ||
+         (L.mma == ChunkedMma::Auto && !L.mimo && L.n <= 128));
     if (swizzledQK)
       qkStride = Np;
     if (matmulsOnWgmma)
@@ -1964,6 +1980,22 @@ ChunkedKernelPlan planForChunkSize(const LayerShape &shape, int64_t chunkSize) {
                 std::to_string(plan.tokensPerChunk) + " tokens, more than the " +
                 std::to_string(kMaxSharedBytes) + " of an sm_90 block");
   plan.sharedBytes = layout.total;
+  // Engines and buffers asked for: refused where the tiles do not allow
+  // them, never quietly changed.
+  const int64_t CR = plan.tokensPerChunk * R;
+  if (shape.mma == ChunkedMma::WgmmaScores && !layout.swizzledQK)
+    return fail("computes the scores on wgmma only with N % 64 == 0, 64-term "
+                "chunks and whole warpgroups (got N = " +
+                std::to_string(shape.n) + ", " + std::to_string(CR) +
+                "-term chunks, " + std::to_string(plan.threads) + " threads)");
+  if (shape.mma == ChunkedMma::Wgmma && !layout.matmulsOnWgmma)
+    return fail("runs all three matmuls on wgmma only with N % 64 == 0, "
+                "64-term chunks and P % 64 == 0 (got N = " +
+                std::to_string(shape.n) + ", " + std::to_string(CR) +
+                "-term chunks, P = " + std::to_string(shape.p) + ")");
+  if (shape.qkBuffers == 2 && layout.qkBuffers != 2)
+    return fail("double-buffers the Q/K tiles only where they arrive by TMA "
+                "(N % 64 == 0, 64-term chunks, not mma=mma.sync)");
   // The swizzled tiles arrive by TMA: one box of 64 entries (128 bytes,
   // the swizzle span) x 1 group [x R ranks] x the chunk's tokens x 1 batch
   // row of Q (b, L, [R,] G, N), innermost first.
@@ -1992,4 +2024,26 @@ void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
   b.setInsertionPointToEnd(&kernel.getBody().front());
   ChunkedKernelBuilder(b, shape, args, threads, layout, phase, chunksPerBlock)
       .build();
+}
+
+llvm::StringRef mlir::ssm::chunkedMmaName(ChunkedMma mma) {
+  switch (mma) {
+  case ChunkedMma::Auto:
+    return "auto";
+  case ChunkedMma::MmaSync:
+    return "mma.sync";
+  case ChunkedMma::WgmmaScores:
+    return "wgmma-scores";
+  case ChunkedMma::Wgmma:
+    return "wgmma";
+  }
+  llvm_unreachable("a ChunkedMma");
+}
+
+std::optional<ChunkedMma> mlir::ssm::parseChunkedMma(llvm::StringRef name) {
+  for (ChunkedMma mma : {ChunkedMma::Auto, ChunkedMma::MmaSync,
+                         ChunkedMma::WgmmaScores, ChunkedMma::Wgmma})
+    if (name == chunkedMmaName(mma))
+      return mma;
+  return std::nullopt;
 }

@@ -25,6 +25,14 @@
 
 namespace mlir::ssm {
 
+/// The engines of the chunked kernel's three matmuls (LayerShape::mma).
+enum class ChunkedMma { Auto, MmaSync, WgmmaScores, Wgmma };
+
+/// The ssm.mma spelling of `mma` ("auto", "mma.sync", "wgmma-scores",
+/// "wgmma"), and its parse (nullopt for anything else).
+llvm::StringRef chunkedMmaName(ChunkedMma mma);
+std::optional<ChunkedMma> parseChunkedMma(llvm::StringRef name);
+
 /// Static facts of one layer, read off the op's types and attributes.
 struct LayerShape {
   bool step, mimo, hasD, hasZ, hasInit, wrap, euler, halfSplit;
@@ -43,6 +51,16 @@ struct LayerShape {
   /// kernels read them without bounds checks. The runtime launches such
   /// kernels only for lengths the chunk divides.
   bool fullChunks = false;
+  /// The chunked kernel's matmul engines (ssm.mma): auto lets its planner
+  /// choose; mma.sync runs all three matmuls on mma.sync (no swizzled tiles,
+  /// no TMA); wgmma-scores the scores on warpgroup MMA and the output and
+  /// state matmuls on mma.sync; wgmma all three on warpgroup MMA. Asked for
+  /// where the tiles do not allow it, the planner says which limit.
+  ChunkedMma mma = ChunkedMma::Auto;
+  /// Q/K tile buffers of the one-pass chunked kernel (ssm.qk_buffers): 2
+  /// loads chunk c + 1 by TMA while chunk c computes, 1 does not; 0 lets the
+  /// planner choose (2 where it costs no block per SM).
+  int64_t qkBuffers = 0;
   float normEps = 0;
   /// batch and seqLen are ShapedType::kDynamic for a bundle that takes them
   /// at launch (the kernels read them from the grid and a parameter).

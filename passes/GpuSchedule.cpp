@@ -31,6 +31,8 @@ struct ScheduleRequest {
   int64_t smCount;
   int64_t chunksPerBlock;
   bool fullChunks;
+  ChunkedMma mma;
+  int64_t qkBuffers;
 };
 
 /// Chunks per block of the chunk-parallel phases: the request's, or the
@@ -55,10 +57,22 @@ int64_t chunksPerBlockOf(const LayerShape &shape, const ChunkedKernelPlan &plan,
   return llvm::divideCeil(plan.chunks, spans);
 }
 
+/// The engines and buffers the request fixes (none: the planner's choice in
+/// ssm-to-gpu as well).
+void markKernelChoices(Operation *op, const ScheduleRequest &request) {
+  Builder b(op->getContext());
+  if (request.mma != ChunkedMma::Auto)
+    op->setAttr(kMmaAttrName, b.getStringAttr(chunkedMmaName(request.mma)));
+  if (request.qkBuffers != 0)
+    op->setAttr(kQkBuffersAttrName, b.getI64IntegerAttr(request.qkBuffers));
+}
+
 LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
   if (failed(checkKernelTypes(op, op->getOperandTypes(), op->getResultTypes())))
     return failure();
   LayerShape shape = layerShapeOf(op);
+  shape.mma = request.mma;
+  shape.qkBuffers = request.qkBuffers;
   OpBuilder b(op);
   // The chunked tensor-core kernel where it applies (bf16/f16 prefill),
   // else the token-sequential one.
@@ -76,6 +90,11 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
       return op->emitOpError()
              << "ssm-gpu-schedule full-chunks: needs a chunked schedule "
                 "(chunked or chunk-parallel), not the token-sequential kernel";
+    if (request.mma != ChunkedMma::Auto || request.qkBuffers != 0)
+      return op->emitOpError()
+             << "ssm-gpu-schedule mma / qk-buffers: choose the chunked "
+                "kernel's matmul engines and tile buffers; the "
+                "token-sequential kernel has neither (leave them out)";
     if (std::string why = tokenScanUnsupported(shape); !why.empty()) {
       InFlightDiagnostic diag = op->emitOpError()
                                 << "ssm-gpu-schedule: no GPU kernel for this "
@@ -104,6 +123,14 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
                              << " (leave the chunk size out to let the "
                                 "compiler choose, or 0 for the "
                                 "token-sequential kernel)";
+  // So are engines or buffers asked for.
+  if ((request.mma != ChunkedMma::Auto || request.qkBuffers != 0) &&
+      request.schedule == "auto" && !plan.unsupported.empty())
+    return op->emitOpError() << "ssm-gpu-schedule mma="
+                             << chunkedMmaName(request.mma)
+                             << " qk-buffers=" << request.qkBuffers << ": "
+                             << plan.unsupported
+                             << " (leave them out to let the compiler choose)";
   bool blockSizeFits =
       request.blockSize == 0 || request.blockSize == plan.threads;
   bool parallelAsked = request.schedule == "chunk-parallel";
@@ -140,6 +167,7 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
     // The kernel finds each sequence's chunks in cu_seqlens.
     op->setAttr(kScheduleAttrName, b.getStringAttr("chunked"));
     op->setAttr(kChunkSizeAttrName, b.getI64IntegerAttr(plan.tokensPerChunk));
+    markKernelChoices(op, request);
     return success();
   }
   // Chunk-parallel when one block per (head, batch) leaves SMs idle and
@@ -166,6 +194,7 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
   if (useParallel)
     (*loop)->setAttr(kChunksPerBlockAttrName,
                      b.getI64IntegerAttr(chunksPerBlock));
+  markKernelChoices(*loop, request);
   return success();
 }
 
@@ -199,8 +228,21 @@ struct SsmGpuSchedulePass
                          << static_cast<int64_t>(chunksPerBlock);
       return signalPassFailure();
     }
-    ScheduleRequest request{blockSize, schedule, chunkSize, smCount,
-                            chunksPerBlock, fullChunks};
+    std::optional<ChunkedMma> engines = parseChunkedMma(mma);
+    if (!engines) {
+      module.emitError() << "ssm-gpu-schedule: mma must be auto, mma.sync, "
+                            "wgmma-scores or wgmma, got '"
+                         << mma << "'";
+      return signalPassFailure();
+    }
+    if (qkBuffers < 0 || qkBuffers > 2) {
+      module.emitError() << "ssm-gpu-schedule: qk-buffers must be 0 (auto), "
+                            "1 or 2, got "
+                         << static_cast<int64_t>(qkBuffers);
+      return signalPassFailure();
+    }
+    ScheduleRequest request{blockSize, schedule,   chunkSize, smCount,
+                            chunksPerBlock, fullChunks, *engines, qkBuffers};
     SmallVector<Operation *> layers;
     module.walk([&](Operation *op) {
       // A layer scheduled before (a marked op, or the scan of a chunk

@@ -41,6 +41,11 @@ inline constexpr llvm::StringLiteral kChunksPerBlockAttrName =
 /// ssm-gpu-schedule full-chunks: the chunk loop of a launch-time length
 /// that is a whole number of chunks (a unit attribute).
 inline constexpr llvm::StringLiteral kFullChunksAttrName = "ssm.full_chunks";
+/// ssm-gpu-schedule mma / qk-buffers: the chunked kernel's matmul engines
+/// (a string: mma.sync, wgmma-scores, wgmma) and Q/K tile buffers (1 or 2)
+/// asked for; absent, its planner chooses.
+inline constexpr llvm::StringLiteral kMmaAttrName = "ssm.mma";
+inline constexpr llvm::StringLiteral kQkBuffersAttrName = "ssm.qk_buffers";
 /// ssm-gpu-schedule: why `auto` gave a layer the token-sequential kernel and
 /// not the chunked tensor-core one (the limit that blocked it); ssm-to-gpu
 /// copies it onto the kernel and the bundle writer into the manifest.

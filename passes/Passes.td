@@ -182,7 +182,17 @@ def SsmGpuSchedule : Pass<"ssm-gpu-schedule", "::mlir::ModuleOp"> {
            "chunks: the chunk loop carries ssm.full_chunks and its kernels "
            "read every token of a chunk without bounds checks. The runtime "
            "runs such a variant only for lengths it divides (the manifest's "
-           "seqlen_multiple)">
+           "seqlen_multiple)">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"auto\"",
+           "the chunked kernel's matmul engines: auto (its planner's "
+           "choice) | mma.sync (all three matmuls; no swizzled tiles, no "
+           "TMA) | wgmma-scores (the scores on warpgroup MMA, the output and "
+           "state matmuls on mma.sync) | wgmma (all three on warpgroup MMA). "
+           "Refused, naming the limit, where the tiles do not allow it">,
+    Option<"qkBuffers", "qk-buffers", "int64_t", /*default=*/"0",
+           "Q/K tile buffers of the chunked kernel: 2 loads the next "
+           "chunk's tiles by TMA while one computes, 1 does not; 0 lets the "
+           "planner choose (2 where that costs no block per SM)">
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::scf::SCFDialect",

@@ -171,6 +171,31 @@ bool isUsed(Value value) {
   });
 }
 
+/// The chunked kernel's engines and buffers that ssm-gpu-schedule fixed on
+/// `holder` (the chunk loop, or a varlen scan), into `shape`.
+LogicalResult readKernelChoices(Operation *holder, LayerShape &shape) {
+  if (Attribute attr = holder->getAttr(kMmaAttrName)) {
+    auto name = dyn_cast<StringAttr>(attr);
+    std::optional<ChunkedMma> mma =
+        name ? parseChunkedMma(name.getValue()) : std::nullopt;
+    if (!mma)
+      return holder->emitOpError()
+             << "ssm-to-gpu: " << kMmaAttrName
+             << " must be \"auto\", \"mma.sync\", \"wgmma-scores\" or "
+                "\"wgmma\", got "
+             << attr;
+    shape.mma = *mma;
+  }
+  if (Attribute attr = holder->getAttr(kQkBuffersAttrName)) {
+    auto count = dyn_cast<IntegerAttr>(attr);
+    if (!count || count.getInt() < 1 || count.getInt() > 2)
+      return holder->emitOpError() << "ssm-to-gpu: " << kQkBuffersAttrName
+                                   << " must be 1 or 2, got " << attr;
+    shape.qkBuffers = count.getInt();
+  }
+  return success();
+}
+
 /// A layer op that ssm-gpu-schedule marked.
 FailureOr<Layer> layerOfOp(Operation *op) {
   Layer layer;
@@ -188,6 +213,8 @@ FailureOr<Layer> layerOfOp(Operation *op) {
   if (failed(checkKernelTypes(op, op->getOperandTypes(), op->getResultTypes())))
     return failure();
   layer.shape = layerShapeOf(op);
+  if (failed(readKernelChoices(op, layer.shape)))
+    return failure();
   layer.writesStates = llvm::any_of(op->getResults().drop_front(), isUsed);
   return layer;
 }
@@ -303,6 +330,8 @@ FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
   if (layer.shape.fullChunks && !layer.shape.dynamicSeqLen())
     return loop.emitOpError("ssm-to-gpu: ssm.full_chunks is for a chunk loop "
                             "over a length sized at launch");
+  if (failed(readKernelChoices(loop, layer.shape)))
+    return failure();
   return layer;
 }
 
@@ -657,6 +686,12 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
       layer.schedule != "chunk-parallel")
     return op->emitOpError() << "ssm-to-gpu: unknown schedule '"
                              << layer.schedule << "'";
+  if (!useChunked && (shape.mma != ChunkedMma::Auto || shape.qkBuffers != 0))
+    return op->emitOpError() << "ssm-to-gpu: " << kMmaAttrName << " and "
+                             << kQkBuffersAttrName
+                             << " choose the chunked kernel's engines and "
+                                "buffers; the token-sequential kernel has "
+                                "neither";
   // The chunked kernel's plan for the chunk the loop (or the varlen op)
   // was given: C tokens are C * R rank-1 terms.
   ChunkedKernelPlan chunked;

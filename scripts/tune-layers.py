@@ -17,10 +17,12 @@ usage: scripts/tune-layers.py compile BUILD_BIN WORKROOT   (here, with MLIR)
 The layers are those of ../shared/bench/shapes.py (S = N / 4 angles, one
 group; MIMO with half-split pairing and no angle wrap, as the official
 module runs them) and two state sizes the official kernels do not ship:
-N = 96 with P = 48, and N = 192 with P = 96. Each is tuned by mamba3-tune
-over its default shapes (b in 1..16 x L in 512..16384, b x L <= 32768) and
-the compiler's variants (chunk 32 / 64; one-pass chunked, and chunk-parallel
-with 0 (at launch), 2 or 4 chunks per block).
+N = 96 with P = 48, and N = 192 with P = 96; and the decode steps of
+shapes.py (N = 64, 128, 256). Each prefill layer is tuned by mamba3-tune over
+its default shapes (b in 1..16 x L in 512..16384, b x L <= 32768) and the
+compiler's variants (chunk 32 / 64; one-pass chunked with each matmul engine
+and Q/K buffering the tiles allow, and chunk-parallel with 0 (at launch), 2
+or 4 chunks per block); each step over b in 1..256 and block sizes 128..1024.
 """
 import os, shutil, subprocess, sys
 
@@ -37,6 +39,10 @@ LAYERS = {
     # State sizes the official kernels do not ship.
     "siso_h32_n96_p48": SISO.format(h=32, n=96, p=48, s=24),
     "siso_h32_n192_p96": SISO.format(h=32, n=192, p=96, s=48),
+    # Decode steps (the token-sequential kernel at each block size).
+    "step_h32_n64_p64": SISO.format(h=32, n=64, p=64, s=16) + " --step",
+    "step_h32_n128_p64": SISO.format(h=32, n=128, p=64, s=32) + " --step",
+    "step_h32_n256_p64": SISO.format(h=32, n=256, p=64, s=64) + " --step",
 }
 
 # The benchmark shapes (b, L) of each layer in ../shared/bench/shapes.py; the
@@ -51,9 +57,27 @@ BENCH = {
     "mimo_h32_n128_p64_r2": [(8, 4096)],
     "siso_h32_n96_p48": [(1, 4096), (8, 4096)],
     "siso_h32_n192_p96": [(1, 4096), (8, 4096)],
+    "step_h32_n64_p64": [(64, 1)],
+    "step_h32_n128_p64": [(16, 1), (64, 1), (256, 1)],
+    "step_h32_n256_p64": [(64, 1)],
 }
 # Small shapes in different buckets, checked against the reference.
 CHECK = [(1, 700), (5, 520)]
+STEP_CHECK = [(1, 1), (5, 1), (100, 1)]
+
+
+def variant_name(v, rank):
+    """TunedVariant::name() of a database variant."""
+    if v["schedule"] == "tokens":
+        return "tokens-t%d" % v["block_size"]
+    name = "%s-c%d" % (v["schedule"], v["chunk"])
+    if v["schedule"] == "chunk-parallel":
+        name += "-k%d" % v["chunks_per_block"] if v["chunks_per_block"] else "-kauto"
+    if v["mma"] != "auto":
+        name += "-" + v["mma"]
+    if v["qk_buffers"]:
+        name += "-qk%d" % v["qk_buffers"]
+    return name
 
 mode, argv = sys.argv[1], sys.argv[2:]
 if mode == "check":
@@ -63,7 +87,7 @@ if mode == "check":
     failed = 0
     for name in LAYERS:
         tuned = os.path.join(root, name, "tuned")
-        for b, L in CHECK:
+        for b, L in (STEP_CHECK if name.startswith("step_") else CHECK):
             r = subprocess.run([run, "--target", "sm_90a", "--bundle", tuned, "--random", "--seed", "7",
                                 "--batch", str(b), "--seqlen", str(L)], capture_output=True, text=True)
             worst = re.search(r"worst relative L2 error \S+", r.stdout)
@@ -98,8 +122,10 @@ if mode == "tuned":
     entries = json.load(open(db))["entries"]
     for name, flags in LAYERS.items():
         d = os.path.join(out, name)
-        subprocess.run([os.path.join(bin_dir, "mamba3-compile"), "--batch", "0", "--seqlen", "0",
-                        "--target", "sm_90a", "--tuning-db", db, "-o", d] + flags.split(),
+        step = "--step" in flags.split()
+        subprocess.run([os.path.join(bin_dir, "mamba3-compile"), "--batch", "0"] +
+                       ([] if step else ["--seqlen", "0"]) +
+                       ["--target", "sm_90a", "--tuning-db", db, "-o", d] + flags.split(),
                        check=True, stdout=subprocess.DEVNULL)
         config = json.load(open(os.path.join(d, "manifest.json")))["config_string"]
         key = re.sub(r";chunk=\d+$", "", config)
@@ -111,14 +137,18 @@ if mode == "tuned":
                                    "--batch", str(b), "--seqlen", str(L)],
                                   check=True, capture_output=True, text=True).stdout
             v = e["best"]
-            want = "%s-c%d" % (v["schedule"], v["chunk"])
-            if v["schedule"] == "chunk-parallel":
-                want += "-k%d" % v["chunks_per_block"] if v["chunks_per_block"] else "-kauto"
+            rank = int(re.search(r"rank=(\d+)", key).group(1))
+            want = variant_name(v, rank)
             # A length of whole chunks runs the winner's full-chunk twin.
-            if L % (v["chunk"] // (int(re.search(r"rank=(\d+)", key).group(1)))) == 0:
+            if not step and L % (v["chunk"] // rank) == 0:
                 want += "-full-chunks"
             got = re.search(r"runs variant (\S+):", plan)
-            assert got and got.group(1) == want, (name, b, L, want, plan)
+            # A bundle of one variant (every bucket has the same winner)
+            # names none: its only kernel is the winner's.
+            if len({variant_name(x["best"], rank) for x in mine}) == 1 and step:
+                assert got is None or got.group(1) == want, (name, b, L, want, plan)
+            else:
+                assert got and got.group(1) == want, (name, b, L, want, plan)
         print("tuned %s: %d entries dispatch to their winners (or their full-chunk twins)" % (name, len(mine)), flush=True)
     sys.exit(0)
 bin_dir, root = argv[:2]

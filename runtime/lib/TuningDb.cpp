@@ -14,21 +14,41 @@
 using namespace mamba3;
 
 std::string TunedVariant::name() const {
+  if (schedule == "tokens")
+    return "tokens-t" + std::to_string(blockSize);
   std::string n = schedule + "-c" + std::to_string(chunk);
   if (schedule == "chunk-parallel")
     n += chunksPerBlock > 0 ? "-k" + std::to_string(chunksPerBlock)
                             : std::string("-kauto");
+  if (mma != "auto")
+    n += "-" + mma;
+  if (qkBuffers != 0)
+    n += "-qk" + std::to_string(qkBuffers);
   return n;
 }
 
 std::vector<std::string> TunedVariant::compileFlags() const {
   std::vector<std::string> flags = {"--schedule", schedule};
+  if (schedule == "tokens") {
+    if (blockSize > 0)
+      flags.insert(flags.end(), {"--block-size", std::to_string(blockSize)});
+    return flags;
+  }
   if (chunk > 0)
     flags.insert(flags.end(), {"--chunk", std::to_string(chunk)});
   if (schedule == "chunk-parallel")
     flags.insert(flags.end(),
                  {"--chunks-per-block", std::to_string(chunksPerBlock)});
+  if (mma != "auto")
+    flags.insert(flags.end(), {"--mma", mma});
+  if (qkBuffers != 0)
+    flags.insert(flags.end(), {"--qk-buffers", std::to_string(qkBuffers)});
   return flags;
+}
+
+bool mamba3::isTunedMma(const std::string &name) {
+  return name == "auto" || name == "mma.sync" || name == "wgmma-scores" ||
+         name == "wgmma";
 }
 
 namespace {
@@ -59,22 +79,43 @@ bool readVariant(const JsonValue *v, TunedVariant &out, std::string &why) {
   const JsonValue *schedule = v->get("schedule");
   if (!schedule || !schedule->isString() ||
       (schedule->asString() != "chunked" &&
-       schedule->asString() != "chunk-parallel")) {
-    why = "'schedule' is not 'chunked' or 'chunk-parallel'";
+       schedule->asString() != "chunk-parallel" &&
+       schedule->asString() != "tokens")) {
+    why = "'schedule' is not 'chunked', 'chunk-parallel' or 'tokens'";
     return false;
   }
+  out = TunedVariant();
   out.schedule = schedule->asString();
-  if (!exactInteger(v->get("chunk"), out.chunk) || out.chunk < 0 ||
-      out.chunk > 1024) {
-    why = "'chunk' is not a chunk size in [0, 1024]";
-    return false;
-  }
-  out.chunksPerBlock = 0;
-  if (out.schedule == "chunk-parallel" &&
-      (!exactInteger(v->get("chunks_per_block"), out.chunksPerBlock) ||
-       out.chunksPerBlock < 0 || out.chunksPerBlock > 65535)) {
-    why = "'chunks_per_block' is not a count in [0, 65535]";
-    return false;
+  if (out.schedule == "tokens") {
+    // The token-sequential kernel (a decode step): its block size.
+    if (!exactInteger(v->get("block_size"), out.blockSize) ||
+        out.blockSize < 32 || out.blockSize > 1024 || out.blockSize % 32) {
+      why = "'block_size' is not a multiple of 32 in [32, 1024]";
+      return false;
+    }
+  } else {
+    if (!exactInteger(v->get("chunk"), out.chunk) || out.chunk < 0 ||
+        out.chunk > 1024) {
+      why = "'chunk' is not a chunk size in [0, 1024]";
+      return false;
+    }
+    if (out.schedule == "chunk-parallel" &&
+        (!exactInteger(v->get("chunks_per_block"), out.chunksPerBlock) ||
+         out.chunksPerBlock < 0 || out.chunksPerBlock > 65535)) {
+      why = "'chunks_per_block' is not a count in [0, 65535]";
+      return false;
+    }
+    const JsonValue *mma = v->get("mma");
+    if (!mma || !mma->isString() || !isTunedMma(mma->asString())) {
+      why = "'mma' is not 'auto', 'mma.sync', 'wgmma-scores' or 'wgmma'";
+      return false;
+    }
+    out.mma = mma->asString();
+    if (!exactInteger(v->get("qk_buffers"), out.qkBuffers) ||
+        out.qkBuffers < 0 || out.qkBuffers > 2) {
+      why = "'qk_buffers' is not 0 (the compiler's choice), 1 or 2";
+      return false;
+    }
   }
   const JsonValue *us = v->get("us");
   if (!us || !us->isNumber() || !(us->asNumber() > 0) ||
@@ -88,11 +129,17 @@ bool readVariant(const JsonValue *v, TunedVariant &out, std::string &why) {
 
 JsonValue variantJson(const TunedVariant &v) {
   JsonValue o = JsonValue::object();
+  auto num = [](int64_t n) { return JsonValue::number(static_cast<double>(n)); };
   o.set("schedule", JsonValue::string(v.schedule));
-  o.set("chunk", JsonValue::number(static_cast<double>(v.chunk)));
-  if (v.schedule == "chunk-parallel")
-    o.set("chunks_per_block",
-          JsonValue::number(static_cast<double>(v.chunksPerBlock)));
+  if (v.schedule == "tokens") {
+    o.set("block_size", num(v.blockSize));
+  } else {
+    o.set("chunk", num(v.chunk));
+    if (v.schedule == "chunk-parallel")
+      o.set("chunks_per_block", num(v.chunksPerBlock));
+    o.set("mma", JsonValue::string(v.mma));
+    o.set("qk_buffers", num(v.qkBuffers));
+  }
   // Three decimals of a microsecond: what events resolve.
   o.set("us", JsonValue::number(std::round(v.micros * 1000) / 1000));
   return o;

@@ -34,14 +34,20 @@ std::string entry(const std::string &batch, const std::string &seqlen,
 
 const char *const kParallel =
     "{\"schedule\": \"chunk-parallel\", \"chunk\": 64, \"chunks_per_block\": "
-    "2, \"us\": 120.5}";
+    "2, \"mma\": \"auto\", \"qk_buffers\": 0, \"us\": 120.5}";
 const char *const kChunked =
-    "{\"schedule\": \"chunked\", \"chunk\": 32, \"us\": 300.25}";
+    "{\"schedule\": \"chunked\", \"chunk\": 32, \"mma\": \"auto\", "
+    "\"qk_buffers\": 0, \"us\": 300.25}";
+const char *const kEngines =
+    "{\"schedule\": \"chunked\", \"chunk\": 64, \"mma\": \"wgmma-scores\", "
+    "\"qk_buffers\": 1, \"us\": 200}";
+const char *const kTokens =
+    "{\"schedule\": \"tokens\", \"block_size\": 256, \"us\": 9.5}";
 
 std::string database(const std::string &entries,
                      const std::string &head =
                          "\"format\": \"mamba3-tuning-db\", \"format_version\": "
-                         "1, \"arch\": \"sm_90a\"") {
+                         "2, \"arch\": \"sm_90a\"") {
   return "{" + head + ", \"entries\": [" + entries + "]}";
 }
 
@@ -76,6 +82,38 @@ TEST(TuningDb, ParsesEntries) {
   EXPECT_TRUE(tuningEntriesFor(db, "kind=scan;heads=1").empty());
 }
 
+TEST(TuningDb, EnginesBuffersAndBlockSizesRoundTrip) {
+  TuningDb db;
+  std::string error;
+  ASSERT_TRUE(parseTuningDb(
+      database(entry("[1, 1]", "[1, 4096]", "[1, 4096]", kEngines) + ", " +
+               entry("[2, 0]", "[1, 4096]", "[4, 2048]", kTokens)),
+      db, error))
+      << error;
+  ASSERT_EQ(db.entries.size(), 2u);
+  const TunedVariant &engines = db.entries[0].best;
+  EXPECT_EQ(engines.name(), "chunked-c64-wgmma-scores-qk1");
+  EXPECT_EQ(engines.compileFlags(),
+            (std::vector<std::string>{"--schedule", "chunked", "--chunk", "64",
+                                      "--mma", "wgmma-scores", "--qk-buffers",
+                                      "1"}));
+  const TunedVariant &tokens = db.entries[1].best;
+  EXPECT_EQ(tokens.name(), "tokens-t256");
+  EXPECT_EQ(tokens.compileFlags(),
+            (std::vector<std::string>{"--schedule", "tokens", "--block-size",
+                                      "256"}));
+  EXPECT_FALSE(engines.sameKernel(tokens));
+  TunedVariant buffered = engines;
+  buffered.qkBuffers = 2;
+  EXPECT_FALSE(engines.sameKernel(buffered));
+  // Printed and parsed again: the same database.
+  TuningDb again;
+  ASSERT_TRUE(parseTuningDb(printTuningDb(db), again, error)) << error;
+  EXPECT_EQ(printTuningDb(again), printTuningDb(db));
+  EXPECT_TRUE(again.entries[0].best.sameKernel(engines));
+  EXPECT_TRUE(again.entries[1].best.sameKernel(tokens));
+}
+
 TEST(TuningDb, RefusesOtherFormatsAndMalformedEntries) {
   EXPECT_NE(parseError("{\"format\": \"mamba3-bundle\"}").find("'format'"),
             std::string::npos);
@@ -83,8 +121,13 @@ TEST(TuningDb, RefusesOtherFormatsAndMalformedEntries) {
                                     "\"format_version\": 0, \"arch\": \"sm_90a\""))
                 .find("format_version 0 is not the version this tree reads"),
             std::string::npos);
+  // Format 1 predates the engines, buffers and block sizes: tune again.
   EXPECT_NE(parseError(database("", "\"format\": \"mamba3-tuning-db\", "
-                                    "\"format_version\": 1, \"arch\": \"x86\""))
+                                    "\"format_version\": 1, \"arch\": \"sm_90a\""))
+                .find("format_version 1 is not the version this tree reads (2)"),
+            std::string::npos);
+  EXPECT_NE(parseError(database("", "\"format\": \"mamba3-tuning-db\", "
+                                    "\"format_version\": 2, \"arch\": \"x86\""))
                 .find("'arch'"),
             std::string::npos);
   EXPECT_NE(parseError("[1, 2").find("not valid JSON"), std::string::npos);
@@ -99,13 +142,37 @@ TEST(TuningDb, RefusesOtherFormatsAndMalformedEntries) {
                 .find("'batch' or 'seqlen'"),
             std::string::npos);
   EXPECT_NE(parseError(database(entry("[1, 1]", "[1, 512]", "[1, 512]",
-                                      "{\"schedule\": \"tokens\", \"chunk\": "
+                                      "{\"schedule\": \"token\", \"chunk\": "
                                       "0, \"us\": 1}")))
                 .find("'best' 'schedule'"),
             std::string::npos);
+  // A tokens variant needs its block size; a chunked one its engines and
+  // buffers, each from the values mamba3-compile takes.
+  EXPECT_NE(parseError(database(entry("[1, 1]", "[1, 512]", "[1, 512]",
+                                      "{\"schedule\": \"tokens\", "
+                                      "\"block_size\": 100, \"us\": 1}")))
+                .find("'block_size' is not a multiple of 32"),
+            std::string::npos);
   EXPECT_NE(parseError(database(entry("[1, 1]", "[1, 512]", "[1, 512]",
                                       "{\"schedule\": \"chunked\", \"chunk\": "
-                                      "32, \"us\": -1}")))
+                                      "64, \"mma\": \"hmma\", \"qk_buffers\": 0, "
+                                      "\"us\": 1}")))
+                .find("'mma' is not 'auto', 'mma.sync'"),
+            std::string::npos);
+  EXPECT_NE(parseError(database(entry("[1, 1]", "[1, 512]", "[1, 512]",
+                                      "{\"schedule\": \"chunked\", \"chunk\": "
+                                      "64, \"mma\": \"wgmma\", \"qk_buffers\": 3, "
+                                      "\"us\": 1}")))
+                .find("'qk_buffers' is not 0"),
+            std::string::npos);
+  EXPECT_NE(parseError(database(entry("[1, 1]", "[1, 512]", "[1, 512]",
+                                      "{\"schedule\": \"chunked\", \"chunk\": "
+                                      "64, \"us\": 1}")))
+                .find("'mma'"),
+            std::string::npos);
+  EXPECT_NE(parseError(database(entry("[1, 1]", "[1, 512]", "[1, 512]",
+                                      "{\"schedule\": \"chunked\", \"chunk\": "
+                                      "32, \"mma\": \"auto\", \"qk_buffers\": 0, \"us\": -1}")))
                 .find("'us' is not a positive time"),
             std::string::npos);
   std::string fixed = kConfig;

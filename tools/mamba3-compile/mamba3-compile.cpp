@@ -173,6 +173,19 @@ cl::opt<int64_t> chunksPerBlockOpt(
     cl::desc("chunk-parallel schedule: consecutive chunks each block walks "
              "(0: chosen so that the blocks fill the SMs once)"),
     cl::init(0), cl::cat(outputCat));
+cl::opt<std::string> mmaOpt(
+    "mma",
+    cl::desc("chunked schedules: the matmul engines, auto (the compiler's "
+             "choice) | mma.sync | wgmma-scores (scores on warpgroup MMA, "
+             "output and state on mma.sync) | wgmma (all three on warpgroup "
+             "MMA); refused where the tiles do not allow it"),
+    cl::init("auto"), cl::cat(outputCat));
+cl::opt<int64_t> qkBuffersOpt(
+    "qk-buffers",
+    cl::desc("chunked schedules: Q/K tile buffers, 2 (the next chunk's "
+             "tiles load by TMA while one computes) or 1 (0: the compiler's "
+             "choice)"),
+    cl::init(0), cl::cat(outputCat));
 cl::opt<int64_t> smCountOpt(
     "sm-count",
     cl::desc("SMs of the target GPU, for the schedule choices of static "
@@ -370,6 +383,10 @@ struct VariantRequest {
   /// at lengths that are a whole number of chunks.
   bool fullChunks = false;
   std::string specializes;
+  /// The chunked kernel's matmul engines and Q/K buffers, the tokens
+  /// kernel's threads per block (ssm-gpu-schedule's; 0 / auto: chosen).
+  std::string mma = "auto";
+  int64_t qkBuffers = 0, blockSize = 0;
 };
 
 /// compileGpuVariant's result when it printed an --emit stage.
@@ -383,7 +400,9 @@ int compileGpuVariant(const LayerSpec &spec, ModuleOp module,
                       bool emit) {
   SsmToNvvmOptions options;
   options.chip = targetOpt;
-  options.blockSize = blockSizeOpt;
+  options.blockSize = request.blockSize;
+  options.mma = request.mma;
+  options.qkBuffers = request.qkBuffers;
   options.schedule = request.schedule;
   options.chunkSize = request.chunk;
   options.chunksPerBlock = request.chunksPerBlock;
@@ -467,15 +486,26 @@ bool requestsFromTuningDb(const LayerSpec &spec,
     return std::make_pair(a.schedule != "chunked", a.name()) <
            std::make_pair(b.schedule != "chunked", b.name());
   });
-  if (dynamic && chosen.front().schedule != "chunked") {
+  if (dynamic && !spec.step && chosen.front().schedule != "chunked") {
     // Shapes past the table (more sequences) want the one-pass kernel.
     mamba3::TunedVariant one;
     one.schedule = "chunked";
     chosen.insert(chosen.begin(), one);
   }
-  for (const mamba3::TunedVariant &v : chosen)
-    requests.push_back({v.schedule, v.chunk, v.chunksPerBlock,
-                        chosen.size() > 1 ? v.name() : std::string()});
+  for (const mamba3::TunedVariant &v : chosen) {
+    VariantRequest request;
+    request.schedule = v.schedule;
+    request.chunk = v.chunk;
+    request.chunksPerBlock = v.chunksPerBlock;
+    request.mma = v.mma;
+    request.qkBuffers = v.qkBuffers;
+    request.blockSize = v.blockSize;
+    // Named also when it is the only one but gets a full-chunk twin.
+    if (chosen.size() > 1 ||
+        (!spec.step && spec.seqlen == ShapedType::kDynamic && !spec.varlen))
+      request.name = v.name();
+    requests.push_back(request);
+  }
   dispatch.source = "tuning database " +
                     llvm::sys::path::filename(tuningDbOpt).str() + " (" +
                     entries.front()->device + ")";
@@ -497,10 +527,12 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   GpuDispatchBuild dispatch;
   if (!tuningDbOpt.empty()) {
     if (scheduleOpt.getNumOccurrences() || chunkOpt.getNumOccurrences() ||
-        chunksPerBlockOpt.getNumOccurrences())
-      return fail("--tuning-db chooses the schedule, chunk and chunks per "
-                  "block; leave --schedule, --chunk and --chunks-per-block "
-                  "out");
+        chunksPerBlockOpt.getNumOccurrences() || mmaOpt.getNumOccurrences() ||
+        qkBuffersOpt.getNumOccurrences() || blockSizeOpt.getNumOccurrences())
+      return fail("--tuning-db chooses the schedule, chunk, chunks per "
+                  "block, matmul engines, Q/K buffers and block size; leave "
+                  "--schedule, --chunk, --chunks-per-block, --mma, "
+                  "--qk-buffers and --block-size out");
     if (!requestsFromTuningDb(spec, requests, dispatch))
       return 1;
   }
@@ -514,6 +546,9 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
                            : scheduleOpt.getValue();
     request.chunk = chunkOpt.getNumOccurrences() ? chunkOpt.getValue() : 0;
     request.chunksPerBlock = chunksPerBlockOpt;
+    request.mma = mmaOpt;
+    request.qkBuffers = qkBuffersOpt;
+    request.blockSize = blockSizeOpt;
     requests.push_back(request);
   }
   std::vector<GpuKernelBuild> kernels(1);
@@ -530,8 +565,9 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
       kernels[0].schedule == "chunked") {
     requests[0].name = "chunked";
     kernels[0].variant = "chunked";
-    requests.push_back({"chunk-parallel", requests[0].chunk,
-                        chunksPerBlockOpt, "chunk-parallel"});
+    VariantRequest parallel = requests[0];
+    parallel.schedule = parallel.name = "chunk-parallel";
+    requests.push_back(parallel);
   }
   // A length at launch (one per sequence, not varlen): each chunked
   // variant gets a twin for lengths that are a whole number of its chunks,

@@ -1,7 +1,9 @@
 //===- mamba3-tune.cpp - Tune a layer's GPU kernels into a database -------===//
 //
 // Searches the variants the compiler exposes for one layer (schedule,
-// chunk size, chunks per block) over a set of launch shapes: each variant
+// chunk size, chunks per block, the chunked kernel's matmul engines and Q/K
+// buffers; a decode step's block size) over a set of launch shapes: each
+// variant
 // is compiled by mamba3-compile into a bundle taking batch and length at
 // launch, then all are timed on the GPU on the same inputs, and the winner
 // of every shape bucket goes into a tuning database (runtime TuningDb.h)
@@ -60,11 +62,22 @@ const char *const kUsage =
     "\n"
     "options:\n"
     "  --shapes BxL,...        launch shapes to time (default: b in\n"
-    "                          1,2,4,8,16 x L in 512..16384, b x L <= 32768)\n"
+    "                          1,2,4,8,16 x L in 512..16384, b x L <= 32768;\n"
+    "                          a step (--step): b in 1,2,4,...,256, L = 1)\n"
     "  --chunks C,...          chunk sizes to try (default 32,64)\n"
     "  --chunks-per-block K,...  chunk-parallel chunks per block (default\n"
     "                          0,2,4; 0 leaves it to the launch)\n"
     "  --schedules S,...       chunked and/or chunk-parallel (default both)\n"
+    "  --mma E,...             the one-pass chunked kernel's matmul engines\n"
+    "                          (default auto,mma.sync,wgmma-scores,wgmma)\n"
+    "  --qk-buffers B,...      its Q/K tile buffers (default 0,1,2; 0: the\n"
+    "                          compiler's choice). Chunk-parallel variants\n"
+    "                          keep the compiler's engines and buffers.\n"
+    "                          Combinations the tiles do not allow are\n"
+    "                          skipped, and so are those that compile to\n"
+    "                          the kernels of an earlier one\n"
+    "  --block-sizes T,...     a decode step's threads per block (default\n"
+    "                          128,256,512,1024)\n"
     "  -o WORKDIR              where the variant bundles go (default: a\n"
     "                          fresh folder under /tmp)\n"
     "  --compiler PATH         mamba3-compile (default: next to this tool)\n"
@@ -82,8 +95,13 @@ struct Options {
   std::vector<std::pair<int64_t, int64_t>> shapes;
   std::vector<int64_t> chunks = {32, 64}, chunksPerBlock = {0, 2, 4};
   std::vector<std::string> schedules = {"chunked", "chunk-parallel"};
+  std::vector<std::string> mmas = {"auto", "mma.sync", "wgmma-scores", "wgmma"};
+  std::vector<int64_t> qkBuffers = {0, 1, 2};
+  std::vector<int64_t> blockSizes = {128, 256, 512, 1024};
   int warmup = 3, repeats = 20, device = 0;
   uint64_t seed = 1;
+  /// --step among the layer flags (a file's ssm.step shows in its bundle).
+  bool step = false;
 };
 
 std::vector<std::string> splitList(const std::string &text) {
@@ -105,8 +123,13 @@ bool parseInt(const std::string &text, int64_t &out, int64_t lo, int64_t hi) {
   return true;
 }
 
-std::vector<std::pair<int64_t, int64_t>> defaultShapes() {
+std::vector<std::pair<int64_t, int64_t>> defaultShapes(bool step) {
   std::vector<std::pair<int64_t, int64_t>> shapes;
+  if (step) {
+    for (int64_t b = 1; b <= 256; b *= 2)
+      shapes.push_back({b, 1});
+    return shapes;
+  }
   for (int64_t b : {1, 2, 4, 8, 16})
     for (int64_t l : {512, 1024, 2048, 4096, 8192, 16384})
       if (b * l <= 32768)
@@ -123,7 +146,7 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
   // Flags of mamba3-compile that the tuner sets itself.
   static const std::set<std::string> owned = {
       "--batch", "--seqlen", "--schedule", "--chunk", "--target", "--emit",
-      "--tuning-db", "--sm-count"};
+      "--tuning-db", "--sm-count", "--block-size"};
   for (; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string &out) {
@@ -178,6 +201,33 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
         }
         list.push_back(n);
       }
+    } else if (a == "--mma") {
+      if (!value(v))
+        return false;
+      o.mmas = splitList(v);
+      for (const std::string &s : o.mmas)
+        if (!isTunedMma(s)) {
+          error = "--mma takes auto, mma.sync, wgmma-scores and/or wgmma, "
+                  "got '" + s + "'";
+          return false;
+        }
+    } else if (a == "--qk-buffers" || a == "--block-sizes") {
+      if (!value(v))
+        return false;
+      const bool buffers = a == "--qk-buffers";
+      std::vector<int64_t> &list = buffers ? o.qkBuffers : o.blockSizes;
+      list.clear();
+      for (const std::string &s : splitList(v)) {
+        if (!parseInt(s, n, buffers ? 0 : 32, buffers ? 2 : 1024) ||
+            (!buffers && n % 32 != 0)) {
+          error = a + " takes a list of " +
+                  (buffers ? std::string("0, 1 or 2")
+                           : std::string("multiples of 32 in [32, 1024]")) +
+                  ", got '" + s + "'";
+          return false;
+        }
+        list.push_back(n);
+      }
     } else if (a == "--schedules") {
       if (!value(v))
         return false;
@@ -215,16 +265,11 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
                 "schedule and chunk (see --shapes, --chunks, --schedules)";
         return false;
       }
-      if (name == "--step") {
-        error = "a decode step has one kernel (the token-sequential one); "
-                "there is nothing to tune";
-        return false;
-      }
+      if (name == "--step")
+        o.step = true;
       o.layerFlags.push_back(a);
     }
   }
-  if (o.shapes.empty())
-    o.shapes = defaultShapes();
   if (o.subcommand == "time" && o.workDirs.empty()) {
     error = "mamba3-tune time needs the WORKDIR(s) of mamba3-tune compile";
     return false;
@@ -253,19 +298,56 @@ bool parseOptions(int argc, char **argv, Options &o, std::string &error) {
 // compile
 //===----------------------------------------------------------------------===//
 
-/// The candidate variants, in a fixed order.
-std::vector<TunedVariant> candidates(const Options &o) {
+/// The candidate variants, in a fixed order: per chunk, the compiler's
+/// engines and buffers first, so that a combination compiling to the same
+/// kernels is the one dropped. A decode step's: the token-sequential kernel
+/// at each block size.
+std::vector<TunedVariant> candidates(const Options &o, bool step) {
   std::vector<TunedVariant> out;
+  if (step) {
+    for (int64_t threads : o.blockSizes) {
+      TunedVariant v;
+      v.schedule = "tokens";
+      v.blockSize = threads;
+      out.push_back(v);
+    }
+    return out;
+  }
   for (const std::string &schedule : o.schedules)
     for (int64_t chunk : o.chunks) {
+      TunedVariant v;
+      v.schedule = schedule;
+      v.chunk = chunk;
       if (schedule == "chunked") {
-        out.push_back({schedule, chunk, 0, -1});
+        for (const std::string &mma : o.mmas)
+          for (int64_t buffers : o.qkBuffers) {
+            v.mma = mma;
+            v.qkBuffers = buffers;
+            out.push_back(v);
+          }
         continue;
       }
-      for (int64_t k : o.chunksPerBlock)
-        out.push_back({schedule, chunk, k, -1});
+      for (int64_t k : o.chunksPerBlock) {
+        v.chunksPerBlock = k;
+        out.push_back(v);
+      }
     }
   return out;
+}
+
+/// The kernels of a compiled bundle, for telling variants apart: its PTX
+/// files' contents in name order (empty if it has none).
+std::string kernelText(const std::string &bundleDir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const fs::directory_entry &e : fs::directory_iterator(bundleDir, ec))
+    if (e.path().extension() == ".ptx")
+      files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  std::string text;
+  for (const std::string &f : files)
+    text += f.substr(f.rfind('/') + 1) + "\n" + tools::readFile(f);
+  return text;
 }
 
 JsonValue num(double v) { return JsonValue::number(v); }
@@ -296,8 +378,11 @@ int compileVariants(const Options &o, const std::string &workDir) {
   std::vector<std::string> base = o.layerFlags;
   base.insert(base.end(), {"--target", "sm_90a"});
   bool fromFile = !base.empty() && base.front().rfind("--", 0) != 0;
-  if (!fromFile)
-    base.insert(base.end(), {"--batch", "0", "--seqlen", "0"});
+  if (!fromFile) {
+    base.insert(base.end(), {"--batch", "0"});
+    if (!o.step)
+      base.insert(base.end(), {"--seqlen", "0"});
+  }
   auto compile = [&](const std::string &name,
                      const std::vector<std::string> &extra,
                      std::string &error) {
@@ -319,12 +404,20 @@ int compileVariants(const Options &o, const std::string &workDir) {
     std::fprintf(stderr, "mamba3-tune: %s\n", error.c_str());
     return kExitFailure;
   }
-  if (untuned.config.batch >= 0 || untuned.config.seqlen >= 0) {
+  const bool step = untuned.isStep();
+  if (untuned.config.batch >= 0 || (!step && untuned.config.seqlen >= 0)) {
     std::fprintf(stderr, "mamba3-tune: the layer fixes batch or seqlen; the "
                  "tuned variants take both at launch (use ? in the file)\n");
     return kExitFailure;
   }
-  std::vector<TunedVariant> all = candidates(o);
+  std::vector<std::pair<int64_t, int64_t>> timedShapes =
+      o.shapes.empty() ? defaultShapes(step) : o.shapes;
+  if (step)
+    for (auto &shape : timedShapes)
+      shape.second = 1;
+  std::vector<TunedVariant> all = candidates(o, step);
+  // Kernels already compiled, and by which variant.
+  std::map<std::string, std::string> kernelsOf;
   if (untuned.config.varlen)
     all.erase(std::remove_if(all.begin(), all.end(),
                              [](const TunedVariant &v) {
@@ -357,11 +450,28 @@ int compileVariants(const Options &o, const std::string &workDir) {
       skipped.push(s);
       continue;
     }
+    // The same kernels as an earlier variant (a combination the compiler
+    // chooses by itself, or one that does not change this layer's code):
+    // timing it again would only measure noise.
+    const std::string kernels = kernelText(workDir + "/" + v.name());
+    auto [seen, fresh] = kernelsOf.insert({kernels, v.name()});
+    if (!fresh) {
+      std::printf("  skipped: the same kernels as %s\n", seen->second.c_str());
+      JsonValue s = JsonValue::object();
+      s.set("name", JsonValue::string(v.name()));
+      s.set("reason", JsonValue::string("the same kernels as " + seen->second));
+      skipped.push(s);
+      fs::remove_all(workDir + "/" + v.name(), ec);
+      continue;
+    }
     JsonValue e = JsonValue::object();
     e.set("name", JsonValue::string(v.name()));
     e.set("schedule", JsonValue::string(v.schedule));
     e.set("chunk", num(static_cast<double>(v.chunk)));
     e.set("chunks_per_block", num(static_cast<double>(v.chunksPerBlock)));
+    e.set("mma", JsonValue::string(v.mma));
+    e.set("qk_buffers", num(static_cast<double>(v.qkBuffers)));
+    e.set("block_size", num(static_cast<double>(v.blockSize)));
     e.set("bundle", JsonValue::string(v.name()));
     variants.push(e);
   }
@@ -374,11 +484,11 @@ int compileVariants(const Options &o, const std::string &workDir) {
   }
   JsonValue plan = JsonValue::object();
   plan.set("format", JsonValue::string("mamba3-tune-plan"));
-  plan.set("format_version", num(1));
+  plan.set("format_version", num(2));
   plan.set("arch", JsonValue::string(untuned.target));
   plan.set("config", JsonValue::string(tuningConfigKey(untuned.configString)));
   JsonValue shapes = JsonValue::array();
-  for (auto [b, l] : o.shapes) {
+  for (auto [b, l] : timedShapes) {
     JsonValue s = JsonValue::array();
     s.push(num(static_cast<double>(b)));
     s.push(num(static_cast<double>(l)));
@@ -427,20 +537,36 @@ void bucketOf(const std::vector<std::pair<int64_t, int64_t>> &shapes,
   e.seqlen = l;
 }
 
-/// The candidate a bundle variant is: its schedule, the chunk its pipeline
-/// was asked for, and its fixed chunks per block (0: at launch).
+/// The candidate a bundle variant is: its schedule, the chunk, engines and
+/// buffers its pipeline was asked for (the compiler's: auto, 0), its fixed
+/// chunks per block (0: at launch), a tokens kernel's block size.
 TunedVariant variantOf(const BundleManifest &m) {
   TunedVariant v;
   v.schedule = m.schedule;
-  size_t at = m.pipeline.find("chunk-size=");
-  if (at != std::string::npos)
-    v.chunk = std::atoll(m.pipeline.c_str() + at + 11);
+  auto option = [&](const std::string &name) -> std::string {
+    size_t at = m.pipeline.find(" " + name + "=");
+    if (at == std::string::npos)
+      return "";
+    at += name.size() + 2;
+    return m.pipeline.substr(at, m.pipeline.find_first_of(" }", at) - at);
+  };
+  if (v.schedule == "tokens") {
+    v.blockSize = std::atoll(option("block-size").c_str());
+    return v;
+  }
+  v.chunk = std::atoll(option("chunk-size").c_str());
   v.chunksPerBlock = std::max<int64_t>(m.chunksPerBlock, 0);
+  if (std::string mma = option("mma"); !mma.empty())
+    v.mma = mma;
+  v.qkBuffers = std::atoll(option("qk-buffers").c_str());
   return v;
 }
 
 struct TimedShape {
   int64_t batch, seqlen;
+  /// Bytes the layer must move at this shape: every input read and every
+  /// output written once (the memory floor's numerator).
+  double bytes = 0;
   double untunedMicros = -1;
   std::string untunedVariant;
   std::vector<double> micros; // per variant, -1: failed
@@ -454,7 +580,7 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
       !plan.get("format") || !plan.get("format")->isString() ||
       plan.get("format")->asString() != "mamba3-tune-plan" ||
       !plan.get("format_version") ||
-      plan.get("format_version")->asInt() != 1) {
+      plan.get("format_version")->asInt() != 2) {
     std::fprintf(stderr, "mamba3-tune: %s/plan.json is missing or not a plan "
                  "of this mamba3-tune (%s); run `mamba3-tune compile` again\n",
                  workDir.c_str(), error.c_str());
@@ -493,6 +619,9 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
     p.variant.schedule = v.get("schedule")->asString();
     p.variant.chunk = v.get("chunk")->asInt();
     p.variant.chunksPerBlock = v.get("chunks_per_block")->asInt();
+    p.variant.mma = v.get("mma")->asString();
+    p.variant.qkBuffers = v.get("qk_buffers")->asInt();
+    p.variant.blockSize = v.get("block_size")->asInt();
     if (!load(v.get("bundle")->asString(), p.bundle))
       return kExitFailure;
     variants.push_back(std::move(p));
@@ -517,6 +646,37 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
       !check(d.cuEventCreate(&stop, 0), "cuEventCreate"))
     return kExitFailure;
   const BundleManifest &m = untuned->manifest();
+  // The memory floor's rate, measured in this run: a 1 GiB device-to-device
+  // copy (read + write), the median of 5.
+  double copyRate = 0;
+  {
+    const size_t n = size_t(1) << 30;
+    CUdeviceptr from = 0, to = 0;
+    if (!check(d.cuMemAlloc(&from, n), "cuMemAlloc") ||
+        !check(d.cuMemAlloc(&to, n), "cuMemAlloc"))
+      return kExitFailure;
+    std::vector<float> ms;
+    for (int i = 0; i < 6; ++i) {
+      float t = 0;
+      // (On the legacy stream, where cuMemcpyDtoD runs.)
+      if (!check(d.cuEventRecord(start, nullptr), "cuEventRecord") ||
+          !check(d.cuMemcpyDtoD(to, from, n), "cuMemcpyDtoD") ||
+          !check(d.cuEventRecord(stop, nullptr), "cuEventRecord") ||
+          !check(d.cuEventSynchronize(stop), "the copy") ||
+          !check(d.cuEventElapsedTime(&t, start, stop), "cuEventElapsedTime"))
+        return kExitFailure;
+      if (i > 0)
+        ms.push_back(t);
+    }
+    d.cuMemFree(from);
+    d.cuMemFree(to);
+    std::sort(ms.begin(), ms.end());
+    copyRate = 2.0 * n / (ms[ms.size() / 2] * 1e-3);
+    std::printf("mamba3-tune: copy rate %.0f GB/s (read + write, 1 GiB "
+                "device to device): the memory floor of a shape is its bytes "
+                "at this rate\n",
+                copyRate / 1e9);
+  }
   size_t total = shapes.size() * variants.size(), done = 0;
   std::vector<TimedShape> report;
   for (auto [b, l] : shapes) {
@@ -610,7 +770,9 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
       micros = ms[ms.size() / 2] * 1e3;
       return true;
     };
-    TimedShape row{b, l, -1, "", {}};
+    TimedShape row{b, l, 0, -1, "", {}};
+    for (const std::vector<unsigned char> &buffer : host)
+      row.bytes += static_cast<double>(buffer.size());
     std::vector<Tensor> reference, got;
     GpuLaunchPlan before;
     untuned->plan(shape, before, error);
@@ -720,22 +882,28 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
 
   // Before / after: the compiler's own bundle (its cost model's choice)
   // against the winner, in this run.
-  std::printf("\n%s\n%-7s %-7s %-26s %10s %-26s %10s %7s\n", config.c_str(),
-              "batch", "seqlen", "untuned runs", "us", "tuned winner", "us",
-              "ratio");
+  // GB/s and floor ratios are the tuned winner's; the untuned bundle's
+  // floor ratio is ratio x the tuned one's.
+  std::printf("\n%s\n%-7s %-7s %-26s %10s %-32s %10s %7s %9s %7s %7s\n",
+              config.c_str(), "batch", "seqlen", "untuned runs", "us",
+              "tuned winner", "us", "ratio", "MB", "GB/s", "floor");
   for (const TimedShape &r : report) {
     auto found = std::find_if(entries.begin(), entries.end(),
                               [&](const TuningEntry &e) {
                                 return e.batch == r.batch && e.seqlen == r.seqlen;
                               });
     const TuningEntry *winner = found == entries.end() ? nullptr : &*found;
-    std::printf("%-7lld %-7lld %-26s %10.1f %-26s %10.1f %7.3f\n",
+    const double micros = winner ? winner->best.micros : r.untunedMicros;
+    std::printf("%-7lld %-7lld %-26s %10.1f %-32s %10.1f %7.3f %9.2f %7.0f "
+                "%7.2f\n",
                 static_cast<long long>(r.batch),
                 static_cast<long long>(r.seqlen), r.untunedVariant.c_str(),
                 r.untunedMicros,
                 winner ? winner->best.name().c_str() : "(none)",
                 winner ? winner->best.micros : -1.0,
-                winner ? winner->best.micros / r.untunedMicros : -1.0);
+                winner ? winner->best.micros / r.untunedMicros : -1.0,
+                r.bytes / 1e6, r.bytes / (micros * 1e3),
+                micros / (r.bytes / copyRate * 1e6));
   }
   return 0;
 }

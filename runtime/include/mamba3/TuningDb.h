@@ -16,12 +16,17 @@
 //                 "batch": [1, 1], "seqlen": [1, 512],
 //                 "shape": [1, 512], "candidates": 8,
 //                 "best": {"schedule": "chunk-parallel", "chunk": 64,
-//                          "chunks_per_block": 2, "us": 12.5},
+//                          "chunks_per_block": 2, "mma": "auto",
+//                          "qk_buffers": 0, "us": 12.5},
 //                 "runner_up": {...}}]}
 //
 // `chunk` is mamba3-compile's --chunk (rank-1 terms per chunk, 0: the
-// compiler's choice); `chunks_per_block` 0 leaves it to the launch. A range's
-// upper end 0 has no bound. Entries are kept sorted by (config, batch,
+// compiler's choice); `chunks_per_block` 0 leaves it to the launch; `mma`
+// and `qk_buffers` are --mma and --qk-buffers (auto / 0: the compiler's
+// choice). A decode step's variants are the token-sequential kernel at a
+// block size: {"schedule": "tokens", "block_size": 256, "us": 9.1}. A
+// range's upper end 0 has no bound. Format 1 (before the engines, buffers
+// and block sizes were searched) is refused: tune again. Entries are kept sorted by (config, batch,
 // seqlen), so the same measurements give the same file.
 //
 //===----------------------------------------------------------------------===//
@@ -35,29 +40,39 @@
 namespace mamba3 {
 
 /// Layout version of the tuning database this tree reads and writes.
-constexpr int kTuningDbFormatVersion = 1;
+constexpr int kTuningDbFormatVersion = 2;
 
 /// One kernel variant of a layer: what mamba3-compile builds for it.
 struct TunedVariant {
-  /// "chunked" or "chunk-parallel".
+  /// "chunked", "chunk-parallel" or (a decode step) "tokens".
   std::string schedule;
   /// mamba3-compile --chunk (rank-1 terms; 0: the compiler's choice).
   int64_t chunk = 0;
   /// chunk-parallel: chunks per block, 0 chosen per launch.
   int64_t chunksPerBlock = 0;
+  /// Chunked schedules: --mma (auto, mma.sync, wgmma-scores, wgmma) and
+  /// --qk-buffers (0: the compiler's choice, 1, 2).
+  std::string mma = "auto";
+  int64_t qkBuffers = 0;
+  /// tokens: --block-size (threads per block).
+  int64_t blockSize = 0;
   /// Measured median time of one launch, microseconds (-1: none).
   double micros = -1;
 
   /// A stable name: "chunked-c64", "chunk-parallel-c64-k2",
-  /// "chunk-parallel-c64-kauto".
+  /// "chunk-parallel-c64-kauto", "chunked-c64-mma.sync-qk1", "tokens-t256".
   std::string name() const;
   /// The mamba3-compile flags that build it.
   std::vector<std::string> compileFlags() const;
   bool sameKernel(const TunedVariant &o) const {
     return schedule == o.schedule && chunk == o.chunk &&
-           chunksPerBlock == o.chunksPerBlock;
+           chunksPerBlock == o.chunksPerBlock && mma == o.mma &&
+           qkBuffers == o.qkBuffers && blockSize == o.blockSize;
   }
 };
+
+/// Whether `name` is a value of --mma.
+bool isTunedMma(const std::string &name);
 
 struct TuningEntry {
   /// The layer: its canonical config string with batch=? and seqlen=?.
