@@ -5,6 +5,7 @@
 #include "mamba3/Json.h"
 #include "mamba3/Launch.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <dlfcn.h>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 namespace mamba3 {
@@ -225,23 +227,88 @@ void packElements(const std::vector<double> &src, const std::string &dtype,
   }
 }
 
-void unpackElements(const unsigned char *src, const std::string &dtype,
-                    std::vector<double> &dst) {
-  for (size_t i = 0; i < dst.size(); ++i) {
-    if (dtype == "f32") {
+namespace {
+
+/// Element `i` of packed `dtype` data (dtype decided once per buffer, not
+/// per element: these loops run over 10^8 elements of a long prefill).
+template <typename Body>
+void forEachElement(const unsigned char *src, const std::string &dtype,
+                    size_t begin, size_t end, Body body) {
+  if (dtype == "f32") {
+    for (size_t i = begin; i < end; ++i) {
       float f;
       std::memcpy(&f, src + 4 * i, 4);
-      dst[i] = f;
-    } else if (dtype == "i32") {
+      body(i, static_cast<double>(f));
+    }
+  } else if (dtype == "i32") {
+    for (size_t i = begin; i < end; ++i) {
       int32_t x;
       std::memcpy(&x, src + 4 * i, 4);
-      dst[i] = x;
-    } else {
+      body(i, static_cast<double>(x));
+    }
+  } else if (dtype == "f16") {
+    for (size_t i = begin; i < end; ++i) {
       uint16_t h;
       std::memcpy(&h, src + 2 * i, 2);
-      dst[i] = dtype == "f16" ? fromF16(h) : fromBf16(h);
+      body(i, static_cast<double>(fromF16(h)));
+    }
+  } else {
+    for (size_t i = begin; i < end; ++i) {
+      uint16_t h;
+      std::memcpy(&h, src + 2 * i, 2);
+      body(i, static_cast<double>(fromBf16(h)));
     }
   }
+}
+
+} // namespace
+
+void unpackElements(const unsigned char *src, const std::string &dtype,
+                    std::vector<double> &dst) {
+  forEachElement(src, dtype, 0, dst.size(),
+                 [&](size_t i, double x) { dst[i] = x; });
+}
+
+double relativeL2Packed(const unsigned char *got, const unsigned char *ref,
+                        size_t count, const std::string &dtype) {
+  // Sums over slices on several threads, added in slice order: the same
+  // inputs give the same result on any machine with as many threads.
+  const size_t threads = std::clamp<size_t>(
+      std::min<size_t>(std::thread::hardware_concurrency(), 16), 1,
+      std::max<size_t>(count / (1 << 16), 1));
+  std::vector<double> diff(threads, 0), norm(threads, 0);
+  auto slice = [&](size_t t) {
+    const size_t begin = count * t / threads, end = count * (t + 1) / threads;
+    std::vector<double> refs(end - begin);
+    forEachElement(ref, dtype, begin, end,
+                   [&](size_t i, double x) { refs[i - begin] = x; });
+    double d2 = 0, n2 = 0;
+    forEachElement(got, dtype, begin, end, [&](size_t i, double x) {
+      double r = refs[i - begin], d = x - r;
+      d2 += d * d;
+      n2 += r * r;
+    });
+    diff[t] = d2;
+    norm[t] = n2;
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t)
+    pool.emplace_back(slice, t);
+  slice(0);
+  for (std::thread &th : pool)
+    th.join();
+  double d2 = 0, n2 = 0;
+  for (size_t t = 0; t < threads; ++t) {
+    d2 += diff[t];
+    n2 += norm[t];
+  }
+  // As relativeL2: NaN anywhere and an infinity in `got` fail everything.
+  const double inf = std::numeric_limits<double>::infinity();
+  if (std::isnan(d2) || std::isnan(n2))
+    return inf;
+  if (n2 == 0)
+    return d2 == 0 ? 0.0 : inf;
+  return std::sqrt(d2 / n2);
 }
 
 namespace {

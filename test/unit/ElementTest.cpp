@@ -4,10 +4,13 @@
 // argument holds and back. The 16-bit types must round as the GPU's
 // cvt.rn does (to nearest, ties to even), or host-side checks of bf16 and
 // f16 kernels would compare against differently rounded inputs.
+// relativeL2Packed compares packed buffers as relativeL2 compares their
+// unpacked Tensors.
 //
 //===----------------------------------------------------------------------===//
 
 #include "mamba3/CpuBundle.h"
+#include "mamba3/Tensor.h"
 
 #include <gtest/gtest.h>
 
@@ -94,6 +97,43 @@ TEST(ElementTest, Bf16AndF32) {
   // bf16 keeps 8 bits: 1 + 2^-8 ties to 1.
   EXPECT_EQ(roundTrip({1.0 + std::ldexp(1.0, -8)}, "bf16")[0], 1.0);
   EXPECT_EQ(roundTrip({0.1}, "f32")[0], static_cast<double>(0.1f));
+}
+
+TEST(ElementTest, RelativeL2PackedMatchesTheUnpackedComparison) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal;
+  // Sizes below and above the one-thread slice (2^16 elements).
+  for (size_t n : {size_t(1), size_t(1000), size_t(300000)})
+    for (const char *dtype : {"bf16", "f16", "f32"}) {
+      std::vector<double> ref(n), got(n);
+      for (size_t i = 0; i < n; ++i) {
+        ref[i] = normal(rng);
+        got[i] = ref[i] + 0.01 * normal(rng);
+      }
+      const size_t width = std::string(dtype) == "f32" ? 4 : 2;
+      std::vector<unsigned char> refBytes(n * width), gotBytes(n * width);
+      packElements(ref, dtype, refBytes.data());
+      packElements(got, dtype, gotBytes.data());
+      Tensor refT({static_cast<int64_t>(n)}), gotT({static_cast<int64_t>(n)});
+      unpackElements(refBytes.data(), dtype, refT.data);
+      unpackElements(gotBytes.data(), dtype, gotT.data);
+      const double want = relativeL2(gotT, refT);
+      const double have =
+          relativeL2Packed(gotBytes.data(), refBytes.data(), n, dtype);
+      EXPECT_NEAR(have, want, 1e-12 * want) << dtype << " n=" << n;
+      EXPECT_EQ(relativeL2Packed(refBytes.data(), refBytes.data(), n, dtype),
+                0.0);
+    }
+  // A NaN in either buffer, or values against an all-zero reference, fail
+  // every tolerance; zeros against zeros agree.
+  std::vector<unsigned char> zeros(4 * 8, 0), nan(4 * 8, 0), one(4 * 8, 0);
+  packElements({0, 0, std::nan(""), 0, 0, 0, 0, 0}, "f32", nan.data());
+  packElements({0, 0, 0, 0, 0, 0, 0, 1}, "f32", one.data());
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(relativeL2Packed(nan.data(), one.data(), 8, "f32"), inf);
+  EXPECT_EQ(relativeL2Packed(one.data(), nan.data(), 8, "f32"), inf);
+  EXPECT_EQ(relativeL2Packed(one.data(), zeros.data(), 8, "f32"), inf);
+  EXPECT_EQ(relativeL2Packed(zeros.data(), zeros.data(), 8, "f32"), 0.0);
 }
 
 } // namespace

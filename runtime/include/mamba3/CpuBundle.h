@@ -245,6 +245,12 @@ void packElements(const std::vector<double> &src, const std::string &dtype,
 void unpackElements(const unsigned char *src, const std::string &dtype,
                     std::vector<double> &dst);
 
+/// relativeL2 of `count` packed `dtype` elements at `got` against those at
+/// `ref`, without unpacking them into Tensors (mamba3-tune compares every
+/// variant's outputs, 10^8 elements at a long prefill, this way).
+double relativeL2Packed(const unsigned char *got, const unsigned char *ref,
+                        size_t count, const std::string &dtype);
+
 /// Converts the output buffers of packBundleArguments back into `out`.
 void unpackBundleOutputs(const BundleManifest &m,
                          const std::vector<std::vector<unsigned char>> &buffers,
