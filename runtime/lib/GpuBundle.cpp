@@ -246,19 +246,22 @@ const BundleManifest &mamba3::gpuVariant(const BundleManifest &m,
 namespace {
 
 /// chooseGpuVariant among the variants that take every length: the table,
-/// else the cost model.
+/// else the cost model. The reason is built only when `why` is given: a
+/// launch needs the choice, not the words (mamba3-run --explain does).
 size_t chooseGeneralVariant(const BundleManifest &m, const LayerConfig &cfg,
-                            int64_t smCount, std::string &why) {
+                            int64_t smCount, std::string *why) {
   const size_t count = 1 + m.variants.size();
   size_t general = 0;
   for (size_t v = 0; v < count; ++v)
     general += gpuVariant(m, v).seqlenMultiple == 0;
   if (general == 1) {
-    why = "the bundle's only variant for every length";
+    if (why)
+      *why = "the bundle's only variant for every length";
     return 0;
   }
-  const std::string shape =
-      "b=" + std::to_string(cfg.batch) + " L=" + std::to_string(cfg.seqlen);
+  auto shape = [&] {
+    return "b=" + std::to_string(cfg.batch) + " L=" + std::to_string(cfg.seqlen);
+  };
   for (size_t r = 0; r < m.dispatch.size(); ++r) {
     const BundleManifest::DispatchRow &row = m.dispatch[r];
     if (!row.holds(cfg.batch, cfg.seqlen))
@@ -268,11 +271,12 @@ size_t chooseGeneralVariant(const BundleManifest &m, const LayerConfig &cfg,
         auto bound = [](int64_t hi) {
           return hi == 0 ? std::string("inf") : std::to_string(hi);
         };
-        why = "dispatch table row " + std::to_string(r) + " (b " +
-              std::to_string(row.batchMin) + ".." + bound(row.batchMax) +
-              ", L " + std::to_string(row.seqlenMin) + ".." +
-              bound(row.seqlenMax) + ", " + m.dispatchSource + ") holds " +
-              shape;
+        if (why)
+          *why = "dispatch table row " + std::to_string(r) + " (b " +
+                 std::to_string(row.batchMin) + ".." + bound(row.batchMax) +
+                 ", L " + std::to_string(row.seqlenMin) + ".." +
+                 bound(row.seqlenMax) + ", " + m.dispatchSource + ") holds " +
+                 shape();
         return v;
       }
   }
@@ -287,12 +291,14 @@ size_t chooseGeneralVariant(const BundleManifest &m, const LayerConfig &cfg,
     else if (schedule == "chunk-parallel")
       parallel = v;
   }
-  const std::string prefix =
-      (m.dispatch.empty() ? "" : "no table row holds " + shape + "; ") +
-      std::string("cost model: ");
+  auto prefix = [&] {
+    return (m.dispatch.empty() ? "" : "no table row holds " + shape() + "; ") +
+           std::string("cost model: ");
+  };
   if (chunked == count || parallel == count) {
-    why = prefix + "the first variant (the bundle has not both a chunked and "
-                   "a chunk-parallel one)";
+    if (why)
+      *why = prefix() + "the first variant (the bundle has not both a "
+                        "chunked and a chunk-parallel one)";
     return 0;
   }
   // The spans the chunk-parallel variant would run at this shape.
@@ -300,28 +306,34 @@ size_t chooseGeneralVariant(const BundleManifest &m, const LayerConfig &cfg,
   planChunks(gpuVariant(m, parallel), cfg, smCount, spanPlan);
   const int64_t batchHeads = cfg.batch * cfg.heads;
   const int64_t chunks = spanPlan.chunks, spans = spanPlan.spans;
-  const std::string blocks = "b x H = " + std::to_string(batchHeads) +
-                             " blocks on " + std::to_string(smCount) + " SMs";
+  auto blocks = [&] {
+    return "b x H = " + std::to_string(batchHeads) + " blocks on " +
+           std::to_string(smCount) + " SMs";
+  };
   if (batchHeads < smCount && spans >= 3) {
-    why = prefix + blocks + " leave SMs idle, and " + std::to_string(chunks) +
-          " chunks make " + std::to_string(spans) + " spans";
+    if (why)
+      *why = prefix() + blocks() + " leave SMs idle, and " +
+             std::to_string(chunks) + " chunks make " + std::to_string(spans) +
+             " spans";
     return parallel;
   }
-  why = prefix + blocks +
-        (batchHeads >= smCount ? " fill the SMs"
-                               : ", and " + std::to_string(chunks) +
-                                     " chunks make only " +
-                                     std::to_string(spans) +
-                                     " spans (chunk-parallel needs 3)");
+  if (why)
+    *why = prefix() + blocks() +
+           (batchHeads >= smCount ? " fill the SMs"
+                                  : ", and " + std::to_string(chunks) +
+                                        " chunks make only " +
+                                        std::to_string(spans) +
+                                        " spans (chunk-parallel needs 3)");
   return chunked;
 }
 
 } // namespace
 
 size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
-                                int64_t smCount, std::string &why) {
+                                int64_t smCount, std::string *why) {
   if (m.variants.empty()) {
-    why = "the bundle's only variant";
+    if (why)
+      *why = "the bundle's only variant";
     return 0;
   }
   const size_t chosen = chooseGeneralVariant(m, cfg, smCount, why);
@@ -330,9 +342,10 @@ size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
     const BundleManifest &twin = gpuVariant(m, v);
     if (twin.seqlenMultiple > 0 && twin.specializes == name &&
         cfg.seqlen % twin.seqlenMultiple == 0) {
-      why += "; L=" + std::to_string(cfg.seqlen) + " is a whole number of " +
-             std::to_string(twin.seqlenMultiple) +
-             "-token chunks: its full-chunk kernels";
+      if (why)
+        *why += "; L=" + std::to_string(cfg.seqlen) + " is a whole number of " +
+                std::to_string(twin.seqlenMultiple) +
+                "-token chunks: its full-chunk kernels";
       return v;
     }
   }
@@ -341,11 +354,12 @@ size_t mamba3::chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
 
 bool mamba3::planGpuLaunch(const BundleManifest &top, const LaunchShape &shape,
                            int64_t smCount, GpuLaunchPlan &plan,
-                           std::string &error) {
+                           std::string &error, bool explain) {
   plan = GpuLaunchPlan();
   if (!launchConfig(top, shape, plan.config, error))
     return false;
-  plan.variant = chooseGpuVariant(top, plan.config, smCount, plan.choice);
+  plan.variant = chooseGpuVariant(top, plan.config, smCount,
+                                  explain ? &plan.choice : nullptr);
   const BundleManifest &m = gpuVariant(top, plan.variant);
   plan.variantName = m.variant;
   const LayerConfig &cfg = plan.config;
@@ -441,7 +455,10 @@ bool GpuBundle::plan(const LaunchShape &shape, GpuLaunchPlan &plan,
 size_t GpuBundle::workspaceBytes(const LaunchShape &shape) const {
   GpuLaunchPlan p;
   std::string error;
-  return plan(shape, p, error) ? p.workspaceBytes : 0;
+  return planGpuLaunch(manifest_, shape, device_.smCount, p, error,
+                       /*explain=*/false)
+             ? p.workspaceBytes
+             : 0;
 }
 
 bool GpuBundle::ownedWorkspace(CUstream stream, size_t bytes,
@@ -581,7 +598,8 @@ bool GpuBundle::launch(const LaunchShape &shape, const BufferArg *args,
                        size_t n, CUdeviceptr workspace, size_t workspaceSize,
                        CUstream stream, std::string &error) const {
   GpuLaunchPlan plan;
-  if (!this->plan(shape, plan, error))
+  if (!planGpuLaunch(manifest_, shape, device_.smCount, plan, error,
+                     /*explain=*/false))
     return false;
   const BundleManifest &m = gpuVariant(manifest_, plan.variant);
   const LoadedVariant &loaded = variants_[plan.variant];

@@ -701,8 +701,9 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
       return kExitFailure;
     }
   auto draw = [&](size_t s) {
+    // A step's inputs have no L axis.
     return std::async(std::launch::async, randomInputs, configs[s], o.seed,
-                      false);
+                      m.isStep());
   };
   std::future<LayerInputs> next = draw(0);
   for (size_t s = 0; s < shapes.size(); ++s) {

@@ -97,9 +97,9 @@ const BundleManifest &gpuVariant(const BundleManifest &m, size_t index);
 /// among the variants that take every length. Then, when a full-chunk
 /// variant specializes the pick and the length is a multiple of its chunk,
 /// that one (the same kernels without per-token bounds). `shape` must be
-/// one `m` takes (launchConfig).
+/// one `m` takes (launchConfig). `why` may be null (no words built).
 size_t chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
-                        int64_t smCount, std::string &why);
+                        int64_t smCount, std::string *why);
 
 /// Chooses the variant for `shape` (chooseGpuVariant) and evaluates its
 /// launch formulas there on a GPU with `smCount` SMs (used when the bundle
@@ -107,8 +107,10 @@ size_t chooseGpuVariant(const BundleManifest &m, const LayerConfig &cfg,
 /// Returns false with `error` set for a shape the bundle cannot take (a
 /// static size that differs, a non-positive size) or one past a hardware
 /// limit (grid y / z above 65535 blocks, sizes that overflow), naming it.
+/// `explain` false leaves plan.choice empty (a launch builds no words).
 bool planGpuLaunch(const BundleManifest &m, const LaunchShape &shape,
-                   int64_t smCount, GpuLaunchPlan &plan, std::string &error);
+                   int64_t smCount, GpuLaunchPlan &plan, std::string &error,
+                   bool explain = true);
 
 class GpuBundle {
 public:
