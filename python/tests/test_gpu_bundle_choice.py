@@ -71,8 +71,10 @@ def test_tuned_bundle_for_every_shape(tmp_path):
     with open(tmp_path / "b" / "manifest.json") as f:
         m = json.load(f)
     assert m["config"]["batch"] == -1 and m["config"]["seqlen"] == -1
-    assert m["variant"] == "chunked-c64"
+    # (The b >= 2 winner runs every matmul on mma.sync.)
+    assert m["variant"] == "chunked-c64-mma.sync"
+    assert "mma=mma.sync" in m["pipeline"]
     assert [v["variant"] for v in m["variants"]] == [
-        "chunk-parallel-c32-k2", "chunked-c64-full-chunks", "chunk-parallel-c32-k2-full-chunks"]
-    assert [v.get("specializes") for v in m["variants"]] == [None, "chunked-c64", "chunk-parallel-c32-k2"]
-    assert [row["variant"] for row in m["dispatch"]["table"]] == ["chunk-parallel-c32-k2", "chunked-c64"]
+        "chunk-parallel-c32-k2", "chunked-c64-mma.sync-full-chunks", "chunk-parallel-c32-k2-full-chunks"]
+    assert [v.get("specializes") for v in m["variants"]] == [None, "chunked-c64-mma.sync", "chunk-parallel-c32-k2"]
+    assert [row["variant"] for row in m["dispatch"]["table"]] == ["chunk-parallel-c32-k2", "chunked-c64-mma.sync"]
