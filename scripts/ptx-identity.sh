@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Compiles every bundle of the GPU check with this tree's mamba3-compile and
+# with BASE's (a commit), and compares their PTX file by file: the check
+# that a refactoring of the kernel generation changed no kernel.
+#
+# usage: scripts/ptx-identity.sh BASE [--dynamic]
+#
+# BASE is built in a git worktree under ${PTX_WORK:-/tmp/mamba3-ptx-identity}
+# (kept, so a second run rebuilds only what changed); both compilers get the
+# bundle list of *this* tree's scripts/gpu-bundles.py, so the two sides
+# compile the same configurations (a flag BASE does not know fails there and
+# is reported). --dynamic compiles the bundles that take batch and length at
+# launch instead of the static ones. Prints one line per differing or
+# missing PTX file and a summary; exits 1 when any differ.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+base="${1:?usage: scripts/ptx-identity.sh BASE [--dynamic]}"
+shift
+mode=()
+[ "${1:-}" = "--dynamic" ] && mode=(--dynamic)
+work="${PTX_WORK:-/tmp/mamba3-ptx-identity}"
+golden="$root/../shared/golden/mamba3_cases"
+sha="$(git -C "$root" rev-parse --verify "$base^{commit}")" || exit 2
+mkdir -p "$work"
+
+# BASE's compiler.
+tree="$work/base-$sha"
+if [ ! -d "$tree" ]; then
+  git -C "$root" worktree add --detach "$tree" "$sha" >/dev/null || exit 2
+fi
+BUILD_DIR="$tree/build" "$tree/scripts/build.sh" >"$work/base-build.log" 2>&1 || {
+  echo "ptx-identity: building $base failed (see $work/base-build.log)"
+  exit 2
+}
+# This tree's compiler (built as scripts/build.sh builds it).
+"$root/scripts/build.sh" >"$work/head-build.log" 2>&1 || {
+  echo "ptx-identity: building this tree failed (see $work/head-build.log)"
+  exit 2
+}
+
+for side in base head; do
+  if [ "$side" = base ]; then compiler="$tree/build/bin/mamba3-compile"
+  else compiler="$root/build/bin/mamba3-compile"; fi
+  rm -rf "$work/$side" "$work/$side-cubin"
+  echo "ptx-identity: compiling the bundles with the $side compiler"
+  python3 "$root/scripts/gpu-bundles.py" "${mode[@]}" "$compiler" "$golden" \
+    "$work/$side" >"$work/$side.log" 2>&1 || {
+    echo "ptx-identity: the $side compiler failed (see $work/$side.log)"
+    exit 2
+  }
+done
+
+same=0 differ=0
+while IFS= read -r -d '' file; do
+  rel="${file#"$work/head/"}"
+  if [ ! -f "$work/base/$rel" ]; then
+    echo "only in this tree: $rel"; differ=$((differ + 1))
+  elif cmp -s "$file" "$work/base/$rel"; then
+    same=$((same + 1))
+  else
+    echo "differs: $rel"; differ=$((differ + 1))
+  fi
+done < <(find "$work/head" -name '*.ptx' -print0 | sort -z)
+while IFS= read -r -d '' file; do
+  rel="${file#"$work/base/"}"
+  [ -f "$work/head/$rel" ] || { echo "only in $base: $rel"; differ=$((differ + 1)); }
+done < <(find "$work/base" -name '*.ptx' -print0 | sort -z)
+echo "ptx-identity: $same PTX files identical to $base ($sha), $differ differ or are missing"
+[ "$differ" = 0 ]
