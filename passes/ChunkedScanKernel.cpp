@@ -212,11 +212,11 @@ private:
       at = roundUp(at + bytes, 16);
       return offset;
     };
-    swizzledQK = scoresFitWgmma(L, CR, threads) && L.mma != ChunkedMma::MmaSync;
+    swizzledQK = scoresFitWgmma(L, CR, threads) && L.mma != ssmk::MmaEngines::mma_sync;
     matmulsOnWgmma =
         swizzledQK && matmulsFitWgmma(L, CR, threads) &&
-        (L.mma == ChunkedMma::Wgmma ||
-         (L.mma == ChunkedMma::Auto && !L.mimo && L.n <= 128));
+        (L.mma == ssmk::MmaEngines::wgmma ||
+         (L.mma == ssmk::MmaEngines::auto_ && !L.mimo && L.n <= 128));
     if (swizzledQK)
       qkStride = Np;
     if (matmulsOnWgmma)
@@ -1983,12 +1983,12 @@ ChunkedKernelPlan planForChunkSize(const LayerShape &shape, int64_t chunkSize) {
   // Engines and buffers asked for: refused where the tiles do not allow
   // them, never quietly changed.
   const int64_t CR = plan.tokensPerChunk * R;
-  if (shape.mma == ChunkedMma::WgmmaScores && !layout.swizzledQK)
+  if (shape.mma == ssmk::MmaEngines::wgmma_scores && !layout.swizzledQK)
     return fail("computes the scores on wgmma only with N % 64 == 0, 64-term "
                 "chunks and whole warpgroups (got N = " +
                 std::to_string(shape.n) + ", " + std::to_string(CR) +
                 "-term chunks, " + std::to_string(plan.threads) + " threads)");
-  if (shape.mma == ChunkedMma::Wgmma && !layout.matmulsOnWgmma)
+  if (shape.mma == ssmk::MmaEngines::wgmma && !layout.matmulsOnWgmma)
     return fail("runs all three matmuls on wgmma only with N % 64 == 0, "
                 "64-term chunks and P % 64 == 0 (got N = " +
                 std::to_string(shape.n) + ", " + std::to_string(CR) +
@@ -2026,23 +2026,24 @@ void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
       .build();
 }
 
-llvm::StringRef mlir::ssm::chunkedMmaName(ChunkedMma mma) {
+llvm::StringRef mlir::ssm::chunkedMmaName(ssmk::MmaEngines mma) {
   switch (mma) {
-  case ChunkedMma::Auto:
+  case ssmk::MmaEngines::auto_:
     return "auto";
-  case ChunkedMma::MmaSync:
+  case ssmk::MmaEngines::mma_sync:
     return "mma.sync";
-  case ChunkedMma::WgmmaScores:
+  case ssmk::MmaEngines::wgmma_scores:
     return "wgmma-scores";
-  case ChunkedMma::Wgmma:
+  case ssmk::MmaEngines::wgmma:
     return "wgmma";
   }
-  llvm_unreachable("a ChunkedMma");
+  llvm_unreachable("an MmaEngines value");
 }
 
-std::optional<ChunkedMma> mlir::ssm::parseChunkedMma(llvm::StringRef name) {
-  for (ChunkedMma mma : {ChunkedMma::Auto, ChunkedMma::MmaSync,
-                         ChunkedMma::WgmmaScores, ChunkedMma::Wgmma})
+std::optional<ssmk::MmaEngines> mlir::ssm::parseChunkedMma(llvm::StringRef name) {
+  for (ssmk::MmaEngines mma :
+       {ssmk::MmaEngines::auto_, ssmk::MmaEngines::mma_sync,
+        ssmk::MmaEngines::wgmma_scores, ssmk::MmaEngines::wgmma})
     if (name == chunkedMmaName(mma))
       return mma;
   return std::nullopt;

@@ -21,17 +21,16 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "llvm/Support/MathExtras.h"
+#include "dialect/SsmkDialect.h"
 #include "passes/Passes.h"
 
 namespace mlir::ssm {
 
-/// The engines of the chunked kernel's three matmuls (LayerShape::mma).
-enum class ChunkedMma { Auto, MmaSync, WgmmaScores, Wgmma };
-
-/// The ssm.mma spelling of `mma` ("auto", "mma.sync", "wgmma-scores",
-/// "wgmma"), and its parse (nullopt for anything else).
-llvm::StringRef chunkedMmaName(ChunkedMma mma);
-std::optional<ChunkedMma> parseChunkedMma(llvm::StringRef name);
+/// The ssm-gpu-schedule mma= / mamba3-compile --mma spelling of the chunked
+/// kernel's matmul engines ("auto", "mma.sync", "wgmma-scores", "wgmma"),
+/// and its parse (nullopt for anything else).
+llvm::StringRef chunkedMmaName(ssmk::MmaEngines mma);
+std::optional<ssmk::MmaEngines> parseChunkedMma(llvm::StringRef name);
 
 /// Static facts of one layer, read off the op's types and attributes.
 struct LayerShape {
@@ -56,7 +55,7 @@ struct LayerShape {
   /// no TMA); wgmma-scores the scores on warpgroup MMA and the output and
   /// state matmuls on mma.sync; wgmma all three on warpgroup MMA. Asked for
   /// where the tiles do not allow it, the planner says which limit.
-  ChunkedMma mma = ChunkedMma::Auto;
+  ssmk::MmaEngines mma = ssmk::MmaEngines::auto_;
   /// Q/K tile buffers of the one-pass chunked kernel (ssm.qk_buffers): 2
   /// loads chunk c + 1 by TMA while chunk c computes, 1 does not; 0 lets the
   /// planner choose (2 where it costs no block per SM).

@@ -31,7 +31,7 @@ struct ScheduleRequest {
   int64_t smCount;
   int64_t chunksPerBlock;
   bool fullChunks;
-  ChunkedMma mma;
+  ssmk::MmaEngines mma;
   int64_t qkBuffers;
 };
 
@@ -57,14 +57,20 @@ int64_t chunksPerBlockOf(const LayerShape &shape, const ChunkedKernelPlan &plan,
   return llvm::divideCeil(plan.chunks, spans);
 }
 
-/// The engines and buffers the request fixes (none: the planner's choice in
-/// ssm-to-gpu as well).
-void markKernelChoices(Operation *op, const ScheduleRequest &request) {
-  Builder b(op->getContext());
-  if (request.mma != ChunkedMma::Auto)
-    op->setAttr(kMmaAttrName, b.getStringAttr(chunkedMmaName(request.mma)));
-  if (request.qkBuffers != 0)
-    op->setAttr(kQkBuffersAttrName, b.getI64IntegerAttr(request.qkBuffers));
+/// Puts the layer's #ssmk.schedule on `op` (the chunk loop, or the layer op
+/// that stays whole). Engines and buffers are the request's (auto / 0: the
+/// planner's choice in ssm-to-gpu as well).
+void markSchedule(Operation *op, const ScheduleRequest &request,
+                  ssmk::ScheduleKind kind, int64_t chunkTokens,
+                  int64_t chunksPerBlock) {
+  const bool chunked = kind != ssmk::ScheduleKind::tokens;
+  op->setAttr(ssmk::kScheduleAttrName,
+              ssmk::ScheduleAttr::get(
+                  op->getContext(), kind, chunkTokens, chunksPerBlock,
+                  chunked ? 0 : request.blockSize,
+                  chunked && request.fullChunks,
+                  chunked ? request.mma : ssmk::MmaEngines::auto_,
+                  chunked ? request.qkBuffers : 0));
 }
 
 LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
@@ -90,7 +96,7 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
       return op->emitOpError()
              << "ssm-gpu-schedule full-chunks: needs a chunked schedule "
                 "(chunked or chunk-parallel), not the token-sequential kernel";
-    if (request.mma != ChunkedMma::Auto || request.qkBuffers != 0)
+    if (request.mma != ssmk::MmaEngines::auto_ || request.qkBuffers != 0)
       return op->emitOpError()
              << "ssm-gpu-schedule mma / qk-buffers: choose the chunked "
                 "kernel's matmul engines and tile buffers; the "
@@ -104,9 +110,7 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
         diag << "; and " << plan.unsupported;
       return diag;
     }
-    op->setAttr(kScheduleAttrName, b.getStringAttr("tokens"));
-    if (request.blockSize != 0)
-      op->setAttr(kBlockSizeAttrName, b.getI64IntegerAttr(request.blockSize));
+    markSchedule(op, request, ssmk::ScheduleKind::tokens, 0, 0);
     return success();
   };
   if (shape.step)
@@ -124,7 +128,7 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
                                 "compiler choose, or 0 for the "
                                 "token-sequential kernel)";
   // So are engines or buffers asked for.
-  if ((request.mma != ChunkedMma::Auto || request.qkBuffers != 0) &&
+  if ((request.mma != ssmk::MmaEngines::auto_ || request.qkBuffers != 0) &&
       request.schedule == "auto" && !plan.unsupported.empty())
     return op->emitOpError() << "ssm-gpu-schedule mma="
                              << chunkedMmaName(request.mma)
@@ -165,9 +169,8 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
                 "the chunk-parallel grid cannot size; use schedule=chunked "
                 "or tokens";
     // The kernel finds each sequence's chunks in cu_seqlens.
-    op->setAttr(kScheduleAttrName, b.getStringAttr("chunked"));
-    op->setAttr(kChunkSizeAttrName, b.getI64IntegerAttr(plan.tokensPerChunk));
-    markKernelChoices(op, request);
+    markSchedule(op, request, ssmk::ScheduleKind::chunked,
+                 plan.tokensPerChunk, 0);
     return success();
   }
   // Chunk-parallel when one block per (head, batch) leaves SMs idle and
@@ -187,14 +190,10 @@ LogicalResult scheduleLayer(Operation *op, const ScheduleRequest &request) {
       tileScanSequence(b, cast<ScanOp>(op), plan.tokensPerChunk);
   if (failed(loop))
     return failure();
-  (*loop)->setAttr(kScheduleAttrName,
-                   b.getStringAttr(useParallel ? "chunk-parallel" : "chunked"));
-  if (request.fullChunks)
-    (*loop)->setAttr(kFullChunksAttrName, b.getUnitAttr());
-  if (useParallel)
-    (*loop)->setAttr(kChunksPerBlockAttrName,
-                     b.getI64IntegerAttr(chunksPerBlock));
-  markKernelChoices(*loop, request);
+  markSchedule(*loop, request,
+               useParallel ? ssmk::ScheduleKind::chunk_parallel
+                           : ssmk::ScheduleKind::chunked,
+               plan.tokensPerChunk, useParallel ? chunksPerBlock : 0);
   return success();
 }
 
@@ -228,7 +227,7 @@ struct SsmGpuSchedulePass
                          << static_cast<int64_t>(chunksPerBlock);
       return signalPassFailure();
     }
-    std::optional<ChunkedMma> engines = parseChunkedMma(mma);
+    std::optional<ssmk::MmaEngines> engines = parseChunkedMma(mma);
     if (!engines) {
       module.emitError() << "ssm-gpu-schedule: mma must be auto, mma.sync, "
                             "wgmma-scores or wgmma, got '"
@@ -247,10 +246,10 @@ struct SsmGpuSchedulePass
     module.walk([&](Operation *op) {
       // A layer scheduled before (a marked op, or the scan of a chunk
       // loop) stays as it is.
-      if (!isa<ScanOp, StepOp>(op) || op->hasAttr(kScheduleAttrName))
+      if (!isa<ScanOp, StepOp>(op) || op->hasAttr(ssmk::kScheduleAttrName))
         return;
       auto loop = op->getParentOfType<scf::ForOp>();
-      if (!loop || !loop->hasAttr(kScheduleAttrName))
+      if (!loop || !loop->hasAttr(ssmk::kScheduleAttrName))
         layers.push_back(op);
     });
     for (Operation *op : layers)

@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "dialect/SsmkDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
@@ -27,32 +28,22 @@ namespace ssm {
 
 /// Discardable attributes ssm-to-gpu puts on each kernel for the bundle
 /// writer: the schedule ("tokens", "chunked" or "chunk-parallel"), the bytes
-/// of dynamic shared memory a launch must pass, and the chunk size of the
-/// chunked schedules (tokens). ssm-gpu-schedule marks the chunk loops and
-/// layer ops with the same schedule (and chunk size, chunks per block, block
-/// size) for ssm-to-gpu.
+/// of dynamic shared memory a launch must pass, the chunk size of the
+/// chunked schedules (tokens) and chunk-parallel's chunks per block (what
+/// each block of phases 1 and 3 walks). ssm-gpu-schedule states a layer's
+/// schedule for ssm-to-gpu as one typed #ssmk.schedule
+/// (ssmk::kScheduleAttrName, dialect/SsmkDialect.td).
 inline constexpr llvm::StringLiteral kScheduleAttrName = "ssm.schedule";
 inline constexpr llvm::StringLiteral kDynamicSharedBytesAttrName =
     "ssm.dynamic_shared_bytes";
 inline constexpr llvm::StringLiteral kChunkSizeAttrName = "ssm.chunk_size";
-/// chunk-parallel: consecutive chunks each block of phases 1 and 3 walks.
 inline constexpr llvm::StringLiteral kChunksPerBlockAttrName =
     "ssm.chunks_per_block";
-/// ssm-gpu-schedule full-chunks: the chunk loop of a launch-time length
-/// that is a whole number of chunks (a unit attribute).
-inline constexpr llvm::StringLiteral kFullChunksAttrName = "ssm.full_chunks";
-/// ssm-gpu-schedule mma / qk-buffers: the chunked kernel's matmul engines
-/// (a string: mma.sync, wgmma-scores, wgmma) and Q/K tile buffers (1 or 2)
-/// asked for; absent, its planner chooses.
-inline constexpr llvm::StringLiteral kMmaAttrName = "ssm.mma";
-inline constexpr llvm::StringLiteral kQkBuffersAttrName = "ssm.qk_buffers";
 /// ssm-gpu-schedule: why `auto` gave a layer the token-sequential kernel and
 /// not the chunked tensor-core one (the limit that blocked it); ssm-to-gpu
 /// copies it onto the kernel and the bundle writer into the manifest.
 inline constexpr llvm::StringLiteral kScheduleReasonAttrName =
     "ssm.schedule_reason";
-/// ssm-gpu-schedule: the threads per block asked of a tokens-schedule op.
-inline constexpr llvm::StringLiteral kBlockSizeAttrName = "ssm.block_size";
 /// A schedule of several launches (chunk-parallel) numbers its kernels in
 /// launch order; their extra arguments are scratch buffers, each marked with
 /// its role (an argument attribute).

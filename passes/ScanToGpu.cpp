@@ -156,11 +156,6 @@ SmallVector<int32_t> segmentsOf(Operation *op) {
   return result;
 }
 
-int64_t intAttr(Operation *op, StringRef name) {
-  auto attr = op->getAttrOfType<IntegerAttr>(name);
-  return attr ? attr.getInt() : 0;
-}
-
 /// Whether `value` is read: by an op other than a narrowing linalg.copy
 /// (the bf16 ssm state's) whose own result nobody reads.
 bool isUsed(Value value) {
@@ -171,28 +166,34 @@ bool isUsed(Value value) {
   });
 }
 
-/// The chunked kernel's engines and buffers that ssm-gpu-schedule fixed on
-/// `holder` (the chunk loop, or a varlen scan), into `shape`.
-LogicalResult readKernelChoices(Operation *holder, LayerShape &shape) {
-  if (Attribute attr = holder->getAttr(kMmaAttrName)) {
-    auto name = dyn_cast<StringAttr>(attr);
-    std::optional<ChunkedMma> mma =
-        name ? parseChunkedMma(name.getValue()) : std::nullopt;
-    if (!mma)
-      return holder->emitOpError()
-             << "ssm-to-gpu: " << kMmaAttrName
-             << " must be \"auto\", \"mma.sync\", \"wgmma-scores\" or "
-                "\"wgmma\", got "
-             << attr;
-    shape.mma = *mma;
+/// The #ssmk.schedule ssm-gpu-schedule put on `holder` (the chunk loop, or
+/// the layer op), into `layer`: the schedule's name as the kernels record
+/// it, the chunk, chunks per block, block size, and the chunked kernel's
+/// full chunks, engines and buffers in its shape.
+LogicalResult readSchedule(Operation *holder, Layer &layer) {
+  auto schedule =
+      holder->getAttrOfType<ssmk::ScheduleAttr>(ssmk::kScheduleAttrName);
+  if (!schedule)
+    return holder->emitOpError()
+           << "ssm-to-gpu: the layer has no " << ssmk::kScheduleAttrName
+           << "; run ssm-gpu-schedule first";
+  switch (schedule.getKind()) {
+  case ssmk::ScheduleKind::tokens:
+    layer.schedule = "tokens";
+    break;
+  case ssmk::ScheduleKind::chunked:
+    layer.schedule = "chunked";
+    break;
+  case ssmk::ScheduleKind::chunk_parallel:
+    layer.schedule = "chunk-parallel";
+    break;
   }
-  if (Attribute attr = holder->getAttr(kQkBuffersAttrName)) {
-    auto count = dyn_cast<IntegerAttr>(attr);
-    if (!count || count.getInt() < 1 || count.getInt() > 2)
-      return holder->emitOpError() << "ssm-to-gpu: " << kQkBuffersAttrName
-                                   << " must be 1 or 2, got " << attr;
-    shape.qkBuffers = count.getInt();
-  }
+  layer.chunkTokens = schedule.getChunk();
+  layer.chunksPerBlock = schedule.getChunksPerBlock();
+  layer.blockSize = schedule.getBlockSize();
+  layer.shape.fullChunks = schedule.getFullChunks();
+  layer.shape.mma = schedule.getMma();
+  layer.shape.qkBuffers = schedule.getQkBuffers();
   return success();
 }
 
@@ -203,17 +204,10 @@ FailureOr<Layer> layerOfOp(Operation *op) {
   llvm::append_range(layer.operands, op->getOperands());
   layer.segments = segmentsOf(op);
   llvm::append_range(layer.resultTypes, op->getResultTypes());
-  auto schedule = op->getAttrOfType<StringAttr>(kScheduleAttrName);
-  if (!schedule)
-    return op->emitOpError("ssm-to-gpu: the layer has no schedule; run "
-                           "ssm-gpu-schedule first");
-  layer.schedule = schedule.str();
-  layer.chunkTokens = intAttr(op, kChunkSizeAttrName);
-  layer.blockSize = intAttr(op, kBlockSizeAttrName);
   if (failed(checkKernelTypes(op, op->getOperandTypes(), op->getResultTypes())))
     return failure();
   layer.shape = layerShapeOf(op);
-  if (failed(readKernelChoices(op, layer.shape)))
+  if (failed(readSchedule(op, layer)))
     return failure();
   layer.writesStates = llvm::any_of(op->getResults().drop_front(), isUsed);
   return layer;
@@ -232,20 +226,14 @@ FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
     return loop.emitOpError("ssm-to-gpu: a chunk loop runs one ssm.scan per "
                             "chunk and carries out and the four states");
   ScanOp scan = scans.front();
-  auto schedule = loop->getAttrOfType<StringAttr>(kScheduleAttrName);
-  if (!schedule)
-    return loop.emitOpError("ssm-to-gpu: ssm.schedule is a string");
   Layer layer;
   layer.op = scan;
   layer.loop = loop;
-  layer.schedule = schedule.str();
-  layer.chunksPerBlock = intAttr(loop, kChunksPerBlockAttrName);
   std::optional<int64_t> step = getConstantIntValue(loop.getStep());
   std::optional<int64_t> lower = getConstantIntValue(loop.getLowerBound());
   if (!step || !lower || *lower != 0)
     return loop.emitOpError("ssm-to-gpu: a chunk loop starts at 0 and steps "
                             "by a constant chunk");
-  layer.chunkTokens = *step;
 
   // The initial state behind a carried value, or null for zeros.
   auto initialState = [&](Value init) -> FailureOr<Value> {
@@ -326,12 +314,18 @@ FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
   layer.shape.seqLen =
       cast<ShapedType>(layer.operand(kV).getType()).getDimSize(1);
   layer.shape.hasInit = hasInit;
-  layer.shape.fullChunks = loop->hasAttr(kFullChunksAttrName);
-  if (layer.shape.fullChunks && !layer.shape.dynamicSeqLen())
-    return loop.emitOpError("ssm-to-gpu: ssm.full_chunks is for a chunk loop "
-                            "over a length sized at launch");
-  if (failed(readKernelChoices(loop, layer.shape)))
+  if (failed(readSchedule(loop, layer)))
     return failure();
+  if (layer.schedule == "tokens")
+    return loop.emitOpError("ssm-to-gpu: a chunk loop has a chunked schedule "
+                            "(chunked or chunk_parallel), not tokens");
+  if (layer.chunkTokens != *step)
+    return loop.emitOpError()
+           << "ssm-to-gpu: the schedule's chunk is " << layer.chunkTokens
+           << " tokens, but the loop steps by " << *step;
+  if (layer.shape.fullChunks && !layer.shape.dynamicSeqLen())
+    return loop.emitOpError("ssm-to-gpu: full_chunks is for a chunk loop "
+                            "over a length sized at launch");
   return layer;
 }
 
@@ -681,28 +675,15 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
   const LayerShape &shape = layer.shape;
   scf::ForOp loop = layer.loop;
   Operation *op = loop ? loop.getOperation() : layer.op;
+  // (The #ssmk.schedule verifier has checked its fields against its kind.)
   const bool useChunked = layer.schedule != "tokens";
-  if (layer.schedule != "tokens" && layer.schedule != "chunked" &&
-      layer.schedule != "chunk-parallel")
-    return op->emitOpError() << "ssm-to-gpu: unknown schedule '"
-                             << layer.schedule << "'";
-  if (!useChunked && (shape.mma != ChunkedMma::Auto || shape.qkBuffers != 0))
-    return op->emitOpError() << "ssm-to-gpu: " << kMmaAttrName << " and "
-                             << kQkBuffersAttrName
-                             << " choose the chunked kernel's engines and "
-                                "buffers; the token-sequential kernel has "
-                                "neither";
   // The chunked kernel's plan for the chunk the loop (or the varlen op)
   // was given: C tokens are C * R rank-1 terms.
   ChunkedKernelPlan chunked;
   if (useChunked) {
-    if ((layer.schedule == "chunk-parallel") !=
-        (layer.loop && layer.loop->hasAttr(kChunksPerBlockAttrName)))
-      return op->emitOpError("ssm-to-gpu: chunk-parallel is a chunk loop "
-                             "with ssm.chunks_per_block");
-    if (layer.chunksPerBlock < 0)
-      return op->emitOpError("ssm-to-gpu: ssm.chunks_per_block is 0 (chosen "
-                             "at launch) or positive");
+    if (layer.schedule == "chunk-parallel" && !layer.loop)
+      return op->emitOpError("ssm-to-gpu: chunk_parallel is the schedule of a "
+                             "chunk loop");
     if (!layer.loop && !shape.varlen)
       return op->emitOpError("ssm-to-gpu: a chunked layer is a chunk loop "
                              "(ssm-gpu-schedule tiles it), or varlen");
@@ -774,13 +755,13 @@ struct SsmToGpuPass : public ssm::impl::SsmToGpuBase<SsmToGpuPass> {
       SmallVector<Operation *> found;
       func.walk([&](Operation *op) {
         if (auto loop = dyn_cast<scf::ForOp>(op)) {
-          if (loop->hasAttr(kScheduleAttrName))
+          if (loop->hasAttr(ssmk::kScheduleAttrName))
             found.push_back(op);
           return;
         }
         auto parent = op->getParentOfType<scf::ForOp>();
         if (isa<ScanOp, StepOp>(op) &&
-            !(parent && parent->hasAttr(kScheduleAttrName)))
+            !(parent && parent->hasAttr(ssmk::kScheduleAttrName)))
           found.push_back(op);
       });
       if (found.size() > 1) {

@@ -28,12 +28,22 @@ tree="$work/base-$sha"
 if [ ! -d "$tree" ]; then
   git -C "$root" worktree add --detach "$tree" "$sha" >/dev/null || exit 2
 fi
-BUILD_DIR="$tree/build" "$tree/scripts/build.sh" >"$work/base-build.log" 2>&1 || {
+# Only mamba3-compile is needed (this tree's Python environment stands in
+# for the worktree's, which has none).
+build_compiler() { # SOURCE BUILD LOG
+  launcher=()
+  command -v ccache >/dev/null &&
+    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  { [ -f "$2/build.ninja" ] ||
+      cmake -G Ninja -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release \
+        -DMAMBA3_PYTHON="$root/.venv/bin/python" "${launcher[@]}"; } >"$3" 2>&1 &&
+    cmake --build "$2" --target mamba3-compile >>"$3" 2>&1
+}
+build_compiler "$tree" "$tree/build" "$work/base-build.log" || {
   echo "ptx-identity: building $base failed (see $work/base-build.log)"
   exit 2
 }
-# This tree's compiler (built as scripts/build.sh builds it).
-"$root/scripts/build.sh" >"$work/head-build.log" 2>&1 || {
+build_compiler "$root" "$root/build" "$work/head-build.log" || {
   echo "ptx-identity: building this tree failed (see $work/head-build.log)"
   exit 2
 }

@@ -43,7 +43,7 @@ func.func @chunks_of_48(%arg0: tensor<1x200x1x32xbf16>, %arg1: tensor<1x200x1x32
     %out, %final_angle, %final_ssm, %final_k, %final_v = ssm.scan q(%extracted_slice) k(%extracted_slice_3) v(%extracted_slice_4) adt(%extracted_slice_5) dt(%extracted_slice_6) trap(%extracted_slice_7) bias(%arg6, %arg7) angles(%extracted_slice_8) d(%arg9) z(%extracted_slice_9) initial(%arg13, %arg14, %arg15, %arg16) {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, wrap_angle} : (tensor<1x?x1x32xbf16>, tensor<1x?x1x32xbf16>, tensor<1x?x2x16xbf16>, tensor<1x2x?xf32>, tensor<1x2x?xf32>, tensor<1x2x?xf32>, tensor<2x32xf32>, tensor<2x32xf32>, tensor<1x?x2x8xf32>, tensor<2xf32>, tensor<1x?x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>) -> (tensor<1x?x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>)
     %inserted_slice = tensor.insert_slice %out into %arg12[0, %arg11, 0, 0] [1, %11, 2, 16] [1, 1, 1, 1] : tensor<1x?x2x16xbf16> into tensor<1x200x2x16xbf16>
     scf.yield %inserted_slice, %final_angle, %final_ssm, %final_k, %final_v : tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>
-  } {ssm.schedule = "chunked"}
+  } {ssmk.schedule = #ssmk.schedule<kind = chunked, chunk = 48>}
   return %9#0, %9#1, %9#2, %9#3, %9#4 : tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>
 }
 
@@ -83,7 +83,7 @@ func.func @chunks_of_40(%arg0: tensor<1x200x1x32xbf16>, %arg1: tensor<1x200x1x32
     %out, %final_angle, %final_ssm, %final_k, %final_v = ssm.scan q(%extracted_slice) k(%extracted_slice_3) v(%extracted_slice_4) adt(%extracted_slice_5) dt(%extracted_slice_6) trap(%extracted_slice_7) bias(%arg6, %arg7) angles(%extracted_slice_8) d(%arg9) z(%extracted_slice_9) initial(%arg13, %arg14, %arg15, %arg16) {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, wrap_angle} : (tensor<1x?x1x32xbf16>, tensor<1x?x1x32xbf16>, tensor<1x?x2x16xbf16>, tensor<1x2x?xf32>, tensor<1x2x?xf32>, tensor<1x2x?xf32>, tensor<2x32xf32>, tensor<2x32xf32>, tensor<1x?x2x8xf32>, tensor<2xf32>, tensor<1x?x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>) -> (tensor<1x?x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>)
     %inserted_slice = tensor.insert_slice %out into %arg12[0, %arg11, 0, 0] [1, %11, 2, 16] [1, 1, 1, 1] : tensor<1x?x2x16xbf16> into tensor<1x200x2x16xbf16>
     scf.yield %inserted_slice, %final_angle, %final_ssm, %final_k, %final_v : tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>
-  } {ssm.schedule = "chunked"}
+  } {ssmk.schedule = #ssmk.schedule<kind = chunked, chunk = 40>}
   return %9#0, %9#1, %9#2, %9#3, %9#4 : tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>
 }
 
@@ -108,7 +108,7 @@ func.func @parallel_without_spans(%arg0: tensor<1x200x1x32xbf16>, %arg1: tensor<
   %8 = linalg.fill ins(%cst_2 : f32) outs(%7 : tensor<1x2x16xf32>) -> tensor<1x2x16xf32>
   %c0 = arith.constant 0 : index
   %c64 = arith.constant 64 : index
-  // expected-error @+1 {{ssm-to-gpu: chunk-parallel is a chunk loop with ssm.chunks_per_block}}
+  // expected-error @+1 {{ssm-to-gpu: the schedule's chunk is 32 tokens, but the loop steps by 64}}
   %9:5 = scf.for %arg11 = %c0 to %c200 step %c64 iter_args(%arg12 = %0, %arg13 = %2, %arg14 = %4, %arg15 = %6, %arg16 = %8) -> (tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>) {
     %10 = arith.subi %c200, %arg11 : index
     %11 = arith.minsi %10, %c64 : index
@@ -123,7 +123,7 @@ func.func @parallel_without_spans(%arg0: tensor<1x200x1x32xbf16>, %arg1: tensor<
     %out, %final_angle, %final_ssm, %final_k, %final_v = ssm.scan q(%extracted_slice) k(%extracted_slice_3) v(%extracted_slice_4) adt(%extracted_slice_5) dt(%extracted_slice_6) trap(%extracted_slice_7) bias(%arg6, %arg7) angles(%extracted_slice_8) d(%arg9) z(%extracted_slice_9) initial(%arg13, %arg14, %arg15, %arg16) {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, wrap_angle} : (tensor<1x?x1x32xbf16>, tensor<1x?x1x32xbf16>, tensor<1x?x2x16xbf16>, tensor<1x2x?xf32>, tensor<1x2x?xf32>, tensor<1x2x?xf32>, tensor<2x32xf32>, tensor<2x32xf32>, tensor<1x?x2x8xf32>, tensor<2xf32>, tensor<1x?x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>) -> (tensor<1x?x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>)
     %inserted_slice = tensor.insert_slice %out into %arg12[0, %arg11, 0, 0] [1, %11, 2, 16] [1, 1, 1, 1] : tensor<1x?x2x16xbf16> into tensor<1x200x2x16xbf16>
     scf.yield %inserted_slice, %final_angle, %final_ssm, %final_k, %final_v : tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>
-  } {ssm.schedule = "chunk-parallel"}
+  } {ssmk.schedule = #ssmk.schedule<kind = chunk_parallel, chunk = 32>}
   return %9#0, %9#1, %9#2, %9#3, %9#4 : tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>
 }
 
@@ -135,7 +135,7 @@ func.func @unscheduled(%q: tensor<1x200x1x32xbf16>, %k: tensor<1x200x1x32xbf16>,
     %qb: tensor<2x32xf32>, %kb: tensor<2x32xf32>, %ang: tensor<1x200x2x8xf32>, %d: tensor<2xf32>,
     %z: tensor<1x200x2x16xbf16>)
     -> (tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>) {
-  // expected-error @+1 {{ssm-to-gpu: the layer has no schedule; run ssm-gpu-schedule first}}
+  // expected-error @+1 {{ssm-to-gpu: the layer has no ssmk.schedule; run ssm-gpu-schedule first}}
   %r:5 = ssm.scan q(%q) k(%k) v(%v) adt(%adt) dt(%dt) trap(%trap) bias(%qb, %kb) angles(%ang) d(%d) z(%z)
       {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, wrap_angle}
       : (tensor<1x200x1x32xbf16>, tensor<1x200x1x32xbf16>, tensor<1x200x2x16xbf16>, tensor<1x2x200xf32>,
@@ -182,6 +182,6 @@ func.func @slice_not_at_chunk(%arg0: tensor<1x200x1x32xbf16>, %arg1: tensor<1x20
     %out, %final_angle, %final_ssm, %final_k, %final_v = ssm.scan q(%extracted_slice) k(%extracted_slice_3) v(%extracted_slice_4) adt(%extracted_slice_5) dt(%extracted_slice_6) trap(%extracted_slice_7) bias(%arg6, %arg7) angles(%extracted_slice_8) d(%arg9) z(%extracted_slice_9) initial(%arg13, %arg14, %arg15, %arg16) {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, wrap_angle} : (tensor<1x?x1x32xbf16>, tensor<1x?x1x32xbf16>, tensor<1x?x2x16xbf16>, tensor<1x2x?xf32>, tensor<1x2x?xf32>, tensor<1x2x?xf32>, tensor<2x32xf32>, tensor<2x32xf32>, tensor<1x?x2x8xf32>, tensor<2xf32>, tensor<1x?x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>) -> (tensor<1x?x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>)
     %inserted_slice = tensor.insert_slice %out into %arg12[0, %arg11, 0, 0] [1, %11, 2, 16] [1, 1, 1, 1] : tensor<1x?x2x16xbf16> into tensor<1x200x2x16xbf16>
     scf.yield %inserted_slice, %final_angle, %final_ssm, %final_k, %final_v : tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>
-  } {ssm.schedule = "chunked"}
+  } {ssmk.schedule = #ssmk.schedule<kind = chunked, chunk = 64>}
   return %9#0, %9#1, %9#2, %9#3, %9#4 : tensor<1x200x2x16xbf16>, tensor<1x2x8xf32>, tensor<1x2x16x32xf32>, tensor<1x2x32xf32>, tensor<1x2x16xf32>
 }

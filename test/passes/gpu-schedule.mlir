@@ -11,17 +11,17 @@
 // CHECK-LABEL: func.func @siso
 // CHECK: scf.for %{{.*}} = %c0 to %c200 step %c64 iter_args(
 // CHECK: ssm.scan
-// CHECK-NOT: ssm.schedule
-// CHECK: } {ssm.chunks_per_block = 1 : i64, ssm.schedule = "chunk-parallel"}
+// CHECK-NOT: ssmk.schedule
+// CHECK: } {ssmk.schedule = #ssmk.schedule<kind = chunk_parallel, chunk = 64, chunks_per_block = 1>}
 // ONEPASS-LABEL: func.func @siso
 // ONEPASS: scf.for %{{.*}} step %c64
-// ONEPASS: } {ssm.schedule = "chunked"}
+// ONEPASS: } {ssmk.schedule = #ssmk.schedule<kind = chunked, chunk = 64>}
 // CHUNK32-LABEL: func.func @siso
 // CHUNK32: scf.for %{{.*}} step %c32
-// CHUNK32: } {ssm.schedule = "chunked"}
+// CHUNK32: } {ssmk.schedule = #ssmk.schedule<kind = chunked, chunk = 32>}
 // TOKENS-LABEL: func.func @siso
 // TOKENS-NOT: scf.for
-// TOKENS: ssm.scan {{.*}} {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, ssm.block_size = 256 : i64, ssm.schedule = "tokens", wrap_angle}
+// TOKENS: ssm.scan {{.*}} {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, ssmk.schedule = #ssmk.schedule<kind = tokens, block_size = 256>, wrap_angle}
 func.func @siso(%q: tensor<1x200x1x32xbf16>, %k: tensor<1x200x1x32xbf16>, %v: tensor<1x200x2x16xbf16>,
     %adt: tensor<1x2x200xf32>, %dt: tensor<1x2x200xf32>, %trap: tensor<1x2x200xf32>,
     %qb: tensor<2x32xf32>, %kb: tensor<2x32xf32>, %ang: tensor<1x200x2x8xf32>, %d: tensor<2xf32>,
@@ -42,7 +42,7 @@ func.func @siso(%q: tensor<1x200x1x32xbf16>, %k: tensor<1x200x1x32xbf16>, %v: te
 // with the kernel's chunk of 64 tokens.
 // CHECK-LABEL: func.func @varlen_scan
 // CHECK-NOT: scf.for
-// CHECK: ssm.scan {{.*}} {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, ssm.chunk_size = 64 : i64, ssm.schedule = "chunked", wrap_angle}
+// CHECK: ssm.scan {{.*}} {rotary = #ssm.rotary<angles = 8, pairing = adjacent>, ssmk.schedule = #ssmk.schedule<kind = chunked, chunk = 64>, wrap_angle}
 func.func @varlen_scan(%q: tensor<1x100x1x32xbf16>, %k: tensor<1x100x1x32xbf16>, %v: tensor<1x100x2x16xbf16>,
     %adt: tensor<1x2x100xf32>, %dt: tensor<1x2x100xf32>, %trap: tensor<1x2x100xf32>,
     %qb: tensor<2x32xf32>, %kb: tensor<2x32xf32>, %ang: tensor<1x100x2x8xf32>,
@@ -62,7 +62,7 @@ func.func @varlen_scan(%q: tensor<1x100x1x32xbf16>, %k: tensor<1x100x1x32xbf16>,
 
 // A decode step (fp32) runs the token-sequential kernel.
 // CHECK-LABEL: func.func @decode_step
-// CHECK: ssm.step {{.*}} ssm.schedule = "tokens"
+// CHECK: ssm.step {{.*}} ssmk.schedule = #ssmk.schedule<kind = tokens>
 func.func @decode_step(%q: tensor<4x2x64xf32>, %k: tensor<4x2x64xf32>, %v: tensor<4x4x32xf32>,
     %adt: tensor<4x4xf32>, %dt: tensor<4x4xf32>, %trap: tensor<4x4xf32>, %qb: tensor<4x64xf32>,
     %kb: tensor<4x64xf32>, %ang: tensor<4x4x16xf32>, %a0: tensor<4x4x16xf32>,

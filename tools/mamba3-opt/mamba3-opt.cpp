@@ -7,6 +7,7 @@
 
 #include "codegen/Pipelines.h"
 #include "dialect/SsmDialect.h"
+#include "dialect/SsmkDialect.h"
 #include "passes/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -24,7 +25,7 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
-  registry.insert<mlir::ssm::SsmDialect>();
+  registry.insert<mlir::ssm::SsmDialect, mlir::ssmk::SsmkDialect>();
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "Mamba-3 compiler: ssm dialect optimizer driver\n",
