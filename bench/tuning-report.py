@@ -21,10 +21,14 @@ for path in sys.argv[1:]:
             layer = line.strip()
             tables[layer] = {}
             continue
-        m = re.match(r"(\d+)\s+(\d+)\s+(\S+)\s+([0-9.]+)\s+(\S+)\s+([0-9.]+)\s+([0-9.]+)$", line.strip())
+        # batch seqlen untuned us winner us ratio [MB GB/s floor] (the last
+        # three since tuning database format 2).
+        m = re.match(r"(\d+)\s+(\d+)\s+(\S+)\s+([0-9.]+)\s+(\S+)\s+([0-9.]+)\s+([0-9.]+)"
+                     r"(?:\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+))?$", line.strip())
         if layer and m:
             b, L = int(m.group(1)), int(m.group(2))
-            tables[layer][(b, L)] = (m.group(3), float(m.group(4)), m.group(5), float(m.group(6)))
+            floor = float(m.group(10)) if m.group(10) else None
+            tables[layer][(b, L)] = (m.group(3), float(m.group(4)), m.group(5), float(m.group(6)), floor)
 
 
 def short(layer):
@@ -40,7 +44,7 @@ for layer, rows in tables.items():
     print("## %s\n" % short(layer))
     lengths = sorted({L for _, L in rows})
     batches = sorted({b for b, _ in rows})
-    print("tuned / untuned time (untuned us -> tuned us, winner)\n")
+    print("tuned / untuned time (untuned us -> tuned us, winner, tuned time / memory floor)\n")
     print("| b \\ L | " + " | ".join(str(L) for L in lengths) + " |")
     print("|---" * (len(lengths) + 1) + "|")
     for b in batches:
@@ -49,8 +53,9 @@ for layer, rows in tables.items():
             if (b, L) not in rows:
                 cells.append("")
                 continue
-            _, before, winner, after = rows[(b, L)]
-            cells.append("%.2f (%.0f -> %.0f, %s)" % (after / before, before, after, winner))
+            _, before, winner, after, floor = rows[(b, L)]
+            cells.append("%.2f (%.0f -> %.0f, %s%s)" % (after / before, before, after, winner,
+                                                       ", %.1fx floor" % floor if floor else ""))
         print("| %d | %s |" % (b, " | ".join(cells)))
-    ratios = [after / before for _, before, _, after in rows.values()]
+    ratios = [r[3] / r[1] for r in rows.values()]
     print("\nworst %.3f, best %.3f over %d shapes\n" % (max(ratios), min(ratios), len(ratios)))

@@ -46,17 +46,17 @@ struct LayerShape {
   /// A MIMO layer without the down projection: out (b, [L,] R, H, P).
   bool perRankOutputs = false;
   /// A length sized at launch that is a whole number of chunks
-  /// (ssm.full_chunks): every chunk's tokens are real, so the chunked
+  /// (#ssmk.schedule full_chunks): every chunk's tokens are real, so the chunked
   /// kernels read them without bounds checks. The runtime launches such
   /// kernels only for lengths the chunk divides.
   bool fullChunks = false;
-  /// The chunked kernel's matmul engines (ssm.mma): auto lets its planner
+  /// The chunked kernel's matmul engines (#ssmk.schedule mma): auto lets its planner
   /// choose; mma.sync runs all three matmuls on mma.sync (no swizzled tiles,
   /// no TMA); wgmma-scores the scores on warpgroup MMA and the output and
   /// state matmuls on mma.sync; wgmma all three on warpgroup MMA. Asked for
   /// where the tiles do not allow it, the planner says which limit.
   ssmk::MmaEngines mma = ssmk::MmaEngines::auto_;
-  /// Q/K tile buffers of the one-pass chunked kernel (ssm.qk_buffers): 2
+  /// Q/K tile buffers of the one-pass chunked kernel (qk_buffers): 2
   /// loads chunk c + 1 by TMA while chunk c computes, 1 does not; 0 lets the
   /// planner choose (2 where it costs no block per SM).
   int64_t qkBuffers = 0;

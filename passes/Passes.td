@@ -144,12 +144,13 @@ def SsmGpuSchedule : Pass<"ssm-gpu-schedule", "::mlir::ModuleOp"> {
     - chunked or chunk-parallel (bf16 prefill where the chunked tensor-core
       kernel applies): the scan is tiled as `ssm-tile-sequence` does, with
       the kernel's chunk (`chunk-size` rank-1 terms, chunk-size / R tokens;
-      chosen by the compiler when 0), and the chunk loop carries
-      `ssm.schedule` and, chunk-parallel, `ssm.chunks_per_block`. A varlen
-      scan stays whole (its chunk boundaries are data): it carries
-      `ssm.schedule = "chunked"` and `ssm.chunk_size` (tokens).
-    - tokens: the op carries `ssm.schedule = "tokens"` (and
-      `ssm.block_size` when `block-size` asks for one).
+      chosen by the compiler when 0), and the chunk loop carries its
+      `ssmk.schedule = #ssmk.schedule<kind = chunked | chunk_parallel,
+      chunk = tokens, ...>` (chunks per block, full chunks, engines and
+      buffers as asked). A varlen scan stays whole (its chunk boundaries are
+      data) and carries `#ssmk.schedule<kind = chunked, chunk = tokens>`.
+    - tokens: the op carries `#ssmk.schedule<kind = tokens>` (with
+      `block_size` when `block-size` asks for one).
 
     `schedule=auto` picks chunked where it applies (chunk-parallel when
     batch * heads is below `sm-count` and the chunks spread over at least
@@ -179,7 +180,7 @@ def SsmGpuSchedule : Pass<"ssm-gpu-schedule", "::mlir::ModuleOp"> {
            "the chunks over the blocks that sm-count SMs hold at once">,
     Option<"fullChunks", "full-chunks", "bool", /*default=*/"false",
            "a length sized at launch (not varlen) that is a whole number of "
-           "chunks: the chunk loop carries ssm.full_chunks and its kernels "
+           "chunks: the chunk loop's schedule has full_chunks and its kernels "
            "read every token of a chunk without bounds checks. The runtime "
            "runs such a variant only for lengths it divides (the manifest's "
            "seqlen_multiple)">,
@@ -206,7 +207,7 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
   let description = [{
     Replaces every function that holds one layer scheduled by
     `ssm-gpu-schedule` (a chunk loop of scans, or an ssm.scan / ssm.step
-    marked with `ssm.schedule`) by `gpu.func` kernels in
+    marked with `ssmk.schedule`) by `gpu.func` kernels in
     `gpu.module @mamba3_kernels` named after it. A kernel takes one memref
     per operand and result of the layer (operands first, in op order, then
     out, angle, ssm, k, v; for a chunk loop the whole-sequence tensors its

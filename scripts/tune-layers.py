@@ -80,12 +80,13 @@ def variant_name(v, rank):
     return name
 
 mode, argv = sys.argv[1], sys.argv[2:]
+# LAYERS="a b": only those layers.
+only = os.environ.get("LAYERS", "").split()
 if mode == "check":
     import re
     bin_dir, root = argv
     run = os.path.join(bin_dir, "mamba3-run")
     failed = 0
-    only = os.environ.get("LAYERS", "").split()
     for name in LAYERS:
         if only and name not in only:
             continue
@@ -131,6 +132,8 @@ if mode == "tuned":
     bin_dir, db, out = argv
     entries = json.load(open(db))["entries"]
     for name, flags in LAYERS.items():
+        if only and name not in only:
+            continue
         d = os.path.join(out, name)
         step = "--step" in flags.split()
         subprocess.run([os.path.join(bin_dir, "mamba3-compile"), "--batch", "0"] +
@@ -163,7 +166,6 @@ if mode == "tuned":
     sys.exit(0)
 bin_dir, root = argv[:2]
 tune = os.path.join(bin_dir, "mamba3-tune")
-only = os.environ.get("LAYERS", "").split()
 for name, flags in LAYERS.items():
     if only and name not in only:
         continue
