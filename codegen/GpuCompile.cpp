@@ -3,7 +3,7 @@
 #include "codegen/GpuCompile.h"
 
 #include "dialect/SsmDialect.h"
-#include "passes/GpuKernel.h"
+#include "codegen/gpu/GpuKernel.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -15,7 +15,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassOptions.h"
-#include "passes/Passes.h"
+#include "codegen/gpu/GpuPasses.h"
 
 #include "llvm/Support/Error.h"
 

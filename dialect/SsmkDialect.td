@@ -48,7 +48,7 @@ def Ssmk_ScheduleKind : I32EnumAttr<"ScheduleKind",
 
 def Ssmk_MmaEngines : I32EnumAttr<"MmaEngines",
     "the engines of the chunked kernel's three matmuls", [
-      // The planner's choice from the tiles (passes/ChunkedScanKernel.cpp).
+      // The planner's choice from the tiles (codegen/gpu/ChunkedScanKernel.cpp).
       I32EnumAttrCase<"auto_", 0, "auto">,
       // All three on mma.sync; the q/k tiles by cp.async, unswizzled.
       I32EnumAttrCase<"mma_sync", 1, "mma_sync">,

@@ -642,6 +642,7 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   registerSsmPasses();
+  registerSsmGpuPasses();
   registerSsmPipelines();
   // LLVM and MLIR register hundreds of options of their own in every tool
   // that links them; --help should show the ones this tool means.

@@ -8,6 +8,7 @@
 #include "codegen/Pipelines.h"
 #include "dialect/SsmDialect.h"
 #include "dialect/SsmkDialect.h"
+#include "codegen/gpu/GpuPasses.h"
 #include "passes/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -19,6 +20,7 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::ssm::registerSsmPasses();
+  mlir::ssm::registerSsmGpuPasses();
   // ssm-expand, ssm-to-cpu, ssm-cpu-lowering.
   mlir::ssm::registerSsmPipelines();
 

@@ -10,8 +10,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/SsmDialect.h"
-#include "passes/GpuKernel.h"
-#include "passes/Passes.h"
+#include "codegen/gpu/GpuKernel.h"
+#include "codegen/gpu/GpuPasses.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,7 +21,7 @@
 
 namespace mlir::ssm {
 #define GEN_PASS_DEF_SSMTOGPU
-#include "passes/Passes.h.inc"
+#include "codegen/gpu/GpuPasses.h.inc"
 } // namespace mlir::ssm
 
 using namespace mlir;

@@ -51,7 +51,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/GpuKernel.h"
+#include "codegen/gpu/GpuKernel.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"

@@ -10,12 +10,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/SsmDialect.h"
-#include "passes/GpuKernel.h"
-#include "passes/Passes.h"
+#include "codegen/gpu/GpuKernel.h"
+#include "codegen/gpu/GpuPasses.h"
 
 namespace mlir::ssm {
 #define GEN_PASS_DEF_SSMGPUSCHEDULE
-#include "passes/Passes.h.inc"
+#include "codegen/gpu/GpuPasses.h.inc"
 } // namespace mlir::ssm
 
 using namespace mlir;

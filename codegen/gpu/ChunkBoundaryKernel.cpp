@@ -23,7 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/GpuKernel.h"
+#include "codegen/gpu/GpuKernel.h"
 
 using namespace mlir;
 using namespace mlir::ssm;

@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/GpuKernel.h"
+#include "codegen/gpu/GpuKernel.h"
 
 #include "llvm/Support/MathExtras.h"
 

@@ -8,8 +8,8 @@
 // code are here so that the builders say the same thing the same way.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MAMBA3_PASSES_GPUKERNEL_H
-#define MAMBA3_PASSES_GPUKERNEL_H
+#ifndef MAMBA3_CODEGEN_GPU_GPUKERNEL_H
+#define MAMBA3_CODEGEN_GPU_GPUKERNEL_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -22,7 +22,7 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "llvm/Support/MathExtras.h"
 #include "dialect/SsmkDialect.h"
-#include "passes/Passes.h"
+#include "codegen/gpu/GpuPasses.h"
 
 namespace mlir::ssm {
 
@@ -423,4 +423,4 @@ ChunkedKernelPlan planChunkedScanKernel(const LayerShape &shape,
 
 } // namespace mlir::ssm
 
-#endif // MAMBA3_PASSES_GPUKERNEL_H
+#endif // MAMBA3_CODEGEN_GPU_GPUKERNEL_H
