@@ -460,6 +460,15 @@ bool requestsFromTuningDb(const LayerSpec &spec,
                        (!spec.step && spec.seqlen == ShapedType::kDynamic);
   std::vector<mamba3::TunedVariant> chosen;
   for (const mamba3::TuningEntry *e : entries) {
+    // A decode step has only the token-sequential kernel: an entry that
+    // names a chunked one is not this layer's, whatever its key says.
+    if (spec.step && e->best.schedule != "tokens")
+      return fail(tuningDbOpt + ": the entry for this decode step (b " +
+                  std::to_string(e->batchMin) + "..) names the " +
+                  e->best.schedule +
+                  " schedule; a step runs the token-sequential kernel "
+                  "(tune it again with mamba3-tune --step)"),
+             false;
     // A static shape gets the one winner of its bucket.
     if (!dynamic && !e->holds(spec.batch, spec.seqlen))
       continue;
