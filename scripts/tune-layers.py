@@ -66,7 +66,7 @@ CHECK = [(1, 700), (5, 520)]
 STEP_CHECK = [(1, 1), (5, 1), (100, 1)]
 
 
-def variant_name(v, rank):
+def variant_name(v):
     """TunedVariant::name() of a database variant."""
     if v["schedule"] == "tokens":
         return "tokens-t%d" % v["block_size"]
@@ -151,14 +151,14 @@ if mode == "tuned":
                                   check=True, capture_output=True, text=True).stdout
             v = e["best"]
             rank = int(re.search(r"rank=(\d+)", key).group(1))
-            want = variant_name(v, rank)
+            want = variant_name(v)
             # A length of whole chunks runs the winner's full-chunk twin.
             if not step and L % (v["chunk"] // rank) == 0:
                 want += "-full-chunks"
             got = re.search(r"runs variant (\S+):", plan)
             # A bundle of one variant (every bucket has the same winner)
             # names none: its only kernel is the winner's.
-            if len({variant_name(x["best"], rank) for x in mine}) == 1 and step:
+            if len({variant_name(x["best"]) for x in mine}) == 1 and step:
                 assert got is None or got.group(1) == want, (name, b, L, want, plan)
             else:
                 assert got and got.group(1) == want, (name, b, L, want, plan)

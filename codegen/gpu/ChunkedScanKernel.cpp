@@ -1982,7 +1982,7 @@ ChunkedKernelPlan planForChunkSize(const LayerShape &shape, int64_t chunkSize) {
   plan.sharedBytes = layout.total;
   // Engines and buffers asked for: refused where the tiles do not allow
   // them, never quietly changed.
-  const int64_t CR = plan.tokensPerChunk * R;
+  const int64_t CR = layout.CR;
   if (shape.mma == ssmk::MmaEngines::wgmma_scores && !layout.swizzledQK)
     return fail("computes the scores on wgmma only with N % 64 == 0, 64-term "
                 "chunks and whole warpgroups (got N = " +

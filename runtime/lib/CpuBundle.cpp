@@ -229,35 +229,35 @@ void packElements(const std::vector<double> &src, const std::string &dtype,
 
 namespace {
 
-/// Element `i` of packed `dtype` data (dtype decided once per buffer, not
-/// per element: these loops run over 10^8 elements of a long prefill).
+/// Calls `body(decode)` with `decode(src, i)`, element `i` of packed `dtype`
+/// data as a double: the dtype is decided once per buffer, not per element
+/// (these loops run over 10^8 elements of a long prefill).
 template <typename Body>
-void forEachElement(const unsigned char *src, const std::string &dtype,
-                    size_t begin, size_t end, Body body) {
+void withDecoder(const std::string &dtype, Body body) {
   if (dtype == "f32") {
-    for (size_t i = begin; i < end; ++i) {
+    body([](const unsigned char *src, size_t i) {
       float f;
       std::memcpy(&f, src + 4 * i, 4);
-      body(i, static_cast<double>(f));
-    }
+      return static_cast<double>(f);
+    });
   } else if (dtype == "i32") {
-    for (size_t i = begin; i < end; ++i) {
+    body([](const unsigned char *src, size_t i) {
       int32_t x;
       std::memcpy(&x, src + 4 * i, 4);
-      body(i, static_cast<double>(x));
-    }
+      return static_cast<double>(x);
+    });
   } else if (dtype == "f16") {
-    for (size_t i = begin; i < end; ++i) {
+    body([](const unsigned char *src, size_t i) {
       uint16_t h;
       std::memcpy(&h, src + 2 * i, 2);
-      body(i, static_cast<double>(fromF16(h)));
-    }
+      return static_cast<double>(fromF16(h));
+    });
   } else {
-    for (size_t i = begin; i < end; ++i) {
+    body([](const unsigned char *src, size_t i) {
       uint16_t h;
       std::memcpy(&h, src + 2 * i, 2);
-      body(i, static_cast<double>(fromBf16(h)));
-    }
+      return static_cast<double>(fromBf16(h));
+    });
   }
 }
 
@@ -265,8 +265,10 @@ void forEachElement(const unsigned char *src, const std::string &dtype,
 
 void unpackElements(const unsigned char *src, const std::string &dtype,
                     std::vector<double> &dst) {
-  forEachElement(src, dtype, 0, dst.size(),
-                 [&](size_t i, double x) { dst[i] = x; });
+  withDecoder(dtype, [&](auto decode) {
+    for (size_t i = 0; i < dst.size(); ++i)
+      dst[i] = decode(src, i);
+  });
 }
 
 double relativeL2Packed(const unsigned char *got, const unsigned char *ref,
@@ -279,14 +281,13 @@ double relativeL2Packed(const unsigned char *got, const unsigned char *ref,
   std::vector<double> diff(threads, 0), norm(threads, 0);
   auto slice = [&](size_t t) {
     const size_t begin = count * t / threads, end = count * (t + 1) / threads;
-    std::vector<double> refs(end - begin);
-    forEachElement(ref, dtype, begin, end,
-                   [&](size_t i, double x) { refs[i - begin] = x; });
     double d2 = 0, n2 = 0;
-    forEachElement(got, dtype, begin, end, [&](size_t i, double x) {
-      double r = refs[i - begin], d = x - r;
-      d2 += d * d;
-      n2 += r * r;
+    withDecoder(dtype, [&](auto decode) {
+      for (size_t i = begin; i < end; ++i) {
+        double r = decode(ref, i), d = decode(got, i) - r;
+        d2 += d * d;
+        n2 += r * r;
+      }
     });
     diff[t] = d2;
     norm[t] = n2;
