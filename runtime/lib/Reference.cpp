@@ -738,32 +738,59 @@ LayerInputs mamba3::randomInputs(const LayerConfig &cfg, uint64_t seed,
   Random rng(seed);
   const double invRank = 1.0 / static_cast<double>(cfg.rank);
 
-  // One value of each operand, rounded to the type the kernel API takes it
-  // in, so that fp32 and bf16 kernels see exactly these inputs.
-  auto draw = [&](const std::string &name) -> double {
+  // How each operand's values are drawn, rounded to the type the kernel API
+  // takes it in, so that fp32 and bf16 kernels see exactly these inputs.
+  // Chosen once per operand (not per value: the tuner draws 10^8 values per
+  // shape).
+  enum class Draw { Bf16Normal, Bias, Dt, RankMix, MimoZ, NormWeight, Angle0,
+                    Ssm0, FloatNormal };
+  auto drawOf = [&](const std::string &name) {
     if (name == "Q" || name == "K" || name == "V" || name == "Z" ||
         name == "Trap")
-      return toBf16(rng.normal());
+      return Draw::Bf16Normal;
     if (name == "Q_bias" || name == "K_bias")
+      return Draw::Bias;
+    if (name == "DT")
+      return Draw::Dt;
+    if (name == "MIMO_V" || name == "MIMO_O")
+      return Draw::RankMix;
+    if (name == "MIMO_Z")
+      return Draw::MimoZ;
+    if (name == "norm_weight")
+      return Draw::NormWeight;
+    if (name == "angle0")
+      return Draw::Angle0;
+    if (name == "ssm0")
+      return Draw::Ssm0;
+    // Angles, D, k0, v0.
+    return Draw::FloatNormal;
+  };
+  auto draw = [&](Draw kind) -> double {
+    switch (kind) {
+    case Draw::Bf16Normal:
+      return toBf16(rng.normal());
+    case Draw::Bias:
       // bf16 in the SISO API, fp32 in the MIMO one.
       return cfg.mimo ? toFloat(0.5 * rng.normal())
                       : toBf16(0.5 * rng.normal());
-    if (name == "DT")
+    case Draw::Dt:
       // softplus(raw - 1), raw ~ N(0, 1): mostly within [0.05, 1].
       return toFloat(std::clamp(softplus(rng.normal() - 1.0), 0.01, 1.0));
-    if (name == "MIMO_V" || name == "MIMO_O")
+    case Draw::RankMix:
       // Near 1/R, so that the R rank terms add up to about one head.
       return toFloat((1.0 + 0.3 * rng.normal()) * invRank);
-    if (name == "MIMO_Z")
+    case Draw::MimoZ:
       return toFloat(1.0 + 0.3 * rng.normal());
-    if (name == "norm_weight")
+    case Draw::NormWeight:
       return toFloat(1.0 + 0.2 * rng.normal());
-    if (name == "angle0")
+    case Draw::Angle0:
       return toFloat(2 * kPi * rng.uniform());
-    if (name == "ssm0")
+    case Draw::Ssm0:
       return cfg.bf16State ? toBf16(0.5 * rng.normal())
                            : toFloat(0.5 * rng.normal());
-    // Angles, D, k0, v0.
+    case Draw::FloatNormal:
+      break;
+    }
     return toFloat(rng.normal());
   };
 
@@ -782,8 +809,9 @@ LayerInputs mamba3::randomInputs(const LayerConfig &cfg, uint64_t seed,
     if (name == "ADT")
       continue; // ADT = A * DT needs DT, which comes next
     Tensor t(spec.shape);
+    const Draw kind = drawOf(name);
     for (double &x : t.data)
-      x = draw(name);
+      x = draw(kind);
     in.*spec.member = std::move(t);
     if (name == "DT") {
       // A = -exp(N(0, 0.5)) per token and head, so ADT < 0 always.

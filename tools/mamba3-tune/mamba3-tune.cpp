@@ -700,27 +700,45 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
                    static_cast<long long>(shapes[s].second), error.c_str());
       return kExitFailure;
     }
-  auto draw = [&](size_t s) {
-    // A step's inputs have no L axis.
-    return std::async(std::launch::async, randomInputs, configs[s], o.seed,
-                      m.isStep());
+  // A shape's inputs, drawn and packed as the bundle's arguments.
+  struct ShapeInputs {
+    std::vector<std::vector<unsigned char>> host;
+    std::vector<std::vector<int64_t>> argShapes;
+    std::string error;
   };
-  std::future<LayerInputs> next = draw(0);
+  auto draw = [&](size_t s) {
+    return std::async(std::launch::async, [&m, &configs, &o, s]() {
+      ShapeInputs packed;
+      // A step's inputs have no L axis.
+      LayerInputs in = randomInputs(configs[s], o.seed, m.isStep());
+      if (!packBundleArguments(m, configs[s], in, packed.host,
+                               packed.argShapes, packed.error) &&
+          packed.error.empty())
+        packed.error = "cannot pack the inputs";
+      return packed;
+    });
+  };
+  // Drawing a large shape's inputs takes seconds of one core, longer than
+  // timing every variant on it: draw the next few shapes' on threads of
+  // their own while one is timed.
+  constexpr size_t kDrawAhead = 4;
+  std::vector<std::future<ShapeInputs>> ahead(shapes.size());
+  for (size_t s = 0; s < std::min(kDrawAhead, shapes.size()); ++s)
+    ahead[s] = draw(s);
   for (size_t s = 0; s < shapes.size(); ++s) {
     const auto [b, l] = shapes[s];
     LaunchShape shape{b, l};
-    const LayerConfig &cfg = configs[s];
     // One set of inputs per shape, on the tuner's own device buffers (no
     // caller's state is touched), shared by every variant.
-    LayerInputs in = next.get();
-    if (s + 1 < shapes.size())
-      next = draw(s + 1);
-    std::vector<std::vector<unsigned char>> host;
-    std::vector<std::vector<int64_t>> argShapes;
-    if (!packBundleArguments(m, cfg, in, host, argShapes, error)) {
-      std::fprintf(stderr, "mamba3-tune: %s\n", error.c_str());
+    ShapeInputs inputs = ahead[s].get();
+    if (s + kDrawAhead < shapes.size())
+      ahead[s + kDrawAhead] = draw(s + kDrawAhead);
+    if (!inputs.error.empty()) {
+      std::fprintf(stderr, "mamba3-tune: %s\n", inputs.error.c_str());
       return kExitFailure;
     }
+    std::vector<std::vector<unsigned char>> &host = inputs.host;
+    std::vector<std::vector<int64_t>> &argShapes = inputs.argShapes;
     std::vector<CUdeviceptr> buffers(host.size(), 0);
     std::vector<void *> pointers(host.size());
     struct Free {
