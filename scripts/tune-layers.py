@@ -4,10 +4,11 @@
 usage: scripts/tune-layers.py compile BUILD_BIN WORKROOT   (here, with MLIR)
        scripts/tune-layers.py time BUILD_BIN WORKROOT DB   (on the GPU machine)
        scripts/tune-layers.py carry WORKROOT CARRYROOT     (manifests, cubins, plans)
-       scripts/tune-layers.py tuned BUILD_BIN DB OUTROOT   (here: the tuned bundles,
+       scripts/tune-layers.py tuned BUILD_BIN DB OUTROOT   (here: OUTROOT/<layer>/tuned,
                                                            each checked to dispatch
                                                            every entry's shape to
-                                                           its winner)
+                                                           its winner, and beside it
+                                                           OUTROOT/<layer>/untuned)
        scripts/tune-layers.py check BUILD_BIN ROOT         (on the GPU machine: ROOT/<layer>/
                                                            tuned against the float64
                                                            reference at small shapes, and
@@ -134,12 +135,14 @@ if mode == "tuned":
     for name, flags in LAYERS.items():
         if only and name not in only:
             continue
-        d = os.path.join(out, name)
+        d = os.path.join(out, name, "tuned")
         step = "--step" in flags.split()
-        subprocess.run([os.path.join(bin_dir, "mamba3-compile"), "--batch", "0"] +
-                       ([] if step else ["--seqlen", "0"]) +
-                       ["--target", "sm_90a", "--tuning-db", db, "-o", d] + flags.split(),
-                       check=True, stdout=subprocess.DEVNULL)
+        # The untuned bundle beside it: what `check` times the tuned one against.
+        for bundle, tuning in ((d, ["--tuning-db", db]), (os.path.join(out, name, "untuned"), [])):
+            subprocess.run([os.path.join(bin_dir, "mamba3-compile"), "--batch", "0"] +
+                           ([] if step else ["--seqlen", "0"]) +
+                           ["--target", "sm_90a", "-o", bundle] + tuning + flags.split(),
+                           check=True, stdout=subprocess.DEVNULL)
         config = json.load(open(os.path.join(d, "manifest.json")))["config_string"]
         key = re.sub(r";chunk=\d+$", "", config)
         mine = [e for e in entries if e["config"] == key]

@@ -272,7 +272,7 @@ void unpackElements(const unsigned char *src, const std::string &dtype,
 }
 
 double relativeL2Packed(const unsigned char *got, const unsigned char *ref,
-                        size_t count, const std::string &dtype) {
+                        size_t count, const std::string &dtype, double period) {
   // Sums over slices on several threads, added in slice order: the same
   // inputs give the same result on any machine with as many threads.
   const size_t threads = std::clamp<size_t>(
@@ -285,6 +285,8 @@ double relativeL2Packed(const unsigned char *got, const unsigned char *ref,
     withDecoder(dtype, [&](auto decode) {
       for (size_t i = begin; i < end; ++i) {
         double r = decode(ref, i), d = decode(got, i) - r;
+        if (period > 0 && std::isfinite(d))
+          d = std::remainder(d, period);
         d2 += d * d;
         n2 += r * r;
       }

@@ -90,13 +90,16 @@ std::string Tensor::shapeString() const {
   return s + ")";
 }
 
-double mamba3::relativeL2(const Tensor &got, const Tensor &ref) {
+double mamba3::relativeL2(const Tensor &got, const Tensor &ref,
+                          double period) {
   const double inf = std::numeric_limits<double>::infinity();
   if (got.shape != ref.shape || got.data.size() != ref.data.size())
     return inf;
   double diff = 0, norm = 0;
   for (size_t i = 0; i < ref.data.size(); ++i) {
     double d = got.data[i] - ref.data[i];
+    if (period > 0 && std::isfinite(d))
+      d = std::remainder(d, period);
     diff += d * d;
     norm += ref.data[i] * ref.data[i];
   }

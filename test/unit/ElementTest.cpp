@@ -136,4 +136,23 @@ TEST(ElementTest, RelativeL2PackedMatchesTheUnpackedComparison) {
   EXPECT_EQ(relativeL2Packed(zeros.data(), zeros.data(), 8, "f32"), 0.0);
 }
 
+TEST(ElementTest, RelativeL2PackedOfWrappedAngles) {
+  // The tuner compares a wrapped angle state modulo 2 pi, as mamba3-run
+  // does (Tensor.h): an fp32 sum just below 2 pi against one just above 0.
+  std::vector<double> ref = {0.5, 3.0, 1e-3, 6.0}, got = ref;
+  got[2] = 2 * M_PI - 1e-3;
+  std::vector<unsigned char> refBytes(4 * 4), gotBytes(4 * 4);
+  packElements(ref, "f32", refBytes.data());
+  packElements(got, "f32", gotBytes.data());
+  Tensor refT({4}), gotT({4});
+  unpackElements(refBytes.data(), "f32", refT.data);
+  unpackElements(gotBytes.data(), "f32", gotT.data);
+  const double want = relativeL2(gotT, refT, 2 * M_PI);
+  EXPECT_LT(want, 1e-3);
+  EXPECT_NEAR(relativeL2Packed(gotBytes.data(), refBytes.data(), 4, "f32",
+                               2 * M_PI),
+              want, 1e-12);
+  EXPECT_GT(relativeL2Packed(gotBytes.data(), refBytes.data(), 4, "f32"), 0.5);
+}
+
 } // namespace

@@ -654,6 +654,29 @@ TEST(Tensor, RelativeL2) {
   EXPECT_EQ(relativeL2(Tensor(), Tensor()), 0) << "both absent";
 }
 
+TEST(Tensor, RelativeL2OfWrappedAngles) {
+  // One angle on each side of the wrap: 2 pi - 1e-4 against 1e-4 is an
+  // error of 2e-4 as an angle, and of 2 pi as a number.
+  const double twoPi = 2 * M_PI;
+  Tensor ref({3});
+  ref.data = {1.0, 2.0, 1e-4};
+  Tensor got = ref;
+  got.data[2] = twoPi - 1e-4;
+  const double norm = std::sqrt(1.0 + 4.0 + 1e-8);
+  EXPECT_NEAR(relativeL2(got, ref, twoPi), 2e-4 / norm, 1e-12);
+  EXPECT_GT(relativeL2(got, ref), 1.0) << "without a period: 2 pi apart";
+  // A true error is not hidden: pi apart stays pi apart.
+  got.data[2] = 1e-4 + M_PI;
+  EXPECT_NEAR(relativeL2(got, ref, twoPi), M_PI / norm, 1e-12);
+  // Nor is a NaN or an infinity.
+  got.data[2] = std::nan("");
+  EXPECT_EQ(relativeL2(got, ref, twoPi),
+            std::numeric_limits<double>::infinity());
+  got.data[2] = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(relativeL2(got, ref, twoPi),
+            std::numeric_limits<double>::infinity());
+}
+
 //===----------------------------------------------------------------------===//
 // Variable-length batches
 //===----------------------------------------------------------------------===//

@@ -247,9 +247,11 @@ void unpackElements(const unsigned char *src, const std::string &dtype,
 
 /// relativeL2 of `count` packed `dtype` elements at `got` against those at
 /// `ref`, without unpacking them into Tensors (mamba3-tune compares every
-/// variant's outputs, 10^8 elements at a long prefill, this way).
+/// variant's outputs, 10^8 elements at a long prefill, this way); `period`
+/// as relativeL2's.
 double relativeL2Packed(const unsigned char *got, const unsigned char *ref,
-                        size_t count, const std::string &dtype);
+                        size_t count, const std::string &dtype,
+                        double period = 0);
 
 /// Converts the output buffers of packBundleArguments back into `out`.
 void unpackBundleOutputs(const BundleManifest &m,

@@ -40,7 +40,12 @@ void insertAxis(Tensor &dst, const Tensor &part, int64_t axis, int64_t start);
 
 /// ||got - ref||_2 / ||ref||_2 (0 when both are zero). Returns +inf when the
 /// shapes differ or when `got` holds a NaN, so that a comparison always fails.
-double relativeL2(const Tensor &got, const Tensor &ref);
+/// With `period` > 0 each difference is taken modulo `period`, into
+/// [-period/2, period/2]: a wrapped angle state (period 2*pi) of 6.2831 and
+/// one of 0.0001 are the same angle, and an fp32 sum that lands on the other
+/// side of the wrap than the float64 one is not an error (only cos and sin
+/// of the angle are ever read).
+double relativeL2(const Tensor &got, const Tensor &ref, double period = 0);
 
 } // namespace mamba3
 
