@@ -35,7 +35,9 @@ def short(layer):
     f = dict(kv.split("=") for kv in layer.split(";"))
     name = "%s H=%s N=%s P=%s S=%s" % ("MIMO R=" + f["rank"] if f["mimo"] == "1" else "SISO",
                                         f["heads"], f["state"], f["headdim"], f["angles"])
-    return name + (" " + f["pairing"] if f["mimo"] == "1" else "")
+    name += " " + f["pairing"] if f["mimo"] == "1" else ""
+    # A decode step's table is over batches alone (one token each).
+    return name + (" decode step" if f["kind"] == "step" else "")
 
 
 for layer, rows in tables.items():
