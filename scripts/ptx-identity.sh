@@ -48,16 +48,26 @@ build_compiler "$root" "$root/build" "$work/head-build.log" || {
   exit 2
 }
 
+# BASE's bundles are kept with a stamp of what made them (the commit, the
+# mode and this tree's bundle list), so a second check of the same base
+# compiles only this tree's side.
+stamp="$sha ${mode[*]:-static} $(sha1sum "$root/scripts/gpu-bundles.py" | cut -d' ' -f1)"
 for side in base head; do
   if [ "$side" = base ]; then compiler="$tree/build/bin/mamba3-compile"
   else compiler="$root/build/bin/mamba3-compile"; fi
-  rm -rf "$work/$side" "$work/$side-cubin"
+  if [ "$side" = base ] && [ -d "$work/base" ] &&
+     [ "$(cat "$work/base.stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "ptx-identity: the $side bundles of an earlier run ($work/base) are current"
+    continue
+  fi
+  rm -rf "$work/$side" "$work/$side-cubin" "$work/$side.stamp"
   echo "ptx-identity: compiling the bundles with the $side compiler"
   python3 "$root/scripts/gpu-bundles.py" "${mode[@]}" "$compiler" "$golden" \
     "$work/$side" >"$work/$side.log" 2>&1 || {
     echo "ptx-identity: the $side compiler failed (see $work/$side.log)"
     exit 2
   }
+  [ "$side" = base ] && echo "$stamp" >"$work/base.stamp"
 done
 
 same=0 differ=0
