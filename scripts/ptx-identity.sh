@@ -47,6 +47,9 @@ build_compiler "$root" "$root/build" "$work/head-build.log" || {
   echo "ptx-identity: building this tree failed (see $work/head-build.log)"
   exit 2
 }
+# A copy of this tree's compiler (it links the project's libraries
+# statically), so that build/ may be rebuilt while the bundles compile.
+cp "$root/build/bin/mamba3-compile" "$work/head-mamba3-compile" || exit 2
 
 # BASE's bundles are kept with a stamp of what made them (the commit, the
 # mode and this tree's bundle list), so a second check of the same base
@@ -54,7 +57,7 @@ build_compiler "$root" "$root/build" "$work/head-build.log" || {
 stamp="$sha ${mode[*]:-static} $(sha1sum "$root/scripts/gpu-bundles.py" | cut -d' ' -f1)"
 for side in base head; do
   if [ "$side" = base ]; then compiler="$tree/build/bin/mamba3-compile"
-  else compiler="$root/build/bin/mamba3-compile"; fi
+  else compiler="$work/head-mamba3-compile"; fi
   if [ "$side" = base ] && [ -d "$work/base" ] &&
      [ "$(cat "$work/base.stamp" 2>/dev/null)" = "$stamp" ]; then
     echo "ptx-identity: the $side bundles of an earlier run ($work/base) are current"
