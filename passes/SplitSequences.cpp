@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/SsmDialect.h"
+#include "dialect/SsmLayerOperands.h"
 #include "passes/Builders.h"
 #include "passes/Passes.h"
 
@@ -93,21 +94,25 @@ void splitSequences(ScanOp op) {
         SmallVector<Type> types;
         for (auto [i, init] : llvm::enumerate(packed))
           types.push_back(i == 0 ? sliceType(init, 1) : sliceType(init, -1));
-        // Slices in operand order (named, since argument evaluation order is
-        // unspecified).
-        Value q = tokens(op.getQ(), 1), k = tokens(op.getK(), 1),
-              v = tokens(op.getV(), 1), adt = tokens(op.getADT(), 2),
-              dt = tokens(op.getDT(), 2), trap = tokens(op.getTrap(), 2),
-              angles = tokens(op.getAngles(), 1), z = tokens(op.getZ(), 1),
-              angle0 = state(op.getInitAngle()), ssm0 = state(op.getInitSsm()),
-              k0 = state(op.getInitK()), v0 = state(op.getInitV());
-        auto scan = ScanOp::create(
-            nb, l, types, q, k, v, adt, dt, trap, op.getQBias(), op.getKBias(),
-            angles, op.getD(), z, angle0, ssm0, k0, v0, op.getMimoV(),
-            op.getMimoZ(), op.getMimoO(), op.getNormWeight(),
-            /*cu_seqlens=*/Value(), op.getRuleAttr(), op.getRotaryAttr(),
-            op.getRankAttr(), op.getStateTypeAttr(), op.getWrapAngleAttr(),
-            op.getNormEpsAttr());
+        // The sequence's slices, in operand order (one statement each, so
+        // the IR is the same on every compiler).
+        LayerOperands sequence = LayerOperands::of(op);
+        LayerOperands &o = sequence;
+        o.q = tokens(o.q, 1);
+        o.k = tokens(o.k, 1);
+        o.v = tokens(o.v, 1);
+        o.adt = tokens(o.adt, 2);
+        o.dt = tokens(o.dt, 2);
+        o.trap = tokens(o.trap, 2);
+        o.angles = tokens(o.angles, 1);
+        o.z = tokens(o.z, 1);
+        o.angleState = state(o.angleState);
+        o.ssmState = state(o.ssmState);
+        o.kState = state(o.kState);
+        o.vState = state(o.vState);
+        o.cuSeqlens = Value();
+        auto scan = createScanLike(nb, l, types, sequence, op,
+                                   op.getStateTypeAttr());
 
         SmallVector<Value> next;
         for (auto [i, part] : llvm::enumerate(scan->getResults()))

@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/SsmDialect.h"
+#include "dialect/SsmLayerOperands.h"
 #include "passes/Builders.h"
 #include "passes/Passes.h"
 
@@ -131,20 +132,29 @@ FailureOr<scf::ForOp> mlir::ssm::tileScanSequence(OpBuilder &b, ScanOp op,
         auto chunk = [&](Value v, int64_t axis) {
           return sliceChunk(nb, l, v, axis, c, len, chunkLen);
         };
-        Value q = chunk(op.getQ(), 1), k = chunk(op.getK(), 1),
-              v = chunk(op.getV(), 1), adt = chunk(op.getADT(), 2),
-              dt = chunk(op.getDT(), 2), trap = chunk(op.getTrap(), 2),
-              angles = chunk(op.getAngles(), 1), z = chunk(op.getZ(), 1);
+        // The chunk's slices of the token tensors, the carried states.
+        LayerOperands chunkOperands = LayerOperands::of(op);
+        LayerOperands &o = chunkOperands;
+        o.q = chunk(o.q, 1);
+        o.k = chunk(o.k, 1);
+        o.v = chunk(o.v, 1);
+        o.adt = chunk(o.adt, 2);
+        o.dt = chunk(o.dt, 2);
+        o.trap = chunk(o.trap, 2);
+        o.angles = chunk(o.angles, 1);
+        o.z = chunk(o.z, 1);
+        o.angleState = carried[1];
+        o.ssmState = carried[2];
+        o.kState = carried[3];
+        o.vState = carried[4];
+        o.cuSeqlens = Value();
         SmallVector<Type> types{withAxis(out, 1, chunkLen)};
         for (Value state : carried.drop_front())
           types.push_back(state.getType());
-        auto scan = ScanOp::create(
-            nb, l, types, q, k, v, adt, dt, trap, op.getQBias(), op.getKBias(),
-            angles, op.getD(), z, carried[1], carried[2], carried[3],
-            carried[4], op.getMimoV(), op.getMimoZ(), op.getMimoO(),
-            op.getNormWeight(), /*cu_seqlens=*/Value(), op.getRuleAttr(),
-            op.getRotaryAttr(), op.getRankAttr(), /*state_type=*/TypeAttr(),
-            op.getWrapAngleAttr(), op.getNormEpsAttr());
+        // The carried states are fp32 (converted to the state type after
+        // the loop).
+        auto scan = createScanLike(nb, l, types, chunkOperands, op,
+                                   /*stateType=*/TypeAttr());
         SmallVector<Value> next{
             insertSliceAlong(nb, l, scan.getOut(), carried[0], 1, c, len)};
         llvm::append_range(next, scan->getResults().drop_front());

@@ -121,7 +121,7 @@ struct Layer {
   /// drops them).
   bool writesStates = true;
   LayerShape shape;
-  std::string schedule;
+  ssmk::ScheduleKind schedule = ssmk::ScheduleKind::tokens;
   /// Tokens per chunk (chunked schedules), chunks per block (chunk-parallel),
   /// the requested threads per block (tokens; 0: chosen here).
   int64_t chunkTokens = 0, chunksPerBlock = 0, blockSize = 0;
@@ -167,8 +167,7 @@ bool isUsed(Value value) {
 }
 
 /// The #ssmk.schedule ssm-gpu-schedule put on `holder` (the chunk loop, or
-/// the layer op), into `layer`: the schedule's name as the kernels record
-/// it, the chunk, chunks per block, block size, and the chunked kernel's
+/// the layer op), into `layer`: its kind, the chunk, chunks per block, block size, and the chunked kernel's
 /// full chunks, engines and buffers in its shape.
 LogicalResult readSchedule(Operation *holder, Layer &layer) {
   auto schedule =
@@ -177,17 +176,7 @@ LogicalResult readSchedule(Operation *holder, Layer &layer) {
     return holder->emitOpError()
            << "ssm-to-gpu: the layer has no " << ssmk::kScheduleAttrName
            << "; run ssm-gpu-schedule first";
-  switch (schedule.getKind()) {
-  case ssmk::ScheduleKind::tokens:
-    layer.schedule = "tokens";
-    break;
-  case ssmk::ScheduleKind::chunked:
-    layer.schedule = "chunked";
-    break;
-  case ssmk::ScheduleKind::chunk_parallel:
-    layer.schedule = "chunk-parallel";
-    break;
-  }
+  layer.schedule = schedule.getKind();
   layer.chunkTokens = schedule.getChunk();
   layer.chunksPerBlock = schedule.getChunksPerBlock();
   layer.blockSize = schedule.getBlockSize();
@@ -316,7 +305,7 @@ FailureOr<Layer> layerOfLoop(scf::ForOp loop) {
   layer.shape.hasInit = hasInit;
   if (failed(readSchedule(loop, layer)))
     return failure();
-  if (layer.schedule == "tokens")
+  if (layer.schedule == ssmk::ScheduleKind::tokens)
     return loop.emitOpError("ssm-to-gpu: a chunk loop has a chunked schedule "
                             "(chunked or chunk_parallel), not tokens");
   if (layer.chunkTokens != *step)
@@ -425,7 +414,8 @@ SmallVector<StringRef> launchParameters(const Layer &layer) {
   SmallVector<StringRef> names;
   if (!layer.shape.step && layer.shape.dynamicSeqLen())
     names.push_back("seqlen");
-  if (layer.schedule == "chunk-parallel" && layer.chunksPerBlock == 0)
+  if (layer.schedule == ssmk::ScheduleKind::chunk_parallel &&
+      layer.chunksPerBlock == 0)
     names.push_back("chunks_per_block");
   return names;
 }
@@ -453,7 +443,7 @@ using Grid = std::array<Attribute, 3>;
 gpu::GPUFuncOp createKernel(OpBuilder &ob, Location loc, StringRef name,
                             const LayerShape &shape, ArrayRef<Type> argTypes,
                             ArrayRef<Type> workgroup, int64_t blockSize,
-                            const Grid &grid, StringRef schedule,
+                            const Grid &grid, ssmk::ScheduleKind schedule,
                             int64_t sharedBytes,
                             ArrayRef<StringRef> params) {
   auto kernel = gpu::GPUFuncOp::create(
@@ -481,7 +471,12 @@ gpu::GPUFuncOp createKernel(OpBuilder &ob, Location loc, StringRef name,
   if (!params.empty())
     kernel->setAttr(kLaunchParametersAttrName,
                     ob.getStrArrayAttr(llvm::to_vector_of<StringRef>(params)));
-  kernel->setAttr(kScheduleAttrName, ob.getStringAttr(schedule));
+  // The bundle's name of the schedule (the manifest's "schedule" field).
+  StringRef scheduleName = schedule == ssmk::ScheduleKind::tokens ? "tokens"
+                           : schedule == ssmk::ScheduleKind::chunked
+                               ? "chunked"
+                               : "chunk-parallel";
+  kernel->setAttr(kScheduleAttrName, ob.getStringAttr(scheduleName));
   kernel->setAttr(kDynamicSharedBytesAttrName, ob.getI64IntegerAttr(sharedBytes));
   return kernel;
 }
@@ -623,7 +618,7 @@ void buildChunkParallelKernels(const Layer &layer, func::FuncOp func,
     gpu::GPUFuncOp kernel = createKernel(
         ob, func.getLoc(), (func.getName() + suffix).str(), shape, signature, {},
         threads, {ob.getStringAttr("H"), ob.getStringAttr("b"), gridZ},
-        "chunk-parallel", sharedBytes, params);
+        ssmk::ScheduleKind::chunk_parallel, sharedBytes, params);
     kernel->setAttr(kLaunchIndexAttrName, ob.getI64IntegerAttr(launchIndex));
     kernel->setAttr(kChunkSizeAttrName, ob.getI64IntegerAttr(chunkSize));
     kernel->setAttr(kChunksPerBlockAttrName,
@@ -676,12 +671,12 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
   scf::ForOp loop = layer.loop;
   Operation *op = loop ? loop.getOperation() : layer.op;
   // (The #ssmk.schedule verifier has checked its fields against its kind.)
-  const bool useChunked = layer.schedule != "tokens";
+  const bool useChunked = layer.schedule != ssmk::ScheduleKind::tokens;
   // The chunked kernel's plan for the chunk the loop (or the varlen op)
   // was given: C tokens are C * R rank-1 terms.
   ChunkedKernelPlan chunked;
   if (useChunked) {
-    if (layer.schedule == "chunk-parallel" && !layer.loop)
+    if (layer.schedule == ssmk::ScheduleKind::chunk_parallel && !layer.loop)
       return op->emitOpError("ssm-to-gpu: chunk_parallel is the schedule of a "
                              "chunk loop");
     if (!layer.loop && !shape.varlen)
@@ -698,7 +693,7 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
              << " the kernel takes chunks of " << chunked.tokensPerChunk
              << " tokens";
   }
-  if (layer.schedule == "chunk-parallel") {
+  if (layer.schedule == ssmk::ScheduleKind::chunk_parallel) {
     buildChunkParallelKernels(layer, func, module, chunked);
     return success();
   }
@@ -724,7 +719,7 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
       ob, func.getLoc(), func.getName(), shape,
       kernelSignature(views, params, ob), workgroup, blockSize,
       {ob.getStringAttr("H"), ob.getStringAttr("b"), ob.getI64IntegerAttr(1)},
-      useChunked ? "chunked" : "tokens",
+      useChunked ? ssmk::ScheduleKind::chunked : ssmk::ScheduleKind::tokens,
       useChunked ? chunked.sharedBytes : 0, params);
   KernelArgs launch;
   SmallVector<Value> values =
