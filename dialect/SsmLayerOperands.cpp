@@ -5,7 +5,9 @@
 using namespace mlir;
 using namespace mlir::ssm;
 
-LayerOperands LayerOperands::of(ScanOp op) {
+namespace {
+/// What ssm.scan and ssm.step name alike.
+template <typename LayerOp> LayerOperands sharedOperands(LayerOp op) {
   LayerOperands o;
   o.q = op.getQ();
   o.k = op.getK();
@@ -18,40 +20,42 @@ LayerOperands LayerOperands::of(ScanOp op) {
   o.qBias = op.getQBias();
   o.kBias = op.getKBias();
   o.d = op.getD();
-  o.angleState = op.getInitAngle();
-  o.ssmState = op.getInitSsm();
-  o.kState = op.getInitK();
-  o.vState = op.getInitV();
   o.mimoV = op.getMimoV();
   o.mimoZ = op.getMimoZ();
   o.mimoO = op.getMimoO();
   o.normWeight = op.getNormWeight();
+  return o;
+}
+} // namespace
+
+LayerOperands LayerOperands::of(ScanOp op) {
+  LayerOperands o = sharedOperands(op);
+  o.angleState = op.getInitAngle();
+  o.ssmState = op.getInitSsm();
+  o.kState = op.getInitK();
+  o.vState = op.getInitV();
   o.cuSeqlens = op.getCuSeqlens();
   return o;
 }
 
 LayerOperands LayerOperands::of(StepOp op) {
-  LayerOperands o;
-  o.q = op.getQ();
-  o.k = op.getK();
-  o.v = op.getV();
-  o.adt = op.getADT();
-  o.dt = op.getDT();
-  o.trap = op.getTrap();
-  o.angles = op.getAngles();
-  o.z = op.getZ();
-  o.qBias = op.getQBias();
-  o.kBias = op.getKBias();
-  o.d = op.getD();
+  LayerOperands o = sharedOperands(op);
   o.angleState = op.getStateAngle();
   o.ssmState = op.getStateSsm();
   o.kState = op.getStateK();
   o.vState = op.getStateV();
-  o.mimoV = op.getMimoV();
-  o.mimoZ = op.getMimoZ();
-  o.mimoO = op.getMimoO();
-  o.normWeight = op.getNormWeight();
   return o;
+}
+
+void LayerOperands::mapTokenTensors(function_ref<Value(Value, int64_t)> f) {
+  q = f(q, 1);
+  k = f(k, 1);
+  v = f(v, 1);
+  adt = f(adt, 2);
+  dt = f(dt, 2);
+  trap = f(trap, 2);
+  angles = f(angles, 1);
+  z = f(z, 1);
 }
 
 ScanOp mlir::ssm::createScanLike(OpBuilder &b, Location loc,

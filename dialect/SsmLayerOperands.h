@@ -31,6 +31,11 @@ struct LayerOperands {
 
   static LayerOperands of(ScanOp op);
   static LayerOperands of(StepOp op);
+
+  /// Replaces each token tensor by `f(tensor, its L axis)`, in operand
+  /// order (Q, K, V on axis 1; ADT, DT, Trap on axis 2; the angles and Z on
+  /// axis 1); `f` sees null for an absent Z.
+  void mapTokenTensors(function_ref<Value(Value, int64_t)> f);
 };
 
 /// An ssm.scan over `operands`, with `like`'s layer attributes (rule,

@@ -98,14 +98,7 @@ void splitSequences(ScanOp op) {
         // the IR is the same on every compiler).
         LayerOperands sequence = LayerOperands::of(op);
         LayerOperands &o = sequence;
-        o.q = tokens(o.q, 1);
-        o.k = tokens(o.k, 1);
-        o.v = tokens(o.v, 1);
-        o.adt = tokens(o.adt, 2);
-        o.dt = tokens(o.dt, 2);
-        o.trap = tokens(o.trap, 2);
-        o.angles = tokens(o.angles, 1);
-        o.z = tokens(o.z, 1);
+        o.mapTokenTensors(tokens);
         o.angleState = state(o.angleState);
         o.ssmState = state(o.ssmState);
         o.kState = state(o.kState);

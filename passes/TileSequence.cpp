@@ -135,14 +135,7 @@ FailureOr<scf::ForOp> mlir::ssm::tileScanSequence(OpBuilder &b, ScanOp op,
         // The chunk's slices of the token tensors, the carried states.
         LayerOperands chunkOperands = LayerOperands::of(op);
         LayerOperands &o = chunkOperands;
-        o.q = chunk(o.q, 1);
-        o.k = chunk(o.k, 1);
-        o.v = chunk(o.v, 1);
-        o.adt = chunk(o.adt, 2);
-        o.dt = chunk(o.dt, 2);
-        o.trap = chunk(o.trap, 2);
-        o.angles = chunk(o.angles, 1);
-        o.z = chunk(o.z, 1);
+        o.mapTokenTensors(chunk);
         o.angleState = carried[1];
         o.ssmState = carried[2];
         o.kState = carried[3];

@@ -55,38 +55,42 @@ cp "$root/build/bin/mamba3-compile" "$work/head-mamba3-compile" || exit 2
 # mode and this tree's bundle list), so a second check of the same base
 # compiles only this tree's side.
 stamp="$sha ${mode[*]:-static} $(sha1sum "$root/scripts/gpu-bundles.py" | cut -d' ' -f1)"
+# One folder per mode, so the static and the dynamic check keep BASE's
+# bundles each.
+out="$work/$([ ${#mode[@]} -gt 0 ] && echo dynamic || echo static)"
+mkdir -p "$out"
 for side in base head; do
   if [ "$side" = base ]; then compiler="$tree/build/bin/mamba3-compile"
   else compiler="$work/head-mamba3-compile"; fi
-  if [ "$side" = base ] && [ -d "$work/base" ] &&
-     [ "$(cat "$work/base.stamp" 2>/dev/null)" = "$stamp" ]; then
-    echo "ptx-identity: the $side bundles of an earlier run ($work/base) are current"
+  if [ "$side" = base ] && [ -d "$out/base" ] &&
+     [ "$(cat "$out/base.stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "ptx-identity: the $side bundles of an earlier run ($out/base) are current"
     continue
   fi
-  rm -rf "$work/$side" "$work/$side-cubin" "$work/$side.stamp"
+  rm -rf "$out/$side" "$out/$side-cubin" "$out/$side.stamp"
   echo "ptx-identity: compiling the bundles with the $side compiler"
   python3 "$root/scripts/gpu-bundles.py" "${mode[@]}" "$compiler" "$golden" \
-    "$work/$side" >"$work/$side.log" 2>&1 || {
-    echo "ptx-identity: the $side compiler failed (see $work/$side.log)"
+    "$out/$side" >"$out/$side.log" 2>&1 || {
+    echo "ptx-identity: the $side compiler failed (see $out/$side.log)"
     exit 2
   }
-  [ "$side" = base ] && echo "$stamp" >"$work/base.stamp"
+  [ "$side" = base ] && echo "$stamp" >"$out/base.stamp"
 done
 
 same=0 differ=0
 while IFS= read -r -d '' file; do
-  rel="${file#"$work/head/"}"
-  if [ ! -f "$work/base/$rel" ]; then
+  rel="${file#"$out/head/"}"
+  if [ ! -f "$out/base/$rel" ]; then
     echo "only in this tree: $rel"; differ=$((differ + 1))
-  elif cmp -s "$file" "$work/base/$rel"; then
+  elif cmp -s "$file" "$out/base/$rel"; then
     same=$((same + 1))
   else
     echo "differs: $rel"; differ=$((differ + 1))
   fi
-done < <(find "$work/head" -name '*.ptx' -print0 | sort -z)
+done < <(find "$out/head" -name '*.ptx' -print0 | sort -z)
 while IFS= read -r -d '' file; do
-  rel="${file#"$work/base/"}"
-  [ -f "$work/head/$rel" ] || { echo "only in $base: $rel"; differ=$((differ + 1)); }
-done < <(find "$work/base" -name '*.ptx' -print0 | sort -z)
+  rel="${file#"$out/base/"}"
+  [ -f "$out/head/$rel" ] || { echo "only in $base: $rel"; differ=$((differ + 1)); }
+done < <(find "$out/base" -name '*.ptx' -print0 | sort -z)
 echo "ptx-identity: $same PTX files identical to $base ($sha), $differ differ or are missing"
 [ "$differ" = 0 ]
