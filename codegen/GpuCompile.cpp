@@ -45,6 +45,13 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
   gpuPm.addPass(createSsmToGpu());
   if (failed(gpuPm.run(module)))
     return fail("generating the GPU kernel failed (see the message above)");
+  if (stop == GpuCompileStage::Kernels)
+    return success();
+  PassManager buildPm(&context, ModuleOp::getOperationName());
+  buildPm.addPass(createSsmkBuildKernels());
+  if (failed(buildPm.run(module)))
+    return fail("building the GPU kernel bodies failed (see the message "
+                "above)");
   if (stop == GpuCompileStage::Gpu)
     return success();
   // The launches are what ssm-to-gpu recorded on its kernels: one kernel
@@ -143,6 +150,8 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
   {
     llvm::raw_string_ostream os(passPipeline);
     gpuPm.printAsTextualPipeline(os);
+    os << ",";
+    buildPm.printAsTextualPipeline(os);
     os << ",";
     pm.printAsTextualPipeline(os);
   }

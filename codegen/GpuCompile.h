@@ -27,7 +27,10 @@ namespace ssm {
 /// Where compileGpuKernels stops (mamba3-compile --emit): after
 /// ssm-gpu-schedule, after ssm-to-gpu, after the NVVM lowering (the module
 /// holds that stage), after PTX (in kernel.ptx), or with the cubin.
-enum class GpuCompileStage { Scheduled, Gpu, Lowered, Ptx, Cubin };
+/// Where compileGpuKernels stops: after ssm-gpu-schedule, after ssm-to-gpu
+/// (kernels as ssmk ops), after ssmk-build-kernels (the gpu dialect
+/// kernels), after the NVVM lowering, at PTX, or with the cubin.
+enum class GpuCompileStage { Scheduled, Kernels, Gpu, Lowered, Ptx, Cubin };
 
 /// Compiles the layer module `module` of `spec` (rewritten in place) for
 /// the variant `options` asks for, into `kernel`: launches, scratch, tensor

@@ -14,11 +14,48 @@ using namespace mlir::ssmk;
 #define GET_ATTRDEF_CLASSES
 #include "dialect/SsmkAttrs.cpp.inc"
 
+#define GET_OP_CLASSES
+#include "dialect/SsmkOps.cpp.inc"
+
 void SsmkDialect::initialize() {
   addAttributes<
 #define GET_ATTRDEF_LIST
 #include "dialect/SsmkAttrs.cpp.inc"
       >();
+  addOperations<
+#define GET_OP_LIST
+#include "dialect/SsmkOps.cpp.inc"
+      >();
+}
+
+LogicalResult
+LayerAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t batch,
+                  int64_t seqLen, int64_t heads, int64_t groups, int64_t state,
+                  int64_t headDim, int64_t angles, int64_t rank, Type dataType,
+                  bool step, bool mimo, bool, bool, bool, bool, bool, bool,
+                  bool, bool varlen, bool, bool, bool fullChunks,
+                  MmaEngines, int64_t qkBuffers, FloatAttr) {
+  if (batch < 0 || seqLen < 0)
+    return emitError() << "batch and seq_len are positive, or 0 when sized "
+                          "at launch; got "
+                       << batch << " and " << seqLen;
+  if (heads < 1 || groups < 1 || state < 1 || headDim < 1 || angles < 0 ||
+      rank < 1)
+    return emitError() << "heads, groups, state, head_dim and rank are "
+                          "positive and angles not negative";
+  if (heads % groups != 0)
+    return emitError() << "heads (" << heads << ") must be a multiple of "
+                       << "groups (" << groups << ")";
+  if (rank > 1 && !mimo)
+    return emitError() << "rank " << rank << " needs mimo";
+  if (!dataType.isF32() && !dataType.isBF16() && !dataType.isF16())
+    return emitError() << "data_type is f32, bf16 or f16, got " << dataType;
+  if (step && (varlen || fullChunks))
+    return emitError() << "a decode step has no sequence: no varlen or "
+                          "full_chunks";
+  if (qkBuffers < 0 || qkBuffers > 2)
+    return emitError() << "qk_buffers must be 0, 1 or 2, got " << qkBuffers;
+  return success();
 }
 
 LogicalResult

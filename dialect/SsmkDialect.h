@@ -6,12 +6,18 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
 
 #include "dialect/SsmkDialect.h.inc"
 #include "dialect/SsmkEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "dialect/SsmkAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialect/SsmkOps.h.inc"
 
 namespace mlir::ssmk {
 /// The discardable attribute that carries a layer's #ssmk.schedule.

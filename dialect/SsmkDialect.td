@@ -103,4 +103,150 @@ def Ssmk_ScheduleAttr : AttrDef<Ssmk_Dialect, "Schedule"> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// The kernels
+//===----------------------------------------------------------------------===//
+
+def Ssmk_LayerAttr : AttrDef<Ssmk_Dialect, "Layer"> {
+  let mnemonic = "layer";
+  let summary = "the static facts of the layer a kernel computes";
+  let description = [{
+    What the kernel builders read of a layer (codegen/gpu/GpuKernel.h's
+    LayerShape): its sizes (`batch` and `seq_len` 0 when sized at launch),
+    the element type of Q, K and V, and its flags. The flags default to
+    false and are printed only when set:
+    `#ssmk.layer<batch = 0, seq_len = 0, heads = 32, groups = 1, state = 128,
+    head_dim = 64, angles = 32, rank = 1, data_type = bf16, has_d, ...>`
+    reads as a dynamic-shape SISO layer.
+  }];
+  let parameters = (ins
+    "int64_t":$batch, "int64_t":$seq_len, "int64_t":$heads, "int64_t":$groups,
+    "int64_t":$state, "int64_t":$head_dim, "int64_t":$angles, "int64_t":$rank,
+    "::mlir::Type":$data_type,
+    DefaultValuedParameter<"bool", "false">:$step,
+    DefaultValuedParameter<"bool", "false">:$mimo,
+    DefaultValuedParameter<"bool", "false">:$has_d,
+    DefaultValuedParameter<"bool", "false">:$has_z,
+    DefaultValuedParameter<"bool", "false">:$has_init,
+    DefaultValuedParameter<"bool", "false">:$wrap,
+    DefaultValuedParameter<"bool", "false">:$euler,
+    DefaultValuedParameter<"bool", "false">:$half_split,
+    DefaultValuedParameter<"bool", "false">:$broadcast_angles,
+    DefaultValuedParameter<"bool", "false">:$varlen,
+    DefaultValuedParameter<"bool", "false">:$rms_norm,
+    DefaultValuedParameter<"bool", "false">:$per_rank_outputs,
+    DefaultValuedParameter<"bool", "false">:$full_chunks,
+    DefaultValuedParameter<"::mlir::ssmk::MmaEngines",
+                           "::mlir::ssmk::MmaEngines::auto_">:$mma,
+    DefaultValuedParameter<"int64_t", "0">:$qk_buffers,
+    OptionalParameter<"::mlir::FloatAttr">:$norm_eps
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def Ssmk_ChunkedPhase : I32EnumAttr<"ChunkedPhase",
+    "what one launch of the chunked tensor-core kernel does", [
+      // The one-pass kernel: one block per (head, batch) walks every chunk.
+      I32EnumAttrCase<"one_pass", 0>,
+      // Chunk-parallel launch 1: each block walks a span of chunks from a
+      // zero state and writes the span's state contribution, decay and
+      // angle increment.
+      I32EnumAttrCase<"span_states", 1>,
+      // Chunk-parallel launch 3: each block walks its span from the state
+      // and angles entering it and writes the outputs.
+      I32EnumAttrCase<"span_outputs", 2>
+    ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::ssmk";
+}
+def Ssmk_ChunkedPhaseAttr : EnumAttr<Ssmk_Dialect, Ssmk_ChunkedPhase, "phase">;
+
+class Ssmk_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Ssmk_Dialect, mnemonic, traits>;
+
+// The buffers and values a kernel reads and writes, by role (the kernel's
+// memref arguments, as views with the launch's b and L, its tensor maps and
+// its launch parameters); absent where the layer has none.
+defvar Ssmk_KernelOperands = (ins
+  Optional<AnyType>:$Q,
+  Optional<AnyType>:$K,
+  Optional<AnyType>:$V,
+  Optional<AnyType>:$ADT,
+  Optional<AnyType>:$DT,
+  Optional<AnyType>:$Trap,
+  Optional<AnyType>:$Q_bias,
+  Optional<AnyType>:$K_bias,
+  Optional<AnyType>:$Angles,
+  Optional<AnyType>:$D,
+  Optional<AnyType>:$Z,
+  Optional<AnyType>:$init_angle,
+  Optional<AnyType>:$init_ssm,
+  Optional<AnyType>:$init_k,
+  Optional<AnyType>:$init_v,
+  Optional<AnyType>:$mimo_v,
+  Optional<AnyType>:$mimo_z,
+  Optional<AnyType>:$mimo_o,
+  Optional<AnyType>:$norm_weight,
+  Optional<AnyType>:$out,
+  Optional<AnyType>:$final_angle,
+  Optional<AnyType>:$final_ssm,
+  Optional<AnyType>:$final_k,
+  Optional<AnyType>:$final_v,
+  Optional<AnyType>:$cu_seqlens,
+  Optional<AnyType>:$span_states,
+  Optional<AnyType>:$span_decay,
+  Optional<AnyType>:$span_angle_end,
+  Optional<AnyType>:$span_angle_start,
+  Optional<AnyType>:$q_map,
+  Optional<AnyType>:$k_map,
+  Optional<AnyType>:$launch_seqlen,
+  Optional<AnyType>:$launch_chunks_per_block,
+  Optional<AnyType>:$launch_spans);
+defvar Ssmk_KernelOperandsFormat = [{(`Q` `(` $Q^ `:` type($Q) `)`)? (`K` `(` $K^ `:` type($K) `)`)? (`V` `(` $V^ `:` type($V) `)`)? (`ADT` `(` $ADT^ `:` type($ADT) `)`)? (`DT` `(` $DT^ `:` type($DT) `)`)? (`Trap` `(` $Trap^ `:` type($Trap) `)`)? (`Q_bias` `(` $Q_bias^ `:` type($Q_bias) `)`)? (`K_bias` `(` $K_bias^ `:` type($K_bias) `)`)? (`Angles` `(` $Angles^ `:` type($Angles) `)`)? (`D` `(` $D^ `:` type($D) `)`)? (`Z` `(` $Z^ `:` type($Z) `)`)? (`init_angle` `(` $init_angle^ `:` type($init_angle) `)`)? (`init_ssm` `(` $init_ssm^ `:` type($init_ssm) `)`)? (`init_k` `(` $init_k^ `:` type($init_k) `)`)? (`init_v` `(` $init_v^ `:` type($init_v) `)`)? (`mimo_v` `(` $mimo_v^ `:` type($mimo_v) `)`)? (`mimo_z` `(` $mimo_z^ `:` type($mimo_z) `)`)? (`mimo_o` `(` $mimo_o^ `:` type($mimo_o) `)`)? (`norm_weight` `(` $norm_weight^ `:` type($norm_weight) `)`)? (`out` `(` $out^ `:` type($out) `)`)? (`final_angle` `(` $final_angle^ `:` type($final_angle) `)`)? (`final_ssm` `(` $final_ssm^ `:` type($final_ssm) `)`)? (`final_k` `(` $final_k^ `:` type($final_k) `)`)? (`final_v` `(` $final_v^ `:` type($final_v) `)`)? (`cu_seqlens` `(` $cu_seqlens^ `:` type($cu_seqlens) `)`)? (`span_states` `(` $span_states^ `:` type($span_states) `)`)? (`span_decay` `(` $span_decay^ `:` type($span_decay) `)`)? (`span_angle_end` `(` $span_angle_end^ `:` type($span_angle_end) `)`)? (`span_angle_start` `(` $span_angle_start^ `:` type($span_angle_start) `)`)? (`q_map` `(` $q_map^ `:` type($q_map) `)`)? (`k_map` `(` $k_map^ `:` type($k_map) `)`)? (`launch_seqlen` `(` $launch_seqlen^ `:` type($launch_seqlen) `)`)? (`launch_chunks_per_block` `(` $launch_chunks_per_block^ `:` type($launch_chunks_per_block) `)`)? (`launch_spans` `(` $launch_spans^ `:` type($launch_spans) `)`)?}];
+
+class Ssmk_KernelOp<string mnemonic, string what>
+    : Ssmk_Op<mnemonic, [AttrSizedOperandSegments]> {
+  let summary = what;
+  let assemblyFormat = Ssmk_KernelOperandsFormat # " attr-dict";
+}
+
+def Ssmk_TokenScanOp : Ssmk_KernelOp<"token_scan",
+    "the body of the token-sequential kernel"> {
+  let description = [{
+    One block per (head, batch) walks the tokens with the state in
+    registers (TokenScanKernel.cpp). `threads` is the block size.
+  }];
+  let arguments = !con(Ssmk_KernelOperands,
+                       (ins Ssmk_LayerAttr:$layer, I64Attr:$threads));
+}
+
+def Ssmk_ChunkedScanOp : Ssmk_KernelOp<"chunked_scan",
+    "the body of one launch of the chunked tensor-core kernel"> {
+  let description = [{
+    The chunked form of spec/mamba3-core.md on tensor cores
+    (ChunkedScanKernel.cpp): `phase` says which launch (the one-pass kernel,
+    or the first or third launch of the chunk-parallel schedule),
+    `tokens_per_chunk` the chunk, `chunks_per_block` the span of a
+    chunk-parallel block (0: the `launch_chunks_per_block` operand).
+  }];
+  let arguments = !con(Ssmk_KernelOperands,
+                       (ins Ssmk_LayerAttr:$layer, I64Attr:$threads,
+                            I64Attr:$tokens_per_chunk,
+                            Ssmk_ChunkedPhaseAttr:$phase,
+                            I64Attr:$chunks_per_block));
+}
+
+def Ssmk_ChunkBoundariesOp : Ssmk_KernelOp<"chunk_boundaries",
+    "the body of the chunk-parallel schedule's boundary pass"> {
+  let description = [{
+    Launch 2 of the chunk-parallel schedule (ChunkBoundaryKernel.cpp): the
+    states and angles entering each span, from the span contributions of
+    launch 1; `spans` spans (0: the `launch_spans` operand).
+  }];
+  let arguments = !con(Ssmk_KernelOperands,
+                       (ins Ssmk_LayerAttr:$layer, I64Attr:$threads,
+                            I64Attr:$spans));
+}
+
 #endif // SSMK_DIALECT_TD

@@ -170,7 +170,7 @@ class ChunkedKernelBuilder : public KernelEmitter {
 public:
   ChunkedKernelBuilder(ImplicitLocOpBuilder &b, const LayerShape &shape,
                        const KernelArgs &args, int64_t threads,
-                       const SharedLayout &layout, ChunkedScanPhase phase,
+                       const SharedLayout &layout, ssmk::ChunkedPhase phase,
                        int64_t chunksPerBlock)
       : KernelEmitter(b, shape, args, threads), M(layout), phase(phase),
         chunksPerBlock(chunksPerBlock), ownerWarps(layout.Pp / 16) {}
@@ -598,11 +598,11 @@ private:
   /// then the result ends with the next chunk's.
   SmallVector<Value> processChunk(Value chunkStart, ValueRange state,
                                   ValueRange stage = {});
-  bool computesOutput() const { return phase != ChunkedScanPhase::ChunkStates; }
+  bool computesOutput() const { return phase != ssmk::ChunkedPhase::span_states; }
   /// ChunkOutputs needs the state past its span's first chunk only.
   bool updatesState() const {
     // (0: chosen at launch, possibly more than one.)
-    return phase != ChunkedScanPhase::ChunkOutputs || chunksPerBlock != 1;
+    return phase != ssmk::ChunkedPhase::span_outputs || chunksPerBlock != 1;
   }
   /// The fp32 state fragments: (row, column) of element e of tile j.
   std::pair<Value, Value> cellOf(int64_t j, int64_t e) {
@@ -611,7 +611,7 @@ private:
   void writeFinalAngleKV();
 
   const SharedLayout &M;
-  ChunkedScanPhase phase;
+  ssmk::ChunkedPhase phase;
   /// Chunks per block of the chunk-parallel phases (a span); 0 when the
   /// runtime chooses it (KernelArgs::chunksPerBlock).
   int64_t chunksPerBlock;

@@ -164,7 +164,7 @@ void ChunkedKernelBuilder::loadStartAngles(Value span, Value firstChunk) {
   strided(M.S, [&](Value s) {
     Value sc = minui(s, std::max<int64_t>(S - 1, 0));
     Value theta = f32(0.0);
-    if (S > 0 && phase == ChunkedScanPhase::ChunkOutputs)
+    if (S > 0 && phase == ssmk::ChunkedPhase::span_outputs)
       theta = load(a.chunkAngleStart, {bIdx, hIdx, span, sc});
     else if (S > 0 && L.hasInit)
       // Sequential and ChunkStates count chunk 0's angles from the initial
@@ -196,7 +196,7 @@ void ChunkedKernelBuilder::loadPreviousToken(Value span, Value firstChunk,
       Value initial = L.hasInit ? load(a.k0, stateIndex(r, nc)) : f32(0.0);
       k[e] = select(first, initial, biased);
     }
-    if (S > 0 && phase == ChunkedScanPhase::ChunkOutputs) {
+    if (S > 0 && phase == ssmk::ChunkedPhase::span_outputs) {
       // k_{c-1} = Rot(theta entering the span) (K_{c-1} + bias).
       Value theta = load(a.chunkAngleStart,
                          {bIdx, hIdx, span, minui(pair, S - 1)});

@@ -188,7 +188,7 @@ void ChunkedKernelBuilder::build() {
   }
 
   Value zero = idx(0);
-  bool sequential = phase == ChunkedScanPhase::Sequential;
+  bool sequential = phase == ssmk::ChunkedPhase::one_pass;
   // The block walks chunks [firstChunk, endChunk): all of them in the
   // one-pass kernel (ceil(length / C) for a varlen sequence), span z of
   // chunksPerBlock chunks in the chunk-parallel phases.
@@ -241,7 +241,7 @@ void ChunkedKernelBuilder::build() {
       Value in = andi(ult(p, P), ult(n, N));
       Value pc = minui(p, P - 1), nc = minui(n, N - 1);
       Value h = f32(0.0);
-      if (phase == ChunkedScanPhase::ChunkOutputs)
+      if (phase == ssmk::ChunkedPhase::span_outputs)
         h = select(in, load(a.chunkStates, {bIdx, hIdx, span, pc, nc}), h);
       else if (sequential && L.hasInit)
         h = select(in, load(a.ssm0, {bIdx, hIdx, pc, nc}), h);
@@ -249,7 +249,7 @@ void ChunkedKernelBuilder::build() {
     }
   const size_t stateValues = init.size();
   // ChunkStates carries the product of its chunks' decays exp(a_end).
-  const bool carriesDecay = phase == ChunkedScanPhase::ChunkStates;
+  const bool carriesDecay = phase == ssmk::ChunkedPhase::span_states;
   if (carriesDecay)
     init.push_back(f32(1.0));
   const size_t carriedValues = init.size();
@@ -307,7 +307,7 @@ void ChunkedKernelBuilder::build() {
 
   gpu::BarrierOp::create(b);
   ValueRange finalState = loop.getResults();
-  if (phase == ChunkedScanPhase::ChunkStates) {
+  if (phase == ssmk::ChunkedPhase::span_states) {
     // The span's contribution, its decay and its angle increment (the
     // carried angles after the rotation: counted from zero, or from the
     // initial angles for span 0).
@@ -329,7 +329,7 @@ void ChunkedKernelBuilder::build() {
     gpu::ReturnOp::create(b);
     return;
   }
-  if (phase == ChunkedScanPhase::ChunkOutputs) {
+  if (phase == ssmk::ChunkedPhase::span_outputs) {
     // The last span's block writes the final angle, k and v states (phase 2
     // wrote the final ssm state).
     ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, endChunk,
@@ -353,7 +353,7 @@ void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
                                        const LayerShape &shape,
                                        const KernelArgs &args, int64_t threads,
                                        int64_t tokensPerChunk,
-                                       ChunkedScanPhase phase,
+                                       ssmk::ChunkedPhase phase,
                                        int64_t chunksPerBlock) {
   SharedLayout layout(shape, tokensPerChunk, threads);
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());

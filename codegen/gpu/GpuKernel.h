@@ -363,20 +363,6 @@ int64_t tokenScanBlockSize(const LayerShape &shape);
 /// unrolled rank loops), naming the limit.
 std::string tokenScanUnsupported(const LayerShape &shape);
 
-/// What one launch of the chunked tensor-core kernel does.
-enum class ChunkedScanPhase {
-  /// Schedule "chunked": one block per (head, batch) walks every chunk.
-  Sequential,
-  /// Chunk-parallel phase 1: one block per (head, batch, span of
-  /// consecutive chunks) walks its span from a zero state, with angles
-  /// counted from the span's start, and writes the span's contribution to
-  /// the state, its decay and its angle increment into the scratch buffers.
-  ChunkStates,
-  /// Chunk-parallel phase 3: one block per (head, batch, span) walks its
-  /// span from the state and angles entering it (phase 2's) and writes the
-  /// outputs.
-  ChunkOutputs,
-};
 
 /// Builds the chunked tensor-core kernel body for `shape` (SISO or MIMO
 /// scan, bf16 data) into `kernel`, whose block size is `threads` and whose
@@ -384,7 +370,7 @@ enum class ChunkedScanPhase {
 /// phases walk spans of `chunksPerBlock` chunks (block z: the span).
 void buildChunkedScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                             const KernelArgs &args, int64_t threads,
-                            int64_t tokensPerChunk, ChunkedScanPhase phase,
+                            int64_t tokensPerChunk, ssmk::ChunkedPhase phase,
                             int64_t chunksPerBlock = 1);
 
 /// Chunk-parallel phase 2 (ChunkBoundaryKernel.cpp): grid (H, b,
@@ -397,6 +383,22 @@ void buildChunkBoundaryKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                               const KernelArgs &args, int64_t threads,
                               int64_t spans);
 int64_t chunkBoundaryBlocks(const LayerShape &shape, int64_t threads);
+
+/// The kernel ops (KernelOps.cpp): ssm-to-gpu ends each kernel's body with
+/// the ssmk op that states it (and a gpu.return), and ssmk-build-kernels
+/// replaces the op by the body the build* functions above make of it.
+void emitTokenScanOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                     const KernelArgs &args, int64_t threads);
+void emitChunkedScanOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                       const KernelArgs &args, int64_t threads,
+                       int64_t tokensPerChunk, ssmk::ChunkedPhase phase,
+                       int64_t chunksPerBlock = 1);
+void emitChunkBoundariesOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                           const KernelArgs &args, int64_t threads,
+                           int64_t spans);
+/// A layer's shape as the ops' #ssmk.layer, and back.
+ssmk::LayerAttr layerAttrOf(MLIRContext *ctx, const LayerShape &shape);
+LayerShape layerShapeOf(ssmk::LayerAttr layer);
 
 /// The block size and dynamic shared memory of the chunked kernel, or a
 /// message naming the limit that `shape` exceeds.

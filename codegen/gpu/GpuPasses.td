@@ -140,6 +140,28 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
                            "::mlir::vector::VectorDialect",
                            "::mlir::LLVM::LLVMDialect",
                            "::mlir::NVVM::NVVMDialect",
+                           "::mlir::nvgpu::NVGPUDialect",
+                           "::mlir::ssmk::SsmkDialect"];
+}
+
+def SsmkBuildKernels : Pass<"ssmk-build-kernels", "::mlir::ModuleOp"> {
+  let summary = "Build each kernel body that an ssmk kernel op states";
+  let description = [{
+    Replaces each `ssmk.token_scan`, `ssmk.chunked_scan` and
+    `ssmk.chunk_boundaries` (the last op of a gpu.func that ssm-to-gpu
+    made, before its gpu.return) by the kernel body it states, built by
+    TokenScanKernel.cpp, the ChunkedKernel*.cpp files and
+    ChunkBoundaryKernel.cpp: scalar arith / memref / scf / vector code
+    with nvvm and nvgpu ops for the tensor cores, TMA and mbarriers.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect",
                            "::mlir::nvgpu::NVGPUDialect"];
 }
 

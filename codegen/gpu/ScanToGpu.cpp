@@ -650,19 +650,18 @@ void buildChunkParallelKernels(const Layer &layer, func::FuncOp func,
   };
   auto [states, statesArgs] = create("_chunk_states", 0, plan.threads,
                                      spansGrid, plan.sharedBytes);
-  buildChunkedScanKernel(states, shape, statesArgs, plan.threads, chunkSize,
-                         ChunkedScanPhase::ChunkStates, chunksPerBlock);
+  emitChunkedScanOp(states, shape, statesArgs, plan.threads, chunkSize,
+                    ssmk::ChunkedPhase::span_states, chunksPerBlock);
   auto [boundaries, boundaryArgs] = create(
       "_chunk_boundaries", 1, kChunkBoundaryThreads,
       ob.getI64IntegerAttr(chunkBoundaryBlocks(shape, kChunkBoundaryThreads)),
       0);
-  buildChunkBoundaryKernel(boundaries, shape, boundaryArgs,
-                           kChunkBoundaryThreads,
-                           spansAtLaunch ? 0 : spans);
+  emitChunkBoundariesOp(boundaries, shape, boundaryArgs,
+                        kChunkBoundaryThreads, spansAtLaunch ? 0 : spans);
   auto [outputs, outputArgs] = create("_chunk_outputs", 2, plan.threads,
                                       spansGrid, plan.sharedBytes);
-  buildChunkedScanKernel(outputs, shape, outputArgs, plan.threads, chunkSize,
-                         ChunkedScanPhase::ChunkOutputs, chunksPerBlock);
+  emitChunkedScanOp(outputs, shape, outputArgs, plan.threads, chunkSize,
+                    ssmk::ChunkedPhase::span_outputs, chunksPerBlock);
 }
 
 LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
@@ -728,13 +727,13 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
   args.seqLen = launch.seqLen;
   markTensorMapArgs(ob, kernel, layerArgs, maps, chunked, args);
   if (useChunked) {
-    buildChunkedScanKernel(kernel, shape, args, blockSize,
-                           chunked.tokensPerChunk, ChunkedScanPhase::Sequential);
+    emitChunkedScanOp(kernel, shape, args, blockSize, chunked.tokensPerChunk,
+                      ssmk::ChunkedPhase::one_pass);
     kernel->setAttr(kChunkSizeAttrName,
                     ob.getI64IntegerAttr(chunked.tokensPerChunk));
     return success();
   }
-  buildTokenScanKernel(kernel, shape, args, blockSize);
+  emitTokenScanOp(kernel, shape, args, blockSize);
   if (Attribute reason = layer.op->getAttr(kScheduleReasonAttrName))
     kernel->setAttr(kScheduleReasonAttrName, reason);
   return success();

@@ -215,6 +215,7 @@ enum class Emit {
   MlirInput,
   MlirExpanded,
   MlirScheduled,
+  MlirKernels,
   MlirGpu,
   MlirLowered,
   Llvm,
@@ -230,8 +231,12 @@ cl::opt<Emit> emitOpt(
                clEnumValN(Emit::MlirScheduled, "mlir-scheduled",
                           "after ssm-gpu-schedule (a chunked scan as its "
                           "chunk loop; GPU targets)"),
+               clEnumValN(Emit::MlirKernels, "mlir-kernels",
+                          "after ssm-to-gpu (each kernel as an ssmk op: the "
+                          "layer, block size, chunk, phase; GPU targets)"),
                clEnumValN(Emit::MlirGpu, "mlir-gpu",
-                          "after ssm-to-gpu (gpu dialect kernel; GPU targets)"),
+                          "after ssmk-build-kernels (gpu dialect kernel "
+                          "bodies; GPU targets)"),
                clEnumValN(Emit::MlirLowered, "mlir-lowered",
                           "the LLVM dialect module (NVVM for GPU targets)"),
                clEnumValN(Emit::Llvm, "llvm", "optimized LLVM IR (cpu)"),
@@ -411,6 +416,7 @@ int compileGpuVariant(const LayerSpec &spec, ModuleOp module,
   GpuCompileStage stop = GpuCompileStage::Cubin;
   if (emit)
     stop = emitOpt == Emit::MlirScheduled ? GpuCompileStage::Scheduled
+           : emitOpt == Emit::MlirKernels ? GpuCompileStage::Kernels
            : emitOpt == Emit::MlirGpu     ? GpuCompileStage::Gpu
            : emitOpt == Emit::MlirLowered ? GpuCompileStage::Lowered
                                           : GpuCompileStage::Ptx;
@@ -667,14 +673,16 @@ int main(int argc, char **argv) {
                 "'; supported targets: cpu, sm_90a");
   if (gpuTarget && (emitOpt == Emit::MlirExpanded || emitOpt == Emit::Llvm))
     return fail("--emit=" + std::string(emitOpt == Emit::Llvm ? "llvm" : "mlir-expanded") +
-                " is a cpu stage; for sm_90a use mlir-scheduled, mlir-gpu, "
-                "mlir-lowered or ptx");
+                " is a cpu stage; for sm_90a use mlir-scheduled, "
+                "mlir-kernels, mlir-gpu, mlir-lowered or ptx");
   if (!gpuTarget && (emitOpt == Emit::MlirScheduled ||
+                     emitOpt == Emit::MlirKernels ||
                      emitOpt == Emit::MlirGpu || emitOpt == Emit::Ptx))
     return fail("--emit=" +
-                std::string(emitOpt == Emit::Ptx       ? "ptx"
-                            : emitOpt == Emit::MlirGpu ? "mlir-gpu"
-                                                       : "mlir-scheduled") +
+                std::string(emitOpt == Emit::Ptx           ? "ptx"
+                            : emitOpt == Emit::MlirGpu     ? "mlir-gpu"
+                            : emitOpt == Emit::MlirKernels ? "mlir-kernels"
+                                                           : "mlir-scheduled") +
                 " needs a GPU target (--target sm_90a)");
   if (emitOpt == Emit::Bundle && outputDir.empty())
     return fail("no output: give -o DIR for the bundle, or --emit=<stage> "

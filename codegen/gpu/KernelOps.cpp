@@ -1,0 +1,220 @@
+//===- KernelOps.cpp - The ssmk kernel ops: emitted and built -------------===//
+//
+// ssm-to-gpu emits one ssmk op per kernel body (ssmk.token_scan,
+// ssmk.chunked_scan, ssmk.chunk_boundaries): the layer as a typed
+// #ssmk.layer, the kernel's buffers by role, and the block size, chunk,
+// phase and span it is built for. ssmk-build-kernels then builds each body
+// with the kernel builders of this folder. Between the two the IR states
+// what each kernel is, in a few lines per kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/gpu/GpuKernel.h"
+#include "codegen/gpu/GpuPasses.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+using namespace mlir;
+using namespace mlir::ssm;
+
+namespace mlir::ssm {
+#define GEN_PASS_DEF_SSMKBUILDKERNELS
+#include "codegen/gpu/GpuPasses.h.inc"
+} // namespace mlir::ssm
+
+ssmk::LayerAttr mlir::ssm::layerAttrOf(MLIRContext *ctx,
+                                       const LayerShape &s) {
+  // Sizes at launch are 0 in the attribute.
+  auto size = [](int64_t v) { return ShapedType::isDynamic(v) ? 0 : v; };
+  FloatAttr eps = s.normEps != 0
+                      ? FloatAttr::get(Float32Type::get(ctx), s.normEps)
+                      : FloatAttr();
+  return ssmk::LayerAttr::get(
+      ctx, size(s.batch), size(s.seqLen), s.heads, s.groups, s.n, s.p, s.s,
+      s.rank, s.dataType, s.step, s.mimo, s.hasD, s.hasZ, s.hasInit, s.wrap,
+      s.euler, s.halfSplit, s.broadcastAngles, s.varlen, s.rmsNorm,
+      s.perRankOutputs, s.fullChunks, s.mma, s.qkBuffers, eps);
+}
+
+LayerShape mlir::ssm::layerShapeOf(ssmk::LayerAttr l) {
+  auto size = [](int64_t v) { return v == 0 ? ShapedType::kDynamic : v; };
+  LayerShape s;
+  s.step = l.getStep();
+  s.mimo = l.getMimo();
+  s.hasD = l.getHasD();
+  s.hasZ = l.getHasZ();
+  s.hasInit = l.getHasInit();
+  s.wrap = l.getWrap();
+  s.euler = l.getEuler();
+  s.halfSplit = l.getHalfSplit();
+  s.broadcastAngles = l.getBroadcastAngles();
+  s.varlen = l.getVarlen();
+  s.rmsNorm = l.getRmsNorm();
+  s.perRankOutputs = l.getPerRankOutputs();
+  s.fullChunks = l.getFullChunks();
+  s.mma = l.getMma();
+  s.qkBuffers = l.getQkBuffers();
+  s.normEps = l.getNormEps()
+                  ? static_cast<float>(l.getNormEps().getValueAsDouble())
+                  : 0.0f;
+  s.batch = size(l.getBatch());
+  s.seqLen = size(l.getSeqLen());
+  s.rank = l.getRank();
+  s.groups = l.getGroups();
+  s.n = l.getState();
+  s.heads = l.getHeads();
+  s.p = l.getHeadDim();
+  s.s = l.getAngles();
+  s.dataType = l.getDataType();
+  return s;
+}
+
+namespace {
+
+/// The kernel's body so far ends without a terminator; the op goes there,
+/// and a gpu.return after it keeps the function valid until the body is
+/// built.
+OpBuilder atBodyEnd(gpu::GPUFuncOp kernel) {
+  OpBuilder b(kernel.getContext());
+  b.setInsertionPointToEnd(&kernel.getBody().front());
+  return b;
+}
+
+template <typename KernelOp> KernelArgs kernelArgsOf(KernelOp op) {
+  KernelArgs a;
+  a.Q = op.getQ();
+  a.K = op.getK();
+  a.V = op.getV();
+  a.ADT = op.getADT();
+  a.DT = op.getDT();
+  a.Trap = op.getTrap();
+  a.QBias = op.getQBias();
+  a.KBias = op.getKBias();
+  a.Angles = op.getAngles();
+  a.D = op.getD();
+  a.Z = op.getZ();
+  a.angle0 = op.getInitAngle();
+  a.ssm0 = op.getInitSsm();
+  a.k0 = op.getInitK();
+  a.v0 = op.getInitV();
+  a.mimoV = op.getMimoV();
+  a.mimoZ = op.getMimoZ();
+  a.mimoO = op.getMimoO();
+  a.normWeight = op.getNormWeight();
+  a.out = op.getOut();
+  a.angle = op.getFinalAngle();
+  a.ssm = op.getFinalSsm();
+  a.k = op.getFinalK();
+  a.v = op.getFinalV();
+  a.cuSeqlens = op.getCuSeqlens();
+  a.chunkStates = op.getSpanStates();
+  a.chunkDecay = op.getSpanDecay();
+  a.chunkAngleEnd = op.getSpanAngleEnd();
+  a.chunkAngleStart = op.getSpanAngleStart();
+  a.qMap = op.getQMap();
+  a.kMap = op.getKMap();
+  a.seqLen = op.getLaunchSeqlen();
+  a.chunksPerBlock = op.getLaunchChunksPerBlock();
+  a.spans = op.getLaunchSpans();
+  return a;
+}
+
+/// Erases `op` and the gpu.return after it: the builders append the body
+/// and its own return to the block.
+gpu::GPUFuncOp takeKernelOp(Operation *op) {
+  auto kernel = op->getParentOfType<gpu::GPUFuncOp>();
+  Operation *terminator = op->getBlock()->getTerminator();
+  op->erase();
+  if (terminator && terminator != op)
+    terminator->erase();
+  return kernel;
+}
+
+} // namespace
+
+void mlir::ssm::emitTokenScanOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                                const KernelArgs &a, int64_t threads) {
+  OpBuilder b = atBodyEnd(kernel);
+  Location loc = kernel.getLoc();
+  ssmk::TokenScanOp::create(b, loc, a.Q, a.K, a.V, a.ADT, a.DT, a.Trap, a.QBias, a.KBias, a.Angles, a.D, a.Z, a.angle0, a.ssm0, a.k0, a.v0, a.mimoV, a.mimoZ, a.mimoO, a.normWeight, a.out, a.angle, a.ssm, a.k, a.v, a.cuSeqlens, a.chunkStates, a.chunkDecay, a.chunkAngleEnd, a.chunkAngleStart, a.qMap, a.kMap, a.seqLen, a.chunksPerBlock, a.spans,
+                            layerAttrOf(b.getContext(), shape),
+                            b.getI64IntegerAttr(threads));
+  gpu::ReturnOp::create(b, loc);
+}
+
+void mlir::ssm::emitChunkedScanOp(gpu::GPUFuncOp kernel,
+                                  const LayerShape &shape, const KernelArgs &a,
+                                  int64_t threads, int64_t tokensPerChunk,
+                                  ssmk::ChunkedPhase phase,
+                                  int64_t chunksPerBlock) {
+  OpBuilder b = atBodyEnd(kernel);
+  Location loc = kernel.getLoc();
+  ssmk::ChunkedScanOp::create(
+      b, loc, a.Q, a.K, a.V, a.ADT, a.DT, a.Trap, a.QBias, a.KBias, a.Angles, a.D, a.Z, a.angle0, a.ssm0, a.k0, a.v0, a.mimoV, a.mimoZ, a.mimoO, a.normWeight, a.out, a.angle, a.ssm, a.k, a.v, a.cuSeqlens, a.chunkStates, a.chunkDecay, a.chunkAngleEnd, a.chunkAngleStart, a.qMap, a.kMap, a.seqLen, a.chunksPerBlock, a.spans,
+      layerAttrOf(b.getContext(), shape), b.getI64IntegerAttr(threads),
+      b.getI64IntegerAttr(tokensPerChunk),
+      ssmk::ChunkedPhaseAttr::get(b.getContext(), phase),
+      b.getI64IntegerAttr(chunksPerBlock));
+  gpu::ReturnOp::create(b, loc);
+}
+
+void mlir::ssm::emitChunkBoundariesOp(gpu::GPUFuncOp kernel,
+                                      const LayerShape &shape,
+                                      const KernelArgs &a, int64_t threads,
+                                      int64_t spans) {
+  OpBuilder b = atBodyEnd(kernel);
+  Location loc = kernel.getLoc();
+  ssmk::ChunkBoundariesOp::create(b, loc, a.Q, a.K, a.V, a.ADT, a.DT, a.Trap, a.QBias, a.KBias, a.Angles, a.D, a.Z, a.angle0, a.ssm0, a.k0, a.v0, a.mimoV, a.mimoZ, a.mimoO, a.normWeight, a.out, a.angle, a.ssm, a.k, a.v, a.cuSeqlens, a.chunkStates, a.chunkDecay, a.chunkAngleEnd, a.chunkAngleStart, a.qMap, a.kMap, a.seqLen, a.chunksPerBlock, a.spans,
+                                  layerAttrOf(b.getContext(), shape),
+                                  b.getI64IntegerAttr(threads),
+                                  b.getI64IntegerAttr(spans));
+  gpu::ReturnOp::create(b, loc);
+}
+
+namespace {
+
+struct SsmkBuildKernelsPass
+    : public ssm::impl::SsmkBuildKernelsBase<SsmkBuildKernelsPass> {
+  void runOnOperation() override {
+    SmallVector<Operation *> kernelOps;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<ssmk::TokenScanOp, ssmk::ChunkedScanOp,
+              ssmk::ChunkBoundariesOp>(op))
+        kernelOps.push_back(op);
+    });
+    for (Operation *op : kernelOps) {
+      if (op->getNextNode() != op->getBlock()->getTerminator() ||
+          !isa<gpu::ReturnOp>(op->getBlock()->getTerminator()) ||
+          !isa<gpu::GPUFuncOp>(op->getParentOp())) {
+        op->emitOpError("ssmk-build-kernels: a kernel op is the last op of "
+                        "a gpu.func's body before its gpu.return");
+        return signalPassFailure();
+      }
+      if (auto token = dyn_cast<ssmk::TokenScanOp>(op)) {
+        LayerShape shape = layerShapeOf(token.getLayer());
+        KernelArgs args = kernelArgsOf(token);
+        int64_t threads = token.getThreads();
+        buildTokenScanKernel(takeKernelOp(op), shape, args, threads);
+      } else if (auto chunked = dyn_cast<ssmk::ChunkedScanOp>(op)) {
+        LayerShape shape = layerShapeOf(chunked.getLayer());
+        KernelArgs args = kernelArgsOf(chunked);
+        int64_t threads = chunked.getThreads(),
+                tokens = chunked.getTokensPerChunk(),
+                perBlock = chunked.getChunksPerBlock();
+        ssmk::ChunkedPhase phase = chunked.getPhase();
+        buildChunkedScanKernel(takeKernelOp(op), shape, args, threads, tokens,
+                               phase, perBlock);
+      } else {
+        auto boundaries = cast<ssmk::ChunkBoundariesOp>(op);
+        LayerShape shape = layerShapeOf(boundaries.getLayer());
+        KernelArgs args = kernelArgsOf(boundaries);
+        int64_t threads = boundaries.getThreads(),
+                spans = boundaries.getSpans();
+        buildChunkBoundaryKernel(takeKernelOp(op), shape, args, threads,
+                                 spans);
+      }
+    }
+  }
+};
+
+} // namespace
