@@ -1,9 +1,10 @@
 //===- SsmkDialect.td - The kernel-level ssmk dialect ------*- tablegen -*-===//
 //
 // `ssmk` is the level of one GPU kernel, between the tensor-level `ssm` ops
-// and NVGPU/NVVM. Its first piece is the kernel schedule of a layer, the
-// choices ssm-gpu-schedule makes and ssm-to-gpu builds, as one typed
-// attribute with a verifier.
+// and NVGPU/NVVM: the kernel schedule of a layer (the choices
+// ssm-gpu-schedule makes, one typed attribute with a verifier), the layer
+// as a kernel sees it (#ssmk.layer), and one op per kernel body that
+// ssm-to-gpu emits and ssmk-build-kernels builds.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SSMK_DIALECT_TD
@@ -24,6 +25,12 @@ def Ssmk_Dialect : Dialect {
     chunked scan, or on an `ssm.scan` / `ssm.step` that stays whole, and
     ssm-to-gpu reads it. The dialect verifies that the attribute is a
     schedule and sits on one of those ops.
+
+    ssm-to-gpu then ends each gpu.func it makes with one kernel op,
+    `ssmk.token_scan`, `ssmk.chunked_scan` or `ssmk.chunk_boundaries`, that
+    states the kernel: its buffers by role, the layer (`#ssmk.layer`), the
+    block size and the chunk, phase or span it is built for;
+    ssmk-build-kernels replaces each by its body.
   }];
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;

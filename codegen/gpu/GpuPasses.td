@@ -94,6 +94,9 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     The tokens and chunked schedules run one block per (head, batch), grid
     (H, b), and keep the P x N fp32 state in registers. The kernel carries `ssm.schedule`,
     `ssm.dynamic_shared_bytes` (and `ssm.chunk_size`) for the bundle writer.
+    Each kernel's body is one ssmk kernel op (`ssmk.token_scan`,
+    `ssmk.chunked_scan`, `ssmk.chunk_boundaries`) that states what the
+    kernels below compute, for ssmk-build-kernels to build.
 
     chunked (ChunkedScanKernel.cpp): the chunked form of the
     spec. Per chunk the block stages the chunk in

@@ -122,11 +122,10 @@ template <typename KernelOp> KernelArgs kernelArgsOf(KernelOp op) {
 /// Erases `op` and the gpu.return after it: the builders append the body
 /// and its own return to the block.
 gpu::GPUFuncOp takeKernelOp(Operation *op) {
-  auto kernel = op->getParentOfType<gpu::GPUFuncOp>();
-  Operation *terminator = op->getBlock()->getTerminator();
+  auto kernel = cast<gpu::GPUFuncOp>(op->getParentOp());
+  Operation *terminator = op->getNextNode();
   op->erase();
-  if (terminator && terminator != op)
-    terminator->erase();
+  terminator->erase();
   return kernel;
 }
 
@@ -183,9 +182,10 @@ struct SsmkBuildKernelsPass
         kernelOps.push_back(op);
     });
     for (Operation *op : kernelOps) {
-      if (op->getNextNode() != op->getBlock()->getTerminator() ||
-          !isa<gpu::ReturnOp>(op->getBlock()->getTerminator()) ||
-          !isa<gpu::GPUFuncOp>(op->getParentOp())) {
+      Operation *next = op->getNextNode();
+      if (!isa<gpu::GPUFuncOp>(op->getParentOp()) ||
+          op->getBlock() != &op->getParentRegion()->front() || !next ||
+          !isa<gpu::ReturnOp>(next) || next->getNextNode()) {
         op->emitOpError("ssmk-build-kernels: a kernel op is the last op of "
                         "a gpu.func's body before its gpu.return");
         return signalPassFailure();
