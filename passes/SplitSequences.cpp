@@ -96,15 +96,14 @@ void splitSequences(ScanOp op) {
           types.push_back(i == 0 ? sliceType(init, 1) : sliceType(init, -1));
         // The sequence's slices, in operand order (one statement each, so
         // the IR is the same on every compiler).
-        LayerOperands sequence = LayerOperands::of(op);
-        LayerOperands &o = sequence;
+        LayerOperands o = LayerOperands::of(op);
         o.mapTokenTensors(tokens);
         o.angleState = state(o.angleState);
         o.ssmState = state(o.ssmState);
         o.kState = state(o.kState);
         o.vState = state(o.vState);
         o.cuSeqlens = Value();
-        auto scan = createScanLike(nb, l, types, sequence, op,
+        auto scan = createScanLike(nb, l, types, o, op,
                                    op.getStateTypeAttr());
 
         SmallVector<Value> next;

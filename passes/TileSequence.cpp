@@ -133,8 +133,7 @@ FailureOr<scf::ForOp> mlir::ssm::tileScanSequence(OpBuilder &b, ScanOp op,
           return sliceChunk(nb, l, v, axis, c, len, chunkLen);
         };
         // The chunk's slices of the token tensors, the carried states.
-        LayerOperands chunkOperands = LayerOperands::of(op);
-        LayerOperands &o = chunkOperands;
+        LayerOperands o = LayerOperands::of(op);
         o.mapTokenTensors(chunk);
         o.angleState = carried[1];
         o.ssmState = carried[2];
@@ -146,7 +145,7 @@ FailureOr<scf::ForOp> mlir::ssm::tileScanSequence(OpBuilder &b, ScanOp op,
           types.push_back(state.getType());
         // The carried states are fp32 (converted to the state type after
         // the loop).
-        auto scan = createScanLike(nb, l, types, chunkOperands, op,
+        auto scan = createScanLike(nb, l, types, o, op,
                                    /*stateType=*/TypeAttr());
         SmallVector<Value> next{
             insertSliceAlong(nb, l, scan.getOut(), carried[0], 1, c, len)};

@@ -54,10 +54,12 @@ cp "$root/build/bin/mamba3-compile" "$work/head-mamba3-compile" || exit 2
 # BASE's bundles are kept with a stamp of what made them (the commit, the
 # mode and this tree's bundle list), so a second check of the same base
 # compiles only this tree's side.
-stamp="$sha ${mode[*]:-static} $(sha1sum "$root/scripts/gpu-bundles.py" | cut -d' ' -f1)"
+kind=static
+[ ${#mode[@]} -gt 0 ] && kind=dynamic
+stamp="$sha $kind $(sha1sum "$root/scripts/gpu-bundles.py" | cut -d' ' -f1)"
 # One folder per mode, so the static and the dynamic check keep BASE's
 # bundles each.
-out="$work/$([ ${#mode[@]} -gt 0 ] && echo dynamic || echo static)"
+out="$work/$kind"
 mkdir -p "$out"
 for side in base head; do
   if [ "$side" = base ]; then compiler="$tree/build/bin/mamba3-compile"

@@ -71,13 +71,24 @@ LayerShape mlir::ssm::layerShapeOf(ssmk::LayerAttr l) {
 
 namespace {
 
-/// The kernel's body so far ends without a terminator; the op goes there,
-/// and a gpu.return after it keeps the function valid until the body is
-/// built.
-OpBuilder atBodyEnd(gpu::GPUFuncOp kernel) {
+/// Ends the body of `kernel` (so far without a terminator) with a KernelOp
+/// over the buffers `a` by role, `shape` as its #ssmk.layer and then
+/// `attributes`, and a gpu.return that keeps the function valid until the
+/// body is built.
+template <typename KernelOp, typename... Attributes>
+void emitKernelOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                  const KernelArgs &a, Attributes... attributes) {
   OpBuilder b(kernel.getContext());
   b.setInsertionPointToEnd(&kernel.getBody().front());
-  return b;
+  Location loc = kernel.getLoc();
+  KernelOp::create(b, loc, a.Q, a.K, a.V, a.ADT, a.DT, a.Trap, a.QBias,
+                   a.KBias, a.Angles, a.D, a.Z, a.angle0, a.ssm0, a.k0, a.v0,
+                   a.mimoV, a.mimoZ, a.mimoO, a.normWeight, a.out, a.angle,
+                   a.ssm, a.k, a.v, a.cuSeqlens, a.chunkStates, a.chunkDecay,
+                   a.chunkAngleEnd, a.chunkAngleStart, a.qMap, a.kMap,
+                   a.seqLen, a.chunksPerBlock, a.spans,
+                   layerAttrOf(b.getContext(), shape), attributes...);
+  gpu::ReturnOp::create(b, loc);
 }
 
 template <typename KernelOp> KernelArgs kernelArgsOf(KernelOp op) {
@@ -133,12 +144,9 @@ gpu::GPUFuncOp takeKernelOp(Operation *op) {
 
 void mlir::ssm::emitTokenScanOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
                                 const KernelArgs &a, int64_t threads) {
-  OpBuilder b = atBodyEnd(kernel);
-  Location loc = kernel.getLoc();
-  ssmk::TokenScanOp::create(b, loc, a.Q, a.K, a.V, a.ADT, a.DT, a.Trap, a.QBias, a.KBias, a.Angles, a.D, a.Z, a.angle0, a.ssm0, a.k0, a.v0, a.mimoV, a.mimoZ, a.mimoO, a.normWeight, a.out, a.angle, a.ssm, a.k, a.v, a.cuSeqlens, a.chunkStates, a.chunkDecay, a.chunkAngleEnd, a.chunkAngleStart, a.qMap, a.kMap, a.seqLen, a.chunksPerBlock, a.spans,
-                            layerAttrOf(b.getContext(), shape),
-                            b.getI64IntegerAttr(threads));
-  gpu::ReturnOp::create(b, loc);
+  Builder b(kernel.getContext());
+  emitKernelOp<ssmk::TokenScanOp>(kernel, shape, a,
+                                  b.getI64IntegerAttr(threads));
 }
 
 void mlir::ssm::emitChunkedScanOp(gpu::GPUFuncOp kernel,
@@ -146,28 +154,22 @@ void mlir::ssm::emitChunkedScanOp(gpu::GPUFuncOp kernel,
                                   int64_t threads, int64_t tokensPerChunk,
                                   ssmk::ChunkedPhase phase,
                                   int64_t chunksPerBlock) {
-  OpBuilder b = atBodyEnd(kernel);
-  Location loc = kernel.getLoc();
-  ssmk::ChunkedScanOp::create(
-      b, loc, a.Q, a.K, a.V, a.ADT, a.DT, a.Trap, a.QBias, a.KBias, a.Angles, a.D, a.Z, a.angle0, a.ssm0, a.k0, a.v0, a.mimoV, a.mimoZ, a.mimoO, a.normWeight, a.out, a.angle, a.ssm, a.k, a.v, a.cuSeqlens, a.chunkStates, a.chunkDecay, a.chunkAngleEnd, a.chunkAngleStart, a.qMap, a.kMap, a.seqLen, a.chunksPerBlock, a.spans,
-      layerAttrOf(b.getContext(), shape), b.getI64IntegerAttr(threads),
+  Builder b(kernel.getContext());
+  emitKernelOp<ssmk::ChunkedScanOp>(
+      kernel, shape, a, b.getI64IntegerAttr(threads),
       b.getI64IntegerAttr(tokensPerChunk),
       ssmk::ChunkedPhaseAttr::get(b.getContext(), phase),
       b.getI64IntegerAttr(chunksPerBlock));
-  gpu::ReturnOp::create(b, loc);
 }
 
 void mlir::ssm::emitChunkBoundariesOp(gpu::GPUFuncOp kernel,
                                       const LayerShape &shape,
                                       const KernelArgs &a, int64_t threads,
                                       int64_t spans) {
-  OpBuilder b = atBodyEnd(kernel);
-  Location loc = kernel.getLoc();
-  ssmk::ChunkBoundariesOp::create(b, loc, a.Q, a.K, a.V, a.ADT, a.DT, a.Trap, a.QBias, a.KBias, a.Angles, a.D, a.Z, a.angle0, a.ssm0, a.k0, a.v0, a.mimoV, a.mimoZ, a.mimoO, a.normWeight, a.out, a.angle, a.ssm, a.k, a.v, a.cuSeqlens, a.chunkStates, a.chunkDecay, a.chunkAngleEnd, a.chunkAngleStart, a.qMap, a.kMap, a.seqLen, a.chunksPerBlock, a.spans,
-                                  layerAttrOf(b.getContext(), shape),
-                                  b.getI64IntegerAttr(threads),
-                                  b.getI64IntegerAttr(spans));
-  gpu::ReturnOp::create(b, loc);
+  Builder b(kernel.getContext());
+  emitKernelOp<ssmk::ChunkBoundariesOp>(kernel, shape, a,
+                                        b.getI64IntegerAttr(threads),
+                                        b.getI64IntegerAttr(spans));
 }
 
 namespace {

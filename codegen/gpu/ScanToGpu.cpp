@@ -2,10 +2,11 @@
 //
 // ssm-to-gpu: each function's layer, as ssm-gpu-schedule left it (a chunk
 // loop of scans, or a marked ssm.scan / ssm.step), becomes gpu.func kernels
-// whose arguments are the layer's tensors as memrefs. The kernel bodies come
-// from the builders: ChunkedScanKernel.cpp (chunked and chunk-parallel
-// phases 1 and 3), ChunkBoundaryKernel.cpp (chunk-parallel phase 2) and
-// TokenScanKernel.cpp (token-sequential).
+// whose arguments are the layer's tensors as memrefs. Each body is one ssmk
+// kernel op (KernelOps.cpp) that ssmk-build-kernels builds with
+// ChunkedScanKernel.cpp (chunked and chunk-parallel phases 1 and 3),
+// ChunkBoundaryKernel.cpp (chunk-parallel phase 2) or TokenScanKernel.cpp
+// (token-sequential).
 //
 //===----------------------------------------------------------------------===//
 
@@ -167,8 +168,9 @@ bool isUsed(Value value) {
 }
 
 /// The #ssmk.schedule ssm-gpu-schedule put on `holder` (the chunk loop, or
-/// the layer op), into `layer`: its kind, the chunk, chunks per block, block size, and the chunked kernel's
-/// full chunks, engines and buffers in its shape.
+/// the layer op), into `layer`: its kind, the chunk, chunks per block, block
+/// size, and the chunked kernel's full chunks, engines and buffers in its
+/// shape.
 LogicalResult readSchedule(Operation *holder, Layer &layer) {
   auto schedule =
       holder->getAttrOfType<ssmk::ScheduleAttr>(ssmk::kScheduleAttrName);

@@ -730,6 +730,10 @@ Tensor randomSequenceOffsets(int64_t sequences, int64_t tokens, Random &rng) {
 
 } // namespace
 
+double mamba3::outputPeriod(const LayerConfig &cfg, const std::string &name) {
+  return cfg.wrapAngle && name == "angle" ? 2 * kPi : 0;
+}
+
 LayerInputs mamba3::randomInputs(const LayerConfig &cfg, uint64_t seed,
                                  bool decode) {
   LayerInputs in;

@@ -45,7 +45,6 @@
 #include <spawn.h>
 #include <sstream>
 #include <string>
-#include <string_view>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -954,12 +953,8 @@ double runCase(const Target &target, const Options &opts,
           .count();
   double worst = 0;
   for (size_t i = 0; i < std::size(kOutputNames); ++i) {
-    // A wrapped angle state is compared as an angle (Tensor.h).
-    const double period =
-        cfg.wrapAngle && std::string_view(kOutputNames[i]) == "angle" ? 2 * M_PI
-                                                                      : 0;
     double e = ok ? relativeL2(outputTensor(got, i), outputTensor(expected, i),
-                               period)
+                               outputPeriod(cfg, kOutputNames[i]))
                   : HUGE_VAL;
     // NaN never compares greater; count it as the worst.
     worst = std::isnan(e) || e > worst ? e : worst;

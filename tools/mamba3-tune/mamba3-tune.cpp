@@ -858,10 +858,7 @@ int timeVariants(const Options &o, const std::string &workDir, TuningDb &db,
                 got[k].data(), reference[k].data(),
                 elementCount(argShapes[outputs[k]]),
                 m.arguments[outputs[k]].dtype,
-                // A wrapped angle state is compared as an angle (Tensor.h).
-                configs[s].wrapAngle && m.arguments[outputs[k]].name == "angle"
-                    ? 2 * M_PI
-                    : 0);
+                outputPeriod(configs[s], m.arguments[outputs[k]].name));
             !(e <= diff)) {
           diff = e;
           worst = m.arguments[outputs[k]].name;

@@ -83,6 +83,11 @@ struct LayerOutputs {
   Tensor out, angle, ssm, k, v;
 };
 
+/// The period relativeL2 compares output `name` ("out", "angle", "ssm",
+/// "k", "v") with: 2 pi for the angle state of a layer that wraps it (the
+/// same angle may land on either side of the wrap), else 0.
+double outputPeriod(const LayerConfig &cfg, const std::string &name);
+
 /// Empty when `in` fits `cfg` (prefill layouts, or decode layouts when
 /// `decode`), else a message naming the first operand that is missing, has
 /// the wrong shape, or is given although the config excludes it (D without
