@@ -654,6 +654,17 @@ TEST(Tensor, RelativeL2) {
   EXPECT_EQ(relativeL2(Tensor(), Tensor()), 0) << "both absent";
 }
 
+TEST(Reference, OutputPeriod) {
+  // Only the angle state of a layer that wraps it is compared modulo 2 pi.
+  LayerConfig cfg;
+  cfg.wrapAngle = true;
+  EXPECT_EQ(outputPeriod(cfg, "angle"), 2 * M_PI);
+  for (const char *name : {"out", "ssm", "k", "v"})
+    EXPECT_EQ(outputPeriod(cfg, name), 0) << name;
+  cfg.wrapAngle = false;
+  EXPECT_EQ(outputPeriod(cfg, "angle"), 0);
+}
+
 TEST(Tensor, RelativeL2OfWrappedAngles) {
   // One angle on each side of the wrap: 2 pi - 1e-4 against 1e-4 is an
   // error of 2e-4 as an angle, and of 2 pi as a number.
