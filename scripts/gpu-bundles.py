@@ -20,8 +20,10 @@ two can be timed side by side:
                        per block at L=4096); _seq: the one-pass chunked
                        schedule; MIMO R=4 also chunk-parallel with three
                        chunks per block
-  sweep/step_n<N>_p<P> random decode steps (token-sequential kernel), and
-                       MIMO, odd N on that kernel
+  sweep/step_n<N>_p<P> random decode steps (the decode-step kernel), and
+                       MIMO, odd N on the token-sequential kernel;
+                       sweep/step_variants/...: the step kernel's rotary
+                       paths, rules and options
   sweep/variants/...   half-split pairing, Euler rule, no angle wrap, no D/Z,
                        angles shared by all heads, bf16 state
   sweep/varlen/...     packed variable-length batches (random lengths, the
@@ -166,6 +168,24 @@ for name, flags in (
                                   "--init", "--schedule", "chunked"])):
     build("sweep/" + name, ["--batch", "2", "--heads", "4", "--groups", "2",
                             "--angles", "8"] + flags, "random")
+
+# The decode-step kernel's paths (StepKernel.cpp): a column's rotary partner
+# in the thread's own run of four (adjacent pairs), in another run
+# (half-split, N/2 a multiple of 4), or read alone (half-split N = 20, odd N
+# in runs of one); the rules and options a step can take.
+step = ["--batch", "3", "--heads", "4", "--groups", "2", "--headdim", "32", "--angles", "8",
+        "--step"]
+for name, flags in (
+        ("half_split_n64", ["--state", "64", "--init", "--pairing", "half_split"]),
+        ("half_split_n20", ["--state", "20", "--init", "--pairing", "half_split"]),
+        ("n17", ["--state", "17", "--init"]),
+        ("n18_no_init", ["--state", "18"]),
+        ("euler_no_wrap", ["--state", "64", "--init", "--rule", "euler", "--no-wrap-angle"]),
+        ("no_d_z", ["--state", "64", "--init", "--no-d", "--no-z"]),
+        ("mimo_r4_n64_half_split", ["--state", "64", "--init", "--mimo", "--rank", "4",
+                                    "--pairing", "half_split"]),
+        ("mimo_r3_n48_no_init", ["--state", "48", "--mimo", "--rank", "3"])):
+    build("sweep/step_variants/" + name, step + flags, "random")
 
 # MIMO on the chunked kernels: ranks x state sizes x head dims (issue 5's
 # sweep), auto's schedule (chunk-parallel here); the one-pass kernel for R=4.

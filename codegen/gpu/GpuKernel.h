@@ -350,12 +350,40 @@ protected:
   Value dataBatch, tokenStart, seqLength;
 };
 
+/// How the token-sequential and decode-step kernels spread the P x N state
+/// over a block.
+/// A thread owns groups of `width` adjacent columns of a row (16-byte
+/// loads and stores of the state when N % 4 == 0); `lanesPerRow` lanes of a
+/// warp share a row (all 32 when a row has that many groups), so a warp
+/// covers 32 / lanesPerRow rows at a time.
+struct TokenStateLayout {
+  int64_t width, lanesPerRow, rowsPerWarp, rowTrips, colTrips;
+
+  TokenStateLayout(const LayerShape &shape, int64_t warps) {
+    width = shape.n % 4 == 0 ? 4 : 1;
+    int64_t groups = shape.n / width + (shape.n % width != 0);
+    lanesPerRow = std::min<int64_t>(32, llvm::PowerOf2Ceil(groups));
+    rowsPerWarp = 32 / lanesPerRow;
+    rowTrips = llvm::divideCeil(shape.p, warps * rowsPerWarp);
+    colTrips = llvm::divideCeil(groups, lanesPerRow);
+  }
+  /// State elements per thread.
+  int64_t elements() const { return rowTrips * colTrips * width; }
+};
+
 /// The token-sequential kernel (TokenScanKernel.cpp): grid (H, b),
 /// `threads` per block, its shared buffers the kernel's workgroup
 /// attributions (tokenScanWorkgroup's types, in that order).
 void buildTokenScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                           const KernelArgs &args, int64_t threads);
 SmallVector<Type> tokenScanWorkgroup(const LayerShape &shape, MLIRContext *ctx);
+/// The decode-step kernel (StepKernel.cpp) that buildTokenScanKernel builds
+/// for an ssm.step: the token kernel's grid and state layout, one round trip
+/// of loads and one barrier; its shared buffers (f32 elements, in
+/// workgroup-attribution order) are stepKernelWorkgroupSizes.
+void buildStepKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                     const KernelArgs &args, int64_t threads);
+SmallVector<int64_t> stepKernelWorkgroupSizes(const LayerShape &shape);
 /// The token-sequential kernel's block size when none is asked for.
 int64_t tokenScanBlockSize(const LayerShape &shape);
 /// Empty when the token-sequential kernel can hold `shape`, else why not

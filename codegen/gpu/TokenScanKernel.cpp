@@ -17,26 +17,6 @@ using namespace mlir::ssm;
 
 namespace {
 
-/// How the token-sequential kernel spreads the P x N state over a block.
-/// A thread owns groups of `width` adjacent columns of a row (16-byte
-/// loads and stores of the state when N % 4 == 0); `lanesPerRow` lanes of a
-/// warp share a row (all 32 when a row has that many groups), so a warp
-/// covers 32 / lanesPerRow rows at a time.
-struct StateLayout {
-  int64_t width, lanesPerRow, rowsPerWarp, rowTrips, colTrips;
-
-  StateLayout(const LayerShape &shape, int64_t warps) {
-    width = shape.n % 4 == 0 ? 4 : 1;
-    int64_t groups = shape.n / width + (shape.n % width != 0);
-    lanesPerRow = std::min<int64_t>(32, llvm::PowerOf2Ceil(groups));
-    rowsPerWarp = 32 / lanesPerRow;
-    rowTrips = llvm::divideCeil(shape.p, warps * rowsPerWarp);
-    colTrips = llvm::divideCeil(groups, lanesPerRow);
-  }
-  /// State elements per thread.
-  int64_t elements() const { return rowTrips * colTrips * width; }
-};
-
 /// The token-sequential kernel: one block per (head, batch) walks the
 /// tokens with the state in registers.
 class KernelBuilder : public KernelEmitter {
@@ -51,7 +31,7 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
   // y + D v of every rank, for the RMSNorm.
   Value normBuf = L.rmsNorm ? Value(workgroup[5]) : Value();
   const int64_t R = L.rank, N = L.n, P = L.p, S = L.s;
-  const StateLayout layout(L, warps);
+  const TokenStateLayout layout(L, warps);
   const int64_t W = layout.width;
 
   emitIds();
@@ -364,14 +344,17 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
 } // namespace
 
 /// The fewest warps (4 to 32, a power of two) that leave each thread at most
-/// 32 state elements, 16 for a decode step: a step's block loads its whole
-/// state before it computes, and lighter threads let more blocks (and their
-/// loads) share an SM (H100, N = 128, P = 64: 512 threads beat 256 by 8% to
-/// 10% at b = 64 and 256; 1024 lose 18%).
+/// 32 state elements; for a decode step (StepKernel.cpp) at most 128 / R.
+/// A step streams its state once, so what counts is the state in flight per
+/// SM, and heavy threads carry the most of it per register: H200, P = 64,
+/// b = 16 to 256, 128 threads (64 to 128 elements each) beat 512 by 10% to
+/// 35% at N = 64 to 256 (N = 256 at 256 or 512 threads loses 25%: one block
+/// per SM); with MIMO's R vectors per thread, R = 4 at N = 128 does best
+/// with 256.
 int64_t mlir::ssm::tokenScanBlockSize(const LayerShape &shape) {
-  const int64_t limit = shape.step ? 16 : 32;
+  const int64_t limit = shape.step ? std::max<int64_t>(16, 128 / shape.rank) : 32;
   int64_t warps = 4;
-  while (warps < 32 && StateLayout(shape, warps).elements() > limit)
+  while (warps < 32 && TokenStateLayout(shape, warps).elements() > limit)
     warps *= 2;
   return 32 * warps;
 }
@@ -382,6 +365,8 @@ int64_t mlir::ssm::tokenScanBlockSize(const LayerShape &shape) {
 static SmallVector<int64_t> workgroupSizes(const LayerShape &shape) {
   const int64_t R = shape.rank, N = shape.n, P = shape.p;
   const int64_t S = std::max<int64_t>(shape.s, 1);
+  if (shape.step)
+    return stepKernelWorkgroupSizes(shape);
   SmallVector<int64_t> sizes{2 * R * N, 2 * R * P, R * N, S, S};
   if (shape.rmsNorm)
     sizes.push_back(R * P);
@@ -398,7 +383,7 @@ std::string mlir::ssm::tokenScanUnsupported(const LayerShape &shape) {
   if (R > kMaxRank)
     return "the token-sequential kernel unrolls its rank loops up to R = " +
            str(kMaxRank) + ", got " + str(R);
-  int64_t perThread = StateLayout(shape, 32).elements();
+  int64_t perThread = TokenStateLayout(shape, 32).elements();
   if (perThread > kMaxStatePerThread)
     return "the token-sequential kernel holds the P x N state (" + str(P) +
            " x " + str(N) + ") in the registers of 1024 threads: " +
@@ -408,10 +393,14 @@ std::string mlir::ssm::tokenScanUnsupported(const LayerShape &shape) {
   for (int64_t size : workgroupSizes(shape))
     bytes += 4 * size;
   if (bytes > kStaticSharedBytes)
-    return "the token-sequential kernel's shared buffers (k, v, q per rank "
-           "and the angles) take " +
-           str(bytes) + " bytes, more than the " + str(kStaticSharedBytes) +
-           " of static shared memory";
+    return std::string(shape.step
+                           ? "the decode-step kernel's shared buffers (rotated "
+                             "q and k, the previous k, v, the previous v and "
+                             "the output factors per rank)"
+                           : "the token-sequential kernel's shared buffers (k, "
+                             "v, q per rank and the angles)") +
+           " take " + str(bytes) + " bytes, more than the " +
+           str(kStaticSharedBytes) + " of static shared memory";
   return "";
 }
 
@@ -430,6 +419,8 @@ void mlir::ssm::buildTokenScanKernel(gpu::GPUFuncOp kernel,
                                      const KernelArgs &args, int64_t threads) {
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   // After the views of dynamic-shape arguments ssm-to-gpu put there.
+  if (shape.step)
+    return buildStepKernel(kernel, shape, args, threads);
   b.setInsertionPointToEnd(&kernel.getBody().front());
   KernelBuilder(b, shape, args, threads).build(kernel.getWorkgroupAttributions());
 }

@@ -1,0 +1,434 @@
+//===- StepKernel.cpp - The decode-step GPU kernel ------------------------===//
+//
+// One token per sequence (ssm.step): one block per (head, batch) updates the
+// P x N state once, laid out over the block as the token-sequential kernel
+// lays it (TokenStateLayout). A step is a stream, so the kernel is built for
+// one DRAM round trip and one barrier: every thread first issues its state
+// loads and the loads of its share of the per-token vectors (q and k of each
+// rank with their biases, rotary partners and angles, the previous k; v, the
+// previous v, the gate, the projections), rotates and combines those into
+// shared memory, and after the barrier updates its cells from there, sums y
+// over the lanes of a row with warp shuffles and writes. The token-sequential
+// kernel (one shared stage after another, each behind its own loads and
+// barrier) costs a step three dependent round trips; holding every rank's
+// vectors in each thread's registers instead costs MIMO its occupancy.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/gpu/GpuKernel.h"
+
+using namespace mlir;
+using namespace mlir::ssm;
+
+namespace {
+
+/// The kernel's shared buffers (f32 elements), in workgroup-attribution
+/// order: rotated q, rotated k and the previous k of every rank (R N each),
+/// v and the previous v (R P each), the factor y takes on its way out (the
+/// norm weight, silu of the gate, the down projection: R P, where there is
+/// one), and y for the RMSNorm (R P).
+struct StepBuffers {
+  bool outFactor;
+  SmallVector<int64_t> sizes;
+
+  explicit StepBuffers(const LayerShape &shape) {
+    const int64_t R = shape.rank, N = shape.n, P = shape.p;
+    outFactor = shape.rmsNorm || shape.hasZ || (shape.mimo && !shape.perRankOutputs);
+    sizes = {R * N, R * N, R * N, R * P, R * P};
+    if (outFactor)
+      sizes.push_back(R * P);
+    if (shape.rmsNorm)
+      sizes.push_back(R * P);
+  }
+};
+
+class StepKernelBuilder : public KernelEmitter {
+public:
+  using KernelEmitter::KernelEmitter;
+  void build(ArrayRef<BlockArgument> workgroup);
+
+private:
+  /// `count` values of `memref` from `indices` on along its last axis,
+  /// widened to f32: one vector access when `aligned` (the run starts at a
+  /// multiple of `count`, and rows are whole runs), else scalar loads.
+  SmallVector<Value> loadRun(Value memref, SmallVector<Value> indices,
+                             int64_t count, bool aligned);
+  /// Items 0 .. count - 1 spread over the block (item tid + u threads on
+  /// trip u): `loads` issues an item's global loads, `finish` computes and
+  /// stores it. The loads of up to kTripsInFlight trips go first, so that
+  /// they are in flight together.
+  void produce(int64_t count, function_ref<SmallVector<Value>(Value)> loads,
+               function_ref<void(Value, ArrayRef<Value>)> finish);
+  static constexpr int64_t kTripsInFlight = 4;
+  /// The store of such a run, narrowed to the memref's element type.
+  void storeRun(ValueRange values, Value memref, SmallVector<Value> indices,
+                bool aligned);
+  /// The alignment of a vector access of `count` elements of `memref`.
+  llvm::MaybeAlign alignOf(Value memref, int64_t count) {
+    return llvm::MaybeAlign(
+        count * cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8);
+  }
+};
+
+SmallVector<Value> StepKernelBuilder::loadRun(Value memref,
+                                              SmallVector<Value> indices,
+                                              int64_t count, bool aligned) {
+  SmallVector<Value> values;
+  if (aligned && count > 1) {
+    auto type = VectorType::get(
+        {count}, cast<MemRefType>(memref.getType()).getElementType());
+    Value v = vector::LoadOp::create(b, type, memref, indices,
+                                     /*nontemporal=*/false,
+                                     alignOf(memref, count));
+    for (int64_t e = 0; e < count; ++e)
+      values.push_back(toF32(vector::ExtractOp::create(b, v, e)));
+    return values;
+  }
+  Value first = indices.back();
+  for (int64_t e = 0; e < count; ++e) {
+    indices.back() = addi(first, e);
+    values.push_back(load(memref, indices));
+  }
+  return values;
+}
+
+void StepKernelBuilder::storeRun(ValueRange values, Value memref,
+                                 SmallVector<Value> indices, bool aligned) {
+  const int64_t count = values.size();
+  Type elem = cast<MemRefType>(memref.getType()).getElementType();
+  if (aligned && count > 1) {
+    SmallVector<Value> narrow;
+    for (Value x : values)
+      narrow.push_back(elem.isF32() ? x : arith::TruncFOp::create(b, elem, x));
+    Value v = vector::FromElementsOp::create(
+        b, VectorType::get({count}, elem), narrow);
+    vector::StoreOp::create(b, v, memref, indices, /*nontemporal=*/false,
+                            alignOf(memref, count));
+    return;
+  }
+  Value first = indices.back();
+  for (int64_t e = 0; e < count; ++e) {
+    indices.back() = addi(first, e);
+    store(values[e], memref, indices);
+  }
+}
+
+void StepKernelBuilder::produce(int64_t count,
+                                function_ref<SmallVector<Value>(Value)> loads,
+                                function_ref<void(Value, ArrayRef<Value>)> finish) {
+  const int64_t trips = llvm::divideCeil(count, threads);
+  for (int64_t first = 0; first < trips; first += kTripsInFlight) {
+    const int64_t last = std::min(trips, first + kTripsInFlight);
+    SmallVector<SmallVector<Value>> loaded;
+    for (int64_t u = first; u < last; ++u)
+      loaded.push_back(loads(minui(addi(tid, u * threads), count - 1)));
+    for (int64_t u = first; u < last; ++u) {
+      Value i = addi(tid, u * threads);
+      auto body = [&] { finish(i, loaded[u - first]); };
+      if ((u + 1) * threads <= count)
+        body();
+      else
+        ifThen(ult(i, count), body);
+    }
+  }
+}
+
+void StepKernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
+  const int64_t R = L.rank, N = L.n, P = L.p, S = L.s;
+  const StepBuffers buffers(L);
+  Value qRotBuf = workgroup[0], kRotBuf = workgroup[1], kPrevBuf = workgroup[2],
+        vCurBuf = workgroup[3], vPrevBuf = workgroup[4];
+  Value outFactorBuf = buffers.outFactor ? Value(workgroup[5]) : Value();
+  Value normBuf = L.rmsNorm ? Value(workgroup.back()) : Value();
+  const TokenStateLayout layout(L, warps);
+  const int64_t W = layout.width;
+  // Runs of W columns start at multiples of W, and N % W == 0.
+  const bool aligned = W > 1;
+  const bool statesOut = static_cast<bool>(a.ssm);
+
+  emitIds();
+  Value t = idx(0);
+  Value laneInRow = remui(lane, layout.lanesPerRow);
+  Value rowInWarp = divui(lane, layout.lanesPerRow);
+  Value firstRow = addi(muli(warp, layout.rowsPerWarp), rowInWarp);
+
+  // The rows (p) and column runs (n .. n + W - 1) of the thread's cells;
+  // clamped indices keep the loads of idle cells in bounds.
+  struct Line {
+    Value at, clamped, valid;
+  };
+  SmallVector<Line> rows, cols;
+  for (int64_t i = 0; i < layout.rowTrips; ++i) {
+    Value p = addi(firstRow, warps * layout.rowsPerWarp * i);
+    rows.push_back({p, minui(p, P - 1), ult(p, P)});
+  }
+  for (int64_t j = 0; j < layout.colTrips; ++j) {
+    Value n = muli(addi(laneInRow, layout.lanesPerRow * j), W);
+    cols.push_back({n, minui(n, N - W), ult(n, N)});
+  }
+
+  // ---- Phase 1: every global load in flight together. ----
+  Value dt = load(a.DT, coeffIndex(t));
+  Value adt = load(a.ADT, coeffIndex(t));
+  Value trap = L.euler ? Value() : load(a.Trap, coeffIndex(t));
+  Value d = L.hasD ? load(a.D, {hIdx}) : Value();
+
+  // state[i][j]: the W values of cell (row i, run j).
+  SmallVector<SmallVector<SmallVector<Value>>> state(layout.rowTrips);
+  for (auto [i, row] : llvm::enumerate(rows))
+    for (const Line &col : cols) {
+      SmallVector<Value> h(W, f32(0.0));
+      if (L.hasInit)
+        h = loadRun(a.ssm0, {bIdx, hIdx, row.clamped, col.clamped}, W, aligned);
+      state[i].push_back(h);
+    }
+
+  // The rotation angle of pair s: theta_0 + pi tanh(angle) dt.
+  auto angleLoads = [&](Value s) {
+    return std::pair<Value, Value>{
+        L.hasInit ? load(a.angle0, {bIdx, hIdx, s}) : f32(0.0),
+        load(a.Angles, angleIndex(t, s))};
+  };
+  auto theta = [&](std::pair<Value, Value> loaded) {
+    Value next = add(loaded.first,
+                     mul(mul(f32(llvm::numbers::pi),
+                             math::TanhOp::create(b, loaded.second)),
+                         dt));
+    return L.wrap ? wrapAngle(next) : next;
+  };
+  // Thread s < S writes angle s of the final states. (In place, the k and v
+  // states are safe: item (r, n) reads k0[r, n] and writes k[r, n] in the
+  // same thread, as each cell its state.)
+  std::pair<Value, Value> ownedAngle;
+  if (statesOut && S > 0)
+    ownedAngle = angleLoads(minui(tid, S - 1));
+
+  // q and k of rank r, entry n (item r N + n): biased, rotated with the
+  // partner entry of its pair, into shared memory with the previous k.
+  produce(
+      R * N,
+      [&](Value item) {
+        Value r = divui(item, N), n = remui(item, N);
+        Value pair, first, partner;
+        if (L.halfSplit) {
+          first = ult(n, N / 2);
+          Value lower = arith::SubIOp::create(b, n, idx(N / 2));
+          pair = select(first, n, lower);
+          partner = select(first, addi(n, N / 2), lower);
+        } else {
+          pair = divui(n, 2);
+          first = eq(remui(n, 2), 0);
+          partner = select(first, addi(n, 1), arith::SubIOp::create(b, n, idx(1)));
+        }
+        Value rotated = ult(pair, S);
+        partner = select(rotated, partner, n);
+        SmallVector<Value> v = {first, rotated};
+        for (Value src : {a.Q, a.QBias, a.K, a.KBias}) {
+          bool bias = src == a.QBias || src == a.KBias;
+          auto at = [&](Value x) {
+            return bias ? biasIndex(r, x) : qkIndex(t, r, x);
+          };
+          v.push_back(load(src, at(n)));
+          v.push_back(S > 0 ? load(src, at(partner)) : Value());
+        }
+        v.push_back(L.hasInit ? load(a.k0, stateIndex(r, n)) : f32(0.0));
+        if (S > 0) {
+          auto [start, angle] = angleLoads(minui(pair, S - 1));
+          v.append({start, angle});
+        }
+        return v;
+      },
+      [&](Value item, ArrayRef<Value> v) {
+        Value first = v[0], rotated = v[1];
+        Value q = add(v[2], v[4]), k = add(v[6], v[8]);
+        if (S > 0) {
+          auto [cs, sn] = cosSin(theta({v[11], v[12]}));
+          sn = select(first, arith::NegFOp::create(b, sn), sn);
+          Value qOther = add(v[3], v[5]), kOther = add(v[7], v[9]);
+          q = select(rotated, add(mul(q, cs), mul(qOther, sn)), q);
+          k = select(rotated, add(mul(k, cs), mul(kOther, sn)), k);
+        }
+        memref::StoreOp::create(b, q, qRotBuf, ValueRange{item});
+        memref::StoreOp::create(b, k, kRotBuf, ValueRange{item});
+        memref::StoreOp::create(b, v[10], kPrevBuf, ValueRange{item});
+        if (statesOut)
+          store(k, a.k, stateIndex(divui(item, N), remui(item, N)));
+      });
+
+  // v_r = MIMO_V[h, r] V of rank r, entry p (item r P + p), the previous v,
+  // and the factor y_r[p] takes on its way out: the norm weight, the gate
+  // silu(z_r) and the down projection.
+  produce(
+      R * P,
+      [&](Value item) {
+        Value r = divui(item, P), p = remui(item, P);
+        SmallVector<Value> v = {
+            load(a.V, tokenIndex(t, p)),
+            L.mimo ? load(a.mimoV, {hIdx, r, p}) : Value(),
+            L.hasInit ? load(a.v0, stateIndex(r, p)) : f32(0.0),
+            L.rmsNorm ? load(a.normWeight, {hIdx, p}) : Value(),
+            L.hasZ ? load(a.Z, tokenIndex(t, p)) : Value(),
+            L.hasZ && L.mimo ? load(a.mimoZ, {hIdx, r, p}) : Value(),
+            L.mimo && !L.perRankOutputs ? load(a.mimoO, {hIdx, r, p}) : Value()};
+        return v;
+      },
+      [&](Value item, ArrayRef<Value> v) {
+        Value vCur = L.mimo ? mul(v[0], v[1]) : v[0];
+        memref::StoreOp::create(b, vCur, vCurBuf, ValueRange{item});
+        memref::StoreOp::create(b, v[2], vPrevBuf, ValueRange{item});
+        if (buffers.outFactor) {
+          Value factor = f32(1.0);
+          if (v[3])
+            factor = v[3];
+          if (v[4]) {
+            Value z = v[5] ? mul(v[4], v[5]) : v[4];
+            factor = mul(factor, mul(z, sigmoid(z)));
+          }
+          if (v[6])
+            factor = mul(factor, v[6]);
+          memref::StoreOp::create(b, factor, outFactorBuf, ValueRange{item});
+        }
+        if (statesOut)
+          store(vCur, a.v, stateIndex(divui(item, P), remui(item, P)));
+      });
+  gpu::BarrierOp::create(b);
+  // After the barrier: in place (angle0 = angle), every producer has read
+  // angle0[s] by now.
+  if (statesOut && S > 0) {
+    Value owned = theta(ownedAngle);
+    ifThen(ult(tid, S), [&] { store(owned, a.angle, {bIdx, hIdx, tid}); });
+  }
+
+  // ---- Phase 2: H_t = alpha (H + (1 - lambda) dt v_{t-1} k_{t-1}^T)
+  //                     + lambda dt v_t k_t^T, rank by rank.
+  auto shared = [&](Value buf, Value at) {
+    return memref::LoadOp::create(b, buf, ValueRange{at}).getResult();
+  };
+  Value alpha = math::ExpOp::create(b, adt);
+  Value lambda = L.euler ? f32(1.0) : sigmoid(trap);
+  Value betaOverAlpha = mul(arith::SubFOp::create(b, f32(1.0), lambda), dt);
+  Value gamma = mul(lambda, dt);
+  const int64_t cells = layout.rowTrips * layout.colTrips * W;
+  auto cell = [&](int64_t i, int64_t j, int64_t e) {
+    return (i * layout.colTrips + j) * W + e;
+  };
+  SmallVector<Value> prevSum(cells, f32(0.0)), curSum(cells, f32(0.0));
+  for (int64_t r = 0; r < R; ++r) {
+    SmallVector<Value> vCur, vPrev;
+    for (const Line &row : rows) {
+      vCur.push_back(shared(vCurBuf, addi(row.clamped, r * P)));
+      vPrev.push_back(shared(vPrevBuf, addi(row.clamped, r * P)));
+    }
+    for (auto [j, col] : llvm::enumerate(cols))
+      for (int64_t e = 0; e < W; ++e) {
+        Value at = addi(col.clamped, r * N + e);
+        Value kCur = shared(kRotBuf, at), kPrev = shared(kPrevBuf, at);
+        for (size_t i = 0; i < rows.size(); ++i) {
+          Value &prev = prevSum[cell(i, j, e)], &cur = curSum[cell(i, j, e)];
+          prev = add(prev, mul(vPrev[i], kPrev));
+          cur = add(cur, mul(vCur[i], kCur));
+        }
+      }
+  }
+  for (auto [i, row] : llvm::enumerate(rows))
+    for (auto [j, col] : llvm::enumerate(cols)) {
+      Value valid = andi(row.valid, col.valid);
+      for (int64_t e = 0; e < W; ++e) {
+        Value h = add(mul(alpha, add(state[i][j][e],
+                                     mul(betaOverAlpha, prevSum[cell(i, j, e)]))),
+                      mul(gamma, curSum[cell(i, j, e)]));
+        state[i][j][e] = select(valid, h, f32(0.0));
+      }
+      // The state leaves as soon as it is known: the stores drain while y
+      // is summed.
+      if (statesOut)
+        ifThen(valid, [&] {
+          storeRun(state[i][j], a.ssm, {bIdx, hIdx, row.at, col.at}, aligned);
+        });
+    }
+
+  // ---- y_r[p] = sum_n H[p,n] q_r[n] (+ D v_r[p]): lane partials, then a
+  // butterfly over the lanesPerRow adjacent lanes of the row.
+  SmallVector<SmallVector<Value>> ys(rows.size());
+  for (int64_t r = 0; r < R; ++r) {
+    SmallVector<Value> partial(rows.size(), f32(0.0));
+    for (auto [j, col] : llvm::enumerate(cols))
+      for (int64_t e = 0; e < W; ++e) {
+        Value q = shared(qRotBuf, addi(col.clamped, r * N + e));
+        for (size_t i = 0; i < rows.size(); ++i)
+          partial[i] = add(partial[i], mul(state[i][j][e], q));
+      }
+    for (auto [i, row] : llvm::enumerate(rows)) {
+      Value y = partial[i];
+      for (int32_t offset = layout.lanesPerRow / 2; offset > 0; offset /= 2)
+        y = add(y, gpu::ShuffleOp::create(b, y, offset, 32, gpu::ShuffleMode::XOR)
+                       .getShuffleResult());
+      if (d)
+        y = add(y, mul(d, shared(vCurBuf, addi(row.clamped, r * P))));
+      ys[i].push_back(y);
+    }
+  }
+
+  // The per-head RMSNorm needs all P values of a rank: they meet in shared
+  // memory, and every thread sums the squares of the ranks it needs.
+  SmallVector<Value> scale;
+  if (L.rmsNorm) {
+    for (auto [i, row] : llvm::enumerate(rows)) {
+      Value writes = andi(eq(laneInRow, 0), row.valid);
+      for (int64_t r = 0; r < R; ++r)
+        ifThen(writes, [&] {
+          memref::StoreOp::create(b, ys[i][r], normBuf,
+                                  ValueRange{addi(row.at, r * P)});
+        });
+    }
+    gpu::BarrierOp::create(b);
+    for (int64_t r = 0; r < R; ++r) {
+      auto sum = scf::ForOp::create(
+          b, idx(0), idx(P), idx(1), ValueRange{f32(0.0)},
+          [&](OpBuilder &nb, Location loc, Value p, ValueRange acc) {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+            Value y = shared(normBuf, addi(p, r * P));
+            scf::YieldOp::create(b, add(acc[0], mul(y, y)));
+          });
+      Value mean = mul(sum.getResult(0), f32(1.0 / P));
+      scale.push_back(math::RsqrtOp::create(b, add(mean, f32(L.normEps))));
+    }
+  }
+
+  // ---- out: lane 0 of a row writes it (per rank without the down
+  // projection).
+  for (auto [i, row] : llvm::enumerate(rows))
+    ifThen(andi(eq(laneInRow, 0), row.valid), [&] {
+      Value outAcc = f32(0.0);
+      for (int64_t r = 0; r < R; ++r) {
+        Value y = ys[i][r];
+        if (L.rmsNorm)
+          y = mul(y, scale[r]);
+        if (outFactorBuf)
+          y = mul(y, shared(outFactorBuf, addi(row.at, r * P)));
+        if (L.perRankOutputs)
+          store(y, a.out, outIndex(t, idx(r), row.at));
+        else
+          outAcc = add(outAcc, y);
+      }
+      if (!L.perRankOutputs)
+        store(outAcc, a.out, tokenIndex(t, row.at));
+    });
+  gpu::ReturnOp::create(b);
+}
+
+} // namespace
+
+SmallVector<int64_t> mlir::ssm::stepKernelWorkgroupSizes(const LayerShape &shape) {
+  return StepBuffers(shape).sizes;
+}
+
+void mlir::ssm::buildStepKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                                const KernelArgs &args, int64_t threads) {
+  ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
+  // After the views of dynamic-shape arguments ssm-to-gpu put there.
+  b.setInsertionPointToEnd(&kernel.getBody().front());
+  StepKernelBuilder(b, shape, args, threads)
+      .build(kernel.getWorkgroupAttributions());
+}
