@@ -300,45 +300,43 @@ void StepKernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
   }
 
   // ---- Phase 2: H_t = alpha (H + (1 - lambda) dt v_{t-1} k_{t-1}^T)
-  //                     + lambda dt v_t k_t^T, rank by rank.
+  //                     + lambda dt v_t k_t^T,
+  // accumulated into the state itself, rank by rank, with the row factors
+  // alpha (1 - lambda) dt v_{t-1}[p] and lambda dt v_t[p] taken first: one
+  // register per state value (sums per rank kept beside the state cost a
+  // 64-value thread 100 registers and blocks per SM).
   auto shared = [&](Value buf, Value at) {
     return memref::LoadOp::create(b, buf, ValueRange{at}).getResult();
   };
   Value alpha = math::ExpOp::create(b, adt);
   Value lambda = L.euler ? f32(1.0) : sigmoid(trap);
-  Value betaOverAlpha = mul(arith::SubFOp::create(b, f32(1.0), lambda), dt);
+  Value beta = mul(alpha, mul(arith::SubFOp::create(b, f32(1.0), lambda), dt));
   Value gamma = mul(lambda, dt);
-  const int64_t cells = layout.rowTrips * layout.colTrips * W;
-  auto cell = [&](int64_t i, int64_t j, int64_t e) {
-    return (i * layout.colTrips + j) * W + e;
-  };
-  SmallVector<Value> prevSum(cells, f32(0.0)), curSum(cells, f32(0.0));
+  for (auto &rowCells : state)
+    for (auto &run : rowCells)
+      for (Value &h : run)
+        h = mul(alpha, h);
   for (int64_t r = 0; r < R; ++r) {
     SmallVector<Value> vCur, vPrev;
     for (const Line &row : rows) {
-      vCur.push_back(shared(vCurBuf, addi(row.clamped, r * P)));
-      vPrev.push_back(shared(vPrevBuf, addi(row.clamped, r * P)));
+      vCur.push_back(mul(gamma, shared(vCurBuf, addi(row.clamped, r * P))));
+      vPrev.push_back(mul(beta, shared(vPrevBuf, addi(row.clamped, r * P))));
     }
     for (auto [j, col] : llvm::enumerate(cols))
       for (int64_t e = 0; e < W; ++e) {
         Value at = addi(col.clamped, r * N + e);
         Value kCur = shared(kRotBuf, at), kPrev = shared(kPrevBuf, at);
         for (size_t i = 0; i < rows.size(); ++i) {
-          Value &prev = prevSum[cell(i, j, e)], &cur = curSum[cell(i, j, e)];
-          prev = add(prev, mul(vPrev[i], kPrev));
-          cur = add(cur, mul(vCur[i], kCur));
+          Value &h = state[i][j][e];
+          h = add(h, add(mul(vPrev[i], kPrev), mul(vCur[i], kCur)));
         }
       }
   }
   for (auto [i, row] : llvm::enumerate(rows))
     for (auto [j, col] : llvm::enumerate(cols)) {
       Value valid = andi(row.valid, col.valid);
-      for (int64_t e = 0; e < W; ++e) {
-        Value h = add(mul(alpha, add(state[i][j][e],
-                                     mul(betaOverAlpha, prevSum[cell(i, j, e)]))),
-                      mul(gamma, curSum[cell(i, j, e)]));
-        state[i][j][e] = select(valid, h, f32(0.0));
-      }
+      for (int64_t e = 0; e < W; ++e)
+        state[i][j][e] = select(valid, state[i][j][e], f32(0.0));
       // The state leaves as soon as it is known: the stores drain while y
       // is summed.
       if (statesOut)
