@@ -173,8 +173,7 @@ for name, flags in (
 # in the thread's own run of four (adjacent pairs), in another run
 # (half-split, N/2 a multiple of 4), or read alone (half-split N = 20, odd N
 # in runs of one); the rules and options a step can take.
-step = ["--batch", "3", "--heads", "4", "--groups", "2", "--headdim", "32", "--angles", "8",
-        "--step"]
+step = ["--batch", "3", "--heads", "4", "--groups", "2", "--angles", "8", "--step"]
 for name, flags in (
         ("half_split_n64", ["--state", "64", "--init", "--pairing", "half_split"]),
         ("half_split_n20", ["--state", "20", "--init", "--pairing", "half_split"]),
@@ -184,7 +183,13 @@ for name, flags in (
         ("no_d_z", ["--state", "64", "--init", "--no-d", "--no-z"]),
         ("mimo_r4_n64_half_split", ["--state", "64", "--init", "--mimo", "--rank", "4",
                                     "--pairing", "half_split"]),
-        ("mimo_r3_n48_no_init", ["--state", "48", "--mimo", "--rank", "3"])):
+        ("mimo_r3_n48_no_init", ["--state", "48", "--mimo", "--rank", "3"]),
+        # Row counts per thread that are not powers of two (y's transposing
+        # reduction pads them), with the RMSNorm.
+        ("n64_p48_rmsnorm", ["--state", "64", "--headdim", "48", "--init", "--rmsnorm"]),
+        ("n30_p24", ["--state", "30", "--headdim", "24", "--init"])):
+    if "--headdim" not in flags:
+        flags = ["--headdim", "32"] + flags
     build("sweep/step_variants/" + name, step + flags, "random")
 
 # MIMO on the chunked kernels: ranks x state sizes x head dims (issue 5's

@@ -345,40 +345,103 @@ void StepKernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
         });
     }
 
-  // ---- y_r[p] = sum_n H[p,n] q_r[n] (+ D v_r[p]): lane partials, then a
-  // butterfly over the lanesPerRow adjacent lanes of the row.
-  SmallVector<SmallVector<Value>> ys(rows.size());
-  for (int64_t r = 0; r < R; ++r) {
-    SmallVector<Value> partial(rows.size(), f32(0.0));
+  // ---- y_r[p] = sum_n H[p,n] q_r[n] (+ D v_r[p]): lane partials of every
+  // row and rank, then a reduction over the lanesPerRow lanes of a row.
+  // MIMO transposes while it reduces: each XOR step sends half of a lane's
+  // rows to its partner and adds the half it receives, so the rows end
+  // spread over the lanes, each with all its ranks (R (rows - 1) shuffles
+  // to the row butterfly's 5 R rows; H200, R = 4, N = 128, b = 64: 61.7 ->
+  // 48.8 us). SISO keeps the butterfly per row, whose partials die at once
+  // (the transposing one held them all: within 2% at N = 64 to 256, 10%
+  // slower at N = 32).
+  struct OwnedRow {
+    Value p, pClamped, writes;
+    SmallVector<Value> ys;
+  };
+  SmallVector<OwnedRow> owned;
+  auto shuffle = [&](Value x, int64_t offset) {
+    return gpu::ShuffleOp::create(b, x, offset, 32, gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  };
+  auto lanePartial = [&](int64_t i, int64_t r) {
+    Value sum = f32(0.0);
     for (auto [j, col] : llvm::enumerate(cols))
-      for (int64_t e = 0; e < W; ++e) {
-        Value q = shared(qRotBuf, addi(col.clamped, r * N + e));
-        for (size_t i = 0; i < rows.size(); ++i)
-          partial[i] = add(partial[i], mul(state[i][j][e], q));
-      }
+      for (int64_t e = 0; e < W; ++e)
+        sum = add(sum, mul(state[i][j][e],
+                           shared(qRotBuf, addi(col.clamped, r * N + e))));
+    return sum;
+  };
+  if (R == 1) {
     for (auto [i, row] : llvm::enumerate(rows)) {
-      Value y = partial[i];
-      for (int32_t offset = layout.lanesPerRow / 2; offset > 0; offset /= 2)
-        y = add(y, gpu::ShuffleOp::create(b, y, offset, 32, gpu::ShuffleMode::XOR)
-                       .getShuffleResult());
-      if (d)
-        y = add(y, mul(d, shared(vCurBuf, addi(row.clamped, r * P))));
-      ys[i].push_back(y);
+      Value y = lanePartial(i, 0);
+      for (int64_t offset = layout.lanesPerRow / 2; offset > 0; offset /= 2)
+        y = add(y, shuffle(y, offset));
+      owned.push_back({row.at, row.clamped, andi(eq(laneInRow, 0), row.valid), {y}});
+    }
+  } else {
+    // partial[i][r], rows padded to a power of two.
+    const int64_t paddedRows = llvm::PowerOf2Ceil(rows.size());
+    SmallVector<SmallVector<Value>> partial(paddedRows,
+                                            SmallVector<Value>(R, f32(0.0)));
+    for (int64_t r = 0; r < R; ++r)
+      for (size_t i = 0; i < rows.size(); ++i)
+        partial[i][r] = lanePartial(i, r);
+    // rowOf[k]: the row (0 .. paddedRows - 1) that slot k of this lane holds.
+    SmallVector<Value> rowOf;
+    for (int64_t i = 0; i < paddedRows; ++i)
+      rowOf.push_back(idx(i));
+    Value writer = arith::ConstantOp::create(b, b.getBoolAttr(true));
+    Value trueValue = writer;
+    for (int64_t offset = layout.lanesPerRow / 2; offset > 0; offset /= 2) {
+      Value upper = arith::CmpIOp::create(
+          b, arith::CmpIPredicate::ne,
+          arith::AndIOp::create(b, lane, idx(offset)), idx(0));
+      const int64_t half = partial.size() / 2;
+      if (half == 0) {
+        // One row left: a plain butterfly; the lower lane writes it.
+        for (Value &y : partial[0])
+          y = add(y, shuffle(y, offset));
+        writer = andi(writer, arith::XOrIOp::create(b, upper, trueValue));
+        continue;
+      }
+      SmallVector<SmallVector<Value>> kept(half);
+      SmallVector<Value> keptRows(half);
+      for (int64_t k = 0; k < half; ++k) {
+        for (int64_t r = 0; r < R; ++r) {
+          Value lo = partial[k][r], hi = partial[half + k][r];
+          Value sent = shuffle(select(upper, lo, hi), offset);
+          kept[k].push_back(add(select(upper, hi, lo), sent));
+        }
+        keptRows[k] = select(upper, rowOf[half + k], rowOf[k]);
+      }
+      partial = std::move(kept);
+      rowOf = std::move(keptRows);
+    }
+    // Slot k is row rowOf[k] of the thread's layout.
+    const int64_t rowStride = warps * layout.rowsPerWarp;
+    for (auto [k, ys] : llvm::enumerate(partial)) {
+      Value p = addi(firstRow, muli(rowOf[k], rowStride));
+      Value writes =
+          andi(writer, andi(ult(rowOf[k], idx(rows.size())), ult(p, P)));
+      owned.push_back({p, minui(p, P - 1), writes, ys});
     }
   }
+  if (d)
+    for (OwnedRow &row : owned)
+      for (int64_t r = 0; r < R; ++r)
+        row.ys[r] = add(row.ys[r],
+                        mul(d, shared(vCurBuf, addi(row.pClamped, r * P))));
 
   // The per-head RMSNorm needs all P values of a rank: they meet in shared
   // memory, and every thread sums the squares of the ranks it needs.
   SmallVector<Value> scale;
   if (L.rmsNorm) {
-    for (auto [i, row] : llvm::enumerate(rows)) {
-      Value writes = andi(eq(laneInRow, 0), row.valid);
-      for (int64_t r = 0; r < R; ++r)
-        ifThen(writes, [&] {
-          memref::StoreOp::create(b, ys[i][r], normBuf,
-                                  ValueRange{addi(row.at, r * P)});
-        });
-    }
+    for (const OwnedRow &row : owned)
+      ifThen(row.writes, [&] {
+        for (int64_t r = 0; r < R; ++r)
+          memref::StoreOp::create(b, row.ys[r], normBuf,
+                                  ValueRange{addi(row.p, r * P)});
+      });
     gpu::BarrierOp::create(b);
     for (int64_t r = 0; r < R; ++r) {
       auto sum = scf::ForOp::create(
@@ -394,24 +457,24 @@ void StepKernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
     }
   }
 
-  // ---- out: lane 0 of a row writes it (per rank without the down
-  // projection).
-  for (auto [i, row] : llvm::enumerate(rows))
-    ifThen(andi(eq(laneInRow, 0), row.valid), [&] {
+  // ---- out: the lane that holds a row writes it (per rank without the
+  // down projection).
+  for (const OwnedRow &row : owned)
+    ifThen(row.writes, [&] {
       Value outAcc = f32(0.0);
       for (int64_t r = 0; r < R; ++r) {
-        Value y = ys[i][r];
+        Value y = row.ys[r];
         if (L.rmsNorm)
           y = mul(y, scale[r]);
         if (outFactorBuf)
-          y = mul(y, shared(outFactorBuf, addi(row.at, r * P)));
+          y = mul(y, shared(outFactorBuf, addi(row.p, r * P)));
         if (L.perRankOutputs)
-          store(y, a.out, outIndex(t, idx(r), row.at));
+          store(y, a.out, outIndex(t, idx(r), row.p));
         else
           outAcc = add(outAcc, y);
       }
       if (!L.perRankOutputs)
-        store(outAcc, a.out, tokenIndex(t, row.at));
+        store(outAcc, a.out, tokenIndex(t, row.p));
     });
   gpu::ReturnOp::create(b);
 }
