@@ -10,12 +10,18 @@ GOLDEN_DIR = os.environ.get("MAMBA3_GOLDEN_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "..", "shared", "golden")
 
 
-def relative_l2(got, ref):
+def relative_l2(got, ref, period=None):
+    """||got - ref|| / ||ref||; with a period (an angle state kept modulo 2 pi), each difference is first
+    taken to (-period/2, period/2], as the runtime's relativeL2 does: both sides' remainders would differ by a
+    whole period where the two sit on either side of a wrap."""
     got, ref = got.double(), ref.double()
     if got.shape != ref.shape or torch.isnan(got).any():
         return math.inf
+    d = got - ref
+    if period is not None:
+        d = d - period * torch.round(d / period)
     n = ref.norm()
-    return ((got - ref).norm() / n).item() if n > 0 else got.norm().item()
+    return (d.norm() / n).item() if n > 0 else d.norm().item()
 
 
 def golden_cases():
