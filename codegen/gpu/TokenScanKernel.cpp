@@ -4,7 +4,8 @@
 // sequence carrying the P x N fp32 state in registers. Rotation, the
 // discretization rule, skip, gate and the MIMO projections are fused, so
 // every input is read once and only out and the final states are written.
-// It covers every layer: decode steps, MIMO, fp32 data.
+// It covers every scan: MIMO, fp32 data, any length; a decode step
+// (ssm.step) is built by StepKernel.cpp instead (buildTokenScanKernel).
 //
 //===----------------------------------------------------------------------===//
 
@@ -253,7 +254,7 @@ void KernelBuilder::build(ArrayRef<BlockArgument> workgroup) {
     }
     // The per-head RMSNorm needs all P values of a rank: they meet in
     // shared memory, and every thread sums the squares of the ranks it
-    // needs (P values each; a step's P is small).
+    // needs (P values each).
     SmallVector<Value> scale;
     if (L.rmsNorm) {
       for (int64_t i = 0; i < layout.rowTrips; ++i) {
@@ -361,12 +362,13 @@ int64_t mlir::ssm::tokenScanBlockSize(const LayerShape &shape) {
 
 /// f32 elements of the kernel's shared buffers, in workgroup-attribution
 /// order: k and v double buffers (token t writes half t % 2), rotated q,
-/// the cos and sin of the angles, and y for the RMSNorm.
+/// the cos and sin of the angles, and y for the RMSNorm; a step's are the
+/// decode-step kernel's.
 static SmallVector<int64_t> workgroupSizes(const LayerShape &shape) {
-  const int64_t R = shape.rank, N = shape.n, P = shape.p;
-  const int64_t S = std::max<int64_t>(shape.s, 1);
   if (shape.step)
     return stepKernelWorkgroupSizes(shape);
+  const int64_t R = shape.rank, N = shape.n, P = shape.p;
+  const int64_t S = std::max<int64_t>(shape.s, 1);
   SmallVector<int64_t> sizes{2 * R * N, 2 * R * P, R * N, S, S};
   if (shape.rmsNorm)
     sizes.push_back(R * P);

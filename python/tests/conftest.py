@@ -11,9 +11,9 @@ GOLDEN_DIR = os.environ.get("MAMBA3_GOLDEN_DIR") or os.path.join(
 
 
 def relative_l2(got, ref, period=None):
-    """||got - ref|| / ||ref||; with a period (an angle state kept modulo 2 pi), each difference is first
-    taken to (-period/2, period/2], as the runtime's relativeL2 does: both sides' remainders would differ by a
-    whole period where the two sit on either side of a wrap."""
+    """||got - ref|| / ||ref||. With a period (an angle state kept modulo 2 pi) each difference first loses
+    its nearest multiple of the period, as the runtime's relativeL2 does: the remainders of both sides would
+    differ by a whole period where the two sit on either side of a wrap."""
     got, ref = got.double(), ref.double()
     if got.shape != ref.shape or torch.isnan(got).any():
         return math.inf
