@@ -43,6 +43,7 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
     return success();
   PassManager gpuPm(&context, ModuleOp::getOperationName());
   gpuPm.addPass(createSsmToGpu());
+  gpuPm.addPass(createSsmkPlanSharedMemory());
   if (failed(gpuPm.run(module)))
     return fail("generating the GPU kernel failed (see the message above)");
   if (stop == GpuCompileStage::Kernels)

@@ -48,6 +48,7 @@ void mlir::ssm::buildSsmToNvvmPipeline(OpPassManager &pm,
                                        const SsmToNvvmOptions &options) {
   pm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
   pm.addPass(createSsmToGpu());
+  pm.addPass(createSsmkPlanSharedMemory());
   pm.addPass(createSsmkBuildKernels());
   addGpuLoweringPasses(pm, options);
 }

@@ -95,6 +95,70 @@ ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+LogicalResult SharedPlanAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, MmaEngines mma,
+    int64_t qkBuffers, bool stagedVZ, int64_t q, int64_t k, int64_t scores,
+    int64_t ys, int64_t segSum, int64_t gamma, int64_t beta, int64_t wEnd,
+    int64_t decay, int64_t kPrev, int64_t qBias, int64_t kBias, int64_t vPrev,
+    int64_t thetaCarry, std::optional<int64_t> mbar,
+    std::optional<int64_t> vRows, std::optional<int64_t> zRows,
+    std::optional<int64_t> vt, int64_t total) {
+  if (mma == MmaEngines::auto_)
+    return emitError() << "a plan's mma is resolved: mma_sync, wgmma_scores "
+                          "or wgmma, not auto";
+  const bool swizzled = mma != MmaEngines::mma_sync;
+  if (qkBuffers != 1 && qkBuffers != 2)
+    return emitError() << "qk_buffers must be 1 or 2, got " << qkBuffers;
+  if (qkBuffers == 2 && !swizzled)
+    return emitError() << "two q/k buffers need the TMA tiles of wgmma_scores "
+                          "or wgmma, not mma_sync";
+  if (mbar.has_value() != swizzled)
+    return emitError() << (swizzled ? "the TMA tiles of " : "")
+                       << stringifyMmaEngines(mma)
+                       << (swizzled ? " need an mbar array"
+                                    : " has no TMA tiles, so no mbar array");
+  if (vRows.has_value() != stagedVZ || (zRows && !stagedVZ))
+    return emitError() << "v_rows (and z_rows, with a gate) are there exactly "
+                          "when staged_vz is";
+  if (!stagedVZ && !vt)
+    return emitError() << "without staged V rows the kernel needs a vt array";
+  std::pair<const char *, std::optional<int64_t>> offsets[] = {
+      {"q", q},         {"k", k},           {"scores", scores},
+      {"ys", ys},       {"seg_sum", segSum}, {"gamma", gamma},
+      {"beta", beta},   {"w_end", wEnd},    {"decay", decay},
+      {"k_prev", kPrev}, {"q_bias", qBias}, {"k_bias", kBias},
+      {"v_prev", vPrev}, {"theta_carry", thetaCarry}, {"mbar", mbar},
+      {"v_rows", vRows}, {"z_rows", zRows}, {"vt", vt}};
+  for (auto [name, offset] : offsets) {
+    if (!offset)
+      continue;
+    if (*offset < 0 || *offset >= total || *offset % 16 != 0)
+      return emitError() << name << " at byte " << *offset
+                         << ": arrays start 16-byte aligned inside the "
+                         << total << " bytes of the plan";
+  }
+  if (swizzled && (q % 1024 != 0 || k % 1024 != 0 ||
+                   (mma == MmaEngines::wgmma && scores % 1024 != 0)))
+    return emitError() << "the swizzled tiles (q, k"
+                       << (mma == MmaEngines::wgmma ? ", scores" : "")
+                       << ") start 1 KiB aligned";
+  return success();
+}
+
+LogicalResult TokenScanOp::verify() {
+  if (getLayer().getStep())
+    return emitOpError("is a scan over tokens; a decode step (a layer with "
+                       "step) is an ssmk.decode_step");
+  return success();
+}
+
+LogicalResult DecodeStepOp::verify() {
+  if (!getLayer().getStep())
+    return emitOpError("computes one token: its layer has step (a scan is an "
+                       "ssmk.token_scan or ssmk.chunked_scan)");
+  return success();
+}
+
 LogicalResult SsmkDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
   if (attr.getName() != kScheduleAttrName)

@@ -3,8 +3,9 @@
 // `ssmk` is the level of one GPU kernel, between the tensor-level `ssm` ops
 // and NVGPU/NVVM: the kernel schedule of a layer (the choices
 // ssm-gpu-schedule makes, one typed attribute with a verifier), the layer
-// as a kernel sees it (#ssmk.layer), and one op per kernel body that
-// ssm-to-gpu emits and ssmk-build-kernels builds.
+// as a kernel sees it (#ssmk.layer), the chunked kernel's plan
+// (#ssmk.plan), and one op per kernel body that ssm-to-gpu emits and
+// ssmk-build-kernels builds.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SSMK_DIALECT_TD
@@ -27,10 +28,13 @@ def Ssmk_Dialect : Dialect {
     schedule and sits on one of those ops.
 
     ssm-to-gpu then ends each gpu.func it makes with one kernel op,
-    `ssmk.token_scan`, `ssmk.chunked_scan` or `ssmk.chunk_boundaries`, that
+    `ssmk.token_scan`, `ssmk.decode_step`, `ssmk.chunked_scan` or
+    `ssmk.chunk_boundaries`, that
     states the kernel: its buffers by role, the layer (`#ssmk.layer`), the
     block size and the chunk, phase or span it is built for;
-    ssmk-build-kernels replaces each by its body.
+    ssmk-plan-shared-memory gives each chunked_scan its `#ssmk.plan`
+    (matmul engines, Q/K buffers, V/Z staging, shared-memory offsets), and
+    ssmk-build-kernels replaces each op by its body.
   }];
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
@@ -152,6 +156,51 @@ def Ssmk_LayerAttr : AttrDef<Ssmk_Dialect, "Layer"> {
   let genVerifyDecl = 1;
 }
 
+def Ssmk_SharedPlanAttr : AttrDef<Ssmk_Dialect, "SharedPlan"> {
+  let mnemonic = "plan";
+  let summary = "the chunked kernel's engines, buffers and shared memory";
+  let description = [{
+    The choices ssmk-plan-shared-memory makes for one `ssmk.chunked_scan`
+    (codegen/gpu/ChunkedKernelLayout.cpp), which ssmk-build-kernels builds:
+
+    - `mma`: the engines of the three matmuls, resolved (never `auto`):
+      `mma_sync` (q/k tiles by cp.async, unswizzled), `wgmma_scores` (q/k
+      by TMA into 128-byte-swizzled tiles, the scores on warpgroup MMA) or
+      `wgmma` (all three matmuls on warpgroup MMA).
+    - `qk_buffers`: q/k tiles per kind; 2 loads chunk c + 1 by TMA while
+      chunk c computes.
+    - `staged_vz`: the raw V (and Z) rows of a chunk arrive by cp.async in
+      shared memory (`v_rows`, `z_rows`); without it V^T is written from
+      global memory.
+    - byte offsets into the dynamic shared memory (after the pad that
+      aligns the swizzled tiles to 1 KiB) of each array, and `total`, the
+      dynamic shared memory of the launch. `ys` (the output tile) also
+      holds the scanned angles and decay exponents, which die before it is
+      written. `mbar` (the TMA mbarriers) only with swizzled tiles, `vt`
+      only where the staged V rows do not serve as V^T.
+
+    Each array is 16-byte aligned and inside `total`; the builder checks
+    that the arrays the layer needs fit where the plan puts them and do not
+    overlap.
+  }];
+  let parameters = (ins
+    EnumParameter<Ssmk_MmaEngines>:$mma,
+    "int64_t":$qk_buffers,
+    DefaultValuedParameter<"bool", "false">:$staged_vz,
+    "int64_t":$q, "int64_t":$k, "int64_t":$scores, "int64_t":$ys,
+    "int64_t":$seg_sum, "int64_t":$gamma, "int64_t":$beta, "int64_t":$w_end,
+    "int64_t":$decay, "int64_t":$k_prev, "int64_t":$q_bias,
+    "int64_t":$k_bias, "int64_t":$v_prev, "int64_t":$theta_carry,
+    OptionalParameter<"std::optional<int64_t>">:$mbar,
+    OptionalParameter<"std::optional<int64_t>">:$v_rows,
+    OptionalParameter<"std::optional<int64_t>">:$z_rows,
+    OptionalParameter<"std::optional<int64_t>">:$vt,
+    "int64_t":$total
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def Ssmk_ChunkedPhase : I32EnumAttr<"ChunkedPhase",
     "what one launch of the chunked tensor-core kernel does", [
       // The one-pass kernel: one block per (head, batch) walks every chunk.
@@ -221,11 +270,28 @@ class Ssmk_KernelOp<string mnemonic, string what>
 def Ssmk_TokenScanOp : Ssmk_KernelOp<"token_scan",
     "the body of the token-sequential kernel"> {
   let description = [{
-    One block per (head, batch) walks the tokens with the state in
-    registers (TokenScanKernel.cpp). `threads` is the block size.
+    One block per (head, batch) walks the tokens of a scan with the state
+    in registers (TokenScanKernel.cpp). `threads` is the block size. A
+    decode step is an `ssmk.decode_step`.
   }];
   let arguments = !con(Ssmk_KernelOperands,
                        (ins Ssmk_LayerAttr:$layer, I64Attr:$threads));
+  let hasVerifier = 1;
+}
+
+def Ssmk_DecodeStepOp : Ssmk_KernelOp<"decode_step",
+    "the body of the decode-step kernel"> {
+  let description = [{
+    One token of a layer (`step` in its #ssmk.layer) from the states it
+    starts from (StepKernel.cpp): one block per (head, batch) with the
+    token-sequential kernel's state layout over `threads` threads, every
+    load issued before the first use, the shared per-token vectors written
+    once behind one barrier, the state updated in registers and stored as
+    soon as it is updated.
+  }];
+  let arguments = !con(Ssmk_KernelOperands,
+                       (ins Ssmk_LayerAttr:$layer, I64Attr:$threads));
+  let hasVerifier = 1;
 }
 
 def Ssmk_ChunkedScanOp : Ssmk_KernelOp<"chunked_scan",
@@ -236,12 +302,15 @@ def Ssmk_ChunkedScanOp : Ssmk_KernelOp<"chunked_scan",
     or the first or third launch of the chunk-parallel schedule),
     `tokens_per_chunk` the chunk, `chunks_per_block` the span of a
     chunk-parallel block (0: the `launch_chunks_per_block` operand).
+    `plan` (#ssmk.plan, written by ssmk-plan-shared-memory) states its
+    engines, buffers and shared memory; ssmk-build-kernels needs it.
   }];
   let arguments = !con(Ssmk_KernelOperands,
                        (ins Ssmk_LayerAttr:$layer, I64Attr:$threads,
                             I64Attr:$tokens_per_chunk,
                             Ssmk_ChunkedPhaseAttr:$phase,
-                            I64Attr:$chunks_per_block));
+                            I64Attr:$chunks_per_block,
+                            OptionalAttr<Ssmk_SharedPlanAttr>:$plan));
 }
 
 def Ssmk_ChunkBoundariesOp : Ssmk_KernelOp<"chunk_boundaries",

@@ -83,19 +83,23 @@ inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 struct SharedLayout {
   /// Tokens per chunk, ranks, and rows: the chunk's C * R rank-1 terms
   /// (row t * R + r is rank r of token t; R = 1 for SISO).
-  int64_t C, R, CR, Np, Pp, S;
+  int64_t C = 0, R = 0, CR = 0, Np = 0, Pp = 0, S = 0;
+  /// The head dim and whether the layer has a gate (the Z rows).
+  int64_t P = 0;
+  bool hasZ = false;
   /// Chunks in the sequence.
-  int64_t chunks;
-  int64_t qkStride, tStride, ysStride;
+  int64_t chunks = 0;
+  int64_t qkStride = 0, tStride = 0, ysStride = 0;
   /// Columns of the scanned array: S angles, then the decay exponent a.
-  int64_t scanCols;
+  int64_t scanCols = 0;
   /// The scan splits the chunk into this many segments of tokens.
   static constexpr int64_t kSegments = 8;
   /// The mbarriers (one per q/k buffer) that the TMA copies of the swizzled
   /// tiles complete on.
   int64_t mbar = 0;
-  int64_t qs, ks, vt, sm, ys, scan, segSum, gamma, beta,
-      wEnd, decay, kPrev, vPrev, qBias, kBias, thetaCarry, total;
+  int64_t qs = 0, ks = 0, vt = 0, sm = 0, ys = 0, scan = 0, segSum = 0,
+          gamma = 0, beta = 0, wEnd = 0, decay = 0, kPrev = 0, vPrev = 0,
+          qBias = 0, kBias = 0, thetaCarry = 0, total = 0;
   /// Raw V and Z rows ((C, P) bf16 each) that cp.async fills at the start
   /// of a chunk, when the rows split into copy pieces and the bytes cost
   /// no block per SM (then vzPiece > 0); Z only with a gate.
@@ -132,18 +136,28 @@ struct SharedLayout {
   /// block per SM), else 1. Buffer b of q starts at qs + b * tileBytes.
   int64_t qkBuffers = 1, tileBytes = 0;
 
-  /// With L.qkBuffers = 2 the doubled tiles are taken whatever they cost
-  /// (the planner refuses a layout without TMA or past the shared memory).
-  SharedLayout(const LayerShape &L, int64_t chunk, int64_t threads) {
-    layOut(L, chunk, threads, 1);
-    if (!swizzledQK || L.qkBuffers == 1)
-      return;
-    SharedLayout doubled = *this;
-    doubled.layOut(L, chunk, threads, 2);
-    int64_t blocks = std::min(blocksPerSm(total), blocksPerSmByRegisters(threads));
-    if (L.qkBuffers == 2 ||
-        (doubled.total <= kMaxSharedBytes && blocksPerSm(doubled.total) >= blocks))
-      *this = doubled;
+  /// The planner (ssmk-plan-shared-memory's choices): the matmul engines
+  /// the tiles allow and L.mma asks for; two Q/K buffers where they cost no
+  /// block per SM (with L.qkBuffers = 2 whatever they cost; the planner
+  /// refuses a layout without TMA or past the shared memory); the V/Z rows
+  /// staged where they cost no block per SM; the arrays in a fixed order.
+  SharedLayout(const LayerShape &L, int64_t chunk, int64_t threads);
+
+  /// The layout a #ssmk.plan states, or std::nullopt and `why` where the
+  /// tiles do not allow its engines or the layer's arrays do not fit where
+  /// it puts them (past its total, overlapping, or missing).
+  static std::optional<SharedLayout> fromPlan(const LayerShape &L,
+                                              int64_t chunk, int64_t threads,
+                                              ssmk::SharedPlanAttr plan,
+                                              std::string &why);
+  ssmk::SharedPlanAttr toPlan(MLIRContext *ctx) const;
+
+  /// The resolved engines: mma_sync, wgmma_scores or wgmma.
+  ssmk::MmaEngines mma() const {
+    if (!swizzledQK)
+      return ssmk::MmaEngines::mma_sync;
+    return matmulsOnWgmma ? ssmk::MmaEngines::wgmma
+                          : ssmk::MmaEngines::wgmma_scores;
   }
 
   /// Whether the tiles allow the scores, and the output and state matmuls,
@@ -158,8 +172,30 @@ struct SharedLayout {
   }
 
 private:
+  SharedLayout() = default;
+  /// What a layout is built from besides the layer: the plan's choices.
+  struct Choices {
+    ssmk::MmaEngines mma;
+    int64_t qkBuffers;
+    bool stagedVZ;
+  };
+  /// The layout the planner picks between for one number of Q/K buffers:
+  /// with the V/Z rows staged where that costs no block per SM.
+  static SharedLayout planned(const LayerShape &L, int64_t chunk,
+                              int64_t threads, ssmk::MmaEngines mma,
+                              int64_t buffers);
+  /// Strides and flags from the choices, the arrays one after another.
   void layOut(const LayerShape &L, int64_t chunk, int64_t threads,
-            int64_t buffers);
+              Choices choices);
+  /// One array: its name in #ssmk.plan, its offset field and its bytes.
+  struct Array {
+    const char *name;
+    int64_t SharedLayout::*offset;
+    int64_t bytes;
+  };
+  /// The arrays this layout has, in layout order (the sizes follow from
+  /// the layer, the chunk and the choices; ys also holds scan).
+  SmallVector<Array> arrays() const;
 };
 
 /// An m16n8 f32 accumulator tile: c0, c1 at (row g, cols 2q, 2q+1), c2, c3 at

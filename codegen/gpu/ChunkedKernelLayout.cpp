@@ -8,96 +8,229 @@
 
 #include "codegen/gpu/ChunkedKernel.h"
 
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+
 #include <numeric>
 
 using namespace mlir;
 using namespace mlir::ssm;
 using namespace mlir::ssm::chunked;
 
+SharedLayout::SharedLayout(const LayerShape &L, int64_t chunk,
+                           int64_t threads) {
+  const int64_t CR = chunk * L.rank;
+  ssmk::MmaEngines mma = ssmk::MmaEngines::mma_sync;
+  if (scoresFitWgmma(L, CR, threads) && L.mma != ssmk::MmaEngines::mma_sync) {
+    mma = ssmk::MmaEngines::wgmma_scores;
+    if (matmulsFitWgmma(L, CR, threads) &&
+        (L.mma == ssmk::MmaEngines::wgmma ||
+         (L.mma == ssmk::MmaEngines::auto_ && !L.mimo && L.n <= 128)))
+      mma = ssmk::MmaEngines::wgmma;
+  }
+  *this = planned(L, chunk, threads, mma, 1);
+  if (!swizzledQK || L.qkBuffers == 1)
+    return;
+  SharedLayout doubled = planned(L, chunk, threads, mma, 2);
+  int64_t blocks = std::min(blocksPerSm(total), blocksPerSmByRegisters(threads));
+  if (L.qkBuffers == 2 ||
+      (doubled.total <= kMaxSharedBytes && blocksPerSm(doubled.total) >= blocks))
+    *this = doubled;
+}
+
+SharedLayout SharedLayout::planned(const LayerShape &L, int64_t chunk,
+                                   int64_t threads, ssmk::MmaEngines mma,
+                                   int64_t buffers) {
+  // Staging the V (and Z) rows may not cost a block per SM: the blocks an
+  // SM holds are the fewer of what the shared memory and the registers
+  // allow.
+  SharedLayout plain;
+  plain.layOut(L, chunk, threads, {mma, buffers, /*stagedVZ=*/false});
+  if (!copyPieceBytes(L.p * 2))
+    return plain;
+  SharedLayout staged;
+  staged.layOut(L, chunk, threads, {mma, buffers, /*stagedVZ=*/true});
+  int64_t blocks =
+      std::min(blocksPerSm(plain.total), blocksPerSmByRegisters(threads));
+  if (staged.total <= kMaxSharedBytes && blocksPerSm(staged.total) >= blocks)
+    return staged;
+  return plain;
+}
+
 void SharedLayout::layOut(const LayerShape &L, int64_t chunk, int64_t threads,
-            int64_t buffers) {
-  qkBuffers = buffers;
-  vzPiece = vs = zs = 0;
-  vtFromRaw = false;
-  vRawStride = 0;
+                          Choices choices) {
+  qkBuffers = choices.qkBuffers;
   C = chunk;
   R = L.rank;
   CR = C * R;
+  P = L.p;
+  hasZ = L.hasZ;
   // (Unknown, 0, when L is sized at launch: the kernel computes it.)
   chunks = L.dynamicSeqLen() ? 0 : llvm::divideCeil(L.seqLen, C);
   Np = roundUp(L.n, 16);
   Pp = roundUp(L.p, 16);
   S = std::max<int64_t>(L.s, 1);
   scanCols = L.s + 1;
-  // +8 bf16 (4 words) per row: rows of a fragment load start 4 banks apart.
-  qkStride = Np + 8;
-  tStride = CR + 8;
+  swizzledQK = choices.mma != ssmk::MmaEngines::mma_sync;
+  matmulsOnWgmma = choices.mma == ssmk::MmaEngines::wgmma;
+  // +8 bf16 (4 words) per row: rows of a fragment load start 4 banks apart;
+  // the swizzled tiles need no padding.
+  qkStride = swizzledQK ? Np : Np + 8;
+  tStride = matmulsOnWgmma ? CR : CR + 8;
   // +4 f32: the (t, p) stores of an accumulator tile spread over 32 banks.
   ysStride = Pp + 4;
-  int64_t at = 0;
-  auto take = [&](int64_t bytes) {
-    int64_t offset = at;
-    at = roundUp(at + bytes, 16);
-    return offset;
-  };
-  swizzledQK = scoresFitWgmma(L, CR, threads) && L.mma != ssmk::MmaEngines::mma_sync;
-  matmulsOnWgmma =
-      swizzledQK && matmulsFitWgmma(L, CR, threads) &&
-      (L.mma == ssmk::MmaEngines::wgmma ||
-       (L.mma == ssmk::MmaEngines::auto_ && !L.mimo && L.n <= 128));
-  if (swizzledQK)
-    qkStride = Np;
-  if (matmulsOnWgmma)
-    tStride = CR;
   tileBytes = CR * qkStride * 2;
-  qs = take(qkBuffers * tileBytes);
-  ks = take(qkBuffers * tileBytes);
-  sm = take(CR * tStride * 2);
+  // V: a V^T tile, or the staged raw V (and Z) rows, with or without the
+  // V^T tile (SISO with P % 16 == 0 reads V^T from the raw rows, padded so
+  // that the eight rows of an ldmatrix hit different banks).
+  const bool rawIsVt = !L.mimo && L.p % 16 == 0;
+  vzPiece = choices.stagedVZ ? copyPieceBytes(L.p * 2) : 0;
+  vtFromRaw = choices.stagedVZ && rawIsVt;
+  vRawStride = choices.stagedVZ ? L.p + (rawIsVt ? 8 : 0) : 0;
+  vs = zs = vt = mbar = 0;
+  int64_t at = 0;
+  for (const Array &array : arrays()) {
+    this->*array.offset = at;
+    at = roundUp(at + array.bytes, 16);
+  }
+  scan = ys;
+  total = at + (swizzledQK ? kSwizzleAlign : 0);
   // The q/k tiles are whole 1 KiB atoms, so the score tile starts aligned.
   assert((!matmulsOnWgmma || sm % kSwizzleAlign == 0) &&
          "the swizzled score tile must start 1 KiB aligned");
-  // The scanned angles and decay exponents are dead
-  // once the scores are weighted, before the output tile is written: they
-  // share bytes with it.
-  ys = scan = take(std::max(CR * ysStride, C * scanCols) * 4);
-  segSum = take(scanCols * kSegments * 4);
-  gamma = take(C * 4);
-  beta = take(C * 4);
-  // Per row (the rows of a token share their token's value).
-  wEnd = take(CR * 4);
-  decay = take(CR * 4);
-  // Per rank.
-  kPrev = take(R * Np * 4);
-  qBias = take(R * Np * 4);
-  kBias = take(R * Np * 4);
-  vPrev = take(R * Pp * 4);
-  thetaCarry = take(S * 4);
+}
+
+SmallVector<SharedLayout::Array> SharedLayout::arrays() const {
+  SmallVector<Array> list = {
+      {"q", &SharedLayout::qs, qkBuffers * tileBytes},
+      {"k", &SharedLayout::ks, qkBuffers * tileBytes},
+      {"scores", &SharedLayout::sm, CR * tStride * 2},
+      // The scanned angles and decay exponents are dead once the scores
+      // are weighted, before the output tile is written: they share bytes.
+      {"ys", &SharedLayout::ys, std::max(CR * ysStride, C * scanCols) * 4},
+      {"seg_sum", &SharedLayout::segSum, scanCols * kSegments * 4},
+      {"gamma", &SharedLayout::gamma, C * 4},
+      {"beta", &SharedLayout::beta, C * 4},
+      // Per row (the rows of a token share their token's value).
+      {"w_end", &SharedLayout::wEnd, CR * 4},
+      {"decay", &SharedLayout::decay, CR * 4},
+      // Per rank.
+      {"k_prev", &SharedLayout::kPrev, R * Np * 4},
+      {"q_bias", &SharedLayout::qBias, R * Np * 4},
+      {"k_bias", &SharedLayout::kBias, R * Np * 4},
+      {"v_prev", &SharedLayout::vPrev, R * Pp * 4},
+      {"theta_carry", &SharedLayout::thetaCarry, S * 4}};
   if (swizzledQK)
-    mbar = take(8 * qkBuffers);
-  // V: a V^T tile, or the staged raw V (and Z) rows, with or without the
-  // V^T tile. Staging may not cost a block per SM: the blocks an SM holds
-  // are the fewer of what the shared memory and the registers allow.
-  const int64_t vtBytes = roundUp(Pp * tStride * 2, 16);
-  const int64_t piece = copyPieceBytes(L.p * 2);
-  const bool rawIsVt = !L.mimo && L.p % 16 == 0;
-  const int64_t rawStride = L.p + (rawIsVt ? 8 : 0);
-  const int64_t vRows = roundUp(C * rawStride * 2, 16);
-  const int64_t zRows = L.hasZ ? roundUp(C * L.p * 2, 16) : 0;
-  const int64_t pad = swizzledQK ? kSwizzleAlign : 0;
-  const int64_t plain = at + vtBytes + pad;
-  const int64_t staged = at + vRows + zRows + (rawIsVt ? 0 : vtBytes) + pad;
-  int64_t blocks = std::min(blocksPerSm(plain), blocksPerSmByRegisters(threads));
-  if (piece && staged <= kMaxSharedBytes && blocksPerSm(staged) >= blocks) {
-    vzPiece = piece;
-    vtFromRaw = rawIsVt;
-    vRawStride = rawStride;
-    vs = take(C * rawStride * 2);
-    if (L.hasZ)
-      zs = take(C * L.p * 2);
+    list.push_back({"mbar", &SharedLayout::mbar, 8 * qkBuffers});
+  if (vzPiece) {
+    list.push_back({"v_rows", &SharedLayout::vs, C * vRawStride * 2});
+    if (hasZ)
+      list.push_back({"z_rows", &SharedLayout::zs, C * P * 2});
   }
   if (!vtFromRaw)
-    vt = take(vtBytes);
-  total = at + pad;
+    list.push_back({"vt", &SharedLayout::vt, roundUp(Pp * tStride * 2, 16)});
+  return list;
+}
+
+ssmk::SharedPlanAttr SharedLayout::toPlan(MLIRContext *ctx) const {
+  auto optional = [](bool present, int64_t offset) {
+    return present ? std::optional<int64_t>(offset) : std::nullopt;
+  };
+  return ssmk::SharedPlanAttr::get(
+      ctx, mma(), qkBuffers, vzPiece != 0, qs, ks, sm, ys, segSum, gamma, beta,
+      wEnd, decay, kPrev, qBias, kBias, vPrev, thetaCarry,
+      optional(swizzledQK, mbar), optional(vzPiece != 0, vs),
+      optional(vzPiece != 0 && hasZ, zs), optional(!vtFromRaw, vt), total);
+}
+
+std::optional<SharedLayout>
+SharedLayout::fromPlan(const LayerShape &L, int64_t chunk, int64_t threads,
+                       ssmk::SharedPlanAttr plan, std::string &why) {
+  const int64_t CR = chunk * L.rank;
+  ssmk::MmaEngines mma = plan.getMma();
+  if (mma != ssmk::MmaEngines::mma_sync && !scoresFitWgmma(L, CR, threads)) {
+    why = "the scores run on wgmma only with N % 64 == 0, 64-term chunks and "
+          "whole warpgroups";
+    return std::nullopt;
+  }
+  if (mma == ssmk::MmaEngines::wgmma && !matmulsFitWgmma(L, CR, threads)) {
+    why = "all three matmuls run on wgmma only with P % 64 == 0 and one warp "
+          "per 16 state rows";
+    return std::nullopt;
+  }
+  if (plan.getStagedVz() && !copyPieceBytes(L.p * 2)) {
+    why = "staged V rows need rows of whole 4-byte pieces (P even)";
+    return std::nullopt;
+  }
+  SharedLayout m;
+  m.layOut(L, chunk, threads, {mma, plan.getQkBuffers(), plan.getStagedVz()});
+  // The arrays the plan places, by name, against the ones the layer needs.
+  llvm::StringMap<std::optional<int64_t>> placed = {
+      {"q", plan.getQ()},           {"k", plan.getK()},
+      {"scores", plan.getScores()}, {"ys", plan.getYs()},
+      {"seg_sum", plan.getSegSum()}, {"gamma", plan.getGamma()},
+      {"beta", plan.getBeta()},     {"w_end", plan.getWEnd()},
+      {"decay", plan.getDecay()},   {"k_prev", plan.getKPrev()},
+      {"q_bias", plan.getQBias()},  {"k_bias", plan.getKBias()},
+      {"v_prev", plan.getVPrev()},  {"theta_carry", plan.getThetaCarry()},
+      {"mbar", plan.getMbar()},     {"v_rows", plan.getVRows()},
+      {"z_rows", plan.getZRows()},  {"vt", plan.getVt()}};
+  SmallVector<Array> arrays = m.arrays();
+  llvm::StringSet<> needed;
+  for (const Array &array : arrays)
+    needed.insert(array.name);
+  for (const auto &entry : placed)
+    if (entry.second.has_value() != needed.contains(entry.first())) {
+      why = (entry.second ? "has a " : "has no ") + entry.first().str() +
+            " array, which this layer and plan " +
+            (entry.second ? "do not use" : "need");
+      return std::nullopt;
+    }
+  m.total = plan.getTotal();
+  const int64_t limit = m.total - (m.swizzledQK ? kSwizzleAlign : 0);
+  for (const Array &array : arrays) {
+    int64_t offset = *placed.lookup(array.name);
+    m.*array.offset = offset;
+    if (offset + array.bytes > limit) {
+      why = std::string(array.name) + " (" + std::to_string(array.bytes) +
+            " bytes at " + std::to_string(offset) + ") ends past the " +
+            std::to_string(limit) + " bytes the plan gives its arrays";
+      return std::nullopt;
+    }
+  }
+  m.scan = m.ys;
+  llvm::sort(arrays, [&](const Array &x, const Array &y) {
+    return m.*x.offset < m.*y.offset;
+  });
+  for (size_t i = 1; i < arrays.size(); ++i)
+    if (m.*arrays[i - 1].offset + arrays[i - 1].bytes > m.*arrays[i].offset) {
+      why = std::string(arrays[i - 1].name) + " and " + arrays[i].name +
+            " overlap";
+      return std::nullopt;
+    }
+  if (m.total > kMaxSharedBytes) {
+    why = "needs " + std::to_string(m.total) +
+          " bytes of shared memory, more than the " +
+          std::to_string(kMaxSharedBytes) + " of an sm_90 block";
+    return std::nullopt;
+  }
+  return m;
+}
+
+ssmk::SharedPlanAttr mlir::ssm::planSharedMemory(MLIRContext *ctx,
+                                                 const LayerShape &shape,
+                                                 int64_t tokensPerChunk,
+                                                 int64_t threads) {
+  return SharedLayout(shape, tokensPerChunk, threads).toPlan(ctx);
+}
+
+std::string mlir::ssm::checkSharedPlan(const LayerShape &shape,
+                                       int64_t tokensPerChunk, int64_t threads,
+                                       ssmk::SharedPlanAttr plan) {
+  std::string why;
+  if (!SharedLayout::fromPlan(shape, tokensPerChunk, threads, plan, why))
+    return why;
+  return "";
 }
 
 namespace {

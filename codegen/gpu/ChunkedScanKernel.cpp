@@ -354,12 +354,15 @@ void mlir::ssm::buildChunkedScanKernel(gpu::GPUFuncOp kernel,
                                        const KernelArgs &args, int64_t threads,
                                        int64_t tokensPerChunk,
                                        ssmk::ChunkedPhase phase,
-                                       int64_t chunksPerBlock) {
-  SharedLayout layout(shape, tokensPerChunk, threads);
+                                       int64_t chunksPerBlock,
+                                       ssmk::SharedPlanAttr plan) {
+  std::string why;
+  std::optional<SharedLayout> layout =
+      SharedLayout::fromPlan(shape, tokensPerChunk, threads, plan, why);
+  assert(layout && "buildChunkedScanKernel: a plan checkSharedPlan refuses");
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   // After the views of dynamic-shape arguments ssm-to-gpu put there.
   b.setInsertionPointToEnd(&kernel.getBody().front());
-  ChunkedKernelBuilder(b, shape, args, threads, layout, phase, chunksPerBlock)
+  ChunkedKernelBuilder(b, shape, args, threads, *layout, phase, chunksPerBlock)
       .build();
 }
-

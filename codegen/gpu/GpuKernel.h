@@ -373,12 +373,13 @@ struct TokenStateLayout {
 
 /// The token-sequential kernel (TokenScanKernel.cpp): grid (H, b),
 /// `threads` per block, its shared buffers the kernel's workgroup
-/// attributions (tokenScanWorkgroup's types, in that order).
+/// attributions (tokenScanWorkgroup's types, in that order; for a decode
+/// step, the decode-step kernel's).
 void buildTokenScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                           const KernelArgs &args, int64_t threads);
 SmallVector<Type> tokenScanWorkgroup(const LayerShape &shape, MLIRContext *ctx);
-/// The decode-step kernel (StepKernel.cpp) that buildTokenScanKernel builds
-/// for an ssm.step: the token kernel's grid and state layout, one round trip
+/// The decode-step kernel (StepKernel.cpp) of an ssmk.decode_step (an
+/// ssm.step): the token kernel's grid and state layout, one round trip
 /// of loads and one barrier; its shared buffers (f32 elements, in
 /// workgroup-attribution order) are stepKernelWorkgroupSizes.
 void buildStepKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
@@ -394,12 +395,26 @@ std::string tokenScanUnsupported(const LayerShape &shape);
 
 /// Builds the chunked tensor-core kernel body for `shape` (SISO or MIMO
 /// scan, bf16 data) into `kernel`, whose block size is `threads` and whose
-/// chunks are `tokensPerChunk` tokens (the plan's). The chunk-parallel
-/// phases walk spans of `chunksPerBlock` chunks (block z: the span).
+/// chunks are `tokensPerChunk` tokens, with the engines, buffers and
+/// shared memory of `plan` (which checkSharedPlan accepts). The
+/// chunk-parallel phases walk spans of `chunksPerBlock` chunks (block z:
+/// the span).
 void buildChunkedScanKernel(gpu::GPUFuncOp kernel, const LayerShape &shape,
                             const KernelArgs &args, int64_t threads,
                             int64_t tokensPerChunk, ssmk::ChunkedPhase phase,
-                            int64_t chunksPerBlock = 1);
+                            int64_t chunksPerBlock, ssmk::SharedPlanAttr plan);
+/// The planner's #ssmk.plan for the chunked kernel of `shape`
+/// (ChunkedKernelLayout.cpp): the engines the tiles allow and the layer
+/// asks for, the Q/K buffers and V/Z staging that cost no block per SM,
+/// the arrays in order.
+ssmk::SharedPlanAttr planSharedMemory(MLIRContext *ctx,
+                                      const LayerShape &shape,
+                                      int64_t tokensPerChunk, int64_t threads);
+/// Empty when the chunked kernel of `shape` can be built with `plan`, else
+/// why not (engines the tiles do not allow, arrays missing, unused,
+/// overlapping or past the plan's total, the shared memory of a block).
+std::string checkSharedPlan(const LayerShape &shape, int64_t tokensPerChunk,
+                            int64_t threads, ssmk::SharedPlanAttr plan);
 
 /// Chunk-parallel phase 2 (ChunkBoundaryKernel.cpp): grid (H, b,
 /// chunkBoundaryBlocks), `threads` per block. Each thread owns one rotary
@@ -417,6 +432,8 @@ int64_t chunkBoundaryBlocks(const LayerShape &shape, int64_t threads);
 /// replaces the op by the body the build* functions above make of it.
 void emitTokenScanOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
                      const KernelArgs &args, int64_t threads);
+void emitDecodeStepOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                      const KernelArgs &args, int64_t threads);
 void emitChunkedScanOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
                        const KernelArgs &args, int64_t threads,
                        int64_t tokensPerChunk, ssmk::ChunkedPhase phase,

@@ -95,8 +95,8 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
     (H, b), and keep the P x N fp32 state in registers. The kernel carries `ssm.schedule`,
     `ssm.dynamic_shared_bytes` (and `ssm.chunk_size`) for the bundle writer.
     Each kernel's body is one ssmk kernel op (`ssmk.token_scan`,
-    `ssmk.chunked_scan`, `ssmk.chunk_boundaries`) that states what the
-    kernels below compute, for ssmk-build-kernels to build.
+    `ssmk.decode_step`, `ssmk.chunked_scan`, `ssmk.chunk_boundaries`) that
+    states what the kernels below compute, for ssmk-build-kernels to build.
 
     chunked (ChunkedScanKernel.cpp): the chunked form of the
     spec. Per chunk the block stages the chunk in
@@ -147,13 +147,35 @@ def SsmToGpu : Pass<"ssm-to-gpu", "::mlir::ModuleOp"> {
                            "::mlir::ssmk::SsmkDialect"];
 }
 
+def SsmkPlanSharedMemory
+    : Pass<"ssmk-plan-shared-memory", "::mlir::ModuleOp"> {
+  let summary = "Choose each chunked kernel's engines, buffers and shared "
+                "memory";
+  let description = [{
+    Writes the `plan` (#ssmk.plan) of every `ssmk.chunked_scan` that has
+    none: the engines of its three matmuls (mma.sync, or warpgroup MMA for
+    the scores or for all three, where the tiles allow it and the layer's
+    `mma` asks for it or leaves it to the planner), its Q/K tile buffers
+    (two where they cost no block per SM, or as the layer asks), whether
+    the V/Z rows are staged by cp.async, and the byte offset of each
+    shared-memory array (codegen/gpu/ChunkedKernelLayout.cpp). An existing
+    plan is kept, so a plan written by hand or by a tuner is built as it
+    stands (ssmk-build-kernels checks it against the layer).
+  }];
+  let dependentDialects = ["::mlir::ssmk::SsmkDialect"];
+}
+
 def SsmkBuildKernels : Pass<"ssmk-build-kernels", "::mlir::ModuleOp"> {
   let summary = "Build each kernel body that an ssmk kernel op states";
   let description = [{
-    Replaces each `ssmk.token_scan`, `ssmk.chunked_scan` and
-    `ssmk.chunk_boundaries` (the last op of a gpu.func that ssm-to-gpu
-    made, before its gpu.return) by the kernel body it states, built by
-    TokenScanKernel.cpp, the ChunkedKernel*.cpp files and
+    Replaces each `ssmk.token_scan`, `ssmk.decode_step`, `ssmk.chunked_scan`
+    and `ssmk.chunk_boundaries` (the last op of a gpu.func that ssm-to-gpu
+    made, before its gpu.return) by the kernel body it states; a
+    chunked_scan with the engines, buffers and shared memory of its
+    #ssmk.plan (ssmk-plan-shared-memory's), refused with the reason where
+    the plan does not fit its layer or the launch's dynamic shared memory.
+    Built by
+    TokenScanKernel.cpp, StepKernel.cpp, the ChunkedKernel*.cpp files and
     ChunkBoundaryKernel.cpp: scalar arith / memref / scf / vector code
     with nvvm and nvgpu ops for the tensor cores, TMA and mbarriers.
   }];

@@ -1,7 +1,8 @@
 //===- KernelOps.cpp - The ssmk kernel ops: emitted and built -------------===//
 //
 // ssm-to-gpu emits one ssmk op per kernel body (ssmk.token_scan,
-// ssmk.chunked_scan, ssmk.chunk_boundaries): the layer as a typed
+// ssmk.decode_step, ssmk.chunked_scan, ssmk.chunk_boundaries): the layer
+// as a typed
 // #ssmk.layer, the kernel's buffers by role, and the block size, chunk,
 // phase and span it is built for. ssmk-build-kernels then builds each body
 // with the kernel builders of this folder. Between the two the IR states
@@ -149,17 +150,25 @@ void mlir::ssm::emitTokenScanOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
                                   b.getI64IntegerAttr(threads));
 }
 
+void mlir::ssm::emitDecodeStepOp(gpu::GPUFuncOp kernel, const LayerShape &shape,
+                                 const KernelArgs &a, int64_t threads) {
+  Builder b(kernel.getContext());
+  emitKernelOp<ssmk::DecodeStepOp>(kernel, shape, a,
+                                   b.getI64IntegerAttr(threads));
+}
+
 void mlir::ssm::emitChunkedScanOp(gpu::GPUFuncOp kernel,
                                   const LayerShape &shape, const KernelArgs &a,
                                   int64_t threads, int64_t tokensPerChunk,
                                   ssmk::ChunkedPhase phase,
                                   int64_t chunksPerBlock) {
   Builder b(kernel.getContext());
+  // The plan is ssmk-plan-shared-memory's.
   emitKernelOp<ssmk::ChunkedScanOp>(
       kernel, shape, a, b.getI64IntegerAttr(threads),
       b.getI64IntegerAttr(tokensPerChunk),
       ssmk::ChunkedPhaseAttr::get(b.getContext(), phase),
-      b.getI64IntegerAttr(chunksPerBlock));
+      b.getI64IntegerAttr(chunksPerBlock), ssmk::SharedPlanAttr());
 }
 
 void mlir::ssm::emitChunkBoundariesOp(gpu::GPUFuncOp kernel,
@@ -174,12 +183,35 @@ void mlir::ssm::emitChunkBoundariesOp(gpu::GPUFuncOp kernel,
 
 namespace {
 
+/// A chunked kernel is built from its #ssmk.plan: there must be one, that
+/// fits the layer, within the dynamic shared memory the launch gives.
+LogicalResult checkPlan(ssmk::ChunkedScanOp op, const LayerShape &shape) {
+  ssmk::SharedPlanAttr plan = op.getPlanAttr();
+  if (!plan)
+    return op.emitOpError("ssmk-build-kernels: a chunked kernel needs its "
+                          "#ssmk.plan (run ssmk-plan-shared-memory first)");
+  std::string why = checkSharedPlan(shape, op.getTokensPerChunk(),
+                                    op.getThreads(), plan);
+  if (!why.empty())
+    return op.emitOpError("ssmk-build-kernels: the #ssmk.plan does not fit "
+                          "the layer: ")
+           << why;
+  auto kernel = op->getParentOfType<gpu::GPUFuncOp>();
+  auto shared = kernel->getAttrOfType<IntegerAttr>(kDynamicSharedBytesAttrName);
+  if (!shared || shared.getInt() < plan.getTotal())
+    return op.emitOpError("ssmk-build-kernels: the #ssmk.plan takes ")
+           << plan.getTotal() << " bytes of shared memory, the launch gives "
+           << (shared ? shared.getInt() : 0) << " ('"
+           << kDynamicSharedBytesAttrName << "' of the gpu.func)";
+  return success();
+}
+
 struct SsmkBuildKernelsPass
     : public ssm::impl::SsmkBuildKernelsBase<SsmkBuildKernelsPass> {
   void runOnOperation() override {
     SmallVector<Operation *> kernelOps;
     getOperation()->walk([&](Operation *op) {
-      if (isa<ssmk::TokenScanOp, ssmk::ChunkedScanOp,
+      if (isa<ssmk::TokenScanOp, ssmk::DecodeStepOp, ssmk::ChunkedScanOp,
               ssmk::ChunkBoundariesOp>(op))
         kernelOps.push_back(op);
     });
@@ -197,6 +229,11 @@ struct SsmkBuildKernelsPass
         KernelArgs args = kernelArgsOf(token);
         int64_t threads = token.getThreads();
         buildTokenScanKernel(takeKernelOp(op), shape, args, threads);
+      } else if (auto step = dyn_cast<ssmk::DecodeStepOp>(op)) {
+        LayerShape shape = layerShapeOf(step.getLayer());
+        KernelArgs args = kernelArgsOf(step);
+        int64_t threads = step.getThreads();
+        buildStepKernel(takeKernelOp(op), shape, args, threads);
       } else if (auto chunked = dyn_cast<ssmk::ChunkedScanOp>(op)) {
         LayerShape shape = layerShapeOf(chunked.getLayer());
         KernelArgs args = kernelArgsOf(chunked);
@@ -204,8 +241,11 @@ struct SsmkBuildKernelsPass
                 tokens = chunked.getTokensPerChunk(),
                 perBlock = chunked.getChunksPerBlock();
         ssmk::ChunkedPhase phase = chunked.getPhase();
+        ssmk::SharedPlanAttr plan = chunked.getPlanAttr();
+        if (failed(checkPlan(chunked, shape)))
+          return signalPassFailure();
         buildChunkedScanKernel(takeKernelOp(op), shape, args, threads, tokens,
-                               phase, perBlock);
+                               phase, perBlock, plan);
       } else {
         auto boundaries = cast<ssmk::ChunkBoundariesOp>(op);
         LayerShape shape = layerShapeOf(boundaries.getLayer());

@@ -408,7 +408,10 @@ LogicalResult buildKernel(const Layer &layer, func::FuncOp func,
                     ob.getI64IntegerAttr(chunked.tokensPerChunk));
     return success();
   }
-  emitTokenScanOp(kernel, shape, args, blockSize);
+  if (shape.step)
+    emitDecodeStepOp(kernel, shape, args, blockSize);
+  else
+    emitTokenScanOp(kernel, shape, args, blockSize);
   if (Attribute reason = layer.op->getAttr(kScheduleReasonAttrName))
     kernel->setAttr(kScheduleReasonAttrName, reason);
   return success();

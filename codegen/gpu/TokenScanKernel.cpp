@@ -5,7 +5,7 @@
 // discretization rule, skip, gate and the MIMO projections are fused, so
 // every input is read once and only out and the final states are written.
 // It covers every scan: MIMO, fp32 data, any length; a decode step
-// (ssm.step) is built by StepKernel.cpp instead (buildTokenScanKernel).
+// (ssm.step, ssmk.decode_step) is built by StepKernel.cpp instead.
 //
 //===----------------------------------------------------------------------===//
 
@@ -419,10 +419,9 @@ SmallVector<Type> mlir::ssm::tokenScanWorkgroup(const LayerShape &shape,
 void mlir::ssm::buildTokenScanKernel(gpu::GPUFuncOp kernel,
                                      const LayerShape &shape,
                                      const KernelArgs &args, int64_t threads) {
+  assert(!shape.step && "a decode step is built by buildStepKernel");
   ImplicitLocOpBuilder b(kernel.getLoc(), kernel.getContext());
   // After the views of dynamic-shape arguments ssm-to-gpu put there.
-  if (shape.step)
-    return buildStepKernel(kernel, shape, args, threads);
   b.setInsertionPointToEnd(&kernel.getBody().front());
   KernelBuilder(b, shape, args, threads).build(kernel.getWorkgroupAttributions());
 }

@@ -3,19 +3,34 @@
 // The kernel ops and #ssmk.layer round-trip: buffers by role (absent roles
 // not printed), the layer's flags printed only when set.
 
-// CHECK-LABEL: func.func @token_scan
-// CHECK: ssmk.token_scan Q(%{{.*}} : memref<2x1x1x64xbf16>) K(%{{.*}} : memref<2x1x1x64xbf16>) V(%{{.*}} : memref<2x1x4x32xbf16>) out(%{{.*}} : memref<2x1x4x32xbf16>)
+// CHECK-LABEL: func.func @decode_step
+// CHECK: ssmk.decode_step Q(%{{.*}} : memref<2x1x1x64xbf16>) K(%{{.*}} : memref<2x1x1x64xbf16>) V(%{{.*}} : memref<2x1x4x32xbf16>) out(%{{.*}} : memref<2x1x4x32xbf16>)
 // CHECK-SAME: layer = #ssmk.layer<batch = 2, seq_len = 1, heads = 4, groups = 1, state = 64, head_dim = 32, angles = 16, rank = 1, data_type = bf16, step = true, has_d = true>
 // CHECK-SAME: threads = 256 : i64
-func.func @token_scan(%q: memref<2x1x1x64xbf16>, %k: memref<2x1x1x64xbf16>,
-                      %v: memref<2x1x4x32xbf16>, %out: memref<2x1x4x32xbf16>) {
-  ssmk.token_scan Q(%q : memref<2x1x1x64xbf16>) K(%k : memref<2x1x1x64xbf16>)
+func.func @decode_step(%q: memref<2x1x1x64xbf16>, %k: memref<2x1x1x64xbf16>,
+                       %v: memref<2x1x4x32xbf16>, %out: memref<2x1x4x32xbf16>) {
+  ssmk.decode_step Q(%q : memref<2x1x1x64xbf16>) K(%k : memref<2x1x1x64xbf16>)
       V(%v : memref<2x1x4x32xbf16>) out(%out : memref<2x1x4x32xbf16>)
       {layer = #ssmk.layer<batch = 2, seq_len = 1, heads = 4, groups = 1,
                            state = 64, head_dim = 32, angles = 16, rank = 1,
                            data_type = bf16, step = true, mimo = false,
                            has_d = true>,
        threads = 256 : i64}
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @token_scan
+// CHECK: ssmk.token_scan Q(%{{.*}} : memref<2x8x1x64xf32>) out(%{{.*}} : memref<2x8x4x32xf32>)
+// CHECK-SAME: layer = #ssmk.layer<batch = 2, seq_len = 8, heads = 4, groups = 1, state = 64, head_dim = 32, angles = 16, rank = 1, data_type = f32>
+// CHECK-SAME: threads = 128 : i64
+func.func @token_scan(%q: memref<2x8x1x64xf32>, %out: memref<2x8x4x32xf32>) {
+  ssmk.token_scan Q(%q : memref<2x8x1x64xf32>) out(%out : memref<2x8x4x32xf32>)
+      {layer = #ssmk.layer<batch = 2, seq_len = 8, heads = 4, groups = 1,
+                           state = 64, head_dim = 32, angles = 16, rank = 1,
+                           data_type = f32>,
+       threads = 128 : i64}
   return
 }
 

@@ -1,4 +1,4 @@
-// RUN: mamba3-opt %s -split-input-file -verify-diagnostics -ssm-to-gpu -ssmk-build-kernels | FileCheck %s
+// RUN: mamba3-opt %s -split-input-file -verify-diagnostics -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s
 
 // ssm-to-gpu lowers a chunk loop as ssm-tile-sequence / ssm-gpu-schedule
 // write it: the loop's step is the kernel's chunk (48 tokens here, which

@@ -1,10 +1,10 @@
-// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu -ssmk-build-kernels | FileCheck %s
-// RUN: mamba3-opt %s -ssm-gpu-schedule="sm-count=2" -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=FILLED
-// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunk-parallel chunk-size=128" -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=CHUNK128
-// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunk-parallel chunks-per-block=3" -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=SPANS
-// RUN: mamba3-opt %s -ssm-gpu-schedule="chunks-per-block=2" -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=FILLED
-// RUN: not mamba3-opt %s -ssm-gpu-schedule="sm-count=0" -ssm-to-gpu -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=SMCOUNT
-// RUN: not mamba3-opt %s -ssm-gpu-schedule="chunks-per-block=-1" -ssm-to-gpu -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=PERBLOCK
+// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s
+// RUN: mamba3-opt %s -ssm-gpu-schedule="sm-count=2" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=FILLED
+// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunk-parallel chunk-size=128" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=CHUNK128
+// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunk-parallel chunks-per-block=3" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=SPANS
+// RUN: mamba3-opt %s -ssm-gpu-schedule="chunks-per-block=2" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=FILLED
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="sm-count=0" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=SMCOUNT
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="chunks-per-block=-1" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=PERBLOCK
 
 // b * H = 2 blocks leave the GPU idle and L = 200 makes four chunks of 64:
 // auto takes the chunk-parallel schedule, three kernels in launch order

@@ -1,5 +1,5 @@
-// RUN: mamba3-opt %s -ssm-gpu-schedule=schedule=chunked -ssm-to-gpu -ssmk-build-kernels | FileCheck %s
-// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunked chunk-size=32" -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=CHUNK32
+// RUN: mamba3-opt %s -ssm-gpu-schedule=schedule=chunked -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s
+// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunked chunk-size=32" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=CHUNK32
 
 // MIMO rank 4 on the chunked tensor-core kernel: a chunk is 64 rank-1 terms
 // (the chunk size counts terms, tokens x ranks, as the spec's MIMO chunking

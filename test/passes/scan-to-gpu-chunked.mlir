@@ -1,9 +1,9 @@
-// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu -ssmk-build-kernels | FileCheck %s
-// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunked chunk-size=32" -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=CHUNK32
-// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=tokens" -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=TOKENS
-// RUN: not mamba3-opt %s -ssm-gpu-schedule="schedule=chunked block-size=256" -ssm-to-gpu -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=BLOCK
-// RUN: not mamba3-opt %s -ssm-gpu-schedule="schedule=chunked chunk-size=40" -ssm-to-gpu -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=CHUNK40
-// RUN: not mamba3-opt %s -ssm-gpu-schedule="schedule=diagonal" -ssm-to-gpu -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=SCHEDULE
+// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s
+// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=chunked chunk-size=32" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=CHUNK32
+// RUN: mamba3-opt %s -ssm-gpu-schedule="schedule=tokens" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=TOKENS
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="schedule=chunked block-size=256" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=BLOCK
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="schedule=chunked chunk-size=40" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=CHUNK40
+// RUN: not mamba3-opt %s -ssm-gpu-schedule="schedule=diagonal" -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=SCHEDULE
 
 // bf16 SISO prefill takes the chunked tensor-core schedule: one block per
 // (head, batch), four warps (P = 16 rounds up to one warp of state rows, and

@@ -1,4 +1,4 @@
-// RUN: mamba3-opt %s -split-input-file -ssm-gpu-schedule=schedule=tokens -ssm-to-gpu -ssmk-build-kernels | FileCheck %s
+// RUN: mamba3-opt %s -split-input-file -ssm-gpu-schedule=schedule=tokens -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s
 
 // A layer whose final states nobody reads (the op is Pure): its kernel takes
 // `out` as the only output and stores nothing else; the operands keep their

@@ -1,7 +1,7 @@
-// RUN: mamba3-opt %s -ssm-gpu-schedule=schedule=chunked -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=CHUNKED
-// RUN: mamba3-opt %s -ssm-gpu-schedule=schedule=tokens -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=TOKENS
-// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=AUTO
-// RUN: not mamba3-opt %s -ssm-gpu-schedule=schedule=chunk-parallel -ssm-to-gpu -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=PARALLEL
+// RUN: mamba3-opt %s -ssm-gpu-schedule=schedule=chunked -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=CHUNKED
+// RUN: mamba3-opt %s -ssm-gpu-schedule=schedule=tokens -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=TOKENS
+// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=AUTO
+// RUN: not mamba3-opt %s -ssm-gpu-schedule=schedule=chunk-parallel -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=PARALLEL
 
 // A packed varlen batch of 3 sequences in 100 tokens: one block per (head,
 // sequence); each block reads its token range from cu_seqlens, addresses the

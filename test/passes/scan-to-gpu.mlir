@@ -1,6 +1,6 @@
-// RUN: mamba3-opt %s -ssm-gpu-schedule=block-size=256 -ssm-to-gpu -ssmk-build-kernels | FileCheck %s
-// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu -ssmk-build-kernels | FileCheck %s --check-prefix=AUTO
-// RUN: not mamba3-opt %s -ssm-gpu-schedule=block-size=100 -ssm-to-gpu -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=BLOCK
+// RUN: mamba3-opt %s -ssm-gpu-schedule=block-size=256 -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s
+// RUN: mamba3-opt %s -ssm-gpu-schedule -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels | FileCheck %s --check-prefix=AUTO
+// RUN: not mamba3-opt %s -ssm-gpu-schedule=block-size=100 -ssm-to-gpu -ssmk-plan-shared-memory -ssmk-build-kernels 2>&1 | FileCheck %s --check-prefix=BLOCK
 
 // BLOCK: ssm-gpu-schedule: block-size must be 0 (auto) or a multiple of 32 in [32, 1024], got 100
 
