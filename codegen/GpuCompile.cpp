@@ -36,20 +36,19 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
   options.mma = requested.mma;
   options.qkBuffers = requested.qkBuffers;
   PassManager schedulePm(&context, ModuleOp::getOperationName());
-  schedulePm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
+  addSsmToNvvmStage(schedulePm, SsmToNvvmStage::Schedule, options);
   if (failed(schedulePm.run(module)))
     return fail("scheduling the layer failed (see the message above)");
   if (stop == GpuCompileStage::Scheduled)
     return success();
   PassManager gpuPm(&context, ModuleOp::getOperationName());
-  gpuPm.addPass(createSsmToGpu());
-  gpuPm.addPass(createSsmkPlanSharedMemory());
+  addSsmToNvvmStage(gpuPm, SsmToNvvmStage::Kernels, options);
   if (failed(gpuPm.run(module)))
     return fail("generating the GPU kernel failed (see the message above)");
   if (stop == GpuCompileStage::Kernels)
     return success();
   PassManager buildPm(&context, ModuleOp::getOperationName());
-  buildPm.addPass(createSsmkBuildKernels());
+  addSsmToNvvmStage(buildPm, SsmToNvvmStage::Bodies, options);
   if (failed(buildPm.run(module)))
     return fail("building the GPU kernel bodies failed (see the message "
                 "above)");
@@ -146,7 +145,7 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
     }
 
   PassManager pm(&context, ModuleOp::getOperationName());
-  addGpuLoweringPasses(pm, options);
+  addSsmToNvvmStage(pm, SsmToNvvmStage::Lowering, options);
   std::string passPipeline;
   {
     llvm::raw_string_ostream os(passPipeline);

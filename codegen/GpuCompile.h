@@ -1,11 +1,11 @@
 //===- GpuCompile.h - One GPU variant of a layer, to a cubin ----*- C++ -*-===//
 //
-// The whole GPU compile of one kernel variant of a layer module, the passes
-// in order: ssm-gpu-schedule (the schedule, and the chunk loop of a chunked
-// scan), ssm-to-gpu (the gpu.module and its kernels, with the launch
-// shapes, scratch buffers, tensor maps and launch parameters recorded on
-// them as attributes, which are read here into the bundle's launch
-// description), the NVVM lowering (addGpuLoweringPasses), PTX and cubin.
+// The whole GPU compile of one kernel variant of a layer module: the
+// stages of ssm-to-nvvm (GpuLowering.h's SsmToNvvmStage: the schedule; the
+// gpu.module and its kernels, with the launch shapes, scratch buffers,
+// tensor maps and launch parameters recorded on them as attributes, which
+// are read here into the bundle's launch description, and each chunked
+// kernel's #ssmk.plan; the kernel bodies; the NVVM lowering), PTX and cubin.
 // mamba3-compile chooses the variants and writes the bundle; it assembles
 // no pipeline of its own.
 //

@@ -44,13 +44,31 @@ void mlir::ssm::addGpuLoweringPasses(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void mlir::ssm::addSsmToNvvmStage(OpPassManager &pm, SsmToNvvmStage stage,
+                                  const SsmToNvvmOptions &options) {
+  switch (stage) {
+  case SsmToNvvmStage::Schedule:
+    pm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
+    return;
+  case SsmToNvvmStage::Kernels:
+    pm.addPass(createSsmToGpu());
+    pm.addPass(createSsmkPlanSharedMemory());
+    return;
+  case SsmToNvvmStage::Bodies:
+    pm.addPass(createSsmkBuildKernels());
+    return;
+  case SsmToNvvmStage::Lowering:
+    addGpuLoweringPasses(pm, options);
+    return;
+  }
+}
+
 void mlir::ssm::buildSsmToNvvmPipeline(OpPassManager &pm,
                                        const SsmToNvvmOptions &options) {
-  pm.addPass(createSsmGpuSchedule(options.toScheduleOptions()));
-  pm.addPass(createSsmToGpu());
-  pm.addPass(createSsmkPlanSharedMemory());
-  pm.addPass(createSsmkBuildKernels());
-  addGpuLoweringPasses(pm, options);
+  for (SsmToNvvmStage stage :
+       {SsmToNvvmStage::Schedule, SsmToNvvmStage::Kernels,
+        SsmToNvvmStage::Bodies, SsmToNvvmStage::Lowering})
+    addSsmToNvvmStage(pm, stage, options);
 }
 
 std::string mlir::ssm::defaultCudaToolkitPath() {

@@ -95,8 +95,25 @@ struct SsmToNvvmOptions : public PassPipelineOptions<SsmToNvvmOptions> {
 /// arguments), canonicalize and CSE, and reconcile-unrealized-casts.
 void addGpuLoweringPasses(OpPassManager &pm, const SsmToNvvmOptions &options);
 
-/// ssm-gpu-schedule (the schedule, and the chunk loop of a chunked scan),
-/// ssm-to-gpu, then addGpuLoweringPasses.
+/// The stages of ssm-to-nvvm, in order; each is a list of passes on
+/// builtin.module, and the pipeline is the four one after another (the one
+/// place its passes are listed; mamba3-compile runs the stages one by one
+/// to stop after any of them).
+enum class SsmToNvvmStage {
+  /// ssm-gpu-schedule: the schedule, and the chunk loop of a chunked scan.
+  Schedule,
+  /// ssm-to-gpu (one ssmk kernel op per kernel), then
+  /// ssmk-plan-shared-memory (each chunked kernel's #ssmk.plan).
+  Kernels,
+  /// ssmk-build-kernels: the kernel bodies.
+  Bodies,
+  /// addGpuLoweringPasses.
+  Lowering,
+};
+void addSsmToNvvmStage(OpPassManager &pm, SsmToNvvmStage stage,
+                       const SsmToNvvmOptions &options);
+
+/// The four stages of SsmToNvvmStage.
 void buildSsmToNvvmPipeline(OpPassManager &pm, const SsmToNvvmOptions &options);
 
 /// Serializes the single gpu.module of `module` (already lowered to NVVM) to
