@@ -143,6 +143,10 @@ struct BundleManifest {
   bool isStep() const { return kind == "step"; }
 };
 
+/// The most arguments a bundle's entry takes: CpuBundle calls it through a
+/// table of callers, one per argument count (a layer has 14 to 23).
+constexpr size_t kMaxBundleArguments = 32;
+
 /// Parses the text of a manifest.json. On failure returns false and sets
 /// `error` naming the missing or malformed field.
 bool parseBundleManifest(const std::string &text, BundleManifest &manifest,
@@ -238,6 +242,9 @@ Tensor *bundleOutputTensor(LayerOutputs &out, const std::string &name);
 const Tensor *bundleOutputTensor(const LayerOutputs &out,
                                  const std::string &name);
 
+/// Bytes of one element of `dtype`: 4 for f32 and i32, 2 for bf16 and f16,
+/// 0 for anything else (Elements.cpp, with the functions below).
+size_t elementSize(const std::string &dtype);
 /// Doubles to `dtype` ("f32", "bf16" rounded to nearest even, "i32") at
 /// `dst`, and back.
 void packElements(const std::vector<double> &src, const std::string &dtype,
