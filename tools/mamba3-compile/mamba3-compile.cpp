@@ -13,13 +13,16 @@
 // writing a bundle.
 //
 // --target cpu runs ssm-to-cpu (chunked expansion, host code, kernel.so);
-// --target sm_90a runs ssm-to-nvvm (one fused kernel per layer), serializes
-// it to PTX and assembles a cubin with the CUDA toolkit's ptxas. GPU kernels
-// are compiled for one shape, so batch and sequence length must be static.
+// --target sm_90a asks codegen/GpuBundleCompile.h for the bundle's variants
+// (the flags' one, or --tuning-db's winners), each run through ssm-to-nvvm,
+// serialized to PTX and assembled to a cubin with the CUDA toolkit's ptxas.
+// Batch and length may be sized at launch (0 or ?). This tool reads flags
+// and files and chooses the variants asked for; it assembles no pipeline.
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/BundleWriter.h"
+#include "codegen/GpuBundleCompile.h"
 #include "codegen/CpuCompile.h"
 #include "codegen/GpuCompile.h"
 #include "codegen/GpuLowering.h"
@@ -376,72 +379,11 @@ void printDiagnostic(Diagnostic &diag) {
     printDiagnostic(note);
 }
 
-/// One GPU kernel variant of the layer: what ssm-gpu-schedule is asked.
-struct VariantRequest {
-  std::string schedule;
-  /// ssm-gpu-schedule's chunk-size (rank-1 terms; 0: the compiler's).
-  int64_t chunk = 0;
-  int64_t chunksPerBlock = 0;
-  /// Its name in a bundle of several.
-  std::string name;
-  /// ssm-gpu-schedule full-chunks, and the variant this one stands in for
-  /// at lengths that are a whole number of chunks.
-  bool fullChunks = false;
-  std::string specializes;
-  /// The chunked kernel's matmul engines and Q/K buffers, the tokens
-  /// kernel's threads per block (ssm-gpu-schedule's; 0 / auto: chosen).
-  std::string mma = "auto";
-  int64_t qkBuffers = 0, blockSize = 0;
-};
-
-/// compileGpuVariant's result when it printed an --emit stage.
-constexpr int kEmitted = -1;
-
-/// ssm-to-nvvm, PTX and cubin of one variant of the layer `module` (which
-/// it rewrites) into `kernel`. Returns 0, 1 after an error, or kEmitted
-/// when `emit` and --emit asked for a stage it printed.
-int compileGpuVariant(const LayerSpec &spec, ModuleOp module,
-                      const VariantRequest &request, GpuKernelBuild &kernel,
-                      bool emit) {
-  SsmToNvvmOptions options;
-  options.chip = targetOpt;
-  options.blockSize = request.blockSize;
-  options.mma = request.mma;
-  options.qkBuffers = request.qkBuffers;
-  options.schedule = request.schedule;
-  options.chunkSize = request.chunk;
-  options.chunksPerBlock = request.chunksPerBlock;
-  options.smCount = smCountOpt;
-  options.fullChunks = request.fullChunks;
-  GpuCompileStage stop = GpuCompileStage::Cubin;
-  if (emit)
-    stop = emitOpt == Emit::MlirScheduled ? GpuCompileStage::Scheduled
-           : emitOpt == Emit::MlirKernels ? GpuCompileStage::Kernels
-           : emitOpt == Emit::MlirGpu     ? GpuCompileStage::Gpu
-           : emitOpt == Emit::MlirLowered ? GpuCompileStage::Lowered
-                                          : GpuCompileStage::Ptx;
-  std::string error;
-  const std::string toolkit =
-      cudaToolkitOpt.empty() ? defaultCudaToolkitPath() : cudaToolkitOpt;
-  if (failed(compileGpuKernels(module, spec, options, toolkit, stop, kernel,
-                               error)))
-    return fail(error);
-  kernel.variant = request.name;
-  kernel.specializes = request.specializes;
-  if (stop == GpuCompileStage::Cubin)
-    return 0;
-  if (stop == GpuCompileStage::Ptx)
-    llvm::outs() << kernel.ptx;
-  else
-    module.print(llvm::outs());
-  return kEmitted;
-}
-
 /// The variants of a bundle and its dispatch table from the tuning
 /// database --tuning-db for `spec`. False after an error; with no entry for
 /// the layer, a warning and no requests (the caller takes the flags').
 bool requestsFromTuningDb(const LayerSpec &spec,
-                          std::vector<VariantRequest> &requests,
+                          std::vector<GpuVariantRequest> &requests,
                           GpuDispatchBuild &dispatch) {
   mamba3::TuningDb db;
   std::string error;
@@ -508,7 +450,7 @@ bool requestsFromTuningDb(const LayerSpec &spec,
     chosen.insert(chosen.begin(), one);
   }
   for (const mamba3::TunedVariant &v : chosen) {
-    VariantRequest request;
+    GpuVariantRequest request;
     request.schedule = v.schedule;
     request.chunk = v.chunk;
     request.chunksPerBlock = v.chunksPerBlock;
@@ -538,7 +480,7 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
                  << smCountOpt << "\n";
     return 2;
   }
-  std::vector<VariantRequest> requests;
+  std::vector<GpuVariantRequest> requests;
   GpuDispatchBuild dispatch;
   if (!tuningDbOpt.empty()) {
     if (scheduleOpt.getNumOccurrences() || chunkOpt.getNumOccurrences() ||
@@ -555,7 +497,7 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
   if (!tuned) {
     // --chunk 0 asks for no chunking: the token-sequential kernel. Without
     // --chunk the compiler chooses the chunk size (ssm-gpu-schedule's 0).
-    VariantRequest request;
+    GpuVariantRequest request;
     request.schedule = chunkOpt == 0 && scheduleOpt == "auto"
                            ? std::string("tokens")
                            : scheduleOpt.getValue();
@@ -566,89 +508,23 @@ int compileGpu(MLIRContext &context, LayerSpec spec, ModuleOp module,
     request.blockSize = blockSizeOpt;
     requests.push_back(request);
   }
-  std::vector<GpuKernelBuild> kernels(1);
-  if (int rc = compileGpuVariant(spec, module, requests[0],
-                                 kernels[0], emitOpt != Emit::Bundle))
-    return rc == kEmitted ? 0 : rc;
-  // Batch or length at launch and the one-pass kernel chosen: the
-  // chunk-parallel schedule is the second variant, for shapes whose
-  // batch x heads blocks leave SMs idle.
-  const bool dynamic = spec.batch == ShapedType::kDynamic ||
-                       (!spec.step && spec.seqlen == ShapedType::kDynamic);
-  if (!tuned && dynamic && !spec.step &&
-      !spec.varlen && scheduleOpt == "auto" &&
-      kernels[0].schedule == "chunked") {
-    requests[0].name = "chunked";
-    kernels[0].variant = "chunked";
-    VariantRequest parallel = requests[0];
-    parallel.schedule = parallel.name = "chunk-parallel";
-    requests.push_back(parallel);
-  }
-  // A length at launch (one per sequence, not varlen): each chunked
-  // variant gets a twin for lengths that are a whole number of its chunks,
-  // whose kernels read tokens without bounds checks; the runtime runs the
-  // twin in its place at such lengths (H200, b=8, L=4096, N=256, S=64: the
-  // bounded kernel 1.10x the static one's time, the twin 1.02x;
-  // bench/README.md, 2026-12-03).
-  const bool fullChunkTwins =
-      spec.seqlen == ShapedType::kDynamic && !spec.step && !spec.varlen;
-  // The twins go after every base variant, and are compiled in this loop
-  // as it reaches them.
-  const size_t bases = requests.size();
-  for (size_t i = 0; i < requests.size(); ++i) {
-    if (i > 0) {
-      OwningOpRef<ModuleOp> variantModule = inputModule.clone();
-      kernels.emplace_back();
-      if (int rc = compileGpuVariant(spec, *variantModule, requests[i],
-                                     kernels.back(), false))
-        return rc;
-    }
-    if (i >= bases || !fullChunkTwins || kernels[i].schedule == "tokens")
-      continue;
-    if (kernels[i].variant.empty())
-      kernels[i].variant = requests[i].name = kernels[i].schedule;
-    VariantRequest twin = requests[i];
-    twin.fullChunks = true;
-    twin.specializes = requests[i].name;
-    twin.name = requests[i].name + "-full-chunks";
-    requests.push_back(twin);
-  }
-
-  // The bundle's chunk (config string and top level) is its first
-  // variant's.
-  spec.chunkSize = kernels[0].chunkSize;
-  BundleDescription description;
-  description.target = targetOpt;
-  description.pipeline = kernels[0].pipeline;
-  description.passPipeline = kernels[0].passPipeline;
-  if (llvm::Error err = writeGpuBundle(outputDir, spec, inputModule, kernels,
-                                       dispatch, description))
-    return fail(llvm::toString(std::move(err)));
-  llvm::outs() << "mamba3-compile: wrote " << outputDir << " ("
-               << spec.kindName() << " for " << targetOpt << ", config "
-               << spec.configHash();
-  if (kernels.size() > 1)
-    llvm::outs() << ", " << kernels.size() << " variants chosen at launch by "
-                 << (dispatch.table.empty() ? std::string("the cost model")
-                                            : dispatch.source)
-                 << ")\n";
-  for (const GpuKernelBuild &kernel : kernels) {
-    if (kernels.size() > 1)
-      llvm::outs() << "  variant " << kernel.variant << " (";
-    else
-      llvm::outs() << ", ";
-    llvm::outs() << kernel.schedule << " schedule";
-    if (kernel.seqlenMultiple > 0)
-      llvm::outs() << " for lengths that are multiples of "
-                   << kernel.seqlenMultiple;
-    if (kernel.launches.size() > 1)
-      llvm::outs() << " in " << kernel.launches.size() << " launches";
-    const GpuLaunchBuild &main = kernel.launches.front();
-    llvm::outs() << ", " << main.block[0] << " threads, "
-                 << main.dynamicSharedBytes << " bytes shared, "
-                 << kernel.cubin.maxRegisters() << " registers, "
-                 << kernel.cubin.spillStoreBytes() << " bytes spilled)\n";
-  }
+  GpuBundleOptions options;
+  options.chip = targetOpt;
+  options.smCount = smCountOpt;
+  options.toolkit =
+      cudaToolkitOpt.empty() ? defaultCudaToolkitPath() : cudaToolkitOpt;
+  options.chunkParallelSibling = !tuned && scheduleOpt == "auto";
+  if (emitOpt != Emit::Bundle)
+    options.emit = emitOpt == Emit::MlirScheduled ? GpuCompileStage::Scheduled
+                   : emitOpt == Emit::MlirKernels ? GpuCompileStage::Kernels
+                   : emitOpt == Emit::MlirGpu     ? GpuCompileStage::Gpu
+                   : emitOpt == Emit::MlirLowered ? GpuCompileStage::Lowered
+                                                  : GpuCompileStage::Ptx;
+  std::string error;
+  if (failed(compileGpuBundle(spec, module, inputModule, std::move(requests),
+                              dispatch, options, outputDir, llvm::outs(),
+                              error)))
+    return fail(error);
   return 0;
 }
 
