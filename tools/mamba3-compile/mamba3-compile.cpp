@@ -19,6 +19,10 @@
 // Batch and length may be sized at launch (0 or ?). This tool reads flags
 // and files and chooses the variants asked for; it assembles no pipeline.
 //
+// Over 600 lines because of its flags: a third of the file is the ~45
+// cl::opt declarations, one per layer, schedule and output flag with its
+// help text, which --help prints as they stand.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/BundleWriter.h"
