@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "mamba3/GpuBundle.h"
+#include "mamba3/GpuLaunchPlan.h"
 
 #include "mamba3/Launch.h"
 
