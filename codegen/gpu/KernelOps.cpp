@@ -1,10 +1,10 @@
 //===- KernelOps.cpp - The ssmk kernel ops: emitted and built -------------===//
 //
 // ssm-to-gpu emits one ssmk op per kernel body (ssmk.token_scan,
-// ssmk.decode_step, ssmk.chunked_scan, ssmk.chunk_boundaries): the layer
-// as a typed
-// #ssmk.layer, the kernel's buffers by role, and the block size, chunk,
-// phase and span it is built for. ssmk-build-kernels then builds each body
+// ssmk.decode_step, ssmk.chunked_scan, ssmk.chunk_boundaries): the layer as
+// a typed #ssmk.layer, the kernel's buffers by role, and the block size,
+// chunk, phase and span it is built for; ssmk-plan-shared-memory adds a
+// chunked kernel's #ssmk.plan. ssmk-build-kernels then builds each body
 // with the kernel builders of this folder. Between the two the IR states
 // what each kernel is, in a few lines per kernel.
 //
