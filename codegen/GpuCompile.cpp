@@ -25,16 +25,10 @@ LogicalResult mlir::ssm::compileGpuKernels(ModuleOp module, LayerSpec spec,
     return failure();
   };
   MLIRContext &context = *module.getContext();
+  // A copy: the launch's chunks per block is read back into it below (pass
+  // options copy only through copyOptionValuesFrom).
   SsmToNvvmOptions options;
-  options.chip = requested.chip;
-  options.blockSize = requested.blockSize;
-  options.schedule = requested.schedule;
-  options.chunkSize = requested.chunkSize;
-  options.chunksPerBlock = requested.chunksPerBlock;
-  options.smCount = requested.smCount;
-  options.fullChunks = requested.fullChunks;
-  options.mma = requested.mma;
-  options.qkBuffers = requested.qkBuffers;
+  options.copyOptionValuesFrom(requested);
   PassManager schedulePm(&context, ModuleOp::getOperationName());
   addSsmToNvvmStage(schedulePm, SsmToNvvmStage::Schedule, options);
   if (failed(schedulePm.run(module)))
